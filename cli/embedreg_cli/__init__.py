@@ -1,0 +1,1 @@
+"""The ``embedreg`` command line: a thin click + rich view over :mod:`embedreg`."""

@@ -1,0 +1,5 @@
+"""``python -m embedreg_cli`` runs the ``embedreg`` command."""
+
+from .main import main
+
+main()

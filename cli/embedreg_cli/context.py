@@ -1,0 +1,51 @@
+"""Shared CLI state: which registry the command works on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from embedreg import Registry
+from embedreg.constants import ENV_REGISTRY
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class State:
+    """Options of the root command that subcommands need."""
+
+    registry_location: str | None = None
+
+    def registry(self) -> Registry:
+        """Open the chosen registry (``--registry``, ``$EMBEDREG_REGISTRY``, ``./.embedreg``)."""
+        return Registry.open(self.registry_location)
+
+
+pass_state = click.make_pass_decorator(State, ensure=True)
+
+
+def _set_registry(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(State).registry_location = value
+
+
+def registry_option(fn: F) -> F:
+    """``--registry DIR``, accepted after a subcommand as well as before it."""
+    return click.option(
+        "--registry",
+        "-r",
+        metavar="DIR",
+        expose_value=False,
+        is_eager=True,
+        callback=_set_registry,
+        help=f"Registry directory or URL (default: ${ENV_REGISTRY}, else ./.embedreg).",
+    )(fn)
+
+
+def json_option(fn: F) -> F:
+    """``--json``: print pure JSON on stdout instead of a table on stderr."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(fn)

@@ -1,0 +1,188 @@
+"""``embedreg gen``: register, list, show and remove generations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from embedreg import Generation, RegistryDocument
+from embedreg.generation import MODALITIES, POOLING_MODES
+
+from .context import State, json_option, pass_state, registry_option
+from .output import console, emit_json, say, short_pin, table
+
+
+@click.group()
+def gen() -> None:
+    """Manage embedding-model generations (pinned model + encode recipe)."""
+
+
+def _aliases_of(doc: RegistryDocument, name: str) -> list[str]:
+    return sorted(a for a, target in doc.aliases.items() if target == name)
+
+
+def _summary(g: Generation) -> str:
+    norm = "normalised" if g.recipe.normalize else "not normalised"
+    return (
+        f"{g.source.kind} {short_pin(g.pin)}, {g.dimension}-d, {g.recipe.pooling} pooling, "
+        f"{norm}, max {g.recipe.max_tokens} tokens"
+    )
+
+
+@gen.command("add")
+@click.argument("name")
+@click.argument("model")
+@click.option("--revision", help="Hub commit (40 hex) to pin a Hub repo id to.")
+@click.option("--pooling", type=click.Choice(POOLING_MODES), help="Pooling (default: from the folder, else mean).")
+@click.option("--normalize/--no-normalize", default=None, help="L2-normalise vectors (default: from the folder, else yes).")
+@click.option("--query-prefix", help="Text prepended to queries.")
+@click.option("--doc-prefix", help="Text prepended to documents.")
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Truncate inputs to this many tokens.")
+@click.option("--dim", "dimension", type=click.IntRange(min=1), help="Embedding dimension (read from the folder when it says).")
+@click.option("--modality", type=click.Choice(MODALITIES), default="text", show_default=True)
+@click.option("--parent", help="The generation this one succeeds.")
+@click.option("--notes", default="", help="Free text kept with the generation.")
+@json_option
+@registry_option
+@pass_state
+def add(
+    state: State,
+    name: str,
+    model: str,
+    revision: str | None,
+    pooling: str | None,
+    normalize: bool | None,
+    query_prefix: str | None,
+    doc_prefix: str | None,
+    max_tokens: int | None,
+    dimension: int | None,
+    modality: str,
+    parent: str | None,
+    notes: str,
+    as_json: bool,
+) -> None:
+    """Register generation NAME for MODEL (a local model folder or a Hub repo id).
+
+    A local folder is pinned by the sha256 of its weight files, and its
+    dimension, pooling, normalisation, prefixes and max tokens are read from
+    its config files unless given here.  A Hub repo id needs --revision with
+    a full commit and --dim.
+    """
+    reg = state.registry()
+    reg.document()  # fail fast (missing or corrupted registry) before hashing weights
+    with console().status(f"Pinning {model} …"):
+        generation = Generation.from_model(
+            name,
+            model,
+            revision=revision,
+            pooling=pooling,
+            normalize=normalize,
+            query_prefix=query_prefix,
+            document_prefix=doc_prefix,
+            max_tokens=max_tokens,
+            dimension=dimension,
+            modality=modality,
+            parent=parent,
+            notes=notes,
+        )
+    added = reg.add_generation(generation)
+    if as_json:
+        emit_json(added.describe())
+    say(f"Added generation [bold]{added.name}[/]: {_summary(added)}")
+
+
+@gen.command("list")
+@json_option
+@registry_option
+@pass_state
+def list_(state: State, as_json: bool) -> None:
+    """List the registered generations, oldest first."""
+    reg = state.registry()
+    doc = reg.document()
+    gens = sorted(doc.generations.values(), key=lambda g: (g.created, g.name))
+    if as_json:
+        emit_json([{**g.describe(), "aliases": _aliases_of(doc, g.name)} for g in gens])
+        return
+    if not gens:
+        say("No generations yet: add one with 'embedreg gen add NAME MODEL'.")
+        return
+    tbl = table("NAME", "ALIASES", "DIM", "POOLING", "NORM", "PIN", "PARENT", "CREATED")
+    for g in gens:
+        tbl.add_row(
+            g.name,
+            ", ".join(_aliases_of(doc, g.name)),
+            str(g.dimension),
+            g.recipe.pooling,
+            "yes" if g.recipe.normalize else "no",
+            short_pin(g.pin),
+            g.parent or "",
+            g.created,
+        )
+    console().print(tbl)
+
+
+@gen.command("show")
+@click.argument("name")
+@json_option
+@registry_option
+@pass_state
+def show(state: State, name: str, as_json: bool) -> None:
+    """Show one generation (NAME may be an alias)."""
+    reg = state.registry()
+    doc = reg.document()
+    g = doc.generation(name)
+    adapters, galleries = doc.dependents(g.name)
+    lineage = [x.name for x in reg.lineage(g.name)]
+    info: dict[str, Any] = {
+        **g.describe(),
+        "aliases": _aliases_of(doc, g.name),
+        "lineage": lineage,
+        "adapters": [a.id for a in adapters],
+        "galleries": [x.name for x in galleries],
+    }
+    if as_json:
+        emit_json(info)
+        return
+    tbl = table("FIELD", "VALUE", title=f"generation {g.name}")
+    src = g.source.to_dict()
+    rows: list[tuple[str, str]] = [
+        ("source", f"{src['kind']}: {src.get('repo_id') or src.get('path')}"),
+        ("pin", g.pin),
+        ("dimension", str(g.dimension)),
+        ("modality", g.modality),
+        ("pooling", g.recipe.pooling),
+        ("normalize", "yes" if g.recipe.normalize else "no"),
+        ("query prefix", repr(g.recipe.query_prefix)),
+        ("document prefix", repr(g.recipe.document_prefix)),
+        ("max tokens", str(g.recipe.max_tokens)),
+        ("recipe hash", g.recipe.hash),
+        ("aliases", ", ".join(info["aliases"]) or "—"),
+        ("lineage", " → ".join(lineage)),
+        ("adapters", ", ".join(info["adapters"]) or "—"),
+        ("galleries", ", ".join(info["galleries"]) or "—"),
+        ("created", g.created),
+        ("notes", g.notes or "—"),
+    ]
+    for key, value in rows:
+        tbl.add_row(key, value)
+    console().print(tbl)
+
+
+@gen.command("rm")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also remove the adapters and gallery records that use it.")
+@registry_option
+@pass_state
+def rm(state: State, name: str, force: bool) -> None:
+    """Remove generation NAME (refused while adapters or galleries use it)."""
+    removal = state.registry().remove_generation(name, force=force)
+    say(f"Removed generation {removal.generation}")
+    for label, items in (
+        ("adapters removed", removal.adapters),
+        ("gallery records removed", removal.galleries),
+        ("aliases dropped", removal.aliases),
+        ("children re-parented", removal.reparented),
+    ):
+        if items:
+            say(f"  {label}: {', '.join(items)}")

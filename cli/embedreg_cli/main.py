@@ -1,0 +1,80 @@
+"""Root of the ``embedreg`` command: options, error handling, subcommands.
+
+A library error (:class:`embedreg.errors.EmbedRegError`) is printed as one
+line on stderr, ``Error: <what is wrong>; <what to do>``, and the command
+exits with status 1.  Set ``EMBEDREG_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from embedreg import __version__
+from embedreg.constants import ENV_DEBUG
+from embedreg.errors import EmbedRegError
+
+from . import alias, gen, init
+from .context import State, registry_option
+
+
+def _debug() -> bool:
+    return os.environ.get(ENV_DEBUG, "").lower() not in ("", "0", "false", "no")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+class RootGroup(click.Group):
+    """A click group that turns library errors into one-line messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except EmbedRegError as exc:
+            if _debug():
+                raise
+            _fail(str(exc).replace("\n", " "))
+        except OSError as exc:
+            if _debug():
+                raise
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            _fail(f"{exc.strerror or exc}{where}; check the path and its permissions")
+        except Exception as exc:  # a bug: say so in one line, keep the traceback for debug
+            if _debug():
+                raise
+            _fail(
+                f"internal error {type(exc).__name__}: {exc}; "
+                f"rerun with {ENV_DEBUG}=1 for the traceback and report it"
+            )
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="embedreg", message="%(prog)s %(version)s")
+@registry_option
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """embedreg: the version manager for embedding models.
+
+    Register pinned model generations, train and measure adapters between
+    them, and route queries of one generation to galleries of another.
+    Listings take --json (pure JSON on stdout); messages go to stderr.
+    """
+    ctx.ensure_object(State)
+
+
+cli.add_command(init.init)
+cli.add_command(gen.gen)
+cli.add_command(alias.alias)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=args, prog_name="embedreg")

@@ -1,0 +1,48 @@
+"""File names, schema version, environment variables and plugin groups.
+
+Everything that names a file on disk, a variable in the environment or an
+entry-point group lives here, so the rest of the package never spells them.
+"""
+
+from __future__ import annotations
+
+import re
+
+LIBRARY_NAME = "embedreg"
+
+#: Version of the ``registry.json`` layout this embedreg reads and writes.
+#: A registry with a higher version is refused rather than misread.
+SCHEMA_VERSION = 1
+
+REGISTRY_FILENAME = "registry.json"
+LOCK_FILENAME = ".registry.lock"
+ARTIFACTS_DIRNAME = "artifacts"
+DEFAULT_REGISTRY_DIR = ".embedreg"
+
+ENV_REGISTRY = "EMBEDREG_REGISTRY"
+ENV_DEBUG = "EMBEDREG_DEBUG"
+
+#: Entry-point group of registry stores, keyed by URL scheme (``file``, ``hf``).
+STORES_GROUP = "embedreg.stores"
+#: Entry-point group of adapter families, keyed by family name.
+ADAPTERS_GROUP = "embedreg.adapters"
+
+#: Names of generations, aliases and other registry objects.
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+NAME_MAX_LENGTH = 64
+
+#: File suffixes that hold model weights; their bytes pin a local model folder.
+WEIGHT_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".h5",
+    ".msgpack",
+    ".onnx",
+    ".gguf",
+)
+
+#: How long a writer waits for the registry lock before giving up (seconds).
+DEFAULT_LOCK_TIMEOUT = 60.0

@@ -1,0 +1,218 @@
+"""Typed errors of embedreg.
+
+Every error carries a ``message`` (what is wrong) and a ``hint`` (what to do);
+``str(error)`` joins them into the single line the CLI prints.  All errors
+derive from :class:`EmbedRegError`, and most also from the matching builtin
+(``LookupError``, ``ValueError``) so plain ``except`` clauses keep working.
+
+Example:
+    >>> from embedreg.errors import UnknownGeneration, EmbedRegError
+    >>> err = UnknownGeneration("v9", known=["v1", "v2"])
+    >>> isinstance(err, EmbedRegError) and isinstance(err, LookupError)
+    True
+    >>> print(err)
+    unknown generation 'v9' (known: v1, v2); run 'embedreg gen list' to see the registered generations
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def _known(names: Iterable[str]) -> str:
+    names = sorted(names)
+    if not names:
+        return " (none registered)"
+    shown = ", ".join(names[:10])
+    more = f", … {len(names) - 10} more" if len(names) > 10 else ""
+    return f" (known: {shown}{more})"
+
+
+class EmbedRegError(Exception):
+    """Base class of every error embedreg raises on purpose."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
+
+# --- registry location and file -------------------------------------------------
+
+
+class RegistryNotFound(EmbedRegError, LookupError):
+    """No registry has been initialised at the location."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        super().__init__(
+            f"no registry at {location}",
+            "run 'embedreg init' (or pass --registry DIR / set EMBEDREG_REGISTRY)",
+        )
+
+
+class CorruptedRegistry(EmbedRegError):
+    """The registry file exists but cannot be parsed or is inconsistent.
+
+    The file is never overwritten; the user repairs or restores it.
+    """
+
+    def __init__(self, location: str, detail: str) -> None:
+        self.location = location
+        self.detail = detail
+        super().__init__(
+            f"registry file {location} is corrupted ({detail})",
+            "it was left untouched: restore it from a backup or fix it by hand",
+        )
+
+
+class SchemaVersionError(EmbedRegError):
+    """The registry was written by a newer embedreg with a newer schema."""
+
+    def __init__(self, location: str, found: object, supported: int) -> None:
+        self.location = location
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"registry file {location} has schema version {found}, "
+            f"this embedreg reads up to version {supported}",
+            "upgrade embedreg (pip install -U embedreg)",
+        )
+
+
+class ConflictError(EmbedRegError):
+    """An operation conflicts with the registry's current state or another writer."""
+
+
+class LockTimeout(ConflictError):
+    """Another process held the registry lock for too long."""
+
+    def __init__(self, lock_path: str, timeout: float) -> None:
+        self.lock_path = lock_path
+        super().__init__(
+            f"registry lock {lock_path} still held by another process after {timeout:g}s",
+            "retry when the other embedreg command has finished",
+        )
+
+
+class InUse(ConflictError):
+    """An object cannot be removed while other registry objects depend on it."""
+
+
+# --- values and names -------------------------------------------------------------
+
+
+class ValidationError(EmbedRegError, ValueError):
+    """A value (a recipe field, a dimension, a record field) is not acceptable."""
+
+
+
+class InvalidName(EmbedRegError, ValueError):
+    """A name does not match ``[a-z0-9][a-z0-9._-]*`` (at most 64 characters)."""
+
+    def __init__(self, kind: str, name: str, reason: str | None = None) -> None:
+        self.kind = kind
+        self.name = name
+        why = reason or "names use lower-case letters, digits, '.', '_' and '-' and start with a letter or digit"
+        super().__init__(f"invalid {kind} name {name!r}", why)
+
+
+class DuplicateName(ConflictError):
+    """A name is already taken by a generation, alias or other object."""
+
+    def __init__(self, kind: str, name: str, taken_by: str | None = None) -> None:
+        self.kind = kind
+        self.name = name
+        by = f" by {taken_by}" if taken_by else ""
+        super().__init__(f"{kind} name {name!r} is already taken{by}", "choose another name")
+
+
+# --- lookups ----------------------------------------------------------------------
+
+
+class NotFound(EmbedRegError, LookupError):
+    """Base class of lookups that found nothing."""
+
+
+class UnknownGeneration(NotFound):
+    """No generation (or alias) of that name is registered."""
+
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+        self.name = name
+        super().__init__(
+            f"unknown generation {name!r}{_known(known)}",
+            "run 'embedreg gen list' to see the registered generations",
+        )
+
+
+class UnknownAlias(NotFound):
+    """No alias of that name exists."""
+
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+        self.name = name
+        super().__init__(f"unknown alias {name!r}{_known(known)}", "run 'embedreg alias list'")
+
+
+class UnknownAdapter(NotFound):
+    """No adapter with that id is registered."""
+
+    def __init__(self, adapter_id: str, known: Iterable[str] = ()) -> None:
+        self.adapter_id = adapter_id
+        super().__init__(
+            f"unknown adapter {adapter_id!r}{_known(known)}", "run 'embedreg adapter list'"
+        )
+
+
+class UnknownGallery(NotFound):
+    """No gallery of that name is known to the registry."""
+
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+        self.name = name
+        super().__init__(f"unknown gallery {name!r}{_known(known)}", "run 'embedreg gallery list'")
+
+
+# --- models, vectors and paths ------------------------------------------------------
+
+
+class ModelSourceError(EmbedRegError, ValueError):
+    """A model folder or Hub reference cannot serve as a pinned generation source."""
+
+
+class DimensionMismatch(EmbedRegError, ValueError):
+    """Vectors or maps do not have the dimension their generation declares."""
+
+    def __init__(self, expected: int, got: int, context: str, hint: str | None = None) -> None:
+        self.expected = expected
+        self.got = got
+        super().__init__(
+            f"{context}: expected dimension {expected}, got {got}",
+            hint or "check which generation produced these vectors",
+        )
+
+
+class NoCompatiblePath(EmbedRegError, LookupError):
+    """No trustworthy path of adapters leads from a query generation to a gallery's."""
+
+    def __init__(self, query: str, gallery: str, reason: str, hint: str | None = None) -> None:
+        self.query = query
+        self.gallery = gallery
+        self.reason = reason
+        super().__init__(
+            f"no compatible path from generation {query!r} to {gallery!r}: {reason}",
+            hint or f"train one with 'embedreg adapter train {query} {gallery} --texts INPUT'",
+        )
+
+
+class PluginError(EmbedRegError, LookupError):
+    """A store scheme or adapter family is not provided by any installed plugin."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], group: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(
+            f"no {kind} plugin named {name!r}{_known(known)}",
+            f"install a package that provides it in the '{group}' entry-point group",
+        )

@@ -1,0 +1,53 @@
+"""Shared fixtures: a fresh registry directory and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``gpu`` tests on machines without CUDA."""
+    if not any("gpu" in item.keywords for item in items):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def registry_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty directory for a registry; ``EMBEDREG_REGISTRY`` points at it."""
+    path = tmp_path / "registry"
+    monkeypatch.setenv("EMBEDREG_REGISTRY", str(path))
+    monkeypatch.delenv("EMBEDREG_DEBUG", raising=False)
+    yield path
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``embedreg`` console script in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    exe = Path(sys.executable).with_name("embedreg")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "embedreg_cli"]
+    return subprocess.run(
+        [*cmd, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=600
+    )
+
+
+@pytest.fixture
+def cli() -> object:
+    """The :func:`run_cli` helper, as a fixture."""
+    return run_cli
