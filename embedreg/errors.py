@@ -109,14 +109,16 @@ class ValidationError(EmbedRegError, ValueError):
     """A value (a recipe field, a dimension, a record field) is not acceptable."""
 
 
-
 class InvalidName(EmbedRegError, ValueError):
     """A name does not match ``[a-z0-9][a-z0-9._-]*`` (at most 64 characters)."""
 
     def __init__(self, kind: str, name: str, reason: str | None = None) -> None:
         self.kind = kind
         self.name = name
-        why = reason or "names use lower-case letters, digits, '.', '_' and '-' and start with a letter or digit"
+        why = (
+            reason
+            or "names use lower-case letters, digits, '.', '_' and '-' and start with a letter or digit"
+        )
         super().__init__(f"invalid {kind} name {name!r}", why)
 
 

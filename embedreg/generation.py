@@ -26,10 +26,10 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal, TypeAlias
 
-from ._time import utc_now
 from ._fields import check_fields
+from ._time import utc_now
 from .errors import ModelSourceError, ValidationError
 from .hashing import canonical_json_sha256, folder_weights_sha256
 from .names import validate_name
@@ -41,7 +41,6 @@ MODALITIES: tuple[str, ...] = ("text", "image", "multimodal")
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _REPO_ID_RE = re.compile(r"(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*")
-
 
 
 @dataclass(frozen=True)
@@ -188,7 +187,7 @@ class LocalSource:
         return {"kind": self.kind, "path": self.path, "sha256": self.sha256}
 
 
-ModelSource = Union[HubSource, LocalSource]
+ModelSource: TypeAlias = HubSource | LocalSource
 
 
 def source_from_dict(data: dict[str, Any]) -> ModelSource:
@@ -197,7 +196,9 @@ def source_from_dict(data: dict[str, Any]) -> ModelSource:
         raise ValidationError("source: expected an object")
     kind = data.get("kind")
     if kind == HubSource.kind:
-        check_fields("source", data, {"kind", "repo_id", "revision"}, {"kind", "repo_id", "revision"})
+        check_fields(
+            "source", data, {"kind", "repo_id", "revision"}, {"kind", "repo_id", "revision"}
+        )
         return HubSource(data["repo_id"], data["revision"])
     if kind == LocalSource.kind:
         check_fields("source", data, {"kind", "path", "sha256"}, {"kind", "path", "sha256"})
@@ -348,7 +349,9 @@ class Generation:
             pooling=_first(pooling, found.pooling, defaults.pooling),
             normalize=_first(normalize, found.normalize, defaults.normalize),
             query_prefix=_first(query_prefix, found.query_prefix, defaults.query_prefix),
-            document_prefix=_first(document_prefix, found.document_prefix, defaults.document_prefix),
+            document_prefix=_first(
+                document_prefix, found.document_prefix, defaults.document_prefix
+            ),
             max_tokens=_first(max_tokens, found.max_tokens, defaults.max_tokens),
         )
         dim = _first(dimension, found.dimension)

@@ -91,8 +91,12 @@ def inspect_model_dir(folder: str | Path) -> ModelDirInfo:
 
     pooling_config = _read_json(pooling_dir / "config.json")
     if isinstance(pooling_config, dict):
-        active = [flag for flag, on in pooling_config.items() if flag.startswith("pooling_mode_") and on]
-        bad = [flag for flag in active if flag in _UNSUPPORTED_POOLING or flag not in _POOLING_FLAGS]
+        active = [
+            flag for flag, on in pooling_config.items() if flag.startswith("pooling_mode_") and on
+        ]
+        bad = [
+            flag for flag in active if flag in _UNSUPPORTED_POOLING or flag not in _POOLING_FLAGS
+        ]
         if bad:
             raise ModelSourceError(
                 f"model folder {root} pools with {', '.join(bad)}, which embedreg does not support",

@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -24,7 +24,7 @@ from .errors import PluginError
 __all__ = ["ADAPTERS_GROUP", "STORES_GROUP", "available", "load"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _group(group: str) -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
     for ep in entry_points(group=group):

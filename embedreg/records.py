@@ -21,14 +21,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._time import utc_now
 from ._fields import check_fields
+from ._time import utc_now
 from .errors import ValidationError
 from .names import validate_name
 
 DIRECTIONS: tuple[str, ...] = ("backward", "forward")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
-
 
 
 @dataclass(frozen=True)

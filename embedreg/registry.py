@@ -116,7 +116,9 @@ class RegistryDocument:
             raise SchemaVersionError(location, version, SCHEMA_VERSION)
         unknown = set(data) - _TOP_LEVEL
         if unknown:
-            raise CorruptedRegistry(location, f"unknown top-level field(s) {', '.join(sorted(unknown))}")
+            raise CorruptedRegistry(
+                location, f"unknown top-level field(s) {', '.join(sorted(unknown))}"
+            )
         try:
             doc = cls(
                 generations=_parse_map(data, "generations", Generation.from_dict, "name"),
@@ -173,7 +175,9 @@ class RegistryDocument:
         return sorted(adapters, key=lambda a: a.id), sorted(galleries, key=lambda g: g.name)
 
 
-def _parse_map(data: dict[str, Any], key: str, build: Callable[[Any], T], id_field: str) -> dict[str, T]:
+def _parse_map(
+    data: dict[str, Any], key: str, build: Callable[[Any], T], id_field: str
+) -> dict[str, T]:
     section = data.get(key, {})
     if not isinstance(section, dict):
         raise ValueError(f"{key} is not an object")
@@ -327,9 +331,13 @@ class Registry:
             if (adapters or galleries) and not force:
                 parts = []
                 if adapters:
-                    parts.append(f"{len(adapters)} adapter(s) ({', '.join(a.id for a in adapters)})")
+                    parts.append(
+                        f"{len(adapters)} adapter(s) ({', '.join(a.id for a in adapters)})"
+                    )
                 if galleries:
-                    parts.append(f"{len(galleries)} gallery(ies) ({', '.join(g.name for g in galleries)})")
+                    parts.append(
+                        f"{len(galleries)} gallery(ies) ({', '.join(g.name for g in galleries)})"
+                    )
                 raise InUse(
                     f"generation {real!r} is used by {' and '.join(parts)}",
                     "remove those first, or pass --force to remove them with it",
@@ -413,7 +421,9 @@ class Registry:
         except KeyError:
             raise UnknownAdapter(adapter_id, doc.adapters) from None
 
-    def adapters(self, *, source: str | None = None, target: str | None = None) -> list[AdapterRecord]:
+    def adapters(
+        self, *, source: str | None = None, target: str | None = None
+    ) -> list[AdapterRecord]:
         """Adapter records, optionally only those from ``source`` and/or to ``target``."""
         doc = self.document()
         src = doc.resolve(source) if source is not None else None
@@ -475,4 +485,3 @@ class Registry:
             return doc.galleries.pop(name)
 
         return self._update(change)
-

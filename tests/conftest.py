@@ -37,7 +37,9 @@ def registry_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     yield path
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``embedreg`` console script in a subprocess."""
     full_env = {**os.environ, **(env or {})}
     exe = Path(sys.executable).with_name("embedreg")

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
-
 from embedreg import Registry
 from embedreg.constants import ENV_REGISTRY
 

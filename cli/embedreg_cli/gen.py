@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-
 from embedreg import Generation, RegistryDocument
 from embedreg.generation import MODALITIES, POOLING_MODES
 
@@ -34,12 +33,27 @@ def _summary(g: Generation) -> str:
 @click.argument("name")
 @click.argument("model")
 @click.option("--revision", help="Hub commit (40 hex) to pin a Hub repo id to.")
-@click.option("--pooling", type=click.Choice(POOLING_MODES), help="Pooling (default: from the folder, else mean).")
-@click.option("--normalize/--no-normalize", default=None, help="L2-normalise vectors (default: from the folder, else yes).")
+@click.option(
+    "--pooling",
+    type=click.Choice(POOLING_MODES),
+    help="Pooling (default: from the folder, else mean).",
+)
+@click.option(
+    "--normalize/--no-normalize",
+    default=None,
+    help="L2-normalise vectors (default: from the folder, else yes).",
+)
 @click.option("--query-prefix", help="Text prepended to queries.")
 @click.option("--doc-prefix", help="Text prepended to documents.")
-@click.option("--max-tokens", type=click.IntRange(min=1), help="Truncate inputs to this many tokens.")
-@click.option("--dim", "dimension", type=click.IntRange(min=1), help="Embedding dimension (read from the folder when it says).")
+@click.option(
+    "--max-tokens", type=click.IntRange(min=1), help="Truncate inputs to this many tokens."
+)
+@click.option(
+    "--dim",
+    "dimension",
+    type=click.IntRange(min=1),
+    help="Embedding dimension (read from the folder when it says).",
+)
 @click.option("--modality", type=click.Choice(MODALITIES), default="text", show_default=True)
 @click.option("--parent", help="The generation this one succeeds.")
 @click.option("--notes", default="", help="Free text kept with the generation.")
@@ -171,7 +185,9 @@ def show(state: State, name: str, as_json: bool) -> None:
 
 @gen.command("rm")
 @click.argument("name")
-@click.option("--force", is_flag=True, help="Also remove the adapters and gallery records that use it.")
+@click.option(
+    "--force", is_flag=True, help="Also remove the adapters and gallery records that use it."
+)
 @registry_option
 @pass_state
 def rm(state: State, name: str, force: bool) -> None:

@@ -12,7 +12,6 @@ import sys
 from typing import Any
 
 import click
-
 from embedreg import __version__
 from embedreg.constants import ENV_DEBUG
 from embedreg.errors import EmbedRegError
@@ -57,7 +56,9 @@ class RootGroup(click.Group):
 
 
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", "-V", prog_name="embedreg", message="%(prog)s %(version)s")
+@click.version_option(
+    __version__, "--version", "-V", prog_name="embedreg", message="%(prog)s %(version)s"
+)
 @registry_option
 @click.pass_context
 def cli(ctx: click.Context) -> None:

@@ -47,7 +47,9 @@ class LocalStore(Store):
 
     scheme = "file"
 
-    def __init__(self, root: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
+    def __init__(
+        self, root: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    ) -> None:
         self.root = Path(os.path.abspath(Path(root).expanduser()))
         self.lock_timeout = lock_timeout
 
@@ -128,8 +130,10 @@ class LocalStore(Store):
     def fetch_artifact(self, key: str) -> Path:
         folder = self._artifact_dir(key)
         if not folder.is_dir():
-            raise NotFound(f"artifact {key!r} is missing from {self.root / ARTIFACTS_DIRNAME}",
-                           "the registry lists it but its files are gone; re-create it")
+            raise NotFound(
+                f"artifact {key!r} is missing from {self.root / ARTIFACTS_DIRNAME}",
+                "the registry lists it but its files are gone; re-create it",
+            )
         return folder
 
     def delete_artifact(self, key: str) -> None:

@@ -1,0 +1,132 @@
+"""The adapter-family interface: what every family provides, built-in or plugin.
+
+An adapter maps vectors of one generation's space into another's (a
+*backward* adapter takes new-generation vectors to an older space, a
+*forward* adapter old to new).  Each family is one :class:`Adapter`
+subclass, registered in the ``embedreg.adapters`` entry-point group under its
+:attr:`Adapter.family` name::
+
+    [project.entry-points."embedreg.adapters"]
+    my-family = "my_package.adapters:MyAdapter"
+
+What the rest of embedreg relies on (resolver, galleries, persistence):
+
+* :attr:`Adapter.family`, :attr:`Adapter.input_dim`, :attr:`Adapter.output_dim`;
+* :meth:`Adapter.transform`: a float32 ``(N, input_dim)`` array in, a float32
+  ``(N, output_dim)`` array out;
+* :meth:`Adapter.affine`: ``(W, b)`` with ``y = x @ W.T + b`` when the map is
+  affine (so paths of affine hops compile into one map), else ``None``;
+* :meth:`Adapter.config_dict` / :meth:`Adapter.tensors` and
+  :meth:`Adapter.from_parts`: a JSON-ready config plus named float arrays, so
+  an adapter is saved as ``config.json`` + ``model.safetensors`` and can be
+  applied without embedreg installed.
+
+Example:
+    >>> import numpy as np
+    >>> from embedreg.adapters.base import AffineMap
+    >>> m = AffineMap(np.eye(2, dtype=np.float32), np.ones(2, dtype=np.float32))
+    >>> m.apply(np.zeros((1, 2), dtype=np.float32)).tolist()
+    [[1.0, 1.0]]
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..constants import ADAPTERS_GROUP
+from ..errors import DimensionMismatch
+from ..plugins import available, load
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class AffineMap:
+    """``y = x @ W.T + b``: a map of shape ``W: (out, in)``, ``b: (out,)``."""
+
+    W: FloatArray
+    b: FloatArray
+
+    @property
+    def input_dim(self) -> int:
+        """Dimension of the vectors the map takes."""
+        return int(self.W.shape[1])
+
+    @property
+    def output_dim(self) -> int:
+        """Dimension of the vectors the map returns."""
+        return int(self.W.shape[0])
+
+    def apply(self, x: FloatArray) -> FloatArray:
+        """Map a ``(N, in)`` batch to ``(N, out)``."""
+        if x.shape[-1] != self.input_dim:
+            raise DimensionMismatch(self.input_dim, int(x.shape[-1]), "affine map input")
+        out: FloatArray = x @ self.W.T + self.b
+        return out
+
+    def then(self, other: AffineMap) -> AffineMap:
+        """The map that applies ``self`` and then ``other``, as one affine map."""
+        if other.input_dim != self.output_dim:
+            raise DimensionMismatch(other.input_dim, self.output_dim, "composed affine maps")
+        return AffineMap(other.W @ self.W, self.b @ other.W.T + other.b)
+
+
+class Adapter(ABC):
+    """A map between two generations' spaces; one subclass per family."""
+
+    #: Family name, the key in the ``embedreg.adapters`` entry-point group.
+    family: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def input_dim(self) -> int:
+        """Dimension of the vectors the adapter takes."""
+
+    @property
+    @abstractmethod
+    def output_dim(self) -> int:
+        """Dimension of the vectors the adapter returns."""
+
+    @abstractmethod
+    def transform(self, x: FloatArray) -> FloatArray:
+        """Map a float32 ``(N, input_dim)`` batch to ``(N, output_dim)``."""
+
+    def affine(self) -> AffineMap | None:
+        """The adapter as one affine map, or ``None`` when it is not affine."""
+        return None
+
+    @abstractmethod
+    def config_dict(self) -> dict[str, Any]:
+        """JSON-ready hyperparameters and shapes (everything but the tensors)."""
+
+    @abstractmethod
+    def tensors(self) -> dict[str, FloatArray]:
+        """The learned parameters as named arrays (saved with safetensors)."""
+
+    @classmethod
+    @abstractmethod
+    def from_parts(cls, config: dict[str, Any], tensors: dict[str, FloatArray]) -> Adapter:
+        """Rebuild an adapter from :meth:`config_dict` and :meth:`tensors`."""
+
+
+def families() -> list[str]:
+    """Names of the installed adapter families."""
+    return available(ADAPTERS_GROUP)
+
+
+def family_class(name: str) -> type[Adapter]:
+    """The :class:`Adapter` subclass registered as ``name``.
+
+    Raises:
+        PluginError: no installed package provides that family.
+    """
+    cls = load(ADAPTERS_GROUP, name, kind="adapter family")
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        raise TypeError(f"adapter family {name!r} is {cls!r}, not an Adapter subclass")
+    return cls
