@@ -218,3 +218,22 @@ class PluginError(EmbedRegError, LookupError):
             f"no {kind} plugin named {name!r}{_known(known)}",
             f"install a package that provides it in the '{group}' entry-point group",
         )
+
+
+# --- adapters: training data and stored files -----------------------------------------
+
+
+class TrainingDataError(EmbedRegError, ValueError):
+    """Paired training data cannot train an adapter (ids, counts, values, generations)."""
+
+
+class AdapterIntegrityError(EmbedRegError, ValueError):
+    """An adapter's stored files are tampered, truncated or inconsistent; nothing was loaded."""
+
+    def __init__(self, location: str, detail: str) -> None:
+        self.location = location
+        self.detail = detail
+        super().__init__(
+            f"adapter files at {location} failed verification ({detail})",
+            "the files were not loaded: restore them, or retrain the adapter",
+        )
