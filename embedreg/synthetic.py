@@ -51,12 +51,13 @@ def planted_pairs(
     kind: str = "rotation",
     noise: float = 0.05,
     n_classes: int = 0,
+    spectrum: str = "decaying",
     seed: int = 0,
 ) -> PlantedPairs:
     """``n`` pairs whose target is a planted map of the source plus Gaussian noise.
 
-    Sources are unit vectors with a decaying spectrum (like sentence
-    embeddings), optionally drawn around ``n_classes`` class centres (then
+    Sources are unit vectors with a decaying spectrum like sentence
+    embeddings (``spectrum="flat"``: isotropic), optionally drawn around ``n_classes`` class centres (then
     the pairs carry labels ``c0``, ``c1``, …).  ``kind="rotation"`` plants a
     semi-orthogonal map with no bias; ``kind="affine"`` a general linear map
     (singular values between 0.5 and 2) plus a bias.  ``noise`` is the
@@ -64,8 +65,10 @@ def planted_pairs(
     """
     if kind not in KINDS:
         raise ValidationError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if spectrum not in ("decaying", "flat"):
+        raise ValidationError(f"spectrum must be 'decaying' or 'flat', got {spectrum!r}")
     rng = np.random.default_rng(seed)
-    scales = 1.0 / np.sqrt(np.arange(1, in_dim + 1))
+    scales = 1.0 / np.sqrt(np.arange(1, in_dim + 1)) if spectrum == "decaying" else np.ones(in_dim)
     x = rng.standard_normal((n, in_dim)) * scales
     labels = None
     if n_classes:

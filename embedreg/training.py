@@ -87,13 +87,28 @@ SCHEDULE_HYPERPARAMETERS: tuple[str, ...] = (
 )
 
 
+def auto_batch_size(n_train: int) -> int:
+    """The default batch size: the power of two nearest ``n_train / 32``, within [64, 4096].
+
+    About 32 Adam steps per epoch whatever the data size, so small sets
+    still take enough steps per epoch and large ones use large batches.
+
+    Example:
+        >>> auto_batch_size(1000), auto_batch_size(100_000), auto_batch_size(10**6)
+        (64, 4096, 4096)
+    """
+    target = max(n_train / 32.0, 1.0)
+    return int(min(4096, max(64, 2 ** round(math.log2(target)))))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides how an adapter is fit (defaults measured, see bench/RESULTS.md).
 
     Schedule (gradient families):
         epochs: most epochs (early stopping usually ends sooner).
-        batch_size: pairs per Adam step.
+        batch_size: pairs per Adam step; ``None`` picks :func:`auto_batch_size`
+            (about 32 steps per epoch, between 64 and 4096 pairs).
         lr: Adam's initial learning rate (halved after each epoch without improvement).
         patience: epochs without improvement before stopping.
         min_delta: relative drop of the validation loss that counts as improvement.
@@ -121,7 +136,7 @@ class TrainConfig:
     """
 
     epochs: int = 40
-    batch_size: int = 1024
+    batch_size: int | None = None
     lr: float = 1e-3
     patience: int = 4
     min_delta: float = 1e-3
@@ -131,7 +146,7 @@ class TrainConfig:
     device: str = "auto"
     lam: float | None = None
     lam_per_dim: float | None = 0.375
-    alpha: float = 2.0
+    alpha: float = 30.0
     w_backward: float = 1.0
     joint_forward: bool = False
     w_forward: float = 1.0
@@ -145,6 +160,8 @@ class TrainConfig:
         positive_ints = ("epochs", "batch_size", "patience", "rank", "hidden", "max_validation")
         for name in positive_ints:
             value = getattr(self, name)
+            if name == "batch_size" and value is None:
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValidationError(f"{name} must be a positive integer, got {value!r}")
         for name in ("lr", "alpha", "temperature"):
@@ -236,6 +253,7 @@ class TrainResult:
     best_epoch: int = 0
     stopped_early: bool = False
     resident: bool = True
+    batch_size: int = 0
 
     @property
     def epochs_run(self) -> int:
@@ -280,8 +298,8 @@ class AdapterTrainer:
 
     Example:
         >>> trainer = AdapterTrainer(TrainConfig(device="cpu"))
-        >>> trainer.config.batch_size
-        1024
+        >>> trainer.config.lr
+        0.001
     """
 
     def __init__(
@@ -464,7 +482,7 @@ class _GradientRun:
 
         generator = torch.Generator().manual_seed(cfg.seed)
         n = x.shape[0]
-        bs = min(cfg.batch_size, n)
+        bs = min(cfg.batch_size or auto_batch_size(n), n)
         lr = cfg.lr
         history: list[EpochStats] = []
         best: tuple[float, float] = (-1.0, math.inf)
@@ -535,6 +553,7 @@ class _GradientRun:
             best_epoch,
             stopped,
             resident,
+            bs,
         )
         for cb in self.callbacks:
             cb.on_train_end(result)
