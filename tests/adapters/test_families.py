@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from embedreg.adapters import Adapter, families, family_class
 from embedreg.adapters._linear import defect
 from embedreg.errors import DimensionMismatch, ValidationError
@@ -126,7 +125,6 @@ def test_transform_matches_affine_map(family):
 
 def test_mlp_numpy_transform_matches_torch_module():
     import torch
-
     from embedreg.adapters._modules import ResidualMLPModule
     from embedreg.adapters.base import AffineMap
     from embedreg.adapters.mlp import ResidualMLPAdapter
