@@ -169,6 +169,38 @@ def _check_generation_names(pairs: PairedEmbeddings, new: Generation, old: Gener
             )
 
 
+def load_pairs(
+    registry: Registry, new: str, old: str, new_file: str | Path, old_file: str | Path
+) -> PairedEmbeddings:
+    """Pair two embeddings files of the same items: ``new_file`` by ``new``, ``old_file`` by ``old``.
+
+    Each file must have been made by the generation it is given for (name,
+    pin and recipe; else :class:`~embedreg.errors.GenerationMismatch`); items
+    are matched by id.
+
+    Example:
+        >>> pairs = load_pairs(reg, "v3", "v2", "v3.safetensors", "v2.safetensors")  # doctest: +SKIP
+    """
+    from .embeddings import load_embeddings
+    from .pairs import pairs_from_embeddings
+
+    doc = registry.document()
+    new_gen, old_gen = doc.generation(new), doc.generation(old)
+    a = load_embeddings(new_file, generation=new_gen)
+    b = load_embeddings(old_file, generation=old_gen)
+    return pairs_from_embeddings(
+        a.ids,
+        a.vectors,
+        a.labels,
+        b.ids,
+        b.vectors,
+        b.labels,
+        new_generation=new_gen.name,
+        old_generation=old_gen.name,
+        what=(f"{new_gen.name} file {new_file}", f"{old_gen.name} file {old_file}"),
+    )
+
+
 def split_pairs(
     pairs: PairedEmbeddings, heldout: float, seed: int, input_dims: Sequence[int]
 ) -> tuple[PairedEmbeddings, PairedEmbeddings]:

@@ -135,7 +135,7 @@ class PairedEmbeddings:
     labels: list[str] | None = None
     source_generation: str | None = None
     target_generation: str | None = None
-    _hash: list[str] = field(default_factory=list, repr=False, compare=False)
+    _hash: list[str] = field(init=False, default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", np.ascontiguousarray(self.source, dtype=np.float32))
@@ -218,7 +218,6 @@ class PairedEmbeddings:
             target=self.source,
             source_generation=self.target_generation,
             target_generation=self.source_generation,
-            _hash=[],
         )
 
     def label_codes(self) -> npt.NDArray[np.int64] | None:
@@ -227,3 +226,83 @@ class PairedEmbeddings:
             return None
         _, codes = np.unique(np.asarray(self.labels, dtype=object).astype(str), return_inverse=True)
         return codes.astype(np.int64)
+
+
+def pairs_from_embeddings(
+    new_ids: Sequence[str] | None,
+    new_vectors: FloatArray,
+    new_labels: Sequence[str] | None,
+    old_ids: Sequence[str] | None,
+    old_vectors: FloatArray,
+    old_labels: Sequence[str] | None,
+    *,
+    new_generation: str | None = None,
+    old_generation: str | None = None,
+    what: tuple[str, str] = ("new file", "old file"),
+) -> PairedEmbeddings:
+    """Pair two generations' vectors of the same items by id (the new side's order).
+
+    Without ids on either side, rows pair by position and counts must agree.
+
+    Raises:
+        TrainingDataError: one side has ids and the other not, the id sets
+            differ, counts differ, or the two sides give an item different labels.
+    """
+    n_new, n_old = new_vectors.shape[0], old_vectors.shape[0]
+    if (new_ids is None) != (old_ids is None):
+        has, lacks = what if new_ids is not None else what[::-1]
+        raise TrainingDataError(
+            f"the {has} has item ids but the {lacks} has none",
+            "embed both from the same input so that ids match",
+        )
+    if new_ids is None or old_ids is None:
+        if n_new != n_old:
+            raise TrainingDataError(
+                f"the {what[0]} holds {n_new} vectors, the {what[1]} {n_old}",
+                "both must embed the same items",
+            )
+        ids = [str(i) for i in range(n_new)]
+        order = np.arange(n_old)
+    else:
+        ids = list(new_ids)
+        position = {item: i for i, item in enumerate(old_ids)}
+        if len(position) != len(old_ids):
+            raise TrainingDataError(
+                f"item id {_first_duplicate(old_ids)!r} appears twice in the {what[1]}"
+            )
+        missing = [i for i in ids if i not in position]
+        extra = len(old_ids) - (len(ids) - len(missing))
+        if missing or extra:
+            detail = []
+            if missing:
+                shown = ", ".join(repr(i) for i in missing[:3])
+                detail.append(
+                    f"{len(missing)} id(s) of the {what[0]} are not in the {what[1]} ({shown})"
+                )
+            if extra:
+                detail.append(f"{extra} id(s) of the {what[1]} are not in the {what[0]}")
+            raise TrainingDataError(
+                "the two files do not hold the same items: " + "; ".join(detail),
+                "embed the same input with both generations",
+            )
+        order = np.fromiter((position[i] for i in ids), dtype=np.intp, count=len(ids))
+    labels: list[str] | None = None
+    aligned_old_labels = [old_labels[int(j)] for j in order] if old_labels is not None else None
+    if new_labels is not None:
+        labels = list(new_labels)
+        if aligned_old_labels is not None:
+            for item, a, b in zip(ids, labels, aligned_old_labels, strict=True):
+                if a != b:
+                    raise TrainingDataError(
+                        f"item {item!r} is labelled {a!r} in the {what[0]} but {b!r} in the {what[1]}"
+                    )
+    else:
+        labels = aligned_old_labels
+    return PairedEmbeddings(
+        ids=ids,
+        source=new_vectors,
+        target=old_vectors[order],
+        labels=labels,
+        source_generation=new_generation,
+        target_generation=old_generation,
+    )
