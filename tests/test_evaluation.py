@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from embedreg.adapters.affine import AffineAdapter
 from embedreg.adapters.identity import IdentityAdapter
 from embedreg.adapters.procrustes import ProcrustesAdapter

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from embedreg.errors import TrainingDataError
 from embedreg.pairs import (
     PairedEmbeddings,

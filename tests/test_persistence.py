@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from embedreg.errors import AdapterIntegrityError, PluginError
 from embedreg.persistence import (
     CONFIG_FILENAME,
@@ -91,7 +90,7 @@ def test_truncated_weights_are_refused(saved):
     path.write_bytes(path.read_bytes()[:-64])
     with pytest.raises(AdapterIntegrityError, match="sha256"):
         load_adapter(folder, sha256=digest)
-    with pytest.raises(AdapterIntegrityError, match="damaged|truncated"):
+    with pytest.raises(AdapterIntegrityError, match=r"damaged|truncated"):
         load_adapter(folder)  # without a recorded hash the parser still refuses it
     path.write_bytes(b"\x05\x00")
     with pytest.raises(AdapterIntegrityError, match="truncated"):
@@ -119,9 +118,8 @@ def test_missing_files_are_refused(saved):
 
 
 def test_inconsistent_tensors_are_refused(tmp_path):
-    from safetensors.numpy import save
-
     from embedreg.persistence import ADAPTER_FORMAT, _canonical
+    from safetensors.numpy import save
 
     config = {"family": "affine", "input_dim": 3, "output_dim": 2, "ridge": 0.0}
 

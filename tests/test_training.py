@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from embedreg.adapters._linear import defect
 from embedreg.errors import TrainingDataError, ValidationError
 from embedreg.evaluation import measure
