@@ -295,7 +295,11 @@ def train_adapter(
         else:
             ident = validate_name(name if len(dirs) == 1 else f"{name}.{d}", "adapter")
         if ident in doc.adapters and not replace_existing:
-            raise DuplicateName("adapter", ident, "an existing adapter (pass --replace or --name)")
+            err = DuplicateName("adapter", ident, "an existing adapter")
+            err.hint = (
+                "pass --replace (replace_existing=True) to overwrite it, or --name for another id"
+            )
+            raise err
         plans.append((d, src, tgt, ident))
     from .adapters.base import family_class
 
