@@ -131,6 +131,8 @@ def embed_inputs(
         encoder = Encoder(generation, device=device, batch_size=batch_size, precision=precision)
     elif encoder.generation != generation:
         raise ValueError("the encoder given belongs to another generation")
+    if progress is not None:
+        progress(0, total)
     started = time.perf_counter()
     with EmbeddingsWriter(output_path, generation, role, shard_rows=shard_rows) as writer:
         while True:

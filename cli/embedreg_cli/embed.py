@@ -8,13 +8,15 @@ import click
 from embedreg.constants import DEFAULT_SHARD_ROWS, PRECISIONS, ROLES
 
 from .context import State, json_option, pass_state, registry_option
-from .output import emit_json, say
+from .output import console, emit_json, say
 from .progress import progress_bar
 
 
 @click.command()
 @click.argument("generation")
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument(
+    "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option(
     "-o",
     "--output",
@@ -74,21 +76,22 @@ def embed(
     hash, so it can never be read as another generation's vectors.
     """
     from embedreg.embed import embed_inputs
+    from embedreg.encoding import Encoder
 
     gen = state.registry().generation(generation)
+    with console().status(f"Loading {gen.name} …"):
+        encoder = Encoder(gen, device=device, batch_size=batch_size, precision=precision)
     with progress_bar(f"Embedding with {gen.name}") as update:
         result = embed_inputs(
             gen,
             input_path,
             output,
             role=role,
-            batch_size=batch_size,
-            device=device,
-            precision=precision,
             text_field=text_field,
             id_field=id_field,
             label_field=label_field,
             shard_rows=shard_rows,
+            encoder=encoder,
             progress=update,
         )
     if as_json:
