@@ -16,7 +16,7 @@ from embedreg import __version__
 from embedreg.constants import ENV_DEBUG
 from embedreg.errors import EmbedRegError
 
-from . import adapter, alias, gen, init
+from . import adapter, alias, embed, gen, init
 from .context import State, registry_option
 
 
@@ -74,6 +74,7 @@ def cli(ctx: click.Context) -> None:
 cli.add_command(init.init)
 cli.add_command(gen.gen)
 cli.add_command(alias.alias)
+cli.add_command(embed.embed)
 cli.add_command(adapter.adapter)
 
 
