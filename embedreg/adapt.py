@@ -344,7 +344,7 @@ def _provenance(
     heldout: float,
 ) -> dict[str, Any]:
     adapter = result.adapter
-    hyper = config.hyperparameters(family, adapter.fitting)
+    hyper = (result.config or config).hyperparameters(family, adapter.fitting)
     lam = getattr(adapter, "lam", None)
     if lam is not None:
         hyper["lam_absolute"] = None if lam == float("inf") else lam

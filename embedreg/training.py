@@ -74,6 +74,12 @@ FAMILY_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
     "lowrank": ("rank",),
     "mlp": ("hidden",),
 }
+#: ``w_contrastive`` used when it is left automatic and the pairs carry labels.
+AUTO_CONTRASTIVE_WEIGHT = 0.1
+
+#: Values of ``TrainConfig.monitor``.
+MONITORS: tuple[str, ...] = ("auto", "recall", "cmc", "loss")
+
 #: Hyperparameters of the optimisation, used by every gradient family.
 SCHEDULE_HYPERPARAMETERS: tuple[str, ...] = (
     "epochs",
@@ -83,6 +89,7 @@ SCHEDULE_HYPERPARAMETERS: tuple[str, ...] = (
     "min_delta",
     "validation",
     "max_validation",
+    "monitor",
     "seed",
 )
 
@@ -114,6 +121,11 @@ class TrainConfig:
         min_delta: relative drop of the validation loss that counts as improvement.
         validation: fraction of the training pairs held back for early stopping.
         max_validation: at most this many validation pairs.
+        monitor: the validation figure early stopping follows: ``recall``
+            (each item's own pair at rank 1), ``cmc`` (CMC top-1 with labels,
+            leave-one-out), ``loss`` (the alignment loss alone), or ``auto``
+            (``cmc`` when the pairs carry labels, else ``recall``).  Ties on
+            ``recall``/``cmc`` are broken by the loss.
         seed: seeds the validation split, batch order and initialisation.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
 
@@ -126,7 +138,10 @@ class TrainConfig:
         w_backward: weight of ``L_B``.
         joint_forward: also train the joint forward (gallery) map ``F̃``.
         w_forward: weight of ``L_F`` (with ``joint_forward``).
-        w_contrastive: weight of the contrastive term (0 turns it off).
+        w_contrastive: weight of the contrastive term: SupCon when the pairs
+            carry labels, InfoNCE (each item's pair is its positive) when they
+            do not; ``None`` (the default) means 0.1 with labels and 0 without
+            (InfoNCE measured no gain on BBC News and costs time).
         temperature: temperature of InfoNCE / SupCon.
 
     Other families:
@@ -142,6 +157,7 @@ class TrainConfig:
     min_delta: float = 1e-3
     validation: float = 0.1
     max_validation: int = 4096
+    monitor: str = "auto"
     seed: int = 0
     device: str = "auto"
     lam: float | None = None
@@ -150,8 +166,8 @@ class TrainConfig:
     w_backward: float = 1.0
     joint_forward: bool = False
     w_forward: float = 1.0
-    w_contrastive: float = 0.0
-    temperature: float = 0.05
+    w_contrastive: float | None = None
+    temperature: float = 0.1
     ridge: float = 1e-2
     rank: int = 32
     hidden: int = 256
@@ -168,10 +184,16 @@ class TrainConfig:
             if not getattr(self, name) > 0:
                 raise ValidationError(f"{name} must be positive, got {getattr(self, name)!r}")
         for name in ("w_backward", "w_forward", "w_contrastive", "ridge", "min_delta"):
+            if name == "w_contrastive" and self.w_contrastive is None:
+                continue
             if not getattr(self, name) >= 0:
                 raise ValidationError(
                     f"{name} must be zero or positive, got {getattr(self, name)!r}"
                 )
+        if self.monitor not in MONITORS:
+            raise ValidationError(
+                f"monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}"
+            )
         if not 0.0 < self.validation < 1.0:
             raise ValidationError(f"validation must be a fraction in (0, 1), got {self.validation}")
         if self.lam is not None and self.lam_per_dim is not None:
@@ -191,6 +213,14 @@ class TrainConfig:
         from dataclasses import replace
 
         return replace(self, lam=lam, lam_per_dim=lam_per_dim)
+
+    def resolved(self, *, labels: bool) -> TrainConfig:
+        """A copy with the automatic settings decided for data with or without labels."""
+        from dataclasses import replace
+
+        if self.w_contrastive is not None:
+            return self
+        return replace(self, w_contrastive=AUTO_CONTRASTIVE_WEIGHT if labels else 0.0)
 
     def hyperparameters(self, family: str, fitting: str) -> dict[str, Any]:
         """The settings that matter for ``family`` (recorded in provenance)."""
@@ -218,6 +248,7 @@ class EpochStats:
     loss: float
     val_loss: float
     val_recall: float
+    val_cmc: float | None
     defect: float | None
     lr: float
     improved: bool
@@ -254,6 +285,7 @@ class TrainResult:
     stopped_early: bool = False
     resident: bool = True
     batch_size: int = 0
+    config: TrainConfig | None = None
 
     @property
     def epochs_run(self) -> int:
@@ -433,7 +465,8 @@ class _GradientRun:
         from .adapters._modules import AffineModule
         from .adapters.base import AffineMap
 
-        cfg, dev = self.config, self.device
+        cfg, dev = self.config.resolved(labels=labels is not None), self.device
+        self.config = cfg
         t0 = time.perf_counter()
         train_rows, val_rows = self._split(source.shape[0])
         x_np, y_np = source[train_rows], target[train_rows]
@@ -446,8 +479,14 @@ class _GradientRun:
         lab = torch.from_numpy(labels[train_rows]).to(store) if labels is not None else None
         xv = torch.from_numpy(source[val_rows]).to(dev)
         yv = torch.from_numpy(target[val_rows]).to(dev)
+        lv = torch.from_numpy(labels[val_rows]).to(dev) if labels is not None else None
+        monitor = cfg.monitor
+        if monitor == "auto":
+            monitor = "cmc" if labels is not None else "recall"
+        if monitor == "cmc" and lv is None:
+            raise ValidationError("monitor 'cmc' needs labelled pairs", "use monitor='recall'")
 
-        m = moments(x_np, y_np, dev)
+        m = moments(x, y, dev)
         w0 = procrustes_from_moments(m)
         init = AffineMap(w0.astype(np.float32), (m.mean_y - w0 @ m.mean_x).astype(np.float32))
         with torch.random.fork_rng(devices=[]):
@@ -505,12 +544,13 @@ class _GradientRun:
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 total += loss.detach() * xb.shape[0]
-            val_loss, val_recall, d = self._validate(module, xv, yv)
-            improved = val_recall > best[0] or (
-                val_recall >= best[0] and val_loss < best[1] * (1.0 - cfg.min_delta)
+            val_loss, val_recall, val_cmc, d = self._validate(module, xv, yv, lv)
+            score = {"recall": val_recall, "cmc": val_cmc, "loss": 0.0}[monitor] or 0.0
+            improved = score > best[0] or (
+                score >= best[0] and val_loss < best[1] * (1.0 - cfg.min_delta)
             )
             if improved:
-                best = (val_recall, val_loss)
+                best = (score, val_loss)
                 best_state = self._snapshot(module, gallery)
                 best_epoch, bad_epochs = epoch, 0
             else:
@@ -520,6 +560,7 @@ class _GradientRun:
                 float(total) / n,
                 val_loss,
                 val_recall,
+                val_cmc,
                 d,
                 lr,
                 improved,
@@ -554,6 +595,7 @@ class _GradientRun:
             stopped,
             resident,
             bs,
+            cfg,
         )
         for cb in self.callbacks:
             cb.on_train_end(result)
@@ -577,7 +619,7 @@ class _GradientRun:
             fwd = gallery(yb)
             loss = loss + cfg.w_forward * ((fwd - pred) ** 2).sum(1).mean()
             anchor = fwd
-        if cfg.w_contrastive > 0:
+        if cfg.w_contrastive:
             norm = torch.nn.functional.normalize
             p, a = norm(pred, dim=1), norm(anchor, dim=1)
             if lb is None:
@@ -593,8 +635,13 @@ class _GradientRun:
         return loss
 
     def _validate(
-        self, module: torch.nn.Module, xv: torch.Tensor, yv: torch.Tensor
-    ) -> tuple[float, float, float | None]:
+        self,
+        module: torch.nn.Module,
+        xv: torch.Tensor,
+        yv: torch.Tensor,
+        lv: torch.Tensor | None,
+    ) -> tuple[float, float, float | None, float | None]:
+        """Validation loss, own-pair recall@1, CMC top-1 (labels, leave-one-out) and D."""
         import torch
 
         module.eval()
@@ -604,14 +651,19 @@ class _GradientRun:
             p = torch.nn.functional.normalize(pred, dim=1)
             g = torch.nn.functional.normalize(yv, dim=1)
             sims = p @ g.T
-            recall = float((sims.argmax(1) == torch.arange(len(g), device=g.device)).float().mean())
+            rows = torch.arange(len(g), device=g.device)
+            recall = float((sims.argmax(1) == rows).float().mean())
+            cmc = None
+            if lv is not None:
+                sims[rows, rows] = -torch.inf
+                cmc = float((lv[sims.argmax(1)] == lv).float().mean())
             weight = self.cls.module_weight(module)
             d = None
             if weight is not None:
                 from .adapters._modules import defect_torch
 
                 d = float(defect_torch(weight.double()))
-        return val_loss, recall, d
+        return val_loss, recall, cmc, d
 
     @staticmethod
     def _snapshot(

@@ -90,14 +90,45 @@ def adapter() -> None:
 
 
 def data_options(fn: F) -> F:
-    """``--pairs NEW_FILE OLD_FILE``."""
-    return click.option(
-        "--pairs",
-        nargs=2,
-        type=click.Path(exists=True, path_type=Path),
-        metavar="NEW_FILE OLD_FILE",
-        help="Embeddings files of the same items by the two generations, in the order given.",
-    )(fn)
+    """``--pairs NEW_FILE OLD_FILE`` or ``--texts INPUT`` and the input's options."""
+    options = [
+        click.option(
+            "--pairs",
+            nargs=2,
+            type=click.Path(exists=True, path_type=Path),
+            metavar="FILE FILE",
+            help="Embeddings files of the same items by the two generations, in the order given.",
+        ),
+        click.option(
+            "--texts",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            metavar="INPUT",
+            help="Raw items (.txt, .jsonl, .csv) to embed with both generations (cached).",
+        ),
+        click.option(
+            "--role",
+            type=click.Choice(("query", "document")),
+            help="With --texts: the recipe prefix both sides use "
+            "[default: query for backward, document for forward].",
+        ),
+        click.option(
+            "--column",
+            "text_field",
+            default="text",
+            show_default=True,
+            help="With --texts: field or column of the text.",
+        ),
+        click.option("--id-column", "id_field", help="With --texts: field or column of ids."),
+        click.option(
+            "--label-column", "label_field", help="With --texts: field or column of labels."
+        ),
+        click.option(
+            "--no-cache", is_flag=True, help="With --texts: embed again, ignoring the cache."
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
 
 
 def train_options(fn: F) -> F:
@@ -196,14 +227,72 @@ def build_config(
 
 
 def _load_data(
-    reg: Registry, new: str, old: str, pairs: tuple[Path, Path] | None
+    reg: Registry, new: str, old: str, direction: str, data: dict[str, Any]
 ) -> PairedEmbeddings:
+    """Paired vectors of ``new`` and ``old`` from ``--pairs`` or ``--texts`` (options in ``data``)."""
     from embedreg.adapt import load_pairs
+    from embedreg.textpairs import embed_pairs
 
-    if not pairs:
-        raise click.UsageError("give --pairs NEW_FILE OLD_FILE")
-    with console().status("Reading embeddings …"):
-        return load_pairs(reg, new, old, pairs[0], pairs[1])
+    pairs, texts = data.pop("pairs"), data.pop("texts")
+    if bool(pairs) == (texts is not None):
+        raise click.UsageError("give either --pairs FILE FILE or --texts INPUT")
+    if pairs:
+        with console().status("Reading embeddings …"):
+            return load_pairs(reg, new, old, pairs[0], pairs[1])
+    role = data["role"] or ("document" if direction == "forward" else "query")
+    with embedding_progress() as (update, cached):
+        return embed_pairs(
+            reg,
+            new,
+            old,
+            texts,
+            role=role,
+            device=data["device"],
+            text_field=data["text_field"],
+            id_field=data["id_field"],
+            label_field=data["label_field"],
+            use_cache=not data["no_cache"],
+            progress=update,
+            on_cached=cached,
+        )
+
+
+@contextmanager
+def embedding_progress() -> Iterator[
+    tuple[Callable[[str, int, int | None], None], Callable[[str, Path], None]]
+]:
+    """A bar per generation while an input is embedded (``progress``, ``on_cached``)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(),
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(name: str, done: int, total: int | None) -> None:
+        if name not in tasks:
+            tasks[name] = progress.add_task(f"Embedding with {name}", total=total)
+        progress.update(tasks[name], completed=done, total=total)
+
+    def cached(name: str, path: Path) -> None:
+        progress.console.print(f"Vectors of {name} from the cache ({path.name})")
+
+    with progress:
+        yield update, cached
+
+
+_DATA_KEYS = ("pairs", "texts", "role", "text_field", "id_field", "label_field", "no_cache")
+
+
+def _split_data(settings: dict[str, Any]) -> dict[str, Any]:
+    """Move the data options out of ``settings`` (the rest are training settings)."""
+    data = {k: settings.pop(k) for k in _DATA_KEYS}
+    data["device"] = settings.get("device", "auto")
+    return data
 
 
 @contextmanager
@@ -301,7 +390,6 @@ def train(
     /,
     new: str,
     old: str,
-    pairs: tuple[Path, Path] | None,
     family: str,
     direction: str,
     heldout: float,
@@ -322,8 +410,9 @@ def train(
     from embedreg.adapt import train_adapter
 
     reg = state.registry()
+    inputs = _split_data(settings)
     config = build_config(**settings)
-    data = _load_data(reg, new, old, pairs)
+    data = _load_data(reg, new, old, direction, inputs)
     with training_progress() as (bar, stage):
         runs = train_adapter(
             reg,
@@ -369,9 +458,8 @@ def list_(state: State, source: str | None, target: str | None, as_json: bool) -
             "No adapters yet: train one with 'embedreg adapter train NEW OLD --pairs NEW_FILE OLD_FILE'."
         )
         return
-    tbl = table(
-        "ID", "FROM → TO", "DIRECTION", "FAMILY", "RETENTION", "CRITERION", "RECALL@1", "CREATED"
-    )
+    tbl = table("ID", "FROM → TO", "DIRECTION", "FAMILY", "RETENTION", "CRITERION", "RECALL@1")
+    tbl.columns[0].no_wrap = True
     for r in records:
         f = r.figures
         tbl.add_row(
@@ -382,7 +470,6 @@ def list_(state: State, source: str | None, target: str | None, as_json: bool) -
             format_figure("retention", f.get("retention")),
             format_figure("criterion", f.get("criterion")),
             format_figure("recall@1", f.get("recall@1")),
-            r.created,
         )
     console().print(tbl)
 
@@ -423,27 +510,24 @@ def show(state: State, adapter_id: str, as_json: bool) -> None:
 
 @adapter.command("eval")
 @click.argument("adapter_id", metavar="ID")
-@click.option(
-    "--pairs",
-    nargs=2,
-    type=click.Path(exists=True, path_type=Path),
-    metavar="SRC_FILE TGT_FILE",
-    help="Embeddings files of the same items by the adapter's source and target generations.",
-)
+@data_options
 @click.option("--device", default="auto", show_default=True)
 @json_option
 @registry_option
 @pass_state
-def eval_(
-    state: State, adapter_id: str, pairs: tuple[Path, Path] | None, device: str, as_json: bool
-) -> None:
-    """Measure adapter ID on other pairs (its files are verified first)."""
+def eval_(state: State, /, adapter_id: str, as_json: bool, **settings: Any) -> None:
+    """Measure adapter ID on other pairs (its files are verified first).
+
+    --pairs takes the adapter's source generation's file first, then its
+    target's; --texts embeds the input with both.
+    """
     from embedreg.adapt import evaluate_adapter
 
     reg = state.registry()
     rec = reg.adapter(adapter_id)
-    data = _load_data(reg, rec.source, rec.target, pairs)
-    figures = evaluate_adapter(reg, adapter_id, data, device=device)
+    inputs = _split_data(settings)
+    data = _load_data(reg, rec.source, rec.target, rec.direction, inputs)
+    figures = evaluate_adapter(reg, adapter_id, data, device=settings["device"])
     if as_json:
         emit_json({"id": rec.id, "figures": figures})
         return
@@ -480,7 +564,6 @@ def compare(
     /,
     new: str,
     old: str,
-    pairs: tuple[Path, Path] | None,
     direction: str,
     families: str | None,
     heldout: float,
@@ -494,8 +577,9 @@ def compare(
     from embedreg.adapt import compare_families
 
     reg = state.registry()
+    inputs = _split_data(settings)
     config = build_config(**settings)
-    data = _load_data(reg, new, old, pairs)
+    data = _load_data(reg, new, old, direction, inputs)
     if direction == "forward":
         data = data.swapped()
     names = [f.strip() for f in families.split(",")] if families else None

@@ -82,8 +82,12 @@ class Moments:
         return self.sum_y / self.count
 
 
-def moments(source: FloatArray, target: FloatArray, device: str = "cpu") -> Moments:
-    """Accumulate ``Σx``, ``Σy``, ``XᵀX`` and ``XᵀY`` in chunks on ``device``."""
+def moments(source: Any, target: Any, device: str = "cpu") -> Moments:
+    """Accumulate ``Σx``, ``Σy``, ``XᵀX`` and ``XᵀY`` in chunks on ``device``.
+
+    ``source`` and ``target`` are float32 numpy arrays or torch tensors
+    (tensors already on ``device`` are used where they are).
+    """
     import torch
 
     if source.shape[0] != target.shape[0]:
@@ -91,18 +95,19 @@ def moments(source: FloatArray, target: FloatArray, device: str = "cpu") -> Mome
     n, d_in = source.shape
     d_out = target.shape[1]
     dev = torch.device(device)
-    xx = torch.zeros(d_in, d_in, dtype=torch.float64, device=dev)
-    xy = torch.zeros(d_in, d_out, dtype=torch.float64, device=dev)
-    sx = torch.zeros(d_in, dtype=torch.float64, device=dev)
-    sy = torch.zeros(d_out, dtype=torch.float64, device=dev)
+    # float32 products on the device, float64 sums on the host (MPS has no float64)
+    xx = np.zeros((d_in, d_in))
+    xy = np.zeros((d_in, d_out))
+    sx = np.zeros(d_in)
+    sy = np.zeros(d_out)
     for start in range(0, n, CHUNK_ROWS):
-        xs = torch.from_numpy(source[start : start + CHUNK_ROWS]).to(dev)
-        ys = torch.from_numpy(target[start : start + CHUNK_ROWS]).to(dev)
-        xx += (xs.T @ xs).double()
-        xy += (xs.T @ ys).double()
-        sx += xs.double().sum(0)
-        sy += ys.double().sum(0)
-    return Moments(n, sx.cpu().numpy(), sy.cpu().numpy(), xx.cpu().numpy(), xy.cpu().numpy())
+        xs = torch.as_tensor(source[start : start + CHUNK_ROWS]).to(dev)
+        ys = torch.as_tensor(target[start : start + CHUNK_ROWS]).to(dev)
+        xx += (xs.T @ xs).cpu().double().numpy()
+        xy += (xs.T @ ys).cpu().double().numpy()
+        sx += xs.sum(0).cpu().double().numpy()
+        sy += ys.sum(0).cpu().double().numpy()
+    return Moments(n, sx, sy, xx, xy)
 
 
 def procrustes_from_moments(m: Moments) -> npt.NDArray[np.float64]:
