@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -85,6 +85,7 @@ SCHEDULE_HYPERPARAMETERS: tuple[str, ...] = (
     "epochs",
     "batch_size",
     "lr",
+    "beta2",
     "patience",
     "min_delta",
     "validation",
@@ -108,6 +109,23 @@ def auto_batch_size(n_train: int) -> int:
     return int(min(4096, max(64, 2 ** round(math.log2(target)))))
 
 
+def auto_learning_rate(input_dim: int, output_dim: int) -> float:
+    """The default Adam learning rate: ``1e-3 · min(1, √(16384 / (in · out)))``.
+
+    Adam moves every weight by about ``lr`` per step, so one step moves the
+    whole ``out × in`` matrix by about ``lr · √(in · out)`` (Frobenius).  For
+    a 768 → 384 map at 1e-3 that is half a unit per step: the defect shoots
+    past λ and the gate throws it back, and training stalls (measured in
+    bench/RESULTS.md).  Keeping the step's size that of a 128 × 128 map at
+    the paper's 1e-3 trains large and small maps alike.
+
+    Example:
+        >>> auto_learning_rate(40, 24), round(auto_learning_rate(768, 384), 6)
+        (0.001, 0.000236)
+    """
+    return 1e-3 * min(1.0, math.sqrt(16384.0 / (input_dim * output_dim)))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides how an adapter is fit (defaults measured, see bench/RESULTS.md).
@@ -116,7 +134,12 @@ class TrainConfig:
         epochs: most epochs (early stopping usually ends sooner).
         batch_size: pairs per Adam step; ``None`` picks :func:`auto_batch_size`
             (about 32 steps per epoch, between 64 and 4096 pairs).
-        lr: Adam's initial learning rate (halved after each epoch without improvement).
+        lr: Adam's initial learning rate (halved after each epoch without
+            improvement); ``None`` picks :func:`auto_learning_rate` (the
+            paper's 1e-3 for small maps, less for large ones).
+        beta2: Adam's second-moment decay.  0.99 rather than torch's 0.999: the
+            sharp λ gate gives rare large gradients, and with 0.999 one of them
+            shrinks the following ~1000 steps (bench/RESULTS.md).
         patience: epochs without improvement before stopping.
         min_delta: relative drop of the validation loss that counts as improvement.
         validation: fraction of the training pairs held back for early stopping.
@@ -152,7 +175,8 @@ class TrainConfig:
 
     epochs: int = 40
     batch_size: int | None = None
-    lr: float = 1e-3
+    lr: float | None = None
+    beta2: float = 0.99
     patience: int = 4
     min_delta: float = 1e-3
     validation: float = 0.1
@@ -181,8 +205,12 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValidationError(f"{name} must be a positive integer, got {value!r}")
         for name in ("lr", "alpha", "temperature"):
+            if name == "lr" and self.lr is None:
+                continue
             if not getattr(self, name) > 0:
                 raise ValidationError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not 0.0 < self.beta2 < 1.0:
+            raise ValidationError(f"beta2 must be in (0, 1), got {self.beta2!r}")
         for name in ("w_backward", "w_forward", "w_contrastive", "ridge", "min_delta"):
             if name == "w_contrastive" and self.w_contrastive is None:
                 continue
@@ -210,14 +238,10 @@ class TrainConfig:
         self, *, lam: float | None = None, lam_per_dim: float | None = None
     ) -> TrainConfig:
         """A copy with λ set one way (absolute ``lam`` or ``lam_per_dim``), the other cleared."""
-        from dataclasses import replace
-
         return replace(self, lam=lam, lam_per_dim=lam_per_dim)
 
     def resolved(self, *, labels: bool) -> TrainConfig:
         """A copy with the automatic settings decided for data with or without labels."""
-        from dataclasses import replace
-
         if self.w_contrastive is not None:
             return self
         return replace(self, w_contrastive=AUTO_CONTRASTIVE_WEIGHT if labels else 0.0)
@@ -330,8 +354,8 @@ class AdapterTrainer:
 
     Example:
         >>> trainer = AdapterTrainer(TrainConfig(device="cpu"))
-        >>> trainer.config.lr
-        0.001
+        >>> trainer.config.alpha
+        30.0
     """
 
     def __init__(
@@ -504,7 +528,8 @@ class _GradientRun:
         params = list(module.parameters()) + (
             list(gallery.parameters()) if gallery is not None else []
         )
-        optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        lr = cfg.lr or auto_learning_rate(source.shape[1], out_dim)
+        optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, cfg.beta2))
         start = TrainStart(
             self.cls.family,
             "gradient",
@@ -522,7 +547,7 @@ class _GradientRun:
         generator = torch.Generator().manual_seed(cfg.seed)
         n = x.shape[0]
         bs = min(cfg.batch_size or auto_batch_size(n), n)
-        lr = cfg.lr
+        cfg = self.config = replace(cfg, lr=lr, batch_size=bs)  # what was used, for provenance
         history: list[EpochStats] = []
         best: tuple[float, float] = (-1.0, math.inf)
         best_state = self._snapshot(module, gallery)

@@ -160,7 +160,7 @@ def train_options(fn: F) -> F:
         click.option(
             "--lr",
             type=click.FloatRange(min=0, min_open=True),
-            help="Adam learning rate (default 1e-3).",
+            help="Adam learning rate (default: 1e-3 scaled down for large maps).",
         ),
         click.option(
             "--seed",

@@ -112,8 +112,10 @@ def moments(source: Any, target: Any, device: str = "cpu") -> Moments:
 
 def procrustes_from_moments(m: Moments) -> npt.NDArray[np.float64]:
     """Semi-orthogonal ``W`` (out × in) maximising ``tr(W XᵀY)``: ``W = V Uᵀ`` for ``XᵀY = U S Vᵀ``."""
-    u, _s, vt = np.linalg.svd(m.xy, full_matrices=False)
-    out: npt.NDArray[np.float64] = (u @ vt).T
+    import torch  # one thread pool: numpy's BLAS threads would fight torch's
+
+    u, _s, vt = torch.linalg.svd(torch.from_numpy(m.xy), full_matrices=False)
+    out: npt.NDArray[np.float64] = (u @ vt).T.numpy()
     return out
 
 
@@ -135,7 +137,9 @@ def ridge_from_moments(
     cxy = m.xy - m.count * np.outer(mx, my)
     scale = max(float(np.trace(cxx)) / cxx.shape[0], 1e-12)
     a = cxx + ridge * scale * np.eye(cxx.shape[0])
-    w = np.linalg.solve(a, cxy).T  # (out, in)
+    import torch  # one thread pool: numpy's BLAS threads would fight torch's
+
+    w = torch.linalg.solve(torch.from_numpy(a), torch.from_numpy(cxy)).numpy().T  # (out, in)
     b = my - w @ mx
     return w, b
 

@@ -1,0 +1,111 @@
+"""Evidence for the λ-orth defaults the paper leaves open (α, λ, loss weights, lr, batch, epochs).
+
+Two parts:
+
+1. *Real data*: λ-orth v3 → v2 on BBC News halves (three splits, as in
+   bench/quality.py), one setting changed at a time from the defaults;
+   mean CMC@1 / mAP / recall@1 / geometry / D/λ / epochs / seconds.
+2. *Synthetic band*: how far inside the λ band D ends for each α, on a
+   planted affine map whose least-squares solution lies far outside the band.
+
+    python bench/defaults.py [--part real|band|both] [--splits 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from dataclasses import replace
+from typing import Any
+
+import _chain
+
+from embedreg.adapt import fit_and_measure
+from embedreg.adapters._linear import defect
+from embedreg.adapters.lambda_orth import resolve_lambda
+from embedreg.synthetic import planted_pairs
+from embedreg.training import AdapterTrainer, TrainConfig
+
+REAL_SWEEP: list[dict[str, Any]] = [
+    {},
+    {"w_contrastive": 0.0},
+    {"w_contrastive": 0.05},
+    {"w_contrastive": 0.2},
+    {"w_contrastive": 0.5},
+    {"temperature": 0.05},
+    {"lam_per_dim": 0.1},
+    {"lam_per_dim": 0.25},
+    {"lam_per_dim": 0.5},
+    {"lam_per_dim": 1.0},
+    {"lam_per_dim": None},
+    {"alpha": 10.0},
+    {"alpha": 100.0},
+    {"lr": 3e-4},
+    {"lr": 3e-3},
+    {"batch_size": 256},
+    {"monitor": "loss"},
+    {"joint_forward": True},
+]
+
+
+def real(splits: int) -> None:
+    pairs = _chain.chain_pairs("v3", "v2")
+    base = TrainConfig(device="cpu")
+    data = [_chain.halves(pairs, s) for s in range(splits)]
+    print("| change from the defaults | CMC@1 | mAP | recall@1 | geometry (pts) | D / λ | epochs | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
+    for change in REAL_SWEEP:
+        cfg = replace(base, **change)
+        res: dict[str, list[float]] = {}
+        for train, test in data:
+            t0 = time.perf_counter()
+            result, figs = fit_and_measure("lambda-orth", train, test, cfg)
+            lam = resolve_lambda(cfg.lam, cfg.lam_per_dim, 768, 384)
+            for key in ("cmc@1", "map", "recall@1", "geometry"):
+                res.setdefault(key, []).append(100 * figs[key])
+            res.setdefault("d", []).append(figs["defect"] / lam if math.isfinite(lam) else math.nan)
+            res.setdefault("epochs", []).append(result.epochs_run)
+            res.setdefault("seconds", []).append(time.perf_counter() - t0)
+        m = {k: statistics.fmean(v) for k, v in res.items()}
+        label = json.dumps(change) if change else "(defaults)"
+        d = "—" if math.isnan(m["d"]) else f"{m['d']:.2f}"
+        print(
+            f"| `{label}` | {m['cmc@1']:.2f} | {m['map']:.2f} | {m['recall@1']:.2f} | "
+            f"{m['geometry']:+.2f} | {d} | {m['epochs']:.1f} | {m['seconds']:.1f} |",
+            flush=True,
+        )
+
+
+def band() -> None:
+    print("| α | in → out | λ | D at the end | D / λ | held-out MSE |")
+    print("|---|---|---|---|---|---|")
+    for in_dim, out_dim in ((256, 128), (128, 256)):
+        data = planted_pairs(20000, in_dim, out_dim, kind="affine", noise=0.05, seed=4).pairs
+        train, test = data.split(0.1, seed=0)
+        lam = resolve_lambda(None, 0.375, in_dim, out_dim)
+        for alpha in (2.0, 10.0, 30.0, 100.0):
+            cfg = TrainConfig(device="cpu", alpha=alpha)
+            a = AdapterTrainer(cfg).fit("lambda-orth", train.source, train.target).adapter
+            d = defect(a.affine().W)
+            mse = float(((a.transform(test.source) - test.target) ** 2).sum(1).mean())
+            print(f"| {alpha:g} | {in_dim} → {out_dim} | {lam:.2f} | {d:.2f} | {d / lam:.2f} | {mse:.4f} |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=("real", "band", "both"), default="both")
+    ap.add_argument("--splits", type=int, default=3)
+    args = ap.parse_args()
+    print(f"machine: {_chain.machine()}; load average {_chain.load_average()}\n")
+    if args.part in ("band", "both"):
+        band()
+        print()
+    if args.part in ("real", "both"):
+        real(args.splits)
+
+
+if __name__ == "__main__":
+    main()
