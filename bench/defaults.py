@@ -43,9 +43,11 @@ REAL_SWEEP: list[dict[str, Any]] = [
     {"lam_per_dim": None},
     {"alpha": 10.0},
     {"alpha": 100.0},
-    {"lr": 3e-4},
-    {"lr": 3e-3},
+    {"lr": 1e-3},
+    {"lr": 1e-4},
+    {"beta2": 0.999},
     {"batch_size": 256},
+    {"batch_size": 1024},
     {"monitor": "loss"},
     {"joint_forward": True},
 ]

@@ -109,21 +109,22 @@ def auto_batch_size(n_train: int) -> int:
     return int(min(4096, max(64, 2 ** round(math.log2(target)))))
 
 
-def auto_learning_rate(input_dim: int, output_dim: int) -> float:
-    """The default Adam learning rate: ``1e-3 · min(1, √(16384 / (in · out)))``.
+def auto_learning_rate(weights: int) -> float:
+    """The default Adam learning rate for a module whose largest weight has ``weights`` entries.
 
-    Adam moves every weight by about ``lr`` per step, so one step moves the
-    whole ``out × in`` matrix by about ``lr · √(in · out)`` (Frobenius).  For
-    a 768 → 384 map at 1e-3 that is half a unit per step: the defect shoots
-    past λ and the gate throws it back, and training stalls (measured in
-    bench/RESULTS.md).  Keeping the step's size that of a 128 × 128 map at
-    the paper's 1e-3 trains large and small maps alike.
+    ``1e-3 · min(1, √(16384 / weights))``: Adam moves every entry by about
+    ``lr`` per step, so one step moves a matrix of ``weights`` entries by
+    about ``lr · √weights`` (Frobenius).  For a 768 → 384 map at 1e-3 that
+    is half a unit per step: the defect shoots past λ, the gate throws it
+    back and training stalls (measured in bench/RESULTS.md).  Keeping each
+    step the size of a 128 × 128 matrix's at the paper's 1e-3 trains large
+    and small maps alike.
 
     Example:
-        >>> auto_learning_rate(40, 24), round(auto_learning_rate(768, 384), 6)
+        >>> auto_learning_rate(40 * 24), round(auto_learning_rate(768 * 384), 6)
         (0.001, 0.000236)
     """
-    return 1e-3 * min(1.0, math.sqrt(16384.0 / (input_dim * output_dim)))
+    return 1e-3 * min(1.0, math.sqrt(16384.0 / max(weights, 1)))
 
 
 @dataclass(frozen=True)
@@ -528,7 +529,7 @@ class _GradientRun:
         params = list(module.parameters()) + (
             list(gallery.parameters()) if gallery is not None else []
         )
-        lr = cfg.lr or auto_learning_rate(source.shape[1], out_dim)
+        lr = cfg.lr or auto_learning_rate(max(p.numel() for p in params))
         optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, cfg.beta2))
         start = TrainStart(
             self.cls.family,
