@@ -22,6 +22,8 @@ def _rate_column() -> ProgressColumn:
 
         def render(self, task: Task) -> Text:
             speed = task.finished_speed or task.speed
+            if speed is None and task.elapsed:
+                speed = task.completed / task.elapsed
             return Text("… items/s" if speed is None else f"{speed:,.0f} items/s", style="cyan")
 
     return RateColumn()
