@@ -49,6 +49,7 @@ from .errors import (
     UnknownAlias,
     UnknownGallery,
     UnknownGeneration,
+    ValidationError,
 )
 from .fingerprint import Fingerprint
 from .generation import Generation
@@ -352,7 +353,10 @@ class Registry:
         def change(doc: RegistryDocument) -> tuple[Removal, list[str]]:
             real = doc.resolve(name)
             if name != real:
-                raise UnknownGeneration(name, doc.generations)  # refuse removing through an alias
+                raise ValidationError(
+                    f"{name!r} is an alias of generation {real!r}",
+                    f"remove the generation by its own name, or the alias with 'embedreg alias rm {name}'",
+                )
             adapters, galleries = doc.dependents(real)
             if (adapters or galleries) and not force:
                 parts = []
