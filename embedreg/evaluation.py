@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .devices import resolve_device
+from .encoding import resolve_device
 from .errors import DimensionMismatch
 
 if TYPE_CHECKING:
@@ -210,11 +210,11 @@ def mean_average_precision(
     total, counted = 0.0, 0
     for start, sims in _chunks(queries, gallery, device, exclude_self):
         order = torch.argsort(sims, dim=1, descending=True, stable=True)
-        rel = (g_lab[order] == q_lab[start : start + sims.shape[0], None]).double()
+        rel = (g_lab[order] == q_lab[start : start + sims.shape[0], None]).float()
         if exclude_self:  # the left-out item sorts last; it is not a candidate
             rel[:, -1] = 0.0
         n_rel = rel.sum(1)
-        ranks = torch.arange(1, rel.shape[1] + 1, device=rel.device, dtype=torch.float64)
+        ranks = torch.arange(1, rel.shape[1] + 1, device=rel.device, dtype=torch.float32)
         precision = rel.cumsum(1) / ranks
         ap = (precision * rel).sum(1) / n_rel.clamp(min=1)
         keep = n_rel > 0

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .devices import resolve_device
+from .encoding import resolve_device
 from .errors import ValidationError
 
 if TYPE_CHECKING:
@@ -688,7 +688,7 @@ class _GradientRun:
             if weight is not None:
                 from .adapters._modules import defect_torch
 
-                d = float(defect_torch(weight.double()))
+                d = float(defect_torch(weight.detach().cpu().double()))  # MPS has no float64
         return val_loss, recall, cmc, d
 
     @staticmethod

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..devices import resolve_device
+from ..encoding import resolve_device
 from ._linear import LinearAdapter, moments, ridge_from_moments
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..devices import resolve_device
+from ..encoding import resolve_device
 from ._linear import LinearAdapter, defect, procrustes_weight
 
 if TYPE_CHECKING:
