@@ -20,16 +20,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import testbed  # noqa: E402
+from embedreg import Generation, Registry
+from embedreg.pairs import PairedEmbeddings
 
-from embedreg import Generation, Registry  # noqa: E402
-from embedreg.pairs import PairedEmbeddings  # noqa: E402
+import testbed
 
 MAX_TOKENS = 128
 
 
 def bench_dir() -> Path:
-    root = Path(os.environ.get("EMBEDREG_BENCH_DIR") or Path("~/.cache/embedreg-bench").expanduser())
+    root = Path(
+        os.environ.get("EMBEDREG_BENCH_DIR") or Path("~/.cache/embedreg-bench").expanduser()
+    )
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -19,7 +19,6 @@ import sys
 import time
 
 import _chain
-
 from embedreg.adapt import compare_families
 from embedreg.training import TrainConfig
 
@@ -43,7 +42,7 @@ def fmt(values: list[float], key: str) -> str:
     digits = 3 if key == "retention" else 2
     if len(vals) == 1:
         return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ({min(vals):.{digits}f}–{max(vals):.{digits}f})"
+    return f"{mean:.{digits}f} ({min(vals):.{digits}f} to {max(vals):.{digits}f})"
 
 
 def main() -> None:
@@ -64,16 +63,29 @@ def main() -> None:
             train, test = _chain.halves(pairs, seed)
             t0 = time.perf_counter()
             for row in compare_families(train, test=test, config=config):
-                entry = {"split": seed, "seconds": row.seconds, "epochs": row.epochs, "error": row.error, **row.figures}
+                entry = {
+                    "split": seed,
+                    "seconds": row.seconds,
+                    "epochs": row.epochs,
+                    "error": row.error,
+                    **row.figures,
+                }
                 rows.setdefault(row.family, []).append(entry)
             print(f"  {new}→{old} split {seed}: {time.perf_counter() - t0:.0f}s", file=sys.stderr)
         everything[f"{new}->{old}"] = [dict(r, family=f) for f, rs in rows.items() for r in rs]
-        print(f"### {new} → {old} ({len(pairs)} BBC News documents, halves: {len(train)} train / {len(test)} test, {args.splits} splits)\n")
-        print("| family | " + " | ".join(label for _, label in COLUMNS) + " | criterion | seconds |")
+        print(
+            f"### {new} → {old} ({len(pairs)} BBC News documents, halves: {len(train)} train / {len(test)} test, {args.splits} splits)\n"
+        )
+        print(
+            "| family | " + " | ".join(label for _, label in COLUMNS) + " | criterion | seconds |"
+        )
         print("|---" * (len(COLUMNS) + 3) + "|")
         for family, entries in rows.items():
             if entries[0]["error"] is not None:
-                print(f"| {family} | not applicable: {entries[0]['error']} |" + " |" * (len(COLUMNS) + 1))
+                print(
+                    f"| {family} | not applicable: {entries[0]['error']} |"
+                    + " |" * (len(COLUMNS) + 1)
+                )
                 continue
             cells = []
             for key, _ in COLUMNS:
@@ -81,7 +93,9 @@ def main() -> None:
                 cells.append(fmt(vals, key) if vals else "—")  # type: ignore[arg-type]
             passed = sum(1 for e in entries if e.get("criterion"))
             secs = statistics.fmean(float(e["seconds"]) for e in entries)  # type: ignore[arg-type]
-            print(f"| {family} | " + " | ".join(cells) + f" | {passed}/{len(entries)} | {secs:.1f} |")
+            print(
+                f"| {family} | " + " | ".join(cells) + f" | {passed}/{len(entries)} | {secs:.1f} |"
+            )
         print()
         if (new, old) == ("v3", "v2"):
             verdicts(rows)

@@ -21,7 +21,6 @@ import statistics
 import time
 
 import _chain
-
 from embedreg.synthetic import planted_pairs
 from embedreg.training import AdapterTrainer, TrainConfig
 
@@ -36,10 +35,14 @@ def run_case(name: str, families: list[str], repeat: int) -> None:
 
     spec = CASES[name]
     if spec["device"] == "cuda" and not torch.cuda.is_available():
-        print(f"| {name} | {spec['n']:,} pairs {spec['in']} → {spec['out']} | not measured: no CUDA device | | | | |")
+        print(
+            f"| {name} | {spec['n']:,} pairs {spec['in']} → {spec['out']} | not measured: no CUDA device | | | | |"
+        )
         return
     t0 = time.perf_counter()
-    data = planted_pairs(int(spec["n"]), int(spec["in"]), int(spec["out"]), kind="affine", noise=0.3, seed=0).pairs
+    data = planted_pairs(
+        int(spec["n"]), int(spec["in"]), int(spec["out"]), kind="affine", noise=0.3, seed=0
+    ).pairs
     gen_s = time.perf_counter() - t0
     for family in families:
         times, rates, epochs, best = [], [], [], []
@@ -57,7 +60,7 @@ def run_case(name: str, families: list[str], repeat: int) -> None:
         verdict = "yes" if med < float(spec["target"]) else "NO"
         print(
             f"| {name} ({result.device}) | {spec['n']:,} pairs {spec['in']} → {spec['out']} | {family} "
-            f"| {med:.1f} ({min(times):.1f}–{max(times):.1f}) | {statistics.median(rates):,.0f} "
+            f"| {med:.1f} ({min(times):.1f} to {max(times):.1f}) | {statistics.median(rates):,.0f} "
             f"| {statistics.median(epochs):.0f} (best {statistics.median(best):.0f}) "
             f"| {result.batch_size or '—'} | {verdict if family == 'lambda-orth' else ''} |",
             flush=True,
@@ -72,7 +75,9 @@ def main() -> None:
     ap.add_argument("--families", default="lambda-orth,procrustes,affine")
     args = ap.parse_args()
     print(f"machine: {_chain.machine()}; load average before: {_chain.load_average()}\n")
-    print("| case | data | family | seconds to converge, median (range) | pairs/s | epochs | batch | under target |")
+    print(
+        "| case | data | family | seconds to converge, median (range) | pairs/s | epochs | batch | under target |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name in ("cpu", "gpu") if args.case == "all" else (args.case,):
         run_case(name, args.families.split(","), args.repeat)

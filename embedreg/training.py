@@ -165,7 +165,7 @@ class TrainConfig:
         w_contrastive: weight of the contrastive term: SupCon when the pairs
             carry labels, InfoNCE (each item's pair is its positive) when they
             do not; ``None`` (the default) means 0.1 with labels and 0 without
-            (InfoNCE measured no gain on BBC News and costs time).
+            (InfoNCE measured no CMC gain on BBC News and costs time).
         temperature: temperature of InfoNCE / SupCon.
 
     Other families:

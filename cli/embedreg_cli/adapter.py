@@ -30,25 +30,30 @@ FAMILY_CHOICES = ("lambda-orth", "procrustes", "affine", "lowrank", "mlp", "iden
 
 #: Figures shown in tables, in order, with their labels (rates shown in percent).
 FIGURE_ROWS: tuple[tuple[str, str], ...] = (
-    ("recall@1", "recall@1 A(src)→tgt"),
-    ("recall@10", "recall@10 A(src)→tgt"),
-    ("agreement@10", "agreement@10 with tgt/tgt"),
-    ("cmc@1", "CMC top-1 A(src)/tgt"),
-    ("cmc@5", "CMC top-5 A(src)/tgt"),
-    ("map", "mAP A(src)/tgt"),
-    ("target.cmc@1", "CMC top-1 tgt/tgt"),
-    ("source.cmc@1", "CMC top-1 src/src"),
-    ("adapted.cmc@1", "CMC top-1 A(src)/A(src)"),
-    ("geometry", "geometry (points)"),
+    ("recall@1", "recall@1"),
+    ("recall@10", "recall@10"),
+    ("agreement@10", "agree@10"),
+    ("cmc@1", "CMC@1"),
+    ("cmc@5", "CMC@5"),
+    ("map", "mAP"),
+    ("target.cmc@1", "CMC@1 tgt/tgt"),
+    ("source.cmc@1", "CMC@1 src/src"),
+    ("adapted.cmc@1", "CMC@1 A/A"),
+    ("geometry", "geometry pts"),
     ("criterion", "criterion"),
-    ("flips.positive", "positive flips"),
-    ("flips.negative", "negative flips"),
-    ("defect", "defect D"),
-    ("lambda", "λ (absolute)"),
+    ("flips.positive", "flips +"),
+    ("flips.negative", "flips −"),
+    ("defect", "D"),
+    ("lambda", "λ"),
     ("retention", "retention"),
-    ("gallery.cmc@1", "CMC top-1 A(src)/F̃(tgt)"),
-    ("gallery.recall@1", "recall@1 A(src)/F̃(tgt)"),
-    ("heldout", "held-out pairs"),
+    ("gallery.cmc@1", "CMC@1 A/F̃"),
+    ("gallery.recall@1", "recall@1 A/F̃"),
+    ("heldout", "held-out"),
+)
+#: Printed under figure tables.
+LEGEND = (
+    "A(src) queries on the tgt gallery unless named; rates in %; "
+    "A/A: adapted queries on an adapted gallery; F̃: the joint forward map"
 )
 _PERCENT = {
     "recall@1",
@@ -346,6 +351,9 @@ def training_progress() -> Iterator[tuple[TrainerCallback, Callable[[str], None]
 
 def _figures_table(records: list[tuple[str, dict[str, Any]]], title: str | None = None) -> Any:
     tbl = table("FIGURE", *(name for name, _ in records), title=title)
+    tbl.caption = LEGEND
+    tbl.caption_justify = "left"
+    tbl.columns[0].no_wrap = True
     for key, label in FIGURE_ROWS:
         if not any(key in figs for _, figs in records):
             continue
@@ -458,7 +466,7 @@ def list_(state: State, source: str | None, target: str | None, as_json: bool) -
             "No adapters yet: train one with 'embedreg adapter train NEW OLD --pairs NEW_FILE OLD_FILE'."
         )
         return
-    tbl = table("ID", "FROM → TO", "DIRECTION", "FAMILY", "RETENTION", "CRITERION", "RECALL@1")
+    tbl = table("ID", "MAPS", "DIRECTION", "FAMILY", "RETENTION", "CRITERION", "R@1")
     tbl.columns[0].no_wrap = True
     for r in records:
         f = r.figures
