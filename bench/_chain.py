@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -84,22 +83,10 @@ def halves(pairs: PairedEmbeddings, seed: int) -> tuple[PairedEmbeddings, Paired
 
 
 def machine() -> str:
-    """CPU model, cores, torch version and GPU, for RESULTS.md."""
-    import torch
+    """CPU model, cores, torch and transformers versions, GPU (as bench/encode.py reports them)."""
+    from encode import machine as describe
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (
-        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), {gpu}, Python {platform.python_version()}"
-    )
+    return str(describe())
 
 
 def load_average() -> str:

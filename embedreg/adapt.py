@@ -182,19 +182,13 @@ def load_pairs(
         >>> pairs = load_pairs(reg, "v3", "v2", "v3.safetensors", "v2.safetensors")  # doctest: +SKIP
     """
     from .embeddings import load_embeddings
-    from .pairs import pairs_from_embeddings
+    from .pairs import pair_embeddings
 
     doc = registry.document()
     new_gen, old_gen = doc.generation(new), doc.generation(old)
-    a = load_embeddings(new_file, generation=new_gen)
-    b = load_embeddings(old_file, generation=old_gen)
-    return pairs_from_embeddings(
-        a.ids,
-        a.vectors,
-        a.labels,
-        b.ids,
-        b.vectors,
-        b.labels,
+    return pair_embeddings(
+        load_embeddings(new_file, generation=new_gen),
+        load_embeddings(old_file, generation=old_gen),
         new_generation=new_gen.name,
         old_generation=old_gen.name,
         what=(f"{new_gen.name} file {new_file}", f"{old_gen.name} file {old_file}"),

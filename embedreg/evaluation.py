@@ -156,6 +156,21 @@ def recall_at_k(
     return {k: float(np.mean(ranks < k)) for k in ks}
 
 
+def _label_matches(
+    queries: FloatArray,
+    gallery: FloatArray,
+    query_labels: IntArray,
+    gallery_labels: IntArray,
+    k: int,
+    exclude_self: bool,
+    device: str,
+) -> npt.NDArray[np.bool_]:
+    """``(Q, k)``: does the j-th nearest gallery item share query i's label?"""
+    top = topk_indices(queries, gallery, k, exclude_self=exclude_self, device=device)
+    match: npt.NDArray[np.bool_] = gallery_labels[top] == query_labels[:, None]
+    return match
+
+
 def cmc_hits(
     queries: FloatArray,
     gallery: FloatArray,
@@ -167,8 +182,8 @@ def cmc_hits(
     device: str = "cpu",
 ) -> npt.NDArray[np.bool_]:
     """Per query: is an item of the same label among the top ``k``? (leave-one-out by default)."""
-    top = topk_indices(queries, gallery, k, exclude_self=exclude_self, device=device)
-    hits: npt.NDArray[np.bool_] = (gallery_labels[top] == query_labels[:, None]).any(axis=1)
+    match = _label_matches(queries, gallery, query_labels, gallery_labels, k, exclude_self, device)
+    hits: npt.NDArray[np.bool_] = np.asarray(match.any(axis=1), dtype=bool)
     return hits
 
 
@@ -183,9 +198,9 @@ def cmc(
     device: str = "cpu",
 ) -> dict[int, float]:
     """CMC top-k: the fraction of queries with a same-label gallery item in the top k."""
-    kmax = max(ks)
-    top = topk_indices(queries, gallery, kmax, exclude_self=exclude_self, device=device)
-    match = gallery_labels[top] == query_labels[:, None]
+    match = _label_matches(
+        queries, gallery, query_labels, gallery_labels, max(ks), exclude_self, device
+    )
     return {k: float(match[:, :k].any(axis=1).mean()) for k in ks}
 
 

@@ -37,6 +37,8 @@ from .errors import TrainingDataError
 if TYPE_CHECKING:
     import numpy.typing as npt
 
+    from .embeddings import Embeddings
+
     FloatArray = npt.NDArray[np.float32]
 
 #: Fewest held-out pairs that figures are computed on.
@@ -305,4 +307,26 @@ def pairs_from_embeddings(
         labels=labels,
         source_generation=new_generation,
         target_generation=old_generation,
+    )
+
+
+def pair_embeddings(
+    new: Embeddings,
+    old: Embeddings,
+    *,
+    new_generation: str,
+    old_generation: str,
+    what: tuple[str, str],
+) -> PairedEmbeddings:
+    """:func:`pairs_from_embeddings` for two :class:`~embedreg.embeddings.Embeddings`."""
+    return pairs_from_embeddings(
+        new.ids,
+        new.vectors,
+        new.labels,
+        old.ids,
+        old.vectors,
+        old.labels,
+        new_generation=new_generation,
+        old_generation=old_generation,
+        what=what,
     )

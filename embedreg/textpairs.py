@@ -115,7 +115,7 @@ def embed_pairs(
     """
     from .embed import embed_inputs
     from .embeddings import load_embeddings
-    from .pairs import pairs_from_embeddings
+    from .pairs import pair_embeddings
 
     if role not in ROLES:
         raise ValidationError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
@@ -158,14 +158,9 @@ def embed_pairs(
                 on_cached(gen.name, path)
             emb = load_embeddings(path, generation=gen)
         loaded.append(emb)
-    a, b = loaded
-    return pairs_from_embeddings(
-        a.ids,
-        a.vectors,
-        a.labels,
-        b.ids,
-        b.vectors,
-        b.labels,
+    return pair_embeddings(
+        loaded[0],
+        loaded[1],
         new_generation=gens[0].name,
         old_generation=gens[1].name,
         what=(f"{gens[0].name} vectors", f"{gens[1].name} vectors"),

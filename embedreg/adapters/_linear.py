@@ -198,6 +198,22 @@ class LinearAdapter(Adapter):
         return f"{type(self).__name__}({self.input_dim} → {self.output_dim})"
 
 
+class BaseShaped:
+    """``input_dim`` / ``output_dim`` read from a fixed ``base`` weight of shape ``(out, in)``."""
+
+    base: FloatArray
+
+    @property
+    def input_dim(self) -> int:
+        """Dimension of the vectors the adapter takes."""
+        return int(self.base.shape[1])
+
+    @property
+    def output_dim(self) -> int:
+        """Dimension of the vectors the adapter returns."""
+        return int(self.base.shape[0])
+
+
 def check_parts(
     cls: type[Adapter], config: dict[str, Any], tensors: dict[str, Any], names: set[str]
 ) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ValidationError
-from ._linear import as_float32, check_parts, check_shapes
+from ._linear import BaseShaped, as_float32, check_parts, check_shapes
 from .base import AffineMap
 from .trainable import TrainableAdapter
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     FloatArray = npt.NDArray[np.float32]
 
 
-class LowRankAdapter(TrainableAdapter):
+class LowRankAdapter(BaseShaped, TrainableAdapter):
     """A fixed semi-orthogonal base plus a trainable low-rank correction and bias."""
 
     family = "lowrank"
@@ -52,14 +52,6 @@ class LowRankAdapter(TrainableAdapter):
                 f"low-rank factors {self.u.shape} and {self.v.shape} do not fit base {self.base.shape}"
             )
         self._map = AffineMap(self.base + self.u @ self.v.T, self.bias)
-
-    @property
-    def input_dim(self) -> int:
-        return int(self.base.shape[1])
-
-    @property
-    def output_dim(self) -> int:
-        return int(self.base.shape[0])
 
     @property
     def rank(self) -> int:

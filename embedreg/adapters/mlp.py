@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DimensionMismatch, ValidationError
-from ._linear import as_float32, check_parts, check_shapes
+from ._linear import BaseShaped, as_float32, check_parts, check_shapes
 from .base import AffineMap
 from .trainable import TrainableAdapter
 
@@ -49,7 +49,7 @@ def gelu_tanh(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return out
 
 
-class ResidualMLPAdapter(TrainableAdapter):
+class ResidualMLPAdapter(BaseShaped, TrainableAdapter):
     """A fixed semi-orthogonal skip plus a one-hidden-layer GELU MLP (not affine)."""
 
     family = "mlp"
@@ -76,14 +76,6 @@ class ResidualMLPAdapter(TrainableAdapter):
             or self.up_bias.shape != (hidden,)
         ):
             raise ValidationError("residual MLP tensors have inconsistent shapes")
-
-    @property
-    def input_dim(self) -> int:
-        return int(self.base.shape[1])
-
-    @property
-    def output_dim(self) -> int:
-        return int(self.base.shape[0])
 
     @property
     def hidden(self) -> int:
