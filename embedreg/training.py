@@ -494,24 +494,24 @@ class _GradientRun:
         self.config = cfg
         t0 = time.perf_counter()
         train_rows, val_rows = self._split(source.shape[0])
-        x_np, y_np = source[train_rows], target[train_rows]
-        resident = _fits_on_device(dev, x_np.nbytes + y_np.nbytes)
+        # One copy of the data where it lives (no train/validation copies): all of it on
+        # the device when it fits, else in host memory, batches gathered and moved.
+        resident = _fits_on_device(dev, source.nbytes + target.nbytes)
         store = dev if resident else "cpu"
-        x = torch.from_numpy(x_np).to(store)
-        y = torch.from_numpy(y_np).to(store)
-        if not resident and dev.startswith("cuda"):
-            x, y = x.pin_memory(), y.pin_memory()
-        lab = torch.from_numpy(labels[train_rows]).to(store) if labels is not None else None
-        xv = torch.from_numpy(source[val_rows]).to(dev)
-        yv = torch.from_numpy(target[val_rows]).to(dev)
-        lv = torch.from_numpy(labels[val_rows]).to(dev) if labels is not None else None
+        x = torch.from_numpy(source).to(store)
+        y = torch.from_numpy(target).to(store)
+        lab = torch.from_numpy(labels).to(store) if labels is not None else None
+        rows = torch.from_numpy(train_rows).to(store)
+        val = torch.from_numpy(val_rows).to(store)
+        xv, yv = x[val].to(dev), y[val].to(dev)
+        lv = lab[val].to(dev) if lab is not None else None
         monitor = cfg.monitor
         if monitor == "auto":
             monitor = "cmc" if labels is not None else "recall"
         if monitor == "cmc" and lv is None:
             raise ValidationError("monitor 'cmc' needs labelled pairs", "use monitor='recall'")
 
-        m = moments(x, y, dev)
+        m = moments(x, y, dev, rows=rows)
         w0 = procrustes_from_moments(m)
         init = AffineMap(w0.astype(np.float32), (m.mean_y - w0 @ m.mean_x).astype(np.float32))
         with torch.random.fork_rng(devices=[]):
@@ -546,7 +546,7 @@ class _GradientRun:
             cb.on_train_begin(start)
 
         generator = torch.Generator().manual_seed(cfg.seed)
-        n = x.shape[0]
+        n = len(train_rows)
         bs = min(cfg.batch_size or auto_batch_size(n), n)
         cfg = self.config = replace(cfg, lr=lr, batch_size=bs)  # what was used, for provenance
         history: list[EpochStats] = []
@@ -556,9 +556,7 @@ class _GradientRun:
         for epoch in range(1, cfg.epochs + 1):
             te = time.perf_counter()
             module.train()
-            perm = torch.randperm(n, generator=generator)
-            if resident:
-                perm = perm.to(dev)
+            perm = rows[torch.randperm(n, generator=generator).to(store)]
             total = torch.zeros((), device=dev)
             for s in range(0, n, bs):
                 idx = perm[s : s + bs]

@@ -82,18 +82,19 @@ class Moments:
         return self.sum_y / self.count
 
 
-def moments(source: Any, target: Any, device: str = "cpu") -> Moments:
+def moments(source: Any, target: Any, device: str = "cpu", rows: Any = None) -> Moments:
     """Accumulate ``Σx``, ``Σy``, ``XᵀX`` and ``XᵀY`` in chunks on ``device``.
 
     ``source`` and ``target`` are float32 numpy arrays or torch tensors
-    (tensors already on ``device`` are used where they are).
+    (tensors already on ``device`` are used where they are); ``rows``
+    (indices) restricts the sums to those rows without copying the rest.
     """
     import torch
 
     if source.shape[0] != target.shape[0]:
         raise DimensionMismatch(source.shape[0], target.shape[0], "paired row counts")
-    n, d_in = source.shape
-    d_out = target.shape[1]
+    n = source.shape[0] if rows is None else len(rows)
+    d_in, d_out = source.shape[1], target.shape[1]
     dev = torch.device(device)
     # float32 products on the device, float64 sums on the host (MPS has no float64)
     xx = np.zeros((d_in, d_in))
@@ -101,8 +102,11 @@ def moments(source: Any, target: Any, device: str = "cpu") -> Moments:
     sx = np.zeros(d_in)
     sy = np.zeros(d_out)
     for start in range(0, n, CHUNK_ROWS):
-        xs = torch.as_tensor(source[start : start + CHUNK_ROWS]).to(dev)
-        ys = torch.as_tensor(target[start : start + CHUNK_ROWS]).to(dev)
+        take = (
+            slice(start, start + CHUNK_ROWS) if rows is None else rows[start : start + CHUNK_ROWS]
+        )
+        xs = torch.as_tensor(source[take]).to(dev)
+        ys = torch.as_tensor(target[take]).to(dev)
         xx += (xs.T @ xs).cpu().double().numpy()
         xy += (xs.T @ ys).cpu().double().numpy()
         sx += xs.sum(0).cpu().double().numpy()
