@@ -337,6 +337,8 @@ def training_progress() -> Iterator[tuple[TrainerCallback, Callable[[str], None]
                 f"loss {stats.loss:.4f} val {stats.val_loss:.4f} "
                 f"D {d} R@1 {100 * stats.val_recall:.1f}%"
             )
+            if stats.val_cmc is not None:
+                text += f" CMC@1 {100 * stats.val_cmc:.1f}%"
             progress.update(self.task, completed=stats.epoch, stats=text)
             return None
 
