@@ -46,3 +46,10 @@ WEIGHT_SUFFIXES = (
 
 #: How long a writer waits for the registry lock before giving up (seconds).
 DEFAULT_LOCK_TIMEOUT = 60.0
+
+#: ``format`` tag in the metadata of embedreg embeddings files (safetensors).
+EMBEDDINGS_FORMAT = "embedreg.embeddings"
+#: Version of the embeddings-file layout this embedreg reads and writes.
+EMBEDDINGS_FORMAT_VERSION = 1
+#: The index of a sharded embeddings folder (beside its shard files).
+EMBEDDINGS_INDEX_FILENAME = "index.json"

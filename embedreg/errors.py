@@ -218,3 +218,76 @@ class PluginError(EmbedRegError, LookupError):
             f"no {kind} plugin named {name!r}{_known(known)}",
             f"install a package that provides it in the '{group}' entry-point group",
         )
+
+
+# --- embeddings files, inputs and encoding ------------------------------------------------
+
+
+class GenerationMismatch(EmbedRegError, ValueError):
+    """Vectors made by one generation are being used as another generation's."""
+
+    def __init__(self, what: str, made_by: str, wanted: str, hint: str | None = None) -> None:
+        self.what = what
+        self.made_by = made_by
+        self.wanted = wanted
+        super().__init__(
+            f"{what} was made by generation {made_by}, not by {wanted}",
+            hint
+            or "read it as the generation that made it, or re-embed the inputs with "
+            "'embedreg embed GEN INPUT -o OUT' (vectors of two generations live in different spaces)",
+        )
+
+
+class EmbeddingsFileError(EmbedRegError, ValueError):
+    """A file is not a readable embedreg embeddings file (missing, damaged or foreign)."""
+
+    def __init__(self, path: str, detail: str, hint: str | None = None) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(
+            f"embeddings file {path}: {detail}",
+            hint or "re-create it with 'embedreg embed GEN INPUT -o OUT'",
+        )
+
+
+class InputError(EmbedRegError, ValueError):
+    """An input file (texts to embed) is malformed at a given line."""
+
+    def __init__(self, path: str, line: int | None, detail: str, hint: str | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.detail = detail
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"{where}: {detail}", hint or "fix the input file and run again")
+
+
+class ModelLoadError(EmbedRegError):
+    """A generation's model cannot be loaded (missing folder, Hub unreachable, bad files)."""
+
+
+class ModelChanged(EmbedRegError, ValueError):
+    """A local model folder's weights no longer match the sha256 its generation pinned."""
+
+    def __init__(self, generation: str, path: str, pinned: str, found: str) -> None:
+        self.generation = generation
+        self.path = path
+        self.pinned = pinned
+        self.found = found
+        super().__init__(
+            f"the weights in {path} changed since generation {generation!r} was pinned "
+            f"(pinned {pinned[:19]}…, found {found[:19]}…)",
+            f"restore the original files, or register the changed folder as a new generation; "
+            f"'embedreg gen verify {generation}' checks the model's vectors",
+        )
+
+
+class FingerprintMismatch(EmbedRegError, ValueError):
+    """A generation's model no longer produces the vectors its fingerprint recorded."""
+
+    def __init__(self, generation: str, detail: str) -> None:
+        self.generation = generation
+        self.detail = detail
+        super().__init__(
+            f"generation {generation!r} no longer gives the vectors it was registered with ({detail})",
+            "restore the original model files; vectors made now would not match existing ones",
+        )
