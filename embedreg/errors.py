@@ -291,3 +291,10 @@ class FingerprintMismatch(EmbedRegError, ValueError):
             f"generation {generation!r} no longer gives the vectors it was registered with ({detail})",
             "restore the original model files; vectors made now would not match existing ones",
         )
+
+
+# --- galleries ---------------------------------------------------------------------------
+
+
+class GalleryError(EmbedRegError):
+    """A gallery folder is damaged, inconsistent, or cannot do what was asked."""

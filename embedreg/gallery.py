@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -237,7 +236,6 @@ def _new_index(spec: IndexSpec, dim: int, metric: str) -> faiss.Index:
     quantizer = faiss.IndexFlatIP(dim) if metric == "ip" else faiss.IndexFlatL2(dim)
     index = faiss.IndexIVFPQ(quantizer, dim, spec.nlist, spec.pq_m, spec.pq_bits, m)
     index.nprobe = spec.nprobe
-    index._embedreg_quantizer = quantizer  # type: ignore[attr-defined]
     return index
 
 
@@ -288,6 +286,7 @@ class Gallery:
         # item tables: id → FAISS id; FAISS id → (id, segment, text)
         self._by_id: dict[str, int] = {}
         self._items: dict[int, tuple[str, str, str | None]] = {}
+        self._items_sha256: str | None = None
         self._dirty = True
 
     # --- construction -------------------------------------------------------------
@@ -364,14 +363,18 @@ class Gallery:
         seg = self._segments.get(generation.name)
         if seg is None:
             raise GenerationMismatch(
-                f"this gallery holds vectors of {', '.join(self.generations)}, not of {generation.name!r}",
-                f"embed with {' or '.join(self.generations)}, or add a segment for {generation.name!r}",
+                f"gallery {self.path or self.name or ''}".rstrip(),
+                " and ".join(repr(g) for g in self.generations),
+                repr(generation.name),
+                f"embed with {' or '.join(self.generations)}, or search with a query generation "
+                "and let embedreg route it",
             )
         if not seg.matches(generation):
             raise GenerationMismatch(
-                f"generation {generation.name!r} ({generation.pin}) is not the one that embedded "
-                f"this gallery's segment {seg.generation!r} ({seg.pin})",
-                "the registry's generation changed since the gallery was built; re-embed or restore it",
+                f"segment {seg.generation!r} of gallery {self.path or self.name or ''}".rstrip(),
+                f"{seg.generation!r} pinned {seg.pin} (recipe {seg.recipe_hash[:12]})",
+                f"{generation.name!r} pinned {generation.pin} (recipe {generation.recipe.hash[:12]})",
+                "the registry's generation changed since the gallery was built; re-embed the gallery",
             )
         return seg
 
@@ -433,15 +436,19 @@ class Gallery:
         return len(ids)
 
     def _train_ivf(self, index: faiss.Index, x: FloatArray) -> None:
-        need = 39 * self.index_spec.nlist
+        import faiss
+
+        spec = self.index_spec
+        need = 39 * max(spec.nlist, 2**spec.pq_bits)
         if x.shape[0] < need:
             raise ValidationError(
-                f"an ivfpq index with nlist={self.index_spec.nlist} needs at least {need} vectors "
-                f"in its first batch to train, got {x.shape[0]}",
-                "add more items at once, lower --nlist, or use the flat or hnsw index",
+                f"an ivfpq index (nlist={spec.nlist}, {spec.pq_bits}-bit codes) needs at least "
+                f"{need} vectors in its first batch to train, got {x.shape[0]}",
+                "add more items at once, lower nlist or pq_bits, or use the flat or hnsw index",
             )
         index.train(x)
-        index.make_direct_map(True)
+        # a hash-table direct map allows reconstruct() by id alongside add_with_ids/remove_ids
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)
 
     def remove(self, ids: Sequence[str]) -> int:
         """Remove items by id; returns how many were removed. Unknown ids are an error."""
@@ -460,7 +467,13 @@ class Gallery:
             by_segment.setdefault(self._items[fid][1], []).append(fid)
         for seg_name, fids in by_segment.items():
             index = self._index(seg_name)
-            selector = faiss.IDSelectorBatch(np.asarray(fids, dtype=np.int64))
+            wanted = np.asarray(fids, dtype=np.int64)
+            # IVF's hash-table direct map removes only through an IDSelectorArray
+            selector = (
+                faiss.IDSelectorArray(wanted.size, faiss.swig_ptr(wanted))
+                if _is_ivf(index)
+                else faiss.IDSelectorBatch(wanted)
+            )
             if self.index_spec.kind == "hnsw":
                 self._indexes[seg_name] = self._rebuild_without(seg_name, set(fids))
             else:
@@ -585,9 +598,10 @@ class Gallery:
             if resolver is None:
                 if registry is None:
                     raise GenerationMismatch(
-                        f"queries of generation {generation.name!r} cannot search segment "
-                        f"{seg_name!r} without a registry to find a path",
-                        "pass registry= (or a resolver), or embed queries with the gallery's generation",
+                        f"segment {seg_name!r} of gallery {self.path or self.name or ''}".rstrip(),
+                        repr(seg_name),
+                        f"the queries' generation {generation.name!r}",
+                        "pass registry= (or a resolver) so embedreg can route the queries through an adapter",
                     )
                 from .resolve import Resolver
 
@@ -596,15 +610,8 @@ class Gallery:
             out[seg_name] = resolver.resolve(generation.name, seg_name)
         return out
 
-    @staticmethod
-    def _check_registry_pin(registry: Registry, seg: Segment) -> None:
-        gen = registry.generation(seg.generation)
-        if not seg.matches(gen):
-            raise GenerationMismatch(
-                f"segment {seg.generation!r} was embedded with {seg.pin} (recipe {seg.recipe_hash[:12]}), "
-                f"but the registry's {gen.name!r} is now {gen.pin} (recipe {gen.recipe.hash[:12]})",
-                "the registry's generation changed since the gallery was built; re-embed the gallery",
-            )
+    def _check_registry_pin(self, registry: Registry, seg: Segment) -> None:
+        self.segment_for(registry.generation(seg.generation))
 
     # --- persistence -----------------------------------------------------------------
 
@@ -724,7 +731,9 @@ class Gallery:
             raise GalleryError(f"gallery manifest {manifest_path} is invalid ({exc})", "restore the gallery from a backup") from None
         if items_file:
             items_path = folder / items_file
-            gallery._items_sha256 = _verified_sha256(items_path, data.get("content_hash"), verify=False)
+            if not items_path.exists():
+                raise GalleryError(f"gallery file {items_path} is missing", "restore the gallery from a backup")
+            gallery._items_sha256 = file_sha256(items_path)
             with open(items_path, encoding="utf-8") as fh:
                 for n, line in enumerate(fh, 1):
                     try:
@@ -749,6 +758,8 @@ class Gallery:
                     f"gallery {folder} does not match its content hash",
                     "the items file was modified or damaged; restore it or rebuild it",
                 )
+        for seg_name in segments:
+            gallery._index(seg_name)  # read now: a later save by another process replaces files
         counts: dict[str, int] = {}
         for _, seg_name, _ in gallery._items.values():
             counts[seg_name] = counts.get(seg_name, 0) + 1
@@ -833,11 +844,3 @@ def _remove_stale(folder: Path, keep: set[str]) -> None:
         with contextlib.suppress(OSError):
             entry.unlink()
 
-
-def _verified_sha256(path: Path, expected: str | None, *, verify: bool) -> str:
-    if not path.exists():
-        raise GalleryError(f"gallery file {path} is missing", "restore the gallery from a backup")
-    return file_sha256(path)
-
-
-_ = math  # reserved for score calibration

@@ -335,8 +335,6 @@ class QueryPath:
         if self.renormalize:
             wrapped.prepend_transform(faiss.NormalizationTransform(affine.output_dim, 2.0))
         wrapped.prepend_transform(lt)
-        # keep Python references alive as long as the wrapper lives
-        wrapped._embedreg_refs = (lt, index)  # type: ignore[attr-defined]
         return wrapped
 
 
