@@ -23,7 +23,7 @@ for a whole load-change-save, so concurrent writers lose nothing.
 **Bound to generations.** Vectors are added for a named generation and must
 have its dimension; adding vectors of a generation that has no segment is
 refused unless a segment is created for it explicitly.  Searching routes
-each segment through its own :class:`~embedreg.resolve.QueryPath`.
+each segment through its own :class:`~embedreg.resolver.QueryPath`.
 
 Example:
     >>> import numpy as np
@@ -46,7 +46,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._fields import check_fields
 from ._time import utc_now
@@ -64,15 +64,17 @@ from .errors import (
 from .hashing import file_sha256
 
 if TYPE_CHECKING:
-    import faiss
     import numpy as np
     import numpy.typing as npt
 
     from .generation import Generation
     from .registry import Registry
-    from .resolve import QueryPath, Resolver
+    from .resolver import QueryPath, Resolver
 
     FloatArray = npt.NDArray[np.float32]
+
+#: FAISS index objects (their type stubs are partial, so embedreg treats them as Any).
+FaissIndex: TypeAlias = Any
 
 MANIFEST = "gallery.json"
 LOCK = ".gallery.lock"
@@ -97,7 +99,7 @@ class IndexSpec:
             quantisation: compact, approximate, needs training data).
         hnsw_m: HNSW neighbours per node.
         ef_search: HNSW search breadth (higher: better recall, slower).
-        nlist: IVF cells (training needs at least ``39 × nlist`` vectors).
+        nlist: IVF cells (training needs at least ``39 x nlist`` vectors).
         pq_m: PQ sub-quantisers (must divide the dimension).
         pq_bits: bits per PQ code.
         nprobe: IVF cells visited per query.
@@ -113,7 +115,9 @@ class IndexSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in INDEX_KINDS:
-            raise ValidationError(f"index kind must be one of {', '.join(INDEX_KINDS)}, got {self.kind!r}")
+            raise ValidationError(
+                f"index kind must be one of {', '.join(INDEX_KINDS)}, got {self.kind!r}"
+            )
         for name in ("hnsw_m", "ef_search", "nlist", "pq_m", "pq_bits", "nprobe"):
             if getattr(self, name) < 1:
                 raise ValidationError(f"index option {name} must be positive")
@@ -201,8 +205,11 @@ class Hits:
         """JSON-ready form."""
         return {
             "results": [
-                [{"id": i, "score": s, "segment": g} for i, s, g in zip(ids, scores, segs)]
-                for ids, scores, segs in zip(self.ids, self.scores, self.segments)
+                [
+                    {"id": i, "score": s, "segment": g}
+                    for i, s, g in zip(ids, scores, segs, strict=False)
+                ]
+                for ids, scores, segs in zip(self.ids, self.scores, self.segments, strict=False)
             ],
             "paths": {seg: path.to_dict() for seg, path in self.paths.items()},
         }
@@ -217,10 +224,11 @@ def _faiss_metric(metric: str) -> int:
     return int(faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2)
 
 
-def _new_index(spec: IndexSpec, dim: int, metric: str) -> faiss.Index:
+def _new_index(spec: IndexSpec, dim: int, metric: str) -> FaissIndex:
     import faiss
 
     m = _faiss_metric(metric)
+    base: FaissIndex
     if spec.kind == "flat":
         base = faiss.IndexFlatIP(dim) if metric == "ip" else faiss.IndexFlatL2(dim)
         return faiss.IndexIDMap2(base)
@@ -239,7 +247,7 @@ def _new_index(spec: IndexSpec, dim: int, metric: str) -> faiss.Index:
     return index
 
 
-def _is_ivf(index: faiss.Index) -> bool:
+def _is_ivf(index: FaissIndex) -> bool:
     import faiss
 
     return isinstance(index, faiss.IndexIVF)
@@ -280,7 +288,7 @@ class Gallery:
         self.sources: list[dict[str, Any]] = [dict(s) for s in sources]
         self.path = path
         self._segments: dict[str, Segment] = dict(segments)
-        self._indexes: dict[str, faiss.Index] = {}
+        self._indexes: dict[str, FaissIndex] = {}
         self._version = version
         self._next_id = next_id
         # item tables: id → FAISS id; FAISS id → (id, segment, text)
@@ -327,9 +335,7 @@ class Gallery:
     @property
     def segments(self) -> dict[str, Segment]:
         """Segments by generation name, with live counts."""
-        return {
-            name: replace(seg, count=self._count(name)) for name, seg in self._segments.items()
-        }
+        return {name: replace(seg, count=self._count(name)) for name, seg in self._segments.items()}
 
     @property
     def generations(self) -> list[str]:
@@ -404,12 +410,15 @@ class Gallery:
             raise ValidationError(f"vectors must be a 2-D array, got shape {x.shape}")
         if x.shape[1] != seg.dimension:
             raise DimensionMismatch(
-                seg.dimension, int(x.shape[1]), f"vectors for segment {seg.generation!r}",
+                seg.dimension,
+                int(x.shape[1]),
+                f"vectors for segment {seg.generation!r}",
                 f"these vectors were not made by generation {seg.generation!r}",
             )
         if len(ids) != x.shape[0] or (texts is not None and len(texts) != x.shape[0]):
             raise ValidationError(
-                f"{x.shape[0]} vectors but {len(ids)} ids" + (f" and {len(texts)} texts" if texts is not None else "")
+                f"{x.shape[0]} vectors but {len(ids)} ids"
+                + (f" and {len(texts)} texts" if texts is not None else "")
             )
         if not np.isfinite(x).all():
             bad = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
@@ -428,14 +437,14 @@ class Gallery:
             self._train_ivf(index, x)
         fids = np.arange(self._next_id, self._next_id + len(ids), dtype=np.int64)
         index.add_with_ids(x, fids)
-        for n, (fid, item_id) in enumerate(zip(fids.tolist(), ids)):
+        for n, (fid, item_id) in enumerate(zip(fids.tolist(), ids, strict=False)):
             self._by_id[item_id] = fid
             self._items[fid] = (item_id, seg.generation, texts[n] if texts is not None else None)
         self._next_id += len(ids)
         self._touch()
         return len(ids)
 
-    def _train_ivf(self, index: faiss.Index, x: FloatArray) -> None:
+    def _train_ivf(self, index: FaissIndex, x: FloatArray) -> None:
         import faiss
 
         spec = self.index_spec
@@ -448,7 +457,7 @@ class Gallery:
             )
         index.train(x)
         # a hash-table direct map allows reconstruct() by id alongside add_with_ids/remove_ids
-        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
 
     def remove(self, ids: Sequence[str]) -> int:
         """Remove items by id; returns how many were removed. Unknown ids are an error."""
@@ -479,19 +488,24 @@ class Gallery:
             else:
                 removed = index.remove_ids(selector)
                 if removed != len(fids):
-                    raise GalleryError(f"FAISS removed {removed} of {len(fids)} vectors from {seg_name!r}")
+                    raise GalleryError(
+                        f"FAISS removed {removed} of {len(fids)} vectors from {seg_name!r}"
+                    )
             for fid in fids:
                 item_id = self._items.pop(fid)[0]
                 del self._by_id[item_id]
         self._touch()
         return sum(len(f) for f in by_segment.values())
 
-    def _rebuild_without(self, segment: str, drop: set[int]) -> faiss.Index:
+    def _rebuild_without(self, segment: str, drop: set[int]) -> FaissIndex:
         """HNSW graphs cannot delete: rebuild the segment from its stored vectors."""
         import numpy as np
 
         old = self._index(segment)
-        keep = np.asarray(sorted(f for f, (_, seg, _) in self._items.items() if seg == segment and f not in drop), dtype=np.int64)
+        keep = np.asarray(
+            sorted(f for f, (_, seg, _) in self._items.items() if seg == segment and f not in drop),
+            dtype=np.int64,
+        )
         seg = self._segments[segment]
         new = _new_index(self.index_spec, seg.dimension, self.metric)
         if keep.size:
@@ -515,7 +529,7 @@ class Gallery:
         self.updated = utc_now()
         self._dirty = True
 
-    def _index(self, segment: str) -> faiss.Index:
+    def _index(self, segment: str) -> FaissIndex:
         if segment not in self._indexes:
             self._indexes[segment] = self._read_index(self._segments[segment])
         return self._indexes[segment]
@@ -547,7 +561,9 @@ class Gallery:
             raise ValidationError(f"queries must be a 2-D array, got shape {q.shape}")
         if q.shape[1] != generation.dimension:
             raise DimensionMismatch(
-                generation.dimension, int(q.shape[1]), f"query vectors of generation {generation.name!r}"
+                generation.dimension,
+                int(q.shape[1]),
+                f"query vectors of generation {generation.name!r}",
             )
         if k < 1:
             raise ValidationError(f"k must be at least 1, got {k}")
@@ -603,7 +619,7 @@ class Gallery:
                         f"the queries' generation {generation.name!r}",
                         "pass registry= (or a resolver) so embedreg can route the queries through an adapter",
                     )
-                from .resolve import Resolver
+                from .resolver import Resolver
 
                 resolver = Resolver(registry)
             self._check_registry_pin(resolver.registry, seg)
@@ -642,7 +658,10 @@ class Gallery:
         from .hashing import canonical_json_sha256
 
         return canonical_json_sha256(
-            {"items": self._items_sha256, "segments": {n: s.sha256 for n, s in self._segments.items()}}
+            {
+                "items": self._items_sha256,
+                "segments": {n: s.sha256 for n, s in self._segments.items()},
+            }
         )
 
     @staticmethod
@@ -671,24 +690,34 @@ class Gallery:
             _fsync(tmp)
             os.replace(tmp, folder / fname)
             new_segments[seg_name] = replace(
-                seg, count=self._count(seg_name), index_file=fname, sha256=file_sha256(folder / fname)
+                seg,
+                count=self._count(seg_name),
+                index_file=fname,
+                sha256=file_sha256(folder / fname),
             )
         items_name = self._items_file(version)
         lines = (
             json.dumps({"id": i, "faiss_id": fid, "segment": seg, "text": text}, ensure_ascii=False)
             for fid, (i, seg, text) in sorted(self._items.items())
         )
-        atomic_write_bytes(folder / items_name, ("\n".join(lines) + ("\n" if self._items else "")).encode())
+        atomic_write_bytes(
+            folder / items_name, ("\n".join(lines) + ("\n" if self._items else "")).encode()
+        )
         self._items_sha256 = file_sha256(folder / items_name)
         old = (self._segments, self._version, self.path, self._dirty)
         self._segments, self._version, self.path, self._dirty = new_segments, version, folder, False
         try:
             data = self.manifest()
-            atomic_write_bytes(manifest_path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+            atomic_write_bytes(
+                manifest_path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+            )
         except BaseException:
             self._segments, self._version, self.path, self._dirty = old
             raise
-        _remove_stale(folder, keep={items_name, *(s.index_file for s in new_segments.values() if s.index_file)})
+        _remove_stale(
+            folder,
+            keep={items_name, *(s.index_file for s in new_segments.values() if s.index_file)},
+        )
         return folder
 
     @classmethod
@@ -699,9 +728,15 @@ class Gallery:
         try:
             data = json.loads(manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise NotFound(f"no gallery at {folder} ({MANIFEST} is missing)", "build one with 'embedreg gallery build'") from None
+            raise NotFound(
+                f"no gallery at {folder} ({MANIFEST} is missing)",
+                "build one with 'embedreg gallery build'",
+            ) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise GalleryError(f"gallery manifest {manifest_path} is corrupted ({exc})", "restore the gallery from a backup") from None
+            raise GalleryError(
+                f"gallery manifest {manifest_path} is corrupted ({exc})",
+                "restore the gallery from a backup",
+            ) from None
         try:
             if data.get("format") != FORMAT:
                 raise ValueError(f"format is {data.get('format')!r}, not {FORMAT!r}")
@@ -728,11 +763,16 @@ class Gallery:
         except GalleryError:
             raise
         except (KeyError, TypeError, ValueError, EmbedRegError) as exc:
-            raise GalleryError(f"gallery manifest {manifest_path} is invalid ({exc})", "restore the gallery from a backup") from None
+            raise GalleryError(
+                f"gallery manifest {manifest_path} is invalid ({exc})",
+                "restore the gallery from a backup",
+            ) from None
         if items_file:
             items_path = folder / items_file
             if not items_path.exists():
-                raise GalleryError(f"gallery file {items_path} is missing", "restore the gallery from a backup")
+                raise GalleryError(
+                    f"gallery file {items_path} is missing", "restore the gallery from a backup"
+                )
             gallery._items_sha256 = file_sha256(items_path)
             with open(items_path, encoding="utf-8") as fh:
                 for n, line in enumerate(fh, 1):
@@ -742,7 +782,10 @@ class Gallery:
                         gallery._by_id[row["id"]] = fid
                         gallery._items[fid] = (row["id"], row["segment"], row.get("text"))
                     except (ValueError, KeyError, TypeError) as exc:
-                        raise GalleryError(f"{items_path} line {n} is invalid ({exc})", "restore the gallery from a backup") from None
+                        raise GalleryError(
+                            f"{items_path} line {n} is invalid ({exc})",
+                            "restore the gallery from a backup",
+                        ) from None
         gallery._dirty = False
         if verify:
             for seg in segments.values():
@@ -771,17 +814,17 @@ class Gallery:
                 )
         return gallery
 
-    def _read_index(self, seg: Segment) -> faiss.Index:
+    def _read_index(self, seg: Segment) -> FaissIndex:
         import faiss
 
         if self.path is None or seg.index_file is None:
             index = _new_index(self.index_spec, seg.dimension, self.metric)
             return index
-        index = faiss.read_index(str(self.path / seg.index_file))
+        index: FaissIndex = faiss.read_index(str(self.path / seg.index_file))
         if index.d != seg.dimension or index.ntotal != seg.count:
             raise GalleryError(
-                f"index file {self.path / seg.index_file} holds {index.ntotal}×{index.d}, "
-                f"manifest says {seg.count}×{seg.dimension}",
+                f"index file {self.path / seg.index_file} holds {index.ntotal}x{index.d}, "
+                f"manifest says {seg.count}x{seg.dimension}",
                 "restore the gallery from a backup",
             )
         if self.index_spec.kind == "hnsw":
@@ -803,7 +846,10 @@ class Gallery:
 
         folder = Path(path)
         if not (folder / MANIFEST).exists():
-            raise NotFound(f"no gallery at {folder} ({MANIFEST} is missing)", "build one with 'embedreg gallery build'")
+            raise NotFound(
+                f"no gallery at {folder} ({MANIFEST} is missing)",
+                "build one with 'embedreg gallery build'",
+            )
         try:
             with FileLock(str(folder / LOCK), timeout=timeout):
                 gallery = cls.load(folder)
@@ -843,4 +889,3 @@ def _remove_stale(folder: Path, keep: set[str]) -> None:
             continue
         with contextlib.suppress(OSError):
             entry.unlink()
-

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from embedreg import Generation, HubSource, Recipe
 from embedreg.errors import (
     DimensionMismatch,
@@ -20,7 +19,9 @@ from embedreg.gallery import Gallery, IndexSpec
 
 
 def gen(name: str, dim: int = 16, commit: str = "0" * 40, normalize: bool = True) -> Generation:
-    return Generation(name, HubSource("org/model", commit), Recipe(normalize=normalize), dimension=dim)
+    return Generation(
+        name, HubSource("org/model", commit), Recipe(normalize=normalize), dimension=dim
+    )
 
 
 def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

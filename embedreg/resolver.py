@@ -16,7 +16,7 @@ three-hop path costs one matrix multiply per query, and can export itself as
 a FAISS ``IndexPreTransform``.
 
 Example:
-    >>> from embedreg.resolve import Resolver
+    >>> from embedreg.resolver import Resolver
     >>> resolver = Resolver(registry)  # doctest: +SKIP
     >>> path = resolver.resolve("v3", "v1")  # doctest: +SKIP
     >>> print(path.explain())  # doctest: +SKIP
@@ -29,12 +29,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .errors import EmbedRegError, NoCompatiblePath, ValidationError
 
 if TYPE_CHECKING:
-    import faiss
     import numpy as np
     import numpy.typing as npt
 
@@ -43,6 +42,9 @@ if TYPE_CHECKING:
     from .registry import Registry, RegistryDocument
 
     FloatArray = npt.NDArray[np.float32]
+
+#: FAISS index objects (their type stubs are partial, so embedreg treats them as Any).
+FaissIndex: TypeAlias = Any
 
 #: Default longest chain of adapters a query may travel.
 DEFAULT_MAX_HOPS = 3
@@ -70,7 +72,11 @@ class Hop:
 
     def describe(self) -> str:
         """``v3 → v2 by v3-to-v2.lambda-orth (lambda-orth, retention 0.981)``."""
-        how = "identity (same pin and recipe)" if self.is_identity else f"{self.adapter_id} ({self.family}"
+        how = (
+            "identity (same pin and recipe)"
+            if self.is_identity
+            else f"{self.adapter_id} ({self.family}"
+        )
         if not self.is_identity:
             how += f", retention {self.retention:.3f})"
         return f"{self.source} → {self.target} by {how}"
@@ -178,7 +184,9 @@ class QueryPath:
         lines = [f"{self.query} → {self.gallery}: quality {self.quality:.3f} ({self._summary()})"]
         lines += [f"  hop {i}: {hop.describe()}" for i, hop in enumerate(self.hops, 1)]
         for alt in self.alternatives[:5]:
-            lines.append(f"  beat: {alt.label()} (quality {alt.quality:.3f}, {alt.adapter_hops} hop(s))")
+            lines.append(
+                f"  beat: {alt.label()} (quality {alt.quality:.3f}, {alt.adapter_hops} hop(s))"
+            )
         return "\n".join(lines)
 
     def _summary(self) -> str:
@@ -278,13 +286,16 @@ class QueryPath:
         key = (x.device, x.dtype)
         if key not in self._torch_cache:
             self._torch_cache[key] = [
-                (torch.as_tensor(s.W, device=x.device, dtype=x.dtype), torch.as_tensor(s.b, device=x.device, dtype=x.dtype))
+                (
+                    torch.as_tensor(s.W, device=x.device, dtype=x.dtype),
+                    torch.as_tensor(s.b, device=x.device, dtype=x.dtype),
+                )
                 if isinstance(s, AffineMap)
                 else (None, None)
                 for s in self.stages
             ]
         out = x
-        for stage, (w, b) in zip(self.stages, self._torch_cache[key]):
+        for stage, (w, b) in zip(self.stages, self._torch_cache[key], strict=False):
             if w is not None:
                 out = torch.addmm(b, out, w.T)
             else:
@@ -299,11 +310,13 @@ class QueryPath:
             from .errors import DimensionMismatch
 
             raise DimensionMismatch(
-                self.input_dim, dim, f"queries of generation {self.query!r}",
+                self.input_dim,
+                dim,
+                f"queries of generation {self.query!r}",
                 f"embed the queries with generation {self.query!r}",
             )
 
-    def to_faiss(self, index: faiss.Index) -> faiss.Index:
+    def to_faiss(self, index: FaissIndex) -> FaissIndex:
         """Wrap ``index`` so that it takes query vectors of the query generation.
 
         Returns a FAISS ``IndexPreTransform`` applying the compiled path as one
@@ -326,7 +339,9 @@ class QueryPath:
         if affine.output_dim != index.d:
             from .errors import DimensionMismatch
 
-            raise DimensionMismatch(index.d, affine.output_dim, f"path {self.query} → {self.gallery} output")
+            raise DimensionMismatch(
+                index.d, affine.output_dim, f"path {self.query} → {self.gallery} output"
+            )
         lt = faiss.LinearTransform(affine.input_dim, affine.output_dim, True)
         faiss.copy_array_to_vector(np.ascontiguousarray(affine.W, dtype=np.float32).ravel(), lt.A)
         faiss.copy_array_to_vector(np.ascontiguousarray(affine.b, dtype=np.float32), lt.b)
@@ -362,7 +377,7 @@ class Resolver:
     ) -> None:
         if max_hops < 0:
             raise ValidationError(f"max_hops must be ≥ 0, got {max_hops}")
-        if not 0.0 <= min_quality:
+        if not min_quality >= 0.0:
             raise ValidationError(f"min_quality must be ≥ 0, got {min_quality}")
         self.registry = registry
         self.max_hops = max_hops
@@ -400,7 +415,9 @@ class Resolver:
                     out[a.name].append(Hop(a.name, b.name, 1.0))
         return out
 
-    def candidates(self, query: str, gallery: str, doc: RegistryDocument | None = None) -> list[Candidate]:
+    def candidates(
+        self, query: str, gallery: str, doc: RegistryDocument | None = None
+    ) -> list[Candidate]:
         """Every simple path from ``query`` to ``gallery`` within ``max_hops`` adapter hops, best first."""
         doc = doc or self.registry.document()
         src, dst = doc.resolve(query), doc.resolve(gallery)
@@ -483,3 +500,61 @@ def _retention(record: AdapterRecord) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return max(float(value), 0.0)
+
+
+def resolve(
+    query: str,
+    gallery: Any,
+    *,
+    registry: Registry | None = None,
+    max_hops: int = DEFAULT_MAX_HOPS,
+    min_quality: float = DEFAULT_MIN_QUALITY,
+) -> QueryPath:
+    """The best path for queries of generation ``query`` to reach ``gallery``.
+
+    ``gallery`` is a generation name or alias, a gallery registered in the
+    registry (by name), a gallery folder, or a loaded
+    :class:`~embedreg.gallery.Gallery`.  A gallery whose items come from
+    several generations (after a partial upgrade) has one path per segment:
+    use :meth:`Gallery.routes <embedreg.gallery.Gallery.routes>` for it.
+
+    Example:
+        >>> import embedreg
+        >>> path = embedreg.resolve("v3", "news", registry=embedreg.Registry.open())  # doctest: +SKIP
+        >>> path.adapter_ids, round(path.quality, 3)  # doctest: +SKIP
+        (['v3-to-v2.lambda-orth'], 0.981)
+
+    Raises:
+        UnknownGeneration / UnknownGallery: a name the registry does not know.
+        NoCompatiblePath: no measured path, or none good enough.
+    """
+    import os
+    from pathlib import Path
+
+    from .errors import UnknownGallery, UnknownGeneration
+    from .gallery import MANIFEST, Gallery
+    from .registry import Registry
+
+    reg = registry if registry is not None else Registry.open()
+    resolver = Resolver(reg, max_hops=max_hops, min_quality=min_quality)
+    if isinstance(gallery, Gallery):
+        generations = gallery.generations
+    else:
+        target = os.fspath(gallery)
+        doc = reg.document()
+        if target in doc.generations or target in doc.aliases:
+            return resolver.resolve(query, target)
+        if target in doc.galleries:
+            target = doc.galleries[target].location
+        if not (Path(target) / MANIFEST).exists():
+            known = list(doc.galleries)
+            if os.sep in target or Path(target).exists():
+                raise UnknownGallery(target, known)
+            raise UnknownGeneration(target, [*doc.generations, *doc.aliases, *known])
+        generations = Gallery.load(target, verify=False).generations
+    if len(generations) != 1:
+        raise ValidationError(
+            f"the gallery holds items of several generations ({', '.join(generations)})",
+            "use Gallery.routes(generation, registry=...) for one path per segment",
+        )
+    return resolver.resolve(query, generations[0])
