@@ -818,8 +818,7 @@ class Gallery:
         import faiss
 
         if self.path is None or seg.index_file is None:
-            index = _new_index(self.index_spec, seg.dimension, self.metric)
-            return index
+            return _new_index(self.index_spec, seg.dimension, self.metric)
         index: FaissIndex = faiss.read_index(str(self.path / seg.index_file))
         if index.d != seg.dimension or index.ntotal != seg.count:
             raise GalleryError(
