@@ -12,7 +12,8 @@ LIBRARY_NAME = "embedreg"
 
 #: Version of the ``registry.json`` layout this embedreg reads and writes.
 #: A registry with a higher version is refused rather than misread.
-SCHEMA_VERSION = 1
+#: 2: generations may carry a ``fingerprint`` (absent = none in version 1).
+SCHEMA_VERSION = 2
 
 REGISTRY_FILENAME = "registry.json"
 LOCK_FILENAME = ".registry.lock"
@@ -53,3 +54,10 @@ EMBEDDINGS_FORMAT = "embedreg.embeddings"
 EMBEDDINGS_FORMAT_VERSION = 1
 #: The index of a sharded embeddings folder (beside its shard files).
 EMBEDDINGS_INDEX_FILENAME = "index.json"
+
+#: Roles a vector can play; queries and documents may use different prefixes.
+ROLES: tuple[str, ...] = ("query", "document")
+#: Rows per embeddings shard file unless told otherwise (~100 MB of float32 at 384-d).
+DEFAULT_SHARD_ROWS = 65536
+#: Encoder precisions: ``auto`` is float16 autocast on CUDA and MPS, float32 on CPU.
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")

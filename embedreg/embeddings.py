@@ -66,7 +66,13 @@ import numpy as np
 from ._time import utc_now
 from ._version import __version__
 from .atomic import atomic_write_bytes
-from .constants import EMBEDDINGS_FORMAT, EMBEDDINGS_FORMAT_VERSION, EMBEDDINGS_INDEX_FILENAME
+from .constants import (
+    DEFAULT_SHARD_ROWS,
+    EMBEDDINGS_FORMAT,
+    EMBEDDINGS_FORMAT_VERSION,
+    EMBEDDINGS_INDEX_FILENAME,
+    ROLES,
+)
 from .errors import DimensionMismatch, EmbeddingsFileError, GenerationMismatch, ValidationError
 
 if TYPE_CHECKING:
@@ -84,11 +90,6 @@ __all__ = [
     "read_meta",
     "save_embeddings",
 ]
-
-#: Roles a vector can play; queries and documents may use different prefixes.
-ROLES: tuple[str, ...] = ("query", "document")
-#: Rows per shard file unless told otherwise (~100 MB of float32 at 384-d).
-DEFAULT_SHARD_ROWS = 65536
 
 _VECTORS = "embeddings"
 _TEXT_FIELDS = ("ids", "labels")

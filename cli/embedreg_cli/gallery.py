@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from .context import State, json_option, pass_state, registry_option
-from .output import console, emit_json, progress, say, table
+from .output import console, emit_json, say, table
+from .progress import progress_bar
 
 INDEX_KINDS = ("flat", "hnsw", "ivfpq")
 
@@ -112,7 +113,7 @@ def build(
     """Build a gallery of GENERATION from SOURCE: raw inputs (.txt/.jsonl/.csv) or an embeddings file."""
     from embedreg.gallery_ops import build_gallery
 
-    with progress(f"Building {out}") as update:
+    with progress_bar(f"Building {out}") as update:
         g = build_gallery(
             state.registry(),
             generation,
@@ -180,7 +181,7 @@ def add(
     """Add the items of SOURCE (raw inputs or an embeddings file) to the gallery in FOLDER."""
     from embedreg.gallery_ops import add_to_gallery
 
-    with progress(f"Adding to {folder}") as update:
+    with progress_bar(f"Adding to {folder}") as update:
         added = add_to_gallery(
             state.registry(),
             folder,

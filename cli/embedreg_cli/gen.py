@@ -21,6 +21,13 @@ def _aliases_of(doc: RegistryDocument, name: str) -> list[str]:
     return sorted(a for a, target in doc.aliases.items() if target == name)
 
 
+def _fingerprint_summary(g: Generation) -> str:
+    fp = g.fingerprint
+    if fp is None:
+        return f"— (record one with 'embedreg gen fingerprint {g.name}')"
+    return f"{fp.probe_set}, {fp.precision} on {fp.device}, {fp.created}"
+
+
 def _summary(g: Generation) -> str:
     norm = "normalised" if g.recipe.normalize else "not normalised"
     return (
@@ -57,6 +64,13 @@ def _summary(g: Generation) -> str:
 @click.option("--modality", type=click.Choice(MODALITIES), default="text", show_default=True)
 @click.option("--parent", help="The generation this one succeeds.")
 @click.option("--notes", default="", help="Free text kept with the generation.")
+@click.option(
+    "--fingerprint/--no-fingerprint",
+    default=None,
+    help="Load the model and store a fingerprint of its vectors for 'gen verify' "
+    "(default: yes for text models).",
+)
+@click.option("--device", default="auto", show_default=True, help="Where to run the model.")
 @json_option
 @registry_option
 @pass_state
@@ -74,6 +88,8 @@ def add(
     modality: str,
     parent: str | None,
     notes: str,
+    fingerprint: bool | None,
+    device: str,
     as_json: bool,
 ) -> None:
     """Register generation NAME for MODEL (a local model folder or a Hub repo id).
@@ -81,11 +97,18 @@ def add(
     A local folder is pinned by the sha256 of its weight files, and its
     dimension, pooling, normalisation, prefixes and max tokens are read from
     its config files unless given here.  A Hub repo id needs --revision with
-    a full commit and --dim.
+    a full commit; it is fetched at that commit (and cached) to read its
+    config and fingerprint it.  The model is loaded to embed a small probe
+    set (the fingerprint 'gen verify' checks against) and to measure the
+    dimension when no config file gives it; --no-fingerprint with --dim
+    registers without loading anything.
     """
     reg = state.registry()
     reg.document()  # fail fast (missing or corrupted registry) before hashing weights
-    with console().status(f"Pinning {model} …"):
+    if fingerprint is None:
+        fingerprint = modality == "text"
+    doing = "Pinning and fingerprinting" if fingerprint else "Pinning"
+    with console().status(f"{doing} {model} …"):
         generation = Generation.from_model(
             name,
             model,
@@ -99,6 +122,9 @@ def add(
             modality=modality,
             parent=parent,
             notes=notes,
+            fingerprint=fingerprint,
+            probe_dimension=modality == "text",
+            device=device,
         )
     added = reg.add_generation(generation)
     if as_json:
@@ -177,6 +203,7 @@ def show(state: State, name: str, as_json: bool) -> None:
         ("galleries", ", ".join(info["galleries"]) or "—"),
         ("created", g.created),
         ("notes", g.notes or "—"),
+        ("fingerprint", _fingerprint_summary(g)),
     ]
     for key, value in rows:
         tbl.add_row(key, value)
@@ -202,3 +229,61 @@ def rm(state: State, name: str, force: bool) -> None:
     ):
         if items:
             say(f"  {label}: {', '.join(items)}")
+
+
+@gen.command("verify")
+@click.argument("name")
+@click.option("--device", default="auto", show_default=True, help="Where to run the model.")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "bf16"]),
+    default="fp32",
+    show_default=True,
+    help="Lower precisions are checked with a looser tolerance.",
+)
+@json_option
+@registry_option
+@pass_state
+def verify(state: State, name: str, device: str, precision: str, as_json: bool) -> None:
+    """Check that generation NAME's model still gives the vectors it was registered with.
+
+    Re-hashes a local folder's weights against the pin, re-embeds the probe
+    set and compares with the stored fingerprint.  Exits with status 1 when
+    either differs.
+    """
+    from embedreg.fingerprint import verify_generation
+
+    g = state.registry().generation(name)
+    with console().status(f"Verifying {g.name} …"):
+        report = verify_generation(g, device=device, precision=precision)
+    if as_json:
+        emit_json(report.to_dict())
+    pin = {True: "match the pin", False: "DIFFER from the pin", None: "pinned by Hub commit"}
+    say(
+        f"Generation [bold]{g.name}[/]: weights {pin[report.pin_ok]}; probe vectors moved by "
+        f"at most {report.max_distance:.2g} (tolerance {report.tolerance:g}, "
+        f"{report.precision} on {report.device})"
+    )
+    report.raise_for_mismatch()
+    say(f"[green]OK[/]: {g.name} gives the same vectors as when it was registered")
+
+
+@gen.command("fingerprint")
+@click.argument("name")
+@click.option("--device", default="auto", show_default=True, help="Where to run the model.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace an existing fingerprint (only if the model is known good).",
+)
+@registry_option
+@pass_state
+def fingerprint_(state: State, name: str, device: str, replace: bool) -> None:
+    """Record a fingerprint for generation NAME (registered with --no-fingerprint)."""
+    from embedreg.fingerprint import record_fingerprint
+
+    with console().status(f"Fingerprinting {name} …"):
+        g = record_fingerprint(state.registry(), name, device=device, replace=replace)
+    fp = g.fingerprint
+    assert fp is not None
+    say(f"Recorded the fingerprint of [bold]{g.name}[/] ({fp.precision} on {fp.device})")

@@ -16,7 +16,7 @@ from embedreg import __version__
 from embedreg.constants import ENV_DEBUG
 from embedreg.errors import EmbedRegError
 
-from . import alias, gallery, gen, init, resolve
+from . import alias, embed, gallery, gen, init, resolve
 from .context import State, registry_option
 
 
@@ -74,6 +74,7 @@ def cli(ctx: click.Context) -> None:
 cli.add_command(init.init)
 cli.add_command(gen.gen)
 cli.add_command(alias.alias)
+cli.add_command(embed.embed)
 cli.add_command(gallery.gallery)
 cli.add_command(resolve.resolve)
 

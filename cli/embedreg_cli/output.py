@@ -7,9 +7,7 @@ messages and progress go to stderr through one rich console.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -57,38 +55,3 @@ def short_pin(pin: str, keep: int = 12) -> str:
     if not sep:
         return pin
     return f"{head}{sep}{digest[:keep]}…" if len(digest) > keep else pin
-
-
-@contextlib.contextmanager
-def progress(description: str, unit: str = "items") -> Iterator[Callable[[int, int | None], None]]:
-    """A rich progress bar on stderr with a rate; yields a ``(done, total)`` callback.
-
-    Library functions take that callback as ``progress=``; the bar shows
-    ``unit``/s and the time left when the total is known.
-    """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console(), transient=False) as bar:
-        task = bar.add_task(description, total=None, rate="")
-
-        def update(done: int, total: int | None) -> None:
-            elapsed = bar.tasks[task].elapsed or 0.0
-            rate = f"{done / elapsed:,.0f} {unit}/s" if elapsed > 0 else ""
-            bar.update(task, completed=done, total=total, rate=rate)
-
-        yield update

@@ -1,0 +1,103 @@
+"""``embedreg embed``: turn an input file into an embeddings file with a generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from embedreg.constants import DEFAULT_SHARD_ROWS, PRECISIONS, ROLES
+
+from .context import State, json_option, pass_state, registry_option
+from .output import console, emit_json, say
+from .progress import progress_bar
+
+
+@click.command()
+@click.argument("generation")
+@click.argument(
+    "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Embeddings file to write (a folder of shards when larger than --shard-rows).",
+)
+@click.option("--role", type=click.Choice(ROLES), default="document", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="auto: float16 autocast on GPUs, float32 on CPU.",
+)
+@click.option(
+    "--column",
+    "text_field",
+    default="text",
+    show_default=True,
+    help="JSONL field or CSV column of the text.",
+)
+@click.option(
+    "--id-column", "id_field", help="Field or column of ids (default: 'id' when present)."
+)
+@click.option(
+    "--label-column",
+    "label_field",
+    help="Field or column of labels (default: 'label' when present).",
+)
+@click.option(
+    "--shard-rows", type=click.IntRange(min=1), default=DEFAULT_SHARD_ROWS, show_default=True
+)
+@json_option
+@registry_option
+@pass_state
+def embed(
+    state: State,
+    generation: str,
+    input_path: Path,
+    output: Path,
+    role: str,
+    batch_size: int,
+    device: str,
+    precision: str,
+    text_field: str,
+    id_field: str | None,
+    label_field: str | None,
+    shard_rows: int,
+    as_json: bool,
+) -> None:
+    """Embed INPUT (.txt, .jsonl or .csv) with GENERATION into an embeddings file.
+
+    The file (safetensors) records the generation's name, pin and recipe
+    hash, so it can never be read as another generation's vectors.
+    """
+    from embedreg.embed import embed_inputs
+    from embedreg.encoding import Encoder
+
+    gen = state.registry().generation(generation)
+    with console().status(f"Loading {gen.name} …"):
+        encoder = Encoder(gen, device=device, batch_size=batch_size, precision=precision)
+    with progress_bar(f"Embedding with {gen.name}") as update:
+        result = embed_inputs(
+            gen,
+            input_path,
+            output,
+            role=role,
+            text_field=text_field,
+            id_field=id_field,
+            label_field=label_field,
+            shard_rows=shard_rows,
+            encoder=encoder,
+            progress=update,
+        )
+    if as_json:
+        emit_json(result.to_dict())
+    say(
+        f"Embedded {result.count} {role} item(s) with [bold]{gen.name}[/] ({result.dimension}-d) "
+        f"→ {result.path} in {result.seconds:.1f} s "
+        f"({result.items_per_second:,.1f} items/s, {result.device}, {result.precision})"
+    )
