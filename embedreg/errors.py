@@ -309,3 +309,22 @@ class NoFingerprint(EmbedRegError, LookupError):
 
 class GalleryError(EmbedRegError):
     """A gallery folder is damaged, inconsistent, or cannot do what was asked."""
+
+
+# --- adapters: training data and stored files -----------------------------------------
+
+
+class TrainingDataError(EmbedRegError, ValueError):
+    """Paired training data cannot train an adapter (ids, counts, values, generations)."""
+
+
+class AdapterIntegrityError(EmbedRegError, ValueError):
+    """An adapter's stored files are tampered, truncated or inconsistent; nothing was loaded."""
+
+    def __init__(self, location: str, detail: str) -> None:
+        self.location = location
+        self.detail = detail
+        super().__init__(
+            f"adapter files at {location} failed verification ({detail})",
+            "the files were not loaded: restore them, or retrain the adapter",
+        )

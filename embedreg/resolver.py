@@ -390,9 +390,9 @@ class Resolver:
             if self._loader is not None:
                 self._loaded[adapter_id] = self._loader(adapter_id)
             else:
-                from .adapters.io import load_registered_adapter
+                from .adapt import load_registered_adapter
 
-                self._loaded[adapter_id] = load_registered_adapter(self.registry, adapter_id)
+                self._loaded[adapter_id] = load_registered_adapter(self.registry, adapter_id).adapter
         return self._loaded[adapter_id]
 
     # --- graph ---------------------------------------------------------------------------

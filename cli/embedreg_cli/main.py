@@ -16,7 +16,7 @@ from embedreg import __version__
 from embedreg.constants import ENV_DEBUG
 from embedreg.errors import EmbedRegError
 
-from . import alias, embed, gallery, gen, init, resolve
+from . import adapter, alias, embed, gallery, gen, init, resolve
 from .context import State, registry_option
 
 
@@ -75,6 +75,7 @@ cli.add_command(init.init)
 cli.add_command(gen.gen)
 cli.add_command(alias.alias)
 cli.add_command(embed.embed)
+cli.add_command(adapter.adapter)
 cli.add_command(gallery.gallery)
 cli.add_command(resolve.resolve)
 

@@ -1,4 +1,8 @@
-"""Adapter families: maps between generations' spaces (see :mod:`.base`)."""
+"""Adapter families: maps between generations' spaces (see :mod:`.base`).
+
+Built-in families (entry points in the ``embedreg.adapters`` group):
+``identity``, ``procrustes``, ``affine``, ``lambda-orth``, ``lowrank``, ``mlp``.
+"""
 
 from __future__ import annotations
 

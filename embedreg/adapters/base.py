@@ -21,6 +21,16 @@ What the rest of embedreg relies on (resolver, galleries, persistence):
   an adapter is saved as ``config.json`` + ``model.safetensors`` and can be
   applied without embedreg installed.
 
+How a family is fit (what :class:`~embedreg.training.AdapterTrainer` relies on):
+
+* :attr:`Adapter.fitting` is ``"closed-form"`` for families solved in one step
+  by the classmethod :meth:`Adapter.fit`, or ``"gradient"`` for subclasses of
+  :class:`~embedreg.adapters.trainable.TrainableAdapter`, which the trainer
+  fits with mini-batches (their torch module is built from the Procrustes
+  solution and turned back into an adapter when training ends);
+* :meth:`Adapter.defect_weight`: the matrix whose orthogonality defect
+  ``D = ‖WWᵀ − I‖_F`` is reported (the affine ``W`` by default).
+
 Example:
     >>> import numpy as np
     >>> from embedreg.adapters.base import AffineMap
@@ -43,7 +53,12 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from ..training import TrainConfig
+
     FloatArray = npt.NDArray[np.float32]
+
+#: Values of :attr:`Adapter.fitting`.
+FITTING_KINDS: tuple[str, ...] = ("closed-form", "gradient")
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,10 @@ class Adapter(ABC):
     #: Family name, the key in the ``embedreg.adapters`` entry-point group.
     family: ClassVar[str]
 
+    #: ``"closed-form"`` (solved by :meth:`fit`) or ``"gradient"`` (trained by
+    #: :class:`~embedreg.training.AdapterTrainer`, see ``TrainableAdapter``).
+    fitting: ClassVar[str] = "closed-form"
+
     @property
     @abstractmethod
     def input_dim(self) -> int:
@@ -100,6 +119,20 @@ class Adapter(ABC):
     def affine(self) -> AffineMap | None:
         """The adapter as one affine map, or ``None`` when it is not affine."""
         return None
+
+    def defect_weight(self) -> FloatArray | None:
+        """The matrix whose orthogonality defect is reported (affine ``W`` by default)."""
+        aff = self.affine()
+        return None if aff is None else aff.W
+
+    @classmethod
+    def fit(cls, source: FloatArray, target: FloatArray, config: TrainConfig) -> Adapter:
+        """Fit the family in closed form so that ``transform(source) ≈ target``.
+
+        ``source`` is ``(N, input_dim)``, ``target`` ``(N, output_dim)``, both
+        float32 with rows paired.  Gradient families do not implement it.
+        """
+        raise NotImplementedError(f"adapter family {cls.family!r} has no closed-form fit")
 
     @abstractmethod
     def config_dict(self) -> dict[str, Any]:

@@ -1,0 +1,213 @@
+"""Shared parts of the affine families: storage of ``(W, b)`` and the closed forms.
+
+Every affine family (identity, Procrustes, ridge, λ-orthogonal, low-rank)
+stores a weight ``W`` of shape ``(output_dim, input_dim)`` and a bias ``b``
+and applies ``y = x @ W.T + b``.  The closed forms here accumulate the
+moments of the paired data in float32 chunks on the chosen device (so a
+million rows stream through a GPU or the CPU without a second copy) and
+solve the small systems in float64.
+
+Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((200, 3)).astype(np.float32)
+    >>> R = np.linalg.qr(rng.standard_normal((3, 3)))[0].astype(np.float32)
+    >>> W = procrustes_weight(x, x @ R.T)
+    >>> bool(np.allclose(W, R, atol=1e-4))
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DimensionMismatch, ValidationError
+from .base import Adapter, AffineMap
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float32]
+
+#: Rows per chunk when accumulating moments.
+CHUNK_ROWS = 65536
+
+
+def as_float32(x: Any, name: str = "array") -> FloatArray:
+    """``x`` as a C-contiguous float32 2-D array (copied only when needed)."""
+    arr = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    if arr.ndim != 2:
+        raise ValidationError(f"{name} must be a 2-D array, got shape {arr.shape}")
+    return arr
+
+
+def defect(weight: FloatArray) -> float:
+    """Orthogonality defect ``D(W) = ‖G − I‖_F`` with ``G`` the smaller Gram matrix.
+
+    ``G = W Wᵀ`` when ``W`` has no more rows than columns (a map that reduces
+    or keeps the dimension), else ``Wᵀ W``: so ``D`` is zero exactly for a
+    semi-orthogonal ``W`` (orthonormal rows or columns).
+    """
+    w = np.asarray(weight, dtype=np.float64)
+    gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+    return float(np.linalg.norm(gram - np.eye(gram.shape[0])))
+
+
+def gram_size(input_dim: int, output_dim: int) -> int:
+    """Size ``m = min(input_dim, output_dim)`` of the Gram matrix that :func:`defect` uses."""
+    return min(input_dim, output_dim)
+
+
+@dataclass(frozen=True)
+class Moments:
+    """First and second moments of paired rows ``(x, y)`` (float64)."""
+
+    count: int
+    sum_x: npt.NDArray[np.float64]
+    sum_y: npt.NDArray[np.float64]
+    xx: npt.NDArray[np.float64]
+    xy: npt.NDArray[np.float64]
+
+    @property
+    def mean_x(self) -> npt.NDArray[np.float64]:
+        """Mean of ``x``."""
+        return self.sum_x / self.count
+
+    @property
+    def mean_y(self) -> npt.NDArray[np.float64]:
+        """Mean of ``y``."""
+        return self.sum_y / self.count
+
+
+def moments(source: FloatArray, target: FloatArray, device: str = "cpu") -> Moments:
+    """Accumulate ``Σx``, ``Σy``, ``XᵀX`` and ``XᵀY`` in chunks on ``device``."""
+    import torch
+
+    if source.shape[0] != target.shape[0]:
+        raise DimensionMismatch(source.shape[0], target.shape[0], "paired row counts")
+    n, d_in = source.shape
+    d_out = target.shape[1]
+    dev = torch.device(device)
+    xx = torch.zeros(d_in, d_in, dtype=torch.float64, device=dev)
+    xy = torch.zeros(d_in, d_out, dtype=torch.float64, device=dev)
+    sx = torch.zeros(d_in, dtype=torch.float64, device=dev)
+    sy = torch.zeros(d_out, dtype=torch.float64, device=dev)
+    for start in range(0, n, CHUNK_ROWS):
+        xs = torch.from_numpy(source[start : start + CHUNK_ROWS]).to(dev)
+        ys = torch.from_numpy(target[start : start + CHUNK_ROWS]).to(dev)
+        xx += (xs.T @ xs).double()
+        xy += (xs.T @ ys).double()
+        sx += xs.double().sum(0)
+        sy += ys.double().sum(0)
+    return Moments(n, sx.cpu().numpy(), sy.cpu().numpy(), xx.cpu().numpy(), xy.cpu().numpy())
+
+
+def procrustes_from_moments(m: Moments) -> npt.NDArray[np.float64]:
+    """Semi-orthogonal ``W`` (out × in) maximising ``tr(W XᵀY)``: ``W = V Uᵀ`` for ``XᵀY = U S Vᵀ``."""
+    u, _s, vt = np.linalg.svd(m.xy, full_matrices=False)
+    out: npt.NDArray[np.float64] = (u @ vt).T
+    return out
+
+
+def procrustes_weight(source: FloatArray, target: FloatArray, device: str = "cpu") -> FloatArray:
+    """The orthogonal-Procrustes map of ``source`` onto ``target`` (no bias)."""
+    return procrustes_from_moments(moments(source, target, device)).astype(np.float32)
+
+
+def ridge_from_moments(
+    m: Moments, ridge: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Ridge regression ``(W, b)`` on centred moments.
+
+    The penalty is ``ridge × mean variance of x × N × ‖W‖²``, so ``ridge`` is
+    unit-free: ``1e-2`` means "one percent of a typical input variance".
+    """
+    mx, my = m.mean_x, m.mean_y
+    cxx = m.xx - m.count * np.outer(mx, mx)
+    cxy = m.xy - m.count * np.outer(mx, my)
+    scale = max(float(np.trace(cxx)) / cxx.shape[0], 1e-12)
+    a = cxx + ridge * scale * np.eye(cxx.shape[0])
+    w = np.linalg.solve(a, cxy).T  # (out, in)
+    b = my - w @ mx
+    return w, b
+
+
+class LinearAdapter(Adapter):
+    """An adapter ``y = x @ W.T + b`` (the storage every affine family shares).
+
+    ``settings`` are the family's hyperparameters, kept in its config.
+    """
+
+    def __init__(self, weight: FloatArray, bias: FloatArray, **settings: Any) -> None:
+        w = as_float32(weight, "weight")
+        b = np.ascontiguousarray(np.asarray(bias, dtype=np.float32))
+        if b.shape != (w.shape[0],):
+            raise DimensionMismatch(w.shape[0], int(b.shape[-1]) if b.ndim else 0, "adapter bias")
+        self.weight = w
+        self.bias = b
+        self.settings: dict[str, Any] = dict(settings)
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def output_dim(self) -> int:
+        return int(self.weight.shape[0])
+
+    def transform(self, x: FloatArray) -> FloatArray:
+        return self.affine().apply(as_float32(x, "input"))
+
+    def affine(self) -> AffineMap:
+        return AffineMap(self.weight, self.bias)
+
+    def config_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            **self.settings,
+        }
+
+    def tensors(self) -> dict[str, FloatArray]:
+        return {"weight": self.weight, "bias": self.bias}
+
+    @classmethod
+    def from_parts(cls, config: dict[str, Any], tensors: dict[str, FloatArray]) -> LinearAdapter:
+        check_parts(cls, config, tensors, {"weight", "bias"})
+        settings = {
+            k: v for k, v in config.items() if k not in ("family", "input_dim", "output_dim")
+        }
+        adapter = cls(tensors["weight"], tensors["bias"], **settings)
+        check_shapes(adapter, config)
+        return adapter
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.input_dim} → {self.output_dim})"
+
+
+def check_parts(
+    cls: type[Adapter], config: dict[str, Any], tensors: dict[str, Any], names: set[str]
+) -> None:
+    """Refuse a config of another family, or tensors other than ``names``."""
+    if config.get("family") != cls.family:
+        raise ValidationError(
+            f"config is for adapter family {config.get('family')!r}, not {cls.family!r}"
+        )
+    if set(tensors) != names:
+        raise ValidationError(
+            f"{cls.family} adapter expects tensors {sorted(names)}, got {sorted(tensors)}"
+        )
+
+
+def check_shapes(adapter: Adapter, config: dict[str, Any]) -> None:
+    """Refuse tensors whose shapes contradict the config's dimensions."""
+    for key in ("input_dim", "output_dim"):
+        if config.get(key) != getattr(adapter, key):
+            raise ValidationError(
+                f"{adapter.family} adapter: config says {key} {config.get(key)}, "
+                f"tensors give {getattr(adapter, key)}"
+            )

@@ -1,0 +1,64 @@
+"""The identity family: the "do nothing" baseline, only between equal dimensions.
+
+Example:
+    >>> import numpy as np
+    >>> a = IdentityAdapter(3)
+    >>> a.transform(np.ones((1, 3), dtype=np.float32)).tolist()
+    [[1.0, 1.0, 1.0]]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DimensionMismatch, ValidationError
+from ._linear import LinearAdapter, as_float32, check_parts, check_shapes
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from ..training import TrainConfig
+
+    FloatArray = npt.NDArray[np.float32]
+
+
+class IdentityAdapter(LinearAdapter):
+    """``B(h) = h``: stores no tensors; refuses differing dimensions."""
+
+    family = "identity"
+
+    def __init__(self, dim: int) -> None:
+        if not isinstance(dim, int) or dim < 1:
+            raise ValidationError(f"identity adapter dimension must be positive, got {dim!r}")
+        super().__init__(np.eye(dim, dtype=np.float32), np.zeros(dim, dtype=np.float32))
+
+    def transform(self, x: FloatArray) -> FloatArray:
+        arr = as_float32(x, "input")
+        if arr.shape[1] != self.input_dim:
+            raise DimensionMismatch(self.input_dim, arr.shape[1], "identity adapter input")
+        out: FloatArray = arr.copy()
+        return out
+
+    def tensors(self) -> dict[str, FloatArray]:
+        return {}
+
+    @classmethod
+    def from_parts(cls, config: dict[str, Any], tensors: dict[str, FloatArray]) -> IdentityAdapter:
+        check_parts(cls, config, tensors, set())
+        adapter = cls(int(config.get("input_dim", 0)))
+        check_shapes(adapter, config)
+        return adapter
+
+    @classmethod
+    def fit(cls, source: FloatArray, target: FloatArray, config: TrainConfig) -> IdentityAdapter:
+        """Nothing to fit; refuses data whose two sides differ in dimension."""
+        if source.shape[1] != target.shape[1]:
+            raise DimensionMismatch(
+                source.shape[1],
+                target.shape[1],
+                "identity adapter",
+                hint="the identity only joins generations of equal dimension; pick another family",
+            )
+        return cls(int(source.shape[1]))

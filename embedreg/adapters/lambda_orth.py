@@ -1,0 +1,189 @@
+"""λ-orthogonal affine adapters (B_λ): an affine map kept near-orthogonal.
+
+``B(h) = W h + b`` is trained by gradient descent on the paper's loss (see
+``method.md``)::
+
+    L = w_F·L_F + w_B·L_B + w_C·L_C + L_λ,   L_λ = sigmoid(α (D − λ)) · D,
+    D = ‖W Wᵀ − I‖_F   (the smaller Gram matrix when W is rectangular)
+
+The penalty acts while ``W`` is further than ``λ`` from semi-orthogonal and
+fades inside that band, so ``λ = 0`` is soft orthogonality and ``λ = ∞`` a
+plain affine map.  Training starts from the Procrustes solution (``D = 0``).
+
+**λ, absolute or per dimension.**  ``λ`` is an absolute Frobenius radius,
+so the same value is stricter in a larger space.  Give it either way:
+
+* ``TrainConfig(lam=12.0)``: absolute (the paper's value at n = 1024);
+* ``TrainConfig(lam_per_dim=0.375)``: per dimension, ``λ = 0.375·√m`` with
+  ``m = min(input_dim, output_dim)``, the size of the Gram matrix (the
+  default; 0.375 = 12/√1024 is the paper's strictness).
+
+The adapter records both the absolute ``lam`` it was trained with and, when
+given that way, ``lam_per_dim``.  With ``joint_forward`` the paper's forward
+adapter ``F̃`` (old → the adapted space) is trained jointly with ``L_F`` and
+kept beside ``(W, b)`` as the adapter's *gallery map*: old gallery vectors
+passed through it are searched by ``B(new)`` queries (the paper's
+``B(new)/F(old)`` setting).
+
+Example:
+    >>> import numpy as np
+    >>> a = LambdaOrthAdapter(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32), lam=1.0)
+    >>> a.transform(np.array([[1.0, 2.0]], dtype=np.float32)).tolist()
+    [[1.0, 2.0]]
+    >>> resolve_lambda(None, 0.375, 1024, 1024)
+    12.0
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ValidationError
+from ._linear import LinearAdapter, as_float32, check_parts, check_shapes, gram_size
+from .base import AffineMap
+from .trainable import TrainableAdapter
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    import torch
+
+    from ..training import TrainConfig
+
+    FloatArray = npt.NDArray[np.float32]
+
+_GALLERY = {"gallery_weight", "gallery_bias"}
+
+
+def resolve_lambda(
+    lam: float | None, lam_per_dim: float | None, input_dim: int, output_dim: int
+) -> float:
+    """The absolute λ: ``lam`` if given, else ``lam_per_dim · √min(in, out)``, else ∞."""
+    if lam is not None and lam_per_dim is not None:
+        raise ValidationError(
+            "λ given both absolutely and per dimension", "give lam or lam_per_dim, not both"
+        )
+    if lam is not None:
+        value = float(lam)
+    elif lam_per_dim is not None:
+        value = float(lam_per_dim) * math.sqrt(gram_size(input_dim, output_dim))
+    else:
+        return math.inf
+    if not value >= 0:
+        raise ValidationError(f"λ must be zero or positive, got {value}")
+    return value
+
+
+class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
+    """Affine map trained with the λ-orthogonality regulariser (the paper's B_λ)."""
+
+    family = "lambda-orth"
+    fitting = "gradient"
+    supports_joint_forward = True
+
+    def __init__(
+        self,
+        weight: FloatArray,
+        bias: FloatArray,
+        gallery: AffineMap | None = None,
+        **settings: Any,
+    ) -> None:
+        super().__init__(weight, bias, **settings)
+        if gallery is not None and (
+            gallery.input_dim != self.output_dim or gallery.output_dim != self.output_dim
+        ):
+            raise ValidationError(
+                f"gallery map must be {self.output_dim} → {self.output_dim}, "
+                f"got {gallery.input_dim} → {gallery.output_dim}"
+            )
+        self.gallery = gallery
+
+    @property
+    def lam(self) -> float:
+        """The absolute λ it was trained with (∞ when unset)."""
+        value = self.settings.get("lam")
+        return math.inf if value is None else float(value)
+
+    def adapt_gallery(self, x: FloatArray) -> FloatArray:
+        """Old-generation gallery vectors through the joint forward map ``F̃``."""
+        if self.gallery is None:
+            raise ValidationError(
+                "this adapter was trained without a joint forward (gallery) map",
+                "retrain with joint_forward=True",
+            )
+        return self.gallery.apply(as_float32(x, "gallery"))
+
+    def tensors(self) -> dict[str, FloatArray]:
+        out = super().tensors()
+        if self.gallery is not None:
+            out["gallery_weight"] = self.gallery.W
+            out["gallery_bias"] = self.gallery.b
+        return out
+
+    @classmethod
+    def from_parts(
+        cls, config: dict[str, Any], tensors: dict[str, FloatArray]
+    ) -> LambdaOrthAdapter:
+        has_gallery = bool(config.get("joint_forward"))
+        check_parts(cls, config, tensors, {"weight", "bias"} | (_GALLERY if has_gallery else set()))
+        settings = {
+            k: v for k, v in config.items() if k not in ("family", "input_dim", "output_dim")
+        }
+        gallery = (
+            AffineMap(as_float32(tensors["gallery_weight"]), np.asarray(tensors["gallery_bias"]))
+            if has_gallery
+            else None
+        )
+        adapter = cls(tensors["weight"], tensors["bias"], gallery, **settings)
+        check_shapes(adapter, config)
+        return adapter
+
+    # --- training ----------------------------------------------------------------
+
+    @classmethod
+    def build_module(cls, init: AffineMap, config: TrainConfig) -> torch.nn.Module:
+        from ._modules import AffineModule
+
+        return AffineModule(init)
+
+    @classmethod
+    def module_weight(cls, module: torch.nn.Module) -> torch.Tensor | None:
+        from ._modules import AffineModule, expect
+
+        return expect(module, AffineModule).weight
+
+    @classmethod
+    def penalty(
+        cls, module: torch.nn.Module, config: TrainConfig
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        from ._modules import AffineModule, expect, lambda_penalty
+
+        weight = expect(module, AffineModule).weight
+        lam = resolve_lambda(config.lam, config.lam_per_dim, weight.shape[1], weight.shape[0])
+        if math.isinf(lam):
+            return None
+        return lambda_penalty(weight, lam, config.alpha)
+
+    @classmethod
+    def from_module(
+        cls, module: torch.nn.Module, config: TrainConfig, **extra: Any
+    ) -> LambdaOrthAdapter:
+        from ._modules import AffineModule, expect, to_numpy
+
+        trained = expect(module, AffineModule)
+        weight = to_numpy(trained.weight)
+        lam = resolve_lambda(config.lam, config.lam_per_dim, weight.shape[1], weight.shape[0])
+        gallery = extra.get("gallery")
+        settings: dict[str, Any] = {
+            "lam": None if math.isinf(lam) else lam,
+            "lam_per_dim": config.lam_per_dim if config.lam is None else None,
+            "alpha": config.alpha,
+            "w_backward": config.w_backward,
+            "w_forward": config.w_forward if gallery is not None else 0.0,
+            "w_contrastive": config.w_contrastive,
+            "temperature": config.temperature,
+            "joint_forward": gallery is not None,
+        }
+        return cls(weight, to_numpy(trained.bias), gallery, **settings)

@@ -1,0 +1,116 @@
+"""Low-rank affine (Drift-Adapter's variant): ``B(h) = (R + U Vᵀ) h + b``.
+
+``R`` is the Procrustes map (fixed), ``U Vᵀ`` a trainable rank-``r``
+correction (``TrainConfig.rank``, default 32) and ``b`` a trainable bias.
+It is affine, so paths through it still compile into one matrix.
+
+Example:
+    >>> import numpy as np
+    >>> a = LowRankAdapter(np.eye(2, dtype=np.float32), np.zeros((2, 1), np.float32),
+    ...                    np.zeros((2, 1), np.float32), np.zeros(2, np.float32))
+    >>> a.affine().W.tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ValidationError
+from ._linear import as_float32, check_parts, check_shapes
+from .base import AffineMap
+from .trainable import TrainableAdapter
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    import torch
+
+    from ..training import TrainConfig
+
+    FloatArray = npt.NDArray[np.float32]
+
+
+class LowRankAdapter(TrainableAdapter):
+    """A fixed semi-orthogonal base plus a trainable low-rank correction and bias."""
+
+    family = "lowrank"
+
+    def __init__(self, base: FloatArray, u: FloatArray, v: FloatArray, bias: FloatArray) -> None:
+        self.base = as_float32(base, "base")
+        self.u = as_float32(u, "u")
+        self.v = as_float32(v, "v")
+        self.bias = np.ascontiguousarray(np.asarray(bias, dtype=np.float32))
+        out_dim, in_dim = self.base.shape
+        if (
+            self.u.shape[0] != out_dim
+            or self.v.shape[0] != in_dim
+            or self.u.shape[1] != self.v.shape[1]
+        ):
+            raise ValidationError(
+                f"low-rank factors {self.u.shape} and {self.v.shape} do not fit base {self.base.shape}"
+            )
+        self._map = AffineMap(self.base + self.u @ self.v.T, self.bias)
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.base.shape[1])
+
+    @property
+    def output_dim(self) -> int:
+        return int(self.base.shape[0])
+
+    @property
+    def rank(self) -> int:
+        """Rank of the correction."""
+        return int(self.u.shape[1])
+
+    def transform(self, x: FloatArray) -> FloatArray:
+        return self._map.apply(as_float32(x, "input"))
+
+    def affine(self) -> AffineMap:
+        return self._map
+
+    def config_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "rank": self.rank,
+        }
+
+    def tensors(self) -> dict[str, FloatArray]:
+        return {"base": self.base, "u": self.u, "v": self.v, "bias": self.bias}
+
+    @classmethod
+    def from_parts(cls, config: dict[str, Any], tensors: dict[str, FloatArray]) -> LowRankAdapter:
+        check_parts(cls, config, tensors, {"base", "u", "v", "bias"})
+        adapter = cls(tensors["base"], tensors["u"], tensors["v"], tensors["bias"])
+        check_shapes(adapter, config)
+        if config.get("rank") != adapter.rank:
+            raise ValidationError(
+                f"lowrank adapter: config rank {config.get('rank')}, tensors {adapter.rank}"
+            )
+        return adapter
+
+    @classmethod
+    def build_module(cls, init: AffineMap, config: TrainConfig) -> torch.nn.Module:
+        from ._modules import LowRankModule
+
+        return LowRankModule(init, config.rank)
+
+    @classmethod
+    def module_weight(cls, module: torch.nn.Module) -> torch.Tensor | None:
+        from ._modules import LowRankModule, expect
+
+        return expect(module, LowRankModule).effective_weight()
+
+    @classmethod
+    def from_module(
+        cls, module: torch.nn.Module, config: TrainConfig, **extra: Any
+    ) -> LowRankAdapter:
+        from ._modules import LowRankModule, expect, to_numpy
+
+        m = expect(module, LowRankModule)
+        return cls(to_numpy(m.base), to_numpy(m.u), to_numpy(m.v), to_numpy(m.bias))
