@@ -459,7 +459,7 @@ class Resolver:
             reason = f"no chain of at most {self.max_hops} measured adapter(s) leads there"
             if unmeasured:
                 reason += f" (unmeasured adapters are not used: {', '.join(sorted(unmeasured))})"
-            raise NoCompatiblePath(q.name, g.name, reason)
+            raise NoCompatiblePath(q.name, g.name, reason, _train_hint(doc, q.name, g.name))
         best = found[0]
         if best.quality < self.min_quality:
             raise NoCompatiblePath(
@@ -467,8 +467,7 @@ class Resolver:
                 g.name,
                 f"the best path ({best.label()}) has quality {best.quality:.3f}, "
                 f"below the minimum {self.min_quality:.3f}",
-                f"train a better adapter with 'embedreg adapter train {q.name} {g.name} --texts INPUT', "
-                "or lower the minimum quality",
+                _train_hint(doc, q.name, g.name, "a better adapter") + ", or lower the minimum quality",
             )
         return QueryPath(
             q.name,
@@ -493,6 +492,20 @@ class Resolver:
                 continue
         paths.sort(key=lambda p: (p.gallery != q.name, -p.quality, p.gallery))
         return paths
+
+
+def _train_hint(doc: RegistryDocument, query: str, gallery: str, what: str = "one") -> str:
+    """The ``embedreg adapter train`` command that makes a direct query → gallery adapter.
+
+    The command takes the newer generation first; an older query generation
+    reaching a newer gallery needs the forward direction.
+    """
+    ancestor = doc.generations[gallery].parent
+    while ancestor is not None and ancestor != query:
+        ancestor = doc.generations[ancestor].parent
+    if ancestor == query:
+        return f"train {what} with 'embedreg adapter train {gallery} {query} --direction forward --texts INPUT'"
+    return f"train {what} with 'embedreg adapter train {query} {gallery} --texts INPUT'"
 
 
 def _retention(record: AdapterRecord) -> float | None:
