@@ -361,6 +361,7 @@ class EmbeddingsWriter:
         if not isinstance(shard_rows, int) or shard_rows < 1:
             raise ValidationError(f"shard_rows must be a positive integer, got {shard_rows!r}")
         self.path = Path(path)
+        _check_replaceable(self.path)
         self.generation = generation
         self.meta = _meta_for(generation, role)
         self.shard_rows = shard_rows
@@ -513,8 +514,26 @@ def _umask() -> int:
     return mask
 
 
+def _check_replaceable(target: Path) -> None:
+    """Refuse to replace a folder that is not a sharded embeddings folder."""
+    if not target.is_dir() or target.is_symlink():
+        return
+    try:
+        index = json.loads((target / EMBEDDINGS_INDEX_FILENAME).read_text(encoding="utf-8"))
+        ours = isinstance(index, dict) and index.get("format") == EMBEDDINGS_FORMAT
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        ours = False
+    if not ours:
+        raise EmbeddingsFileError(
+            str(target),
+            "is a folder that is not an embeddings folder, and would be replaced",
+            "write to a file path inside it (e.g. OUT/embeddings.safetensors)",
+        )
+
+
 def _publish(source: Path, target: Path) -> None:
     """Move ``source`` (a file or folder) to ``target``, replacing what is there."""
+    _check_replaceable(target)
     if source.is_file():
         os.chmod(source, 0o666 & ~_umask())
     if target.is_dir() and not target.is_symlink():

@@ -232,6 +232,11 @@ class Encoder:
             raise ValidationError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
             )
+        if generation.modality != "text":
+            raise ValidationError(
+                f"generation {generation.name!r} embeds {generation.modality}, "
+                "and embedreg's encoder embeds text only"
+            )
         self.generation = generation
         self.recipe = generation.recipe
         self.batch_size = batch_size

@@ -159,6 +159,16 @@ def test_failed_rewrite_keeps_the_old_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.st"]
 
 
+def test_a_foreign_folder_is_never_replaced(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("precious")
+    with pytest.raises(EmbeddingsFileError, match="not an embeddings folder"):
+        save_embeddings(folder, rows(3), generation=make_gen(), role="document")
+    assert (folder / "keep.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
 def test_foreign_or_damaged_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(EmbeddingsFileError, match="does not exist"):
         load_embeddings(tmp_path / "missing.st")

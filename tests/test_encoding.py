@@ -241,6 +241,11 @@ def test_declared_dimension_is_checked(v2_gen: Generation) -> None:
         Encoder(wrong, device="cpu").encode(["hello"])
 
 
+def test_only_text_generations_are_encoded(v2_gen: Generation) -> None:
+    with pytest.raises(ValidationError, match=r"embeds image, and .* embeds text only"):
+        Encoder(dataclasses.replace(v2_gen, modality="image"), device="cpu")
+
+
 def test_devices() -> None:
     assert resolve_device("auto") in ("cuda", "mps", "cpu")
     assert resolve_device("cpu") == "cpu"

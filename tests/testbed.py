@@ -81,6 +81,7 @@ def _prepared(name: str, build: Callable[[Path], None]) -> Path:
         staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.", suffix=".tmp"))
         try:
             build(staging)
+            os.chmod(staging, 0o755)
             os.replace(staging, final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -93,7 +93,8 @@ def test_sixteen_concurrent_adds(cli: Cli, registry_dir: Path) -> None:
     exe = Path(sys.executable).with_name("embedreg")
     procs = [
         subprocess.Popen(
-            [str(exe), "gen", "add", f"g{i:02d}", model_dir()],
+            # no fingerprint: this tests the registry lock, not 16 model loads at once
+            [str(exe), "gen", "add", f"g{i:02d}", model_dir(), "--no-fingerprint"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
