@@ -157,6 +157,8 @@ class QueryPath:
         self.output_dim = output_dim
         self._loader = loader
         self._stages: list[AffineMap | Adapter] | None = None
+        self._plan: list[tuple[Any, Any, Adapter | None]] | None = None
+        self._renormalize_mapped = False
         self._torch_cache: dict[tuple[Any, Any], list[tuple[Any, Any]]] = {}
 
     def __repr__(self) -> str:
@@ -263,19 +265,48 @@ class QueryPath:
             return self._apply_torch(x)
         import numpy as np
 
-        from .adapters.base import AffineMap
-
-        out = np.asarray(x, dtype=np.float32)
+        out = (
+            x
+            if isinstance(x, np.ndarray) and x.dtype == np.float32
+            else np.asarray(x, dtype=np.float32)
+        )
         if out.ndim != 2:
             raise ValidationError(f"query vectors must be a 2-D batch, got shape {out.shape}")
         self._check_input(out.shape[1])
-        for stage in self.stages:
-            out = stage.apply(out) if isinstance(stage, AffineMap) else stage.transform(out)
-        out = np.ascontiguousarray(out, dtype=np.float32)
-        if self.renormalize and not self.is_identity:
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            out /= np.maximum(norms, 1e-12)
-        return out
+        plan = self._numpy_plan()
+        for weight_t, bias, adapter in plan:
+            if adapter is None:
+                out = out @ weight_t  # a fresh array: the caller's queries are never changed
+                out += bias
+            else:
+                out = np.asarray(adapter.transform(out), dtype=np.float32)
+        if not plan:
+            return out
+        if self._renormalize_mapped:
+            norms = np.sqrt(np.einsum("ij,ij->i", out, out))
+            np.maximum(norms, 1e-12, out=norms)
+            out /= norms[:, None]
+        return np.ascontiguousarray(out)
+
+    def _numpy_plan(self) -> list[tuple[Any, Any, Adapter | None]]:
+        """Stages ready for numpy: ``(Wᵀ contiguous, b, None)`` or ``(None, None, adapter)``."""
+        if self._plan is None:
+            import numpy as np
+
+            from .adapters.base import AffineMap
+
+            self._plan = [
+                (
+                    np.ascontiguousarray(s.W.T, dtype=np.float32),
+                    np.asarray(s.b, dtype=np.float32),
+                    None,
+                )
+                if isinstance(s, AffineMap)
+                else (None, None, s)
+                for s in self.stages
+            ]
+            self._renormalize_mapped = self.renormalize and bool(self._plan)
+        return self._plan
 
     def _apply_torch(self, x: Any) -> Any:
         import torch
@@ -392,7 +423,9 @@ class Resolver:
             else:
                 from .adapt import load_registered_adapter
 
-                self._loaded[adapter_id] = load_registered_adapter(self.registry, adapter_id).adapter
+                self._loaded[adapter_id] = load_registered_adapter(
+                    self.registry, adapter_id
+                ).adapter
         return self._loaded[adapter_id]
 
     # --- graph ---------------------------------------------------------------------------
@@ -467,7 +500,8 @@ class Resolver:
                 g.name,
                 f"the best path ({best.label()}) has quality {best.quality:.3f}, "
                 f"below the minimum {self.min_quality:.3f}",
-                _train_hint(doc, q.name, g.name, "a better adapter") + ", or lower the minimum quality",
+                _train_hint(doc, q.name, g.name, "a better adapter")
+                + ", or lower the minimum quality",
             )
         return QueryPath(
             q.name,

@@ -31,14 +31,18 @@ def world(tmp_path: Path) -> tuple[Registry, dict[str, np.ndarray]]:
     reg.add_generation(Generation("v3", HubSource("org/b", "2" * 40), Recipe(), 24, parent="v2"))
     train_ids = [f"t{n}" for n in range(800)]
     train_adapter(
-        reg, "v3", "v2",
+        reg,
+        "v3",
+        "v2",
         PairedEmbeddings(train_ids, vecs["v3"][:800], vecs["v2"][:800]),
         family="affine",
     )
     return reg, vecs
 
 
-def test_new_queries_search_old_gallery_through_adapter(world: tuple[Registry, dict[str, np.ndarray]]) -> None:
+def test_new_queries_search_old_gallery_through_adapter(
+    world: tuple[Registry, dict[str, np.ndarray]],
+) -> None:
     reg, vecs = world
     v2, v3 = reg.generation("v2"), reg.generation("v3")
     g = Gallery.create(v2)
@@ -57,7 +61,9 @@ def test_new_queries_search_old_gallery_through_adapter(world: tuple[Registry, d
         g.search_vectors(vecs["v3"][:1], generation=v3)  # no registry: no way to route
 
 
-def test_partially_upgraded_gallery_merges_segments(world: tuple[Registry, dict[str, np.ndarray]], tmp_path: Path) -> None:
+def test_partially_upgraded_gallery_merges_segments(
+    world: tuple[Registry, dict[str, np.ndarray]], tmp_path: Path
+) -> None:
     reg, vecs = world
     v2, v3 = reg.generation("v2"), reg.generation("v3")
     ids = [f"d{n}" for n in range(800, N)]

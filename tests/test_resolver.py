@@ -32,12 +32,16 @@ def spaces(seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-def pairs(vecs: dict[str, np.ndarray], new: str, old: str, *, noise: float = 0.0, seed: int = 1) -> PairedEmbeddings:
+def pairs(
+    vecs: dict[str, np.ndarray], new: str, old: str, *, noise: float = 0.0, seed: int = 1
+) -> PairedEmbeddings:
     source = vecs[new]
     if noise:  # a poorly paired training set: the adapter it makes is genuinely worse
         rng = np.random.default_rng(seed)
         source = source + noise * rng.standard_normal(source.shape).astype(np.float32)
-    return PairedEmbeddings([f"i{n}" for n in range(N)], source, vecs[old], source_generation=new, target_generation=old)
+    return PairedEmbeddings(
+        [f"i{n}" for n in range(N)], source, vecs[old], source_generation=new, target_generation=old
+    )
 
 
 def registry(tmp_path: Path) -> Registry:
@@ -46,7 +50,9 @@ def registry(tmp_path: Path) -> Registry:
     parent = None
     for n, (name, dim) in enumerate(DIMS.items()):
         commit = f"{n:040x}"
-        reg.add_generation(Generation(name, HubSource(f"org/{name}", commit), Recipe(), dim, parent=parent))
+        reg.add_generation(
+            Generation(name, HubSource(f"org/{name}", commit), Recipe(), dim, parent=parent)
+        )
         parent = name
     return reg
 
@@ -96,7 +102,9 @@ def test_better_direct_adapter_beats_chain(tmp_path: Path, vecs: dict[str, np.nd
     assert "v3-to-v2.affine → v2-to-v1.affine" in path.explain()
 
 
-def test_better_chain_beats_poor_direct_adapter(tmp_path: Path, vecs: dict[str, np.ndarray]) -> None:
+def test_better_chain_beats_poor_direct_adapter(
+    tmp_path: Path, vecs: dict[str, np.ndarray]
+) -> None:
     reg = registry(tmp_path)
     direct = train(reg, vecs, "v3", "v1", noise=0.8)
     hop1 = train(reg, vecs, "v3", "v2")
@@ -114,7 +122,9 @@ def test_threshold_and_max_hops(tmp_path: Path, vecs: dict[str, np.ndarray]) -> 
     train(reg, vecs, "v3", "v2")
     train(reg, vecs, "v2", "v1")
     assert Resolver(reg, max_hops=3, min_quality=0.0).resolve("v4", "v1").adapter_ids == [
-        "v4-to-v3.affine", "v3-to-v2.affine", "v2-to-v1.affine",
+        "v4-to-v3.affine",
+        "v3-to-v2.affine",
+        "v2-to-v1.affine",
     ]
     with pytest.raises(NoCompatiblePath, match="at most 2"):
         Resolver(reg, max_hops=2).resolve("v4", "v1")
@@ -123,7 +133,9 @@ def test_threshold_and_max_hops(tmp_path: Path, vecs: dict[str, np.ndarray]) -> 
         Resolver(reg, min_quality=min(quality + 0.01, 1.5)).resolve("v4", "v1")
 
 
-def test_compiled_three_hop_path_equals_hops_one_by_one(tmp_path: Path, vecs: dict[str, np.ndarray]) -> None:
+def test_compiled_three_hop_path_equals_hops_one_by_one(
+    tmp_path: Path, vecs: dict[str, np.ndarray]
+) -> None:
     from embedreg.adapt import load_registered_adapter
 
     reg = registry(tmp_path)
@@ -163,7 +175,9 @@ def test_non_affine_hops_apply_in_sequence(tmp_path: Path, vecs: dict[str, np.nd
         path.to_faiss(faiss.IndexFlatIP(12))
 
 
-def test_faiss_pretransform_equals_manual_transform(tmp_path: Path, vecs: dict[str, np.ndarray]) -> None:
+def test_faiss_pretransform_equals_manual_transform(
+    tmp_path: Path, vecs: dict[str, np.ndarray]
+) -> None:
     reg = registry(tmp_path)
     train(reg, vecs, "v3", "v2")
     train(reg, vecs, "v2", "v1")

@@ -25,7 +25,9 @@ def write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, v1_dir: Path, v2_dir: Path, bbc_news: Any) -> dict[str, Any]:
+def world(
+    tmp_path_factory: pytest.TempPathFactory, v1_dir: Path, v2_dir: Path, bbc_news: Any
+) -> dict[str, Any]:
     """v1 and v2 registered, 700 BBC documents, a measured v2 → v1 adapter, a v1 gallery of 300."""
     from conftest import run_cli  # type: ignore[import-not-found]
 
@@ -42,7 +44,11 @@ def world(tmp_path_factory: pytest.TempPathFactory, v1_dir: Path, v2_dir: Path, 
 
     picks = np.random.default_rng(0).permutation(len(bbc_news.texts))[:1040].tolist()
     rows = [
-        {"id": f"bbc-{i}", "text": " ".join(bbc_news.texts[i].split())[:600], "label": bbc_news.labels[i]}
+        {
+            "id": f"bbc-{i}",
+            "text": " ".join(bbc_news.texts[i].split())[:600],
+            "label": bbc_news.labels[i],
+        }
         for i in picks
     ]
     pairs = write_jsonl(tmp / "pairs.jsonl", rows[:600])  # adapter training pairs
@@ -52,13 +58,25 @@ def world(tmp_path_factory: pytest.TempPathFactory, v1_dir: Path, v2_dir: Path, 
         run = cli("embed", gen, str(pairs), "-o", str(tmp / f"{gen}.safetensors"))
         assert run.returncode == 0, run.stderr
     trained = cli(
-        "adapter", "train", "v2", "v1", "--pairs", str(tmp / "v2.safetensors"),
-        str(tmp / "v1.safetensors"), "--family", "affine",
+        "adapter",
+        "train",
+        "v2",
+        "v1",
+        "--pairs",
+        str(tmp / "v2.safetensors"),
+        str(tmp / "v1.safetensors"),
+        "--family",
+        "affine",
     )
     assert trained.returncode == 0, trained.stderr
     built = cli("gallery", "build", "v1", str(tmp / "docs.jsonl"), "-o", str(tmp / "news"))
     assert built.returncode == 0, built.stderr
-    return {"tmp": tmp, "env": env, "labels": {r["id"]: r["label"] for r in rows}, "queries": rows[1000:]}
+    return {
+        "tmp": tmp,
+        "env": env,
+        "labels": {r["id"]: r["label"] for r in rows},
+        "queries": rows[1000:],
+    }
 
 
 @pytest.fixture
@@ -82,7 +100,17 @@ def test_build_info_list(cli: Any, world: dict[str, Any]) -> None:
 def test_search_routes_v2_queries_to_the_v1_gallery(cli: Any, world: dict[str, Any]) -> None:
     folder = world["tmp"] / "news"
     queries = world["queries"]  # forty held-out documents, none in the gallery
-    run = cli("gallery", "search", str(folder), "--gen", "v2", "-k", "5", "--json", *(q["text"][:300] for q in queries))
+    run = cli(
+        "gallery",
+        "search",
+        str(folder),
+        "--gen",
+        "v2",
+        "-k",
+        "5",
+        "--json",
+        *(q["text"][:300] for q in queries),
+    )
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
     assert data["paths"]["v1"]["adapters"] == ["v2-to-v1.affine"]
@@ -101,7 +129,9 @@ def test_search_routes_v2_queries_to_the_v1_gallery(cli: Any, world: dict[str, A
 def test_resolve(cli: Any, world: dict[str, Any]) -> None:
     path = json.loads(cli("resolve", "v2", "v1", "--json").stdout)
     assert path["adapters"] == ["v2-to-v1.affine"] and path["quality"] > 0.5
-    by_gallery = json.loads(cli("resolve", "v2", "--gallery", str(world["tmp"] / "news"), "--json").stdout)
+    by_gallery = json.loads(
+        cli("resolve", "v2", "--gallery", str(world["tmp"] / "news"), "--json").stdout
+    )
     assert by_gallery["segments"]["v1"]["adapters"] == ["v2-to-v1.affine"]
     human = cli("resolve", "v2", "v1")
     assert "v2-to-v1.affine" in human.stderr and "retention" in human.stderr
@@ -133,8 +163,12 @@ def test_build_from_embeddings_file_checks_its_generation(cli: Any, world: dict[
     assert ok.returncode == 0, ok.stderr
     info = json.loads(cli("gallery", "info", str(tmp / "fromfile"), "--json").stdout)
     assert info["count"] == 600 and info["sources"][0]["kind"] == "embeddings"
-    line = one_line_error(cli("gallery", "build", "v1", str(tmp / "v2.safetensors"), "-o", str(tmp / "wrong")))
+    line = one_line_error(
+        cli("gallery", "build", "v1", str(tmp / "v2.safetensors"), "-o", str(tmp / "wrong"))
+    )
     assert "v2" in line and "v1" in line
     assert not (tmp / "wrong" / "gallery.json").exists()
-    taken = one_line_error(cli("gallery", "build", "v1", str(tmp / "v1.safetensors"), "-o", str(tmp / "news")))
+    taken = one_line_error(
+        cli("gallery", "build", "v1", str(tmp / "v1.safetensors"), "-o", str(tmp / "news"))
+    )
     assert "already taken" in taken
