@@ -36,7 +36,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
 from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.adapt import train_adapter
 from embedreg.pairs import PairedEmbeddings
@@ -148,9 +147,7 @@ def transform_latency(one: QueryPath, three: QueryPath, nq: int, rounds: int) ->
     single = [unit(rng, 1, 768) for _ in range(2000)]
     rows = [
         "\n### Added cost of the transform alone (768 → 384, with re-normalisation)\n",
-        "| path | per query in a batch of {:,} (µs) | one query at a time (µs, median) |".format(
-            nq
-        ),
+        f"| path | per query in a batch of {nq:,} (µs) | one query at a time (µs, median) |",
         "|---|---|---|",
     ]
     for label, path in (("1 hop", one), ("3 hops, compiled", three)):

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from embedreg import Generation, Registry
 from embedreg.adapt import train_adapter
 from embedreg.encoding import Encoder

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.adapt import train_adapter
 from embedreg.errors import GenerationMismatch, NoCompatiblePath

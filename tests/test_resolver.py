@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import embedreg
 import faiss
 import numpy as np
 import pytest
 import torch
-
-import embedreg
 from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.adapt import train_adapter
 from embedreg.errors import DimensionMismatch, EmbedRegError, NoCompatiblePath, UnknownGeneration
