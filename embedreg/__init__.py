@@ -21,6 +21,7 @@ from .errors import EmbedRegError
 from .generation import Generation, HubSource, LocalSource, Recipe
 from .records import AdapterRecord, GalleryRecord
 from .registry import Registry, RegistryDocument
+from .resolver import QueryPath, Resolver, resolve
 from .stores import LocalStore, Store, open_store
 
 __all__ = [
@@ -31,10 +32,13 @@ __all__ = [
     "HubSource",
     "LocalSource",
     "LocalStore",
+    "QueryPath",
     "Recipe",
     "Registry",
     "RegistryDocument",
+    "Resolver",
     "Store",
     "__version__",
     "open_store",
+    "resolve",
 ]

@@ -304,6 +304,13 @@ class NoFingerprint(EmbedRegError, LookupError):
         )
 
 
+# --- galleries ---------------------------------------------------------------------------
+
+
+class GalleryError(EmbedRegError):
+    """A gallery folder is damaged, inconsistent, or cannot do what was asked."""
+
+
 # --- adapters: training data and stored files -----------------------------------------
 
 

@@ -34,7 +34,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .constants import SCHEMA_VERSION
 from .errors import (
@@ -56,6 +56,9 @@ from .generation import Generation
 from .names import validate_name
 from .records import AdapterRecord, GalleryRecord
 from .stores import Store, open_store
+
+if TYPE_CHECKING:
+    from .resolver import QueryPath
 
 __all__ = ["LATEST", "Registry", "RegistryDocument", "Removal"]
 
@@ -397,6 +400,20 @@ class Registry:
         for location in locations:
             self.store.delete_artifact(location)
         return removal
+
+    def compatible(self, generation: str, **options: Any) -> list[QueryPath]:
+        """Every generation whose galleries queries of ``generation`` can search, best path first.
+
+        Options are those of :class:`~embedreg.resolver.Resolver` (``max_hops``,
+        ``min_quality``).  The generation itself comes first (no mapping).
+
+        Example:
+            >>> [(p.gallery, round(p.quality, 3)) for p in reg.compatible("v3")]  # doctest: +SKIP
+            [('v3', 1.0), ('v2', 0.981), ('v1', 0.957)]
+        """
+        from .resolver import Resolver
+
+        return Resolver(self, **options).compatible(generation)
 
     # --- aliases ---------------------------------------------------------------------------
 

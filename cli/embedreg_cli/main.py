@@ -16,7 +16,7 @@ from embedreg import __version__
 from embedreg.constants import ENV_DEBUG
 from embedreg.errors import EmbedRegError
 
-from . import adapter, alias, embed, gen, init
+from . import adapter, alias, embed, gallery, gen, init, resolve
 from .context import State, registry_option
 
 
@@ -76,6 +76,8 @@ cli.add_command(gen.gen)
 cli.add_command(alias.alias)
 cli.add_command(embed.embed)
 cli.add_command(adapter.adapter)
+cli.add_command(gallery.gallery)
+cli.add_command(resolve.resolve)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -1,0 +1,190 @@
+"""Query throughput: same-generation search against search routed through compiled paths.
+
+A gallery of N unit vectors (384-d, flat inner-product index) is searched by a
+batch of queries in three ways, interleaved round after round so that load on
+the machine hits every variant alike:
+
+* **same generation**: 384-d queries searched directly;
+* **routed, 1 hop**: 768-d queries of a newer generation, mapped by a measured
+  768 → 384 affine adapter (``QueryPath.apply``), then searched;
+* **routed, 3 hops**: 768-d queries through 768 → 1024 → 512 → 384 adapters,
+  compiled by the resolver into one map;
+
+and each routed variant also through the FAISS ``IndexPreTransform`` that
+``QueryPath.to_faiss`` exports.  It also times the transform alone, per query,
+in a batch and one query at a time.  The adapters are real (affine family,
+fit and measured by ``embedreg.adapt.train_adapter`` on planted pairs) and the
+paths come from the real ``Resolver``.
+
+Run from the repository root:
+
+    python bench/query.py                   # 100k and 1M vectors
+    python bench/query.py --sizes 100000 --rounds 3
+
+Prints a Markdown report on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from embedreg import Generation, HubSource, Recipe, Registry
+from embedreg.adapt import train_adapter
+from embedreg.pairs import PairedEmbeddings
+from embedreg.resolver import QueryPath, Resolver
+
+DIMS = {"g0": 384, "g1": 512, "g2": 1024, "g3": 768}
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import faiss
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{cpu}, {os.cpu_count()} cores, faiss {faiss.__version__}, numpy {np.__version__}, load {load:.1f}"
+
+
+def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def build_paths(folder: Path) -> tuple[QueryPath, QueryPath]:
+    """A registry g0 ← g1 ← g2 ← g3 with measured affine adapters; the 1-hop and 3-hop paths."""
+    reg = Registry.open(folder)
+    reg.init()
+    parent = None
+    for n, (name, dim) in enumerate(DIMS.items()):
+        reg.add_generation(
+            Generation(name, HubSource(f"org/{name}", f"{n:040x}"), Recipe(), dim, parent=parent)
+        )
+        parent = name
+    rng = np.random.default_rng(0)
+    n = 1400
+    latent = rng.standard_normal((n, 256)).astype(np.float32)
+    views = {g: latent @ rng.standard_normal((256, d)).astype(np.float32) for g, d in DIMS.items()}
+    ids = [str(i) for i in range(n)]
+    for new, old in (("g3", "g2"), ("g2", "g1"), ("g1", "g0"), ("g3", "g0")):
+        pairs = PairedEmbeddings(ids, views[new], views[old])
+        train_adapter(reg, new, old, pairs, family="affine", name=f"{new}-{old}")
+    one = Resolver(reg, min_quality=0.0, max_hops=1).resolve("g3", "g0")
+    three_reg = Resolver(reg, min_quality=0.0, max_hops=3)
+    three = next(
+        QueryPath(
+            "g3",
+            "g0",
+            c.hops,
+            renormalize=True,
+            input_dim=768,
+            output_dim=384,
+            loader=three_reg._load,
+        )
+        for c in three_reg.candidates("g3", "g0")
+        if c.adapter_hops == 3
+    )
+    assert len(one.stages) == 1 and len(three.stages) == 1  # both compile to one affine map
+    return one, three
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bench_size(n: int, nq: int, k: int, rounds: int, one: QueryPath, three: QueryPath) -> list[str]:
+    import faiss
+
+    rng = np.random.default_rng(n)
+    index = faiss.IndexFlatIP(384)
+    for start in range(0, n, 100_000):
+        index.add(unit(rng, min(100_000, n - start), 384))
+    q384, q768 = unit(rng, nq, 384), unit(rng, nq, 768)
+    pt1, pt3 = one.to_faiss(index), three.to_faiss(index)
+    variants: dict[str, Callable[[], object]] = {
+        "same generation (384-d queries)": lambda: index.search(q384, k),
+        "routed 1 hop, QueryPath.apply + search": lambda: index.search(one.apply(q768), k),
+        "routed 3 hops, QueryPath.apply + search": lambda: index.search(three.apply(q768), k),
+        "routed 1 hop, FAISS IndexPreTransform": lambda: pt1.search(q768, k),
+        "routed 3 hops, FAISS IndexPreTransform": lambda: pt3.search(q768, k),
+    }
+    for fn in variants.values():
+        fn()  # warm up
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            times[name].append(timed(fn))
+    base = statistics.median(times["same generation (384-d queries)"])
+    rows = [
+        f"\n### {n:,} gallery vectors, {nq:,} queries per batch, k={k}, {rounds} rounds\n",
+        "| search | queries/s (median) | vs same generation |",
+        "|---|---|---|",
+    ]
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        rows.append(f"| {name} | {nq / med:,.0f} | {100 * (med / base - 1):+.1f}% |")
+    return rows
+
+
+def transform_latency(one: QueryPath, three: QueryPath, nq: int, rounds: int) -> list[str]:
+    rng = np.random.default_rng(7)
+    batch = unit(rng, nq, 768)
+    single = [unit(rng, 1, 768) for _ in range(2000)]
+    rows = [
+        "\n### Added cost of the transform alone (768 → 384, with re-normalisation)\n",
+        f"| path | per query in a batch of {nq:,} (µs) | one query at a time (µs, median) |",
+        "|---|---|---|",
+    ]
+    for label, path in (("1 hop", one), ("3 hops, compiled", three)):
+        path.apply(batch)
+        per_batch = (
+            statistics.median(timed(lambda p=path: p.apply(batch)) for _ in range(rounds * 5)) / nq
+        )
+        lat = []
+        for q in single:
+            t0 = time.perf_counter()
+            path.apply(q)
+            lat.append(time.perf_counter() - t0)
+        rows.append(f"| {label} | {per_batch * 1e6:.2f} | {statistics.median(lat) * 1e6:.1f} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        one, three = build_paths(Path(tmp) / "registry")
+        out = [
+            "## Query routing (bench/query.py)",
+            "",
+            f"Machine: {machine()}",
+            "",
+            f"Paths: 1 hop {one.adapter_ids}; 3 hops {three.adapter_ids} (compiled into {len(three.stages)} map)",
+        ]
+        for n in args.sizes:
+            out += bench_size(n, args.queries, args.k, args.rounds, one, three)
+        out += transform_latency(one, three, args.queries, args.rounds)
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

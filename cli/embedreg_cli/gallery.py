@@ -1,0 +1,282 @@
+"""``embedreg gallery``: FAISS galleries bound to generations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .context import State, json_option, pass_state, registry_option
+from .output import console, emit_json, say, table
+from .progress import progress_bar
+
+INDEX_KINDS = ("flat", "hnsw", "ivfpq")
+
+
+def routing_options(fn: Any) -> Any:
+    """``--max-hops`` and ``--min-quality`` for commands that route queries."""
+    from embedreg.resolver import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
+
+    fn = click.option(
+        "--min-quality",
+        type=click.FloatRange(min=0.0),
+        default=DEFAULT_MIN_QUALITY,
+        show_default=True,
+        help="Refuse paths whose quality (product of the hops' retentions) is lower.",
+    )(fn)
+    return click.option(
+        "--max-hops",
+        type=click.IntRange(min=0),
+        default=DEFAULT_MAX_HOPS,
+        show_default=True,
+        help="Longest chain of adapters to consider.",
+    )(fn)
+
+
+def source_options(fn: Any) -> Any:
+    """Options shared by commands that read items from a file."""
+    for decorator in reversed(
+        (
+            click.option(
+                "--text-field",
+                default="text",
+                show_default=True,
+                help="JSONL field / CSV column of the texts.",
+            ),
+            click.option(
+                "--id-field",
+                help="JSONL field / CSV column of the ids (default: 'id' when present, else line numbers).",
+            ),
+            click.option(
+                "--batch-size",
+                type=click.IntRange(min=1),
+                default=32,
+                show_default=True,
+                help="Texts per forward pass.",
+            ),
+            click.option(
+                "--device",
+                default="auto",
+                show_default=True,
+                help="auto, cpu, cuda, cuda:N or mps.",
+            ),
+        )
+    ):
+        fn = decorator(fn)
+    return fn
+
+
+@click.group()
+def gallery() -> None:
+    """Build, inspect, change and search galleries (FAISS indexes bound to generations)."""
+
+
+@gallery.command("build")
+@click.argument("generation")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Gallery folder to create.",
+)
+@click.option(
+    "--index", "index_kind", type=click.Choice(INDEX_KINDS), default="flat", show_default=True
+)
+@click.option(
+    "--metric",
+    type=click.Choice(("ip", "l2")),
+    default="ip",
+    show_default=True,
+    help="Inner product (cosine for normalised vectors) or L2.",
+)
+@click.option("--name", help="Registry name of the gallery (default: the folder's name).")
+@source_options
+@registry_option
+@pass_state
+def build(
+    state: State,
+    generation: str,
+    source: Path,
+    out: Path,
+    index_kind: str,
+    metric: str,
+    name: str | None,
+    text_field: str,
+    id_field: str | None,
+    batch_size: int,
+    device: str,
+) -> None:
+    """Build a gallery of GENERATION from SOURCE: raw inputs (.txt/.jsonl/.csv) or an embeddings file."""
+    from embedreg.gallery_ops import build_gallery
+
+    with progress_bar(f"Building {out}") as update:
+        g = build_gallery(
+            state.registry(),
+            generation,
+            source,
+            out,
+            index=index_kind,
+            metric=metric,
+            name=name,
+            text_field=text_field,
+            id_field=id_field,
+            device=device,
+            batch_size=batch_size,
+            progress=update,
+        )
+    say(
+        f"Built gallery [bold]{g.name}[/] at {out}: {len(g)} items of {generation}, {index_kind} {metric} index"
+    )
+
+
+@gallery.command("info")
+@click.argument("folder", type=click.Path(path_type=Path))
+@json_option
+def info(folder: Path, as_json: bool) -> None:
+    """Show a gallery's generation(s), index, counts and hashes."""
+    from embedreg.gallery import Gallery
+
+    data = Gallery.load(folder).info()
+    if as_json:
+        emit_json(data)
+        return
+    tbl = table(
+        "SEGMENT", "GENERATION PIN", "DIM", "ITEMS", title=f"gallery {data['name']} ({folder})"
+    )
+    for name, seg in data["segments"].items():
+        tbl.add_row(name, seg["pin"], str(seg["dimension"]), str(seg["count"]))
+    console().print(tbl)
+    say(f"index {data['index']['kind']}, metric {data['metric']}, {data['count']} items")
+    say(f"content hash {data['content_hash']}")
+    say(f"created {data['created']}, updated {data['updated']}")
+    for src in data["sources"]:
+        say(f"source: {src['kind']} {src['path']}")
+
+
+@gallery.command("add")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--gen",
+    "generation",
+    help="Segment (generation) the items belong to (default: the gallery's only one).",
+)
+@source_options
+@registry_option
+@pass_state
+def add(
+    state: State,
+    folder: Path,
+    source: Path,
+    generation: str | None,
+    text_field: str,
+    id_field: str | None,
+    batch_size: int,
+    device: str,
+) -> None:
+    """Add the items of SOURCE (raw inputs or an embeddings file) to the gallery in FOLDER."""
+    from embedreg.gallery_ops import add_to_gallery
+
+    with progress_bar(f"Adding to {folder}") as update:
+        added = add_to_gallery(
+            state.registry(),
+            folder,
+            source,
+            generation=generation,
+            text_field=text_field,
+            id_field=id_field,
+            device=device,
+            batch_size=batch_size,
+            progress=update,
+        )
+    say(f"Added {added} item(s) to {folder}")
+
+
+@gallery.command("rm")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("ids", nargs=-1, required=True)
+def rm(folder: Path, ids: tuple[str, ...]) -> None:
+    """Remove items by id from the gallery in FOLDER."""
+    from embedreg.gallery_ops import remove_from_gallery
+
+    removed = remove_from_gallery(folder, ids)
+    say(f"Removed {removed} item(s) from {folder}")
+
+
+@gallery.command("list")
+@json_option
+@registry_option
+@pass_state
+def list_(state: State, as_json: bool) -> None:
+    """List the galleries the registry knows."""
+    records = state.registry().galleries()
+    if as_json:
+        emit_json([r.to_dict() for r in records])
+        return
+    if not records:
+        say("No galleries registered: build one with 'embedreg gallery build GEN INPUT -o DIR'.")
+        return
+    tbl = table("NAME", "GENERATION", "LOCATION", "CREATED")
+    for r in records:
+        tbl.add_row(r.name, r.generation, r.location, r.created)
+    console().print(tbl)
+
+
+@gallery.command("search")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("queries", nargs=-1, required=True)
+@click.option("--gen", "generation", required=True, help="Generation that embeds the query texts.")
+@click.option(
+    "-k", type=click.IntRange(min=1), default=10, show_default=True, help="Results per query."
+)
+@click.option("--device", default="auto", show_default=True)
+@routing_options
+@json_option
+@registry_option
+@pass_state
+def search(
+    state: State,
+    folder: Path,
+    queries: tuple[str, ...],
+    generation: str,
+    k: int,
+    device: str,
+    max_hops: int,
+    min_quality: float,
+    as_json: bool,
+) -> None:
+    """Search the gallery in FOLDER with QUERIES embedded by --gen, routed to each segment."""
+    from embedreg.gallery import Gallery
+    from embedreg.gallery_ops import search_gallery
+    from embedreg.resolver import Resolver
+
+    reg = state.registry()
+    g = Gallery.load(folder)
+    resolver = Resolver(reg, max_hops=max_hops, min_quality=min_quality)
+    hits = search_gallery(
+        reg, g, list(queries), generation=generation, k=k, resolver=resolver, device=device
+    )
+    if as_json:
+        data = hits.to_dict()
+        for rows in data["results"]:
+            for row in rows:
+                row["text"] = g.item(row["id"])["text"]
+        data["queries"] = list(queries)
+        emit_json(data)
+        return
+    for segment, path in hits.paths.items():
+        say(f"segment {segment}: {path.explain().splitlines()[0]}")
+    for query, ids, scores, segs in zip(
+        queries, hits.ids, hits.scores, hits.segments, strict=False
+    ):
+        tbl = table("#", "ID", "SCORE", "SEGMENT", "TEXT", title=f"query: {query}")
+        for rank, (item_id, score, seg) in enumerate(zip(ids, scores, segs, strict=False), 1):
+            text = g.item(item_id)["text"] or ""
+            tbl.add_row(
+                str(rank), item_id, f"{score:.4f}", seg, text[:80] + ("…" if len(text) > 80 else "")
+            )
+        console().print(tbl)

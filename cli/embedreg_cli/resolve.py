@@ -1,0 +1,63 @@
+"""``embedreg resolve``: which path a query generation takes to a gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .context import State, json_option, pass_state, registry_option
+from .gallery import routing_options
+from .output import emit_json, say
+
+
+@click.command()
+@click.argument("query_generation")
+@click.argument("gallery_generation", required=False)
+@click.option(
+    "--gallery",
+    "gallery_dir",
+    type=click.Path(path_type=Path),
+    help="A gallery folder (one path per segment).",
+)
+@routing_options
+@json_option
+@registry_option
+@pass_state
+def resolve(
+    state: State,
+    query_generation: str,
+    gallery_generation: str | None,
+    gallery_dir: Path | None,
+    max_hops: int,
+    min_quality: float,
+    as_json: bool,
+) -> None:
+    """Show the best measured path from QUERY_GENERATION to GALLERY_GENERATION (or --gallery DIR)."""
+    from embedreg.resolver import Resolver
+
+    if (gallery_generation is None) == (gallery_dir is None):
+        raise click.UsageError("give either GALLERY_GENERATION or --gallery DIR")
+    reg = state.registry()
+    resolver = Resolver(reg, max_hops=max_hops, min_quality=min_quality)
+    if gallery_generation is not None:
+        paths = {gallery_generation: resolver.resolve(query_generation, gallery_generation)}
+    else:
+        from embedreg.gallery import Gallery
+
+        assert gallery_dir is not None
+        g = Gallery.load(gallery_dir)
+        query = reg.generation(query_generation)
+        paths = {seg: resolver.resolve(query.name, seg) for seg in g.generations}
+    if as_json:
+        emit_json(
+            next(iter(paths.values())).to_dict()
+            if gallery_generation is not None
+            else {
+                "gallery": str(gallery_dir),
+                "segments": {s: p.to_dict() for s, p in paths.items()},
+            }
+        )
+        return
+    for path in paths.values():
+        say(path.explain())
