@@ -536,6 +536,53 @@ class Gallery:
 
     # --- searching -------------------------------------------------------------------
 
+    def search(
+        self,
+        queries: Sequence[str] | FloatArray | Any,
+        k: int = 10,
+        *,
+        generation: Generation | str,
+        registry: Registry | None = None,
+        resolver: Resolver | None = None,
+        device: str = "auto",
+    ) -> Hits:
+        """Search with texts or vectors of ``generation``, routed to each segment.
+
+        Texts are embedded with the generation's recipe (query role) on
+        ``device``; a numpy array or torch tensor must already hold that
+        generation's vectors.  ``generation`` may be a name when a registry
+        (or resolver) is given.
+
+        Example::
+
+            g = Gallery.load("galleries/news")
+            hits = g.search(["interest rates rise"], k=5, generation="v3", registry=reg)
+            hits.ids[0], hits.scores[0], hits.paths
+        """
+        reg = registry if registry is not None else (resolver.registry if resolver else None)
+        if isinstance(generation, str):
+            if reg is None:
+                raise ValidationError(
+                    f"generation {generation!r} is a name; pass registry= or a Generation"
+                )
+            generation = reg.generation(generation)
+        if isinstance(queries, str):
+            queries = [queries]
+        vectors: Any
+        if isinstance(queries, (list, tuple)):
+            if not queries or not all(isinstance(q, str) and q.strip() for q in queries):
+                raise ValidationError("queries must be non-empty texts (or a 2-D array of vectors)")
+            from .encoding import Encoder
+
+            vectors = Encoder(generation, device=device).encode(list(queries), role="query")
+        elif hasattr(queries, "detach"):  # a torch tensor
+            vectors = queries.detach().float().cpu().numpy()
+        else:
+            vectors = queries
+        return self.search_vectors(
+            vectors, k, generation=generation, registry=reg, resolver=resolver
+        )
+
     def search_vectors(
         self,
         queries: FloatArray,

@@ -268,14 +268,6 @@ def search_gallery(
     must already be that generation's.
     """
     g = gallery if isinstance(gallery, Gallery) else Gallery.load(gallery)
-    gen = registry.generation(generation)
-    vectors: Any
-    if isinstance(queries, (list, tuple)):
-        if not queries or not all(isinstance(q, str) and q.strip() for q in queries):
-            raise ValidationError("queries must be non-empty texts")
-        from .encoding import Encoder
-
-        vectors = Encoder(gen, device=device).encode(list(queries), role="query")
-    else:
-        vectors = queries
-    return g.search_vectors(vectors, k, generation=gen, registry=registry, resolver=resolver)
+    return g.search(
+        queries, k, generation=generation, registry=registry, resolver=resolver, device=device
+    )

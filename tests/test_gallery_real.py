@@ -71,3 +71,9 @@ def test_v3_queries_find_same_topic_items_in_a_v2_gallery(
     # the top hit is of the query's own topic about as often as with v2's own queries
     top1 = np.mean([topic[row[0]] == t for row, t in zip(routed.ids, truth, strict=True)])
     assert top1 >= 0.85
+
+    # texts: Gallery.search embeds them with v3's recipe and takes the same route
+    by_text = gallery.search(texts[N_TRAIN:], k=10, generation="v3", registry=reg, device="cpu")
+    assert by_text.paths["v2"].adapter_ids == ["v3-to-v2.lambda-orth"]
+    same_top1 = np.mean([a[0] == b[0] for a, b in zip(by_text.ids, routed.ids, strict=True)])
+    assert same_top1 >= 0.98  # the same vectors up to batch-composition rounding

@@ -78,3 +78,27 @@ def test_partially_upgraded_gallery_merges_segments(
     assert set(hits.paths) == {"v2"}  # the v3 segment needs no mapping
     assert {s for row in hits.segments for s in row} == {"v2", "v3"}
     assert all(np.all(np.diff(row) <= 1e-6) for row in hits.scores)  # merged ranking is sorted
+
+
+def test_search_takes_a_generation_name_and_numpy_or_torch(
+    world: tuple[Registry, dict[str, np.ndarray]],
+) -> None:
+    import torch
+    from embedreg.errors import ValidationError
+
+    reg, vecs = world
+    v2 = reg.generation("v2")
+    g = Gallery.create(v2)
+    ids = [f"d{n}" for n in range(800, N)]
+    g.add(vecs["v2"][800:], ids, generation=v2)
+    by_object = g.search_vectors(
+        vecs["v3"][800:], k=5, generation=reg.generation("v3"), registry=reg
+    )
+    by_name = g.search(vecs["v3"][800:], k=5, generation="v3", registry=reg)
+    by_tensor = g.search(torch.from_numpy(vecs["v3"][800:]), k=5, generation="v3", registry=reg)
+    assert by_name.ids == by_object.ids == by_tensor.ids
+    np.testing.assert_allclose(by_tensor.scores, by_object.scores, rtol=1e-6)
+    with pytest.raises(ValidationError, match="registry="):
+        g.search(vecs["v3"][800:], generation="v3")
+    with pytest.raises(ValidationError, match="non-empty texts"):
+        g.search(["fine", "  "], generation="v2", registry=reg)
