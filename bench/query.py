@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.adapt import train_adapter
+from embedreg.gallery import Gallery
 from embedreg.pairs import PairedEmbeddings
 from embedreg.resolver import QueryPath, Resolver
 
@@ -61,11 +62,12 @@ def machine() -> str:
 
 def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     x = rng.standard_normal((n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
 
 
-def build_paths(folder: Path) -> tuple[QueryPath, QueryPath]:
-    """A registry g0 ← g1 ← g2 ← g3 with measured affine adapters; the 1-hop and 3-hop paths."""
+def make_registry(folder: Path, edges: list[tuple[str, str]]) -> Registry:
+    """A registry of g0 ← g1 ← g2 ← g3 with measured affine adapters along ``edges``."""
     reg = Registry.open(folder)
     reg.init()
     parent = None
@@ -79,26 +81,17 @@ def build_paths(folder: Path) -> tuple[QueryPath, QueryPath]:
     latent = rng.standard_normal((n, 256)).astype(np.float32)
     views = {g: latent @ rng.standard_normal((256, d)).astype(np.float32) for g, d in DIMS.items()}
     ids = [str(i) for i in range(n)]
-    for new, old in (("g3", "g2"), ("g2", "g1"), ("g1", "g0"), ("g3", "g0")):
+    for new, old in edges:
         pairs = PairedEmbeddings(ids, views[new], views[old])
         train_adapter(reg, new, old, pairs, family="affine", name=f"{new}-{old}")
-    one = Resolver(reg, min_quality=0.0, max_hops=1).resolve("g3", "g0")
-    three_reg = Resolver(reg, min_quality=0.0, max_hops=3)
-    three = next(
-        QueryPath(
-            "g3",
-            "g0",
-            c.hops,
-            renormalize=True,
-            input_dim=768,
-            output_dim=384,
-            loader=three_reg._load,
-        )
-        for c in three_reg.candidates("g3", "g0")
-        if c.adapter_hops == 3
-    )
-    assert len(one.stages) == 1 and len(three.stages) == 1  # both compile to one affine map
-    return one, three
+    return reg
+
+
+def build_paths(folder: Path) -> tuple[Resolver, Resolver]:
+    """Resolvers whose g3 → g0 path is one direct adapter, and a chain of three."""
+    direct = Resolver(make_registry(folder / "direct", [("g3", "g0")]), min_quality=0.0)
+    chain = make_registry(folder / "chain", [("g3", "g2"), ("g2", "g1"), ("g1", "g0")])
+    return direct, Resolver(chain, min_quality=0.0)
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -107,21 +100,35 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def bench_size(n: int, nq: int, k: int, rounds: int, one: QueryPath, three: QueryPath) -> list[str]:
+def bench_size(
+    n: int, nq: int, k: int, rounds: int, direct: Resolver, chain: Resolver
+) -> list[str]:
     import faiss
 
+    one, three = direct.resolve("g3", "g0"), chain.resolve("g3", "g0")
     rng = np.random.default_rng(n)
     index = faiss.IndexFlatIP(384)
+    g0, g3 = direct.registry.generation("g0"), direct.registry.generation("g3")
+    gallery = Gallery.create(g0)
     for start in range(0, n, 100_000):
-        index.add(unit(rng, min(100_000, n - start), 384))
+        block = unit(rng, min(100_000, n - start), 384)
+        index.add(block)
+        gallery.add(block, [str(i) for i in range(start, start + len(block))], generation=g0)
     q384, q768 = unit(rng, nq, 384), unit(rng, nq, 768)
     pt1, pt3 = one.to_faiss(index), three.to_faiss(index)
+
+    def search(queries: np.ndarray, gen: Generation, resolver: Resolver | None = None) -> object:
+        return gallery.search_vectors(queries, k, generation=gen, resolver=resolver)
+
     variants: dict[str, Callable[[], object]] = {
         "same generation (384-d queries)": lambda: index.search(q384, k),
         "routed 1 hop, QueryPath.apply + search": lambda: index.search(one.apply(q768), k),
         "routed 3 hops, QueryPath.apply + search": lambda: index.search(three.apply(q768), k),
         "routed 1 hop, FAISS IndexPreTransform": lambda: pt1.search(q768, k),
         "routed 3 hops, FAISS IndexPreTransform": lambda: pt3.search(q768, k),
+        "Gallery.search_vectors, same generation": lambda: search(q384, g0),
+        "Gallery.search_vectors, routed 1 hop": lambda: search(q768, g3, direct),
+        "Gallery.search_vectors, routed 3 hops": lambda: search(q768, g3, chain),
     }
     for fn in variants.values():
         fn()  # warm up
@@ -130,14 +137,16 @@ def bench_size(n: int, nq: int, k: int, rounds: int, one: QueryPath, three: Quer
         for name, fn in variants.items():
             times[name].append(timed(fn))
     base = statistics.median(times["same generation (384-d queries)"])
+    gallery_base = statistics.median(times["Gallery.search_vectors, same generation"])
     rows = [
         f"\n### {n:,} gallery vectors, {nq:,} queries per batch, k={k}, {rounds} rounds\n",
-        "| search | queries/s (median) | vs same generation |",
+        "| search | queries/s (median) | time vs same generation |",
         "|---|---|---|",
     ]
     for name, ts in times.items():
         med = statistics.median(ts)
-        rows.append(f"| {name} | {nq / med:,.0f} | {100 * (med / base - 1):+.1f}% |")
+        ref = gallery_base if name.startswith("Gallery") else base
+        rows.append(f"| {name} | {nq / med:,.0f} | {100 * (med / ref - 1):+.1f}% |")
     return rows
 
 
@@ -151,10 +160,12 @@ def transform_latency(one: QueryPath, three: QueryPath, nq: int, rounds: int) ->
         "|---|---|---|",
     ]
     for label, path in (("1 hop", one), ("3 hops, compiled", three)):
-        path.apply(batch)
-        per_batch = (
-            statistics.median(timed(lambda p=path: p.apply(batch)) for _ in range(rounds * 5)) / nq
-        )
+
+        def apply_batch(p: QueryPath = path) -> object:
+            return p.apply(batch)
+
+        apply_batch()
+        per_batch = statistics.median(timed(apply_batch) for _ in range(rounds * 5)) / nq
         lat = []
         for q in single:
             t0 = time.perf_counter()
@@ -172,7 +183,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        one, three = build_paths(Path(tmp) / "registry")
+        direct, chain = build_paths(Path(tmp))
+        one, three = direct.resolve("g3", "g0"), chain.resolve("g3", "g0")
+        assert len(one.stages) == 1 and len(three.stages) == 1  # both compile to one affine map
         out = [
             "## Query routing (bench/query.py)",
             "",
@@ -181,7 +194,7 @@ def main() -> None:
             f"Paths: 1 hop {one.adapter_ids}; 3 hops {three.adapter_ids} (compiled into {len(three.stages)} map)",
         ]
         for n in args.sizes:
-            out += bench_size(n, args.queries, args.k, args.rounds, one, three)
+            out += bench_size(n, args.queries, args.k, args.rounds, direct, chain)
         out += transform_latency(one, three, args.queries, args.rounds)
     print("\n".join(out))
 

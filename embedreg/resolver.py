@@ -64,6 +64,7 @@ class Hop:
     adapter_id: str | None = None
     family: str | None = None
     figures: dict[str, Any] = field(default_factory=dict)
+    sha256: str | None = None  # the adapter's weights, as the registry records them
 
     @property
     def is_identity(self) -> bool:
@@ -175,6 +176,16 @@ class QueryPath:
         return [h.adapter_id for h in self.hops if h.adapter_id]
 
     @property
+    def key(self) -> tuple[Any, ...]:
+        """What the path computes: its adapters' ids and weight hashes, and re-normalisation."""
+        return (
+            self.query,
+            self.gallery,
+            tuple((h.adapter_id, h.sha256) for h in self.hops if not h.is_identity),
+            self.renormalize,
+        )
+
+    @property
     def is_identity(self) -> bool:
         """True when queries need no mapping at all."""
         return not self.adapter_ids
@@ -260,6 +271,16 @@ class QueryPath:
         Takes a float32 numpy array ``(N, d_query)`` or a torch tensor (kept on
         its device) and returns the same kind, ``(N, d_gallery)``, L2-normalised
         when the gallery's recipe normalises.
+
+        To map queries right before a FAISS search, prefer :meth:`to_faiss`
+        (as :meth:`Gallery.search_vectors <embedreg.gallery.Gallery.search_vectors>`
+        does): numpy's BLAS threads keep spinning after the product and slow
+        FAISS's own threads down on small machines (bench/RESULTS.md).
+
+        Example::
+
+            path = embedreg.resolve("v3", "v2", registry=reg)
+            old_space = path.apply(v3_queries)   # (N, 384), unit rows
         """
         if _is_torch(x):
             return self._apply_torch(x)
@@ -439,7 +460,15 @@ class Resolver:
             if retention is None:
                 continue  # unmeasured adapters are never trusted for routing
             out[rec.source].append(
-                Hop(rec.source, rec.target, retention, rec.id, rec.family, dict(rec.figures))
+                Hop(
+                    rec.source,
+                    rec.target,
+                    retention,
+                    rec.id,
+                    rec.family,
+                    dict(rec.figures),
+                    rec.sha256,
+                )
             )
         gens = sorted(doc.generations.values(), key=lambda g: g.name)
         for a in gens:

@@ -11,6 +11,7 @@ from embedreg.adapt import train_adapter
 from embedreg.errors import GenerationMismatch, NoCompatiblePath
 from embedreg.gallery import Gallery
 from embedreg.pairs import PairedEmbeddings
+from embedreg.training import TrainConfig
 
 N = 1200
 
@@ -102,3 +103,43 @@ def test_search_takes_a_generation_name_and_numpy_or_torch(
         g.search(vecs["v3"][800:], generation="v3")
     with pytest.raises(ValidationError, match="non-empty texts"):
         g.search(["fine", "  "], generation="v2", registry=reg)
+
+
+def _manual_top(
+    gallery_vecs: np.ndarray, mapped: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    scores = mapped @ gallery_vecs.T
+    order = np.argsort(-scores, axis=1)[:, :k]
+    return order, np.take_along_axis(scores, order, axis=1)
+
+
+@pytest.mark.parametrize("family", ["affine", "mlp"])
+def test_routed_search_equals_mapping_then_searching(
+    world: tuple[Registry, dict[str, np.ndarray]], family: str
+) -> None:
+    from embedreg.resolver import Resolver
+
+    reg, vecs = world
+    if family != "affine":  # the only adapter is non-affine: the search maps queries in numpy
+        reg.remove_adapter("v3-to-v2.affine")
+        train_ids = [f"t{n}" for n in range(800)]
+        pairs = PairedEmbeddings(train_ids, vecs["v3"][:800], vecs["v2"][:800])
+        config = TrainConfig(device="cpu", epochs=5)
+        train_adapter(reg, "v3", "v2", pairs, family=family, config=config)
+    v2, v3 = reg.generation("v2"), reg.generation("v3")
+    g = Gallery.create(v2)
+    ids = [f"d{n}" for n in range(800, N)]
+    g.add(vecs["v2"][800:], ids, generation=v2)
+    resolver = Resolver(reg)
+    path = resolver.resolve("v3", "v2")
+    assert path.adapter_ids == [f"v3-to-v2.{family}"]
+    hits = g.search_vectors(vecs["v3"][800:], k=5, generation=v3, resolver=resolver)
+    order, scores = _manual_top(vecs["v2"][800:], path.apply(vecs["v3"][800:]), 5)
+    np.testing.assert_allclose(hits.scores, scores, atol=1e-5)
+    assert (
+        np.mean([[ids[i] for i in row] == got for row, got in zip(order, hits.ids, strict=True)])
+        > 0.99
+    )
+    again = g.search_vectors(vecs["v3"][800:], k=5, generation=v3, resolver=resolver)
+    assert again.ids == hits.ids
+    assert len(g._routed) == (1 if family == "affine" else 0)  # the FAISS pre-transform is reused
