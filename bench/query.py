@@ -27,14 +27,13 @@ Prints a Markdown report on stdout.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import _chain
 import numpy as np
 from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.adapt import train_adapter
@@ -46,18 +45,13 @@ DIMS = {"g0": 384, "g1": 512, "g2": 1024, "g3": 768}
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """bench/encode.py's machine line, plus the FAISS and numpy versions and the load."""
     import faiss
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{cpu}, {os.cpu_count()} cores, faiss {faiss.__version__}, numpy {np.__version__}, load {load:.1f}"
+    return (
+        f"{_chain.machine()}, faiss {faiss.__version__}, numpy {np.__version__}, "
+        f"load average {_chain.load_average()}"
+    )
 
 
 def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -136,17 +130,24 @@ def bench_size(
     for _ in range(rounds):
         for name, fn in variants.items():
             times[name].append(timed(fn))
-    base = statistics.median(times["same generation (384-d queries)"])
-    gallery_base = statistics.median(times["Gallery.search_vectors, same generation"])
     rows = [
         f"\n### {n:,} gallery vectors, {nq:,} queries per batch, k={k}, {rounds} rounds\n",
-        "| search | queries/s (median) | time vs same generation |",
+        "| search | queries/s (median) | time vs same generation, median of rounds [quartiles] |",
         "|---|---|---|",
     ]
     for name, ts in times.items():
-        med = statistics.median(ts)
-        ref = gallery_base if name.startswith("Gallery") else base
-        rows.append(f"| {name} | {nq / med:,.0f} | {100 * (med / ref - 1):+.1f}% |")
+        ref = times[
+            "Gallery.search_vectors, same generation"
+            if name.startswith("Gallery")
+            else "same generation (384-d queries)"
+        ]
+        # each round runs every variant back to back: comparing within a round cancels
+        # the drift of a shared machine's load
+        ratios = sorted(100 * (t / r - 1) for t, r in zip(ts, ref, strict=True))
+        q1, med, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        rows.append(
+            f"| {name} | {nq / statistics.median(ts):,.0f} | {med:+.1f}% [{q1:+.1f}, {q3:+.1f}] |"
+        )
     return rows
 
 

@@ -218,6 +218,18 @@ class Hits:
 # --- FAISS helpers ------------------------------------------------------------------
 
 
+def _matrix(x: Any, dim: int, what: str, hint: str | None = None) -> FloatArray:
+    """``x`` as a C-contiguous float32 ``(N, dim)`` array, or a clear error."""
+    import numpy as np
+
+    out = np.ascontiguousarray(x, dtype=np.float32)
+    if out.ndim != 2:
+        raise ValidationError(f"{what} must be a 2-D array, got shape {out.shape}")
+    if out.shape[1] != dim:
+        raise DimensionMismatch(dim, int(out.shape[1]), what, hint)
+    return out
+
+
 def _faiss_metric(metric: str) -> int:
     import faiss
 
@@ -407,16 +419,12 @@ class Gallery:
         import numpy as np
 
         seg = self.segment_for(generation)
-        x = np.ascontiguousarray(vectors, dtype=np.float32)
-        if x.ndim != 2:
-            raise ValidationError(f"vectors must be a 2-D array, got shape {x.shape}")
-        if x.shape[1] != seg.dimension:
-            raise DimensionMismatch(
-                seg.dimension,
-                int(x.shape[1]),
-                f"vectors for segment {seg.generation!r}",
-                f"these vectors were not made by generation {seg.generation!r}",
-            )
+        x = _matrix(
+            vectors,
+            seg.dimension,
+            f"vectors for segment {seg.generation!r}",
+            f"these vectors were not made by generation {seg.generation!r}",
+        )
         if len(ids) != x.shape[0] or (texts is not None and len(texts) != x.shape[0]):
             raise ValidationError(
                 f"{x.shape[0]} vectors but {len(ids)} ids"
@@ -605,15 +613,9 @@ class Gallery:
         """
         import numpy as np
 
-        q = np.ascontiguousarray(queries, dtype=np.float32)
-        if q.ndim != 2:
-            raise ValidationError(f"queries must be a 2-D array, got shape {q.shape}")
-        if q.shape[1] != generation.dimension:
-            raise DimensionMismatch(
-                generation.dimension,
-                int(q.shape[1]),
-                f"query vectors of generation {generation.name!r}",
-            )
+        q = _matrix(
+            queries, generation.dimension, f"query vectors of generation {generation.name!r}"
+        )
         if k < 1:
             raise ValidationError(f"k must be at least 1, got {k}")
         paths = self.routes(generation, registry=registry, resolver=resolver)
