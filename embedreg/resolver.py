@@ -5,7 +5,9 @@ directed edge from its source generation to its target; generations with the
 same model pin and recipe are joined both ways by identity (they embed into
 one space).  Each adapter edge carries its measured held-out *retention*
 (``figures["retention"]``); a path's quality is the product of its hops'
-retentions, so a direct adapter competes fairly with chains of adapters.
+retentions, each capped at 1 (a hop that beats its gallery's own queries
+gains nothing further down a chain), so a direct adapter competes fairly with
+chains of adapters.
 
 :class:`Resolver` finds every simple path of at most ``max_hops`` adapter
 hops, ranks them by quality (then by fewer hops), and returns the best as a
@@ -95,7 +97,10 @@ class Hop:
 
 
 def _quality(hops: Sequence[Hop]) -> float:
-    return math.prod(h.retention for h in hops)
+    # A hop's retention may exceed 1 (adapted queries beat the gallery's own); that gain is
+    # measured against the hop's own target alone, so it is not carried along a chain: losses
+    # compound, gains do not, and a chain never outranks a direct adapter by stacking them.
+    return math.prod(min(h.retention, 1.0) for h in hops)
 
 
 def _adapter_hops(hops: Sequence[Hop]) -> int:
@@ -110,7 +115,7 @@ class Candidate:
 
     @property
     def quality(self) -> float:
-        """Product of the hops' retentions (1.0 for the empty path)."""
+        """Product of the hops' retentions, each capped at 1 (1.0 for the empty path)."""
         return _quality(self.hops)
 
     @property
@@ -131,7 +136,7 @@ class QueryPath:
         query: generation that embedded the queries.
         gallery: generation that embedded the gallery.
         hops: the steps, in order (empty when the two are the same generation).
-        quality: product of the hops' retentions.
+        quality: product of the hops' retentions, each capped at 1.
         alternatives: the other candidates considered, best first.
         renormalize: whether mapped queries are L2-normalised (the gallery's
             recipe normalises its vectors).
@@ -167,7 +172,7 @@ class QueryPath:
 
     @property
     def quality(self) -> float:
-        """Product of the hops' retentions (1.0 for the empty path)."""
+        """Product of the hops' retentions, each capped at 1 (1.0 for the empty path)."""
         return _quality(self.hops)
 
     @property

@@ -225,3 +225,27 @@ def test_unmeasured_adapters_are_not_trusted(tmp_path: Path, vecs: dict[str, np.
     reg.add_adapter(replace(record, figures={}), replace=True)
     with pytest.raises(NoCompatiblePath, match="unmeasured"):
         Resolver(reg).resolve("v3", "v2")
+
+
+def test_gains_above_one_do_not_compound_along_a_chain(tmp_path: Path) -> None:
+    """Retention > 1 (adapted queries beat the gallery's own) is capped when hops combine."""
+    from embedreg.records import AdapterRecord
+
+    reg = registry(tmp_path)
+    for source, target, retention in (("v3", "v1", 1.01), ("v3", "v2", 1.03), ("v2", "v1", 1.03)):
+        reg.add_adapter(
+            AdapterRecord(
+                id=f"{source}-to-{target}",
+                source=source,
+                target=target,
+                direction="backward",
+                family="affine",
+                location=f"adapters/{source}-to-{target}",
+                sha256="0" * 64,
+                figures={"retention": retention},
+            )
+        )
+    path = Resolver(reg).resolve("v3", "v1")
+    assert path.adapter_ids == ["v3-to-v1"]  # not the chain, whose raw product is 1.061
+    assert path.quality == 1.0 and path.hops[0].retention == 1.01  # the figure itself is kept
+    assert [a.quality for a in path.alternatives] == [1.0]
