@@ -536,26 +536,22 @@ def _publish(source: Path, target: Path) -> None:
     _check_replaceable(target)
     if source.is_file():
         os.chmod(source, 0o666 & ~_umask())
-    if target.is_dir() and not target.is_symlink():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        try:
-            os.replace(source, target)
-        except BaseException:
-            os.replace(old, target)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    elif target.exists() and source.is_dir():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        try:
-            os.replace(source, target)
-        except BaseException:
-            os.replace(old, target)
-            raise
-        old.unlink()
-    else:
+    replaces_folder = target.is_dir() and not target.is_symlink()
+    if not (replaces_folder or (target.exists() and source.is_dir())):
+        os.replace(source, target)  # a file over a file (or nothing): one atomic rename
+        return
+    # a folder is involved: move the old one aside, put the new one in place, drop the old
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, old)
+    try:
         os.replace(source, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    if replaces_folder:
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink()
 
 
 def save_embeddings(
