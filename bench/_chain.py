@@ -19,8 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from embedreg import Generation, Registry
-from embedreg.pairs import PairedEmbeddings
+from embedreg import Registry
+from embedreg.data.pairs import PairedEmbeddings
+from embedreg.models import pin_model
 
 import testbed
 
@@ -47,7 +48,7 @@ def chain_registry() -> Registry:
     ]
     for name, folder, recipe, parent in specs:
         if name not in known:
-            reg.add_generation(Generation.from_model(name, folder, parent=parent, **recipe))
+            reg.add_generation(pin_model(name, folder, parent=parent, **recipe, fingerprint=False))
     return reg
 
 
@@ -66,7 +67,7 @@ def bbc_jsonl() -> Path:
 
 def chain_pairs(new: str, old: str) -> PairedEmbeddings:
     """BBC News embedded by ``new`` and ``old`` (queries' recipe), paired by id."""
-    from embedreg.textpairs import embed_pairs
+    from embedreg.models.embed import embed_pairs
 
     def progress(gen: str, done: int, total: int | None) -> None:
         if done == total or done % 500 == 0:

@@ -27,11 +27,10 @@ from dataclasses import replace
 from typing import Any
 
 import _chain
-from embedreg.adapt import fit_and_measure
-from embedreg.adapters._linear import defect
 from embedreg.adapters.lambda_orth import resolve_lambda
-from embedreg.synthetic import planted_pairs
-from embedreg.training import AdapterTrainer, TrainConfig
+from embedreg.adapters.linear import defect
+from embedreg.data.synthetic import planted_pairs
+from embedreg.training import AdapterTrainer, TrainConfig, fit_and_measure
 
 REAL_SWEEP: list[dict[str, Any]] = [
     {},

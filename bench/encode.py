@@ -37,8 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from embedreg import Generation
-from embedreg.embed import embed_inputs
-from embedreg.encoding import Encoder
+from embedreg.models import Encoder, pin_model
+from embedreg.models.embed import embed_inputs
 
 import testbed
 
@@ -65,9 +65,9 @@ def machine() -> str:
 
 def generations() -> dict[str, Generation]:
     return {
-        "v1": Generation.from_model("v1", testbed.v1_dir(), **testbed.V1_RECIPE),
-        "v2": Generation.from_model("v2", testbed.v2_dir(), **testbed.V2_RECIPE),
-        "v3": Generation.from_model("v3", testbed.v3_dir(), **testbed.V3_RECIPE),
+        "v1": pin_model("v1", testbed.v1_dir(), **testbed.V1_RECIPE, fingerprint=False),
+        "v2": pin_model("v2", testbed.v2_dir(), **testbed.V2_RECIPE, fingerprint=False),
+        "v3": pin_model("v3", testbed.v3_dir(), **testbed.V3_RECIPE, fingerprint=False),
     }
 
 

@@ -19,8 +19,7 @@ import sys
 import time
 
 import _chain
-from embedreg.adapt import compare_families
-from embedreg.training import TrainConfig
+from embedreg.training import TrainConfig, compare_families
 
 COLUMNS = [
     ("cmc@1", "CMC@1 A(new)/old"),

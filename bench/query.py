@@ -36,10 +36,10 @@ from pathlib import Path
 import _chain
 import numpy as np
 from embedreg import Generation, HubSource, Recipe, Registry
-from embedreg.adapt import train_adapter
+from embedreg.data.pairs import PairedEmbeddings
 from embedreg.gallery import Gallery
-from embedreg.pairs import PairedEmbeddings
-from embedreg.resolver import QueryPath, Resolver
+from embedreg.routing import QueryPath, Resolver
+from embedreg.training import train_adapter
 
 DIMS = {"g0": 384, "g1": 512, "g2": 1024, "g3": 768}
 

@@ -21,7 +21,7 @@ import statistics
 import time
 
 import _chain
-from embedreg.synthetic import planted_pairs
+from embedreg.data.synthetic import planted_pairs
 from embedreg.training import AdapterTrainer, TrainConfig
 
 CASES = {

@@ -4,29 +4,87 @@ Track embedding-model generations pinned to exact bytes, train and measure
 adapters between them, and route queries of any generation to galleries of
 another through the best measured path.
 
+The package is a house of rooms, one concept each, lowest first:
+:mod:`embedreg.registry` (generations, records, stores), :mod:`embedreg.data`
+(input files, embeddings files, paired embeddings), :mod:`embedreg.models`
+(pinning, encoding, fingerprints), :mod:`embedreg.adapters` (the families and
+their files), :mod:`embedreg.evaluation` (figures), :mod:`embedreg.training`
+(fitting and registering adapters), :mod:`embedreg.routing` (query paths),
+:mod:`embedreg.gallery` (FAISS galleries) and :mod:`embedreg.hub` (cards).
+The names below are the ones most programs need.
+
 Example:
     >>> import embedreg
     >>> reg = embedreg.Registry.open("./.embedreg")  # doctest: +SKIP
     >>> reg.init()  # doctest: +SKIP
-    >>> reg.add_generation(embedreg.Generation.from_model("v2", "/models/minilm"))  # doctest: +SKIP
+    >>> reg.add_generation(embedreg.pin_model("v2", "/models/minilm"))  # doctest: +SKIP
+    >>> embedreg.resolve("v3", "v2", registry=reg).quality  # doctest: +SKIP
+    0.981
 
-Importing embedreg is cheap: torch, transformers and faiss load only when a
-function that needs them runs.
+Importing embedreg is cheap: each name loads its room on first use, and
+torch, transformers and faiss load only when a function that needs them runs.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .errors import EmbedRegError
-from .generation import Generation, HubSource, LocalSource, Recipe
-from .records import AdapterRecord, GalleryRecord
-from .registry import Registry, RegistryDocument
-from .resolver import QueryPath, Resolver, resolve
-from .stores import LocalStore, Store, open_store
+
+if TYPE_CHECKING:
+    from .gallery import Gallery, resolve
+    from .models import Encoder, pin_model, register_model
+    from .registry import (
+        AdapterRecord,
+        Fingerprint,
+        GalleryRecord,
+        Generation,
+        HubSource,
+        LocalSource,
+        LocalStore,
+        Recipe,
+        Registry,
+        RegistryDocument,
+        Store,
+        open_store,
+    )
+    from .routing import QueryPath, Resolver, compatible
+    from .training import TrainConfig, train_adapter
+
+#: Public name → the room that defines it (imported on first access).
+_WHERE = {
+    "AdapterRecord": "registry",
+    "Fingerprint": "registry",
+    "GalleryRecord": "registry",
+    "Generation": "registry",
+    "HubSource": "registry",
+    "LocalSource": "registry",
+    "LocalStore": "registry",
+    "Recipe": "registry",
+    "Registry": "registry",
+    "RegistryDocument": "registry",
+    "Store": "registry",
+    "open_store": "registry",
+    "Encoder": "models",
+    "pin_model": "models",
+    "register_model": "models",
+    "TrainConfig": "training",
+    "train_adapter": "training",
+    "QueryPath": "routing",
+    "Resolver": "routing",
+    "compatible": "routing",
+    "Gallery": "gallery",
+    "resolve": "gallery",
+}
 
 __all__ = [
     "AdapterRecord",
     "EmbedRegError",
+    "Encoder",
+    "Fingerprint",
+    "Gallery",
     "GalleryRecord",
     "Generation",
     "HubSource",
@@ -38,7 +96,25 @@ __all__ = [
     "RegistryDocument",
     "Resolver",
     "Store",
+    "TrainConfig",
     "__version__",
+    "compatible",
     "open_store",
+    "pin_model",
+    "register_model",
     "resolve",
+    "train_adapter",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    room = _WHERE.get(name)
+    if room is None:
+        raise AttributeError(f"module 'embedreg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{room}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})

@@ -15,13 +15,48 @@ LIBRARY_NAME = "embedreg"
 #: 2: generations may carry a ``fingerprint`` (absent = none in version 1).
 SCHEMA_VERSION = 2
 
+# --- environment variables -------------------------------------------------------
+
+#: The registry to use when no ``--registry`` is given.
+ENV_REGISTRY = "EMBEDREG_REGISTRY"
+#: Set to 1 to see tracebacks instead of one-line errors.
+ENV_DEBUG = "EMBEDREG_DEBUG"
+#: Where embedded inputs are cached for registries that are not local folders.
+ENV_CACHE = "EMBEDREG_CACHE"
+
+# --- the registry directory (the local store) ---------------------------------------
+
 REGISTRY_FILENAME = "registry.json"
 LOCK_FILENAME = ".registry.lock"
 ARTIFACTS_DIRNAME = "artifacts"
 DEFAULT_REGISTRY_DIR = ".embedreg"
+#: Embedded inputs, cached inside a local registry directory.
+CACHE_DIRNAME = "cache/embeddings"
+#: The cache root of non-local registries when ``$EMBEDREG_CACHE`` is unset
+#: (embedded inputs go to its ``embeddings/`` folder).
+DEFAULT_CACHE_DIR = "~/.cache/embedreg"
 
-ENV_REGISTRY = "EMBEDREG_REGISTRY"
-ENV_DEBUG = "EMBEDREG_DEBUG"
+# --- adapter folders ------------------------------------------------------------------
+
+#: Artifact key prefix of adapter folders in a store (``adapters/<id>``).
+ADAPTER_ARTIFACT_PREFIX = "adapters"
+ADAPTER_WEIGHTS_FILENAME = "model.safetensors"
+ADAPTER_CONFIG_FILENAME = "config.json"
+#: ``format`` metadata of an adapter's safetensors file.
+ADAPTER_FORMAT = "embedreg.adapter"
+ADAPTER_FORMAT_VERSION = 1
+
+# --- gallery folders ------------------------------------------------------------------
+
+GALLERY_MANIFEST = "gallery.json"
+GALLERY_LOCK = ".gallery.lock"
+GALLERY_FORMAT = "embedreg.gallery"
+GALLERY_FORMAT_VERSION = 1
+
+# --- model cards ----------------------------------------------------------------------
+
+#: Card templates shipped as package data (``embedreg/cards/``).
+CARD_TEMPLATES: tuple[str, ...] = ("adapter_card.md", "registry_card.md")
 
 #: Entry-point group of registry stores, keyed by URL scheme (``file``, ``hf``).
 STORES_GROUP = "embedreg.stores"
@@ -61,3 +96,10 @@ ROLES: tuple[str, ...] = ("query", "document")
 DEFAULT_SHARD_ROWS = 65536
 #: Encoder precisions: ``auto`` is float16 autocast on CUDA and MPS, float32 on CPU.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
+
+# --- routing defaults (shown by the command line's help) -------------------------------
+
+#: Default longest chain of adapters a query may travel.
+DEFAULT_MAX_HOPS = 3
+#: Default lowest acceptable path quality (product of the hops' retentions).
+DEFAULT_MIN_QUALITY = 0.5

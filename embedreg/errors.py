@@ -220,6 +220,18 @@ class PluginError(EmbedRegError, LookupError):
         )
 
 
+class BrokenPlugin(EmbedRegError, TypeError):
+    """An installed plugin does not provide what its entry point promises."""
+
+    def __init__(self, kind: str, name: str, group: str, detail: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(
+            f"the {kind} plugin {name!r} is broken: {detail}",
+            f"fix or uninstall the package that registers it in the '{group}' entry-point group",
+        )
+
+
 # --- embeddings files, inputs and encoding ------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from .constants import ADAPTERS_GROUP, STORES_GROUP
-from .errors import PluginError
+from .errors import BrokenPlugin, PluginError
 
 __all__ = ["ADAPTERS_GROUP", "STORES_GROUP", "available", "load"]
 
@@ -42,11 +42,15 @@ def load(group: str, name: str, *, kind: str) -> Any:
 
     Raises:
         PluginError: when no installed distribution registers that name.
+        BrokenPlugin: when the registered object cannot be imported.
     """
     ep = _group(group).get(name)
     if ep is None:
         raise PluginError(kind, name, available(group), group)
-    return ep.load()
+    try:
+        return ep.load()
+    except (ImportError, AttributeError) as exc:
+        raise BrokenPlugin(kind, name, group, f"cannot import {ep.value} ({exc})") from None
 
 
 def refresh() -> None:

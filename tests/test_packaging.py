@@ -56,7 +56,7 @@ def test_wheel_contents(wheel: zipfile.ZipFile) -> None:
 def test_installed_wheel_finds_card_templates(wheel: zipfile.ZipFile, tmp_path: Path) -> None:
     target = tmp_path / "site"
     wheel.extractall(target)
-    code = "from embedreg.templates import card_template_path as p; print(p('adapter_card.md'))"
+    code = "from embedreg.hub.cards import card_template_path as p; print(p('adapter_card.md'))"
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

@@ -8,7 +8,7 @@ import pytest
 from embedreg import plugins
 from embedreg.constants import STORES_GROUP
 from embedreg.errors import PluginError
-from embedreg.stores import LocalStore, open_store
+from embedreg.registry.stores import LocalStore, open_store
 
 
 def test_builtin_store_registered_by_entry_point() -> None:
@@ -28,7 +28,7 @@ def test_third_party_store_found_through_entry_points(
     (tmp_path / "memstore.py").write_text(
         textwrap.dedent(
             """
-            from embedreg.stores.local import LocalStore
+            from embedreg.registry.stores.local import LocalStore
 
             class MemStore(LocalStore):
                 scheme = "mem"

@@ -42,7 +42,7 @@ from typing import Any
 
 CACHE_ENV = "EMBEDREG_TESTBED_CACHE"
 
-#: Recipes as ``Generation.from_model`` keyword arguments. v2 and v3 carry
+#: Recipes as ``embedreg.models.pin_model`` keyword arguments. v2 and v3 carry
 #: their recipe in sentence-transformers config files; v1 (an ONNX export)
 #: carries none, so it is registered with explicit flags.
 V1_RECIPE: dict[str, Any] = {"pooling": "mean", "normalize": True, "max_tokens": 128}

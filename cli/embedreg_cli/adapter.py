@@ -1,89 +1,51 @@
-"""``embedreg adapter``: train, list, show, measure, compare and remove adapters.
+"""``embedreg adapter``: train, list, show, measure, compare and remove adapters; list families.
 
-Every command is a thin view over :mod:`embedreg.adapt`; heavy libraries load
-only inside the commands that need them.
+Every command parses, calls one library function (:mod:`embedreg.training`,
+:mod:`embedreg.adapters`) and prints; heavy libraries load only inside the
+commands that need them.  Families and their options come from the
+``embedreg.adapters`` entry points, so a plugin family works everywhere a
+built-in one does.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from embedreg.records import AdapterRecord
+from embedreg.devices import DEVICE_HELP
 
 from .context import State, json_option, pass_state, registry_option
-from .output import console, emit_json, say, table
+from .figures import figures_table, format_figure
+from .output import emit_json, say, show, table
+from .progress import embedding_progress, training_progress
 
 if TYPE_CHECKING:
-    from embedreg.pairs import PairedEmbeddings
+    from embedreg.data.pairs import PairedEmbeddings
     from embedreg.registry import Registry
-    from embedreg.training import TrainConfig, TrainerCallback
+    from embedreg.training import TrainConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-FAMILY_CHOICES = ("lambda-orth", "procrustes", "affine", "lowrank", "mlp", "identity")
-
-#: Figures shown in tables, in order, with their labels (rates shown in percent).
-FIGURE_ROWS: tuple[tuple[str, str], ...] = (
-    ("recall@1", "recall@1"),
-    ("recall@10", "recall@10"),
-    ("agreement@10", "agree@10"),
-    ("cmc@1", "CMC@1"),
-    ("cmc@5", "CMC@5"),
-    ("map", "mAP"),
-    ("target.cmc@1", "CMC@1 tgt/tgt"),
-    ("source.cmc@1", "CMC@1 src/src"),
-    ("adapted.cmc@1", "CMC@1 A/A"),
-    ("geometry", "geometry pts"),
-    ("criterion", "criterion"),
-    ("flips.positive", "flips +"),
-    ("flips.negative", "flips −"),
-    ("defect", "D"),
-    ("lambda", "λ"),
-    ("retention", "retention"),
-    ("gallery.cmc@1", "CMC@1 A/F̃"),
-    ("gallery.recall@1", "recall@1 A/F̃"),
-    ("heldout", "held-out"),
-)
-#: Printed under figure tables.
-LEGEND = (
-    "A(src) queries on the tgt gallery unless named; rates in %; "
-    "A/A: adapted queries on an adapted gallery; F̃: the joint forward map"
-)
-_PERCENT = {
-    "recall@1",
-    "recall@10",
-    "agreement@10",
-    "cmc@1",
-    "cmc@5",
-    "map",
-    "target.cmc@1",
-    "source.cmc@1",
-    "adapted.cmc@1",
-    "geometry",
-    "flips.positive",
-    "flips.negative",
-    "gallery.cmc@1",
-    "gallery.recall@1",
-}
+_DATA_KEYS = ("pairs", "texts", "role", "text_field", "id_field", "label_field", "no_cache")
+_SCHEDULE_KEYS = ("device", "epochs", "batch_size", "lr", "seed")
 
 
-def format_figure(key: str, value: Any) -> str:
-    """A figure as tables show it (rates in percent, ``—`` when absent)."""
-    if value is None:
-        return "n/a" if key == "criterion" else "—"
-    if isinstance(value, bool):
-        return "pass" if value else "FAIL"
-    if isinstance(value, float):
-        if key in _PERCENT:
-            return f"{100 * value:+.2f}" if key == "geometry" else f"{100 * value:.2f}"
-        return f"{value:.3f}" if math.isfinite(value) else str(value)
-    return str(value)
+class FamiliesHelp(click.Command):
+    """A command whose help ends with the installed families and their options."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        from embedreg.adapters import families, family_class
+
+        rows = []
+        for name in families():
+            opts = family_class(name).config_class.options()
+            rows.append((name, ", ".join(o.name for o in opts) or "(no options)"))
+        with formatter.section("Families (-o KEY=VALUE options; see 'embedreg adapter families')"):
+            formatter.write_dl(rows)
 
 
 @click.group()
@@ -94,165 +56,140 @@ def adapter() -> None:
 # --- shared options ---------------------------------------------------------------
 
 
-def data_options(fn: F) -> F:
-    """``--pairs NEW_FILE OLD_FILE`` or ``--texts INPUT`` and the input's options."""
-    options = [
-        click.option(
-            "--pairs",
-            nargs=2,
-            type=click.Path(exists=True, path_type=Path),
-            metavar="FILE FILE",
-            help="Embeddings files of the same items by the two generations, in the order given.",
-        ),
-        click.option(
-            "--texts",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            metavar="INPUT",
-            help="Raw items (.txt, .jsonl, .csv) to embed with both generations (cached).",
-        ),
-        click.option(
-            "--role",
-            type=click.Choice(("query", "document")),
-            help="With --texts: the recipe prefix both sides use "
-            "[default: query for backward, document for forward].",
-        ),
-        click.option(
-            "--column",
-            "text_field",
-            default="text",
-            show_default=True,
-            help="With --texts: field or column of the text.",
-        ),
-        click.option("--id-column", "id_field", help="With --texts: field or column of ids."),
-        click.option(
-            "--label-column", "label_field", help="With --texts: field or column of labels."
-        ),
-        click.option(
-            "--no-cache", is_flag=True, help="With --texts: embed again, ignoring the cache."
-        ),
-    ]
+def _apply(fn: F, options: list[Callable[[F], F]]) -> F:
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+def data_options(fn: F) -> F:
+    """``--pairs NEW_FILE OLD_FILE`` or ``--texts INPUT`` and the input's options."""
+    return _apply(
+        fn,
+        [
+            click.option(
+                "--pairs",
+                nargs=2,
+                type=click.Path(exists=True, path_type=Path),
+                metavar="FILE FILE",
+                help="Embeddings files of the same items by the two generations, in the order given.",
+            ),
+            click.option(
+                "--texts",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                metavar="INPUT",
+                help="Raw items (.txt, .jsonl, .csv) to embed with both generations (cached).",
+            ),
+            click.option(
+                "--role",
+                type=click.Choice(("query", "document")),
+                help="With --texts: the recipe prefix both sides use "
+                "[default: query for backward, document for forward].",
+            ),
+            click.option(
+                "--column",
+                "text_field",
+                default="text",
+                show_default=True,
+                help="With --texts: field or column of the text.",
+            ),
+            click.option("--id-column", "id_field", help="With --texts: field or column of ids."),
+            click.option(
+                "--label-column", "label_field", help="With --texts: field or column of labels."
+            ),
+            click.option(
+                "--no-cache", is_flag=True, help="With --texts: embed again, ignoring the cache."
+            ),
+        ],
+    )
 
 
 def train_options(fn: F) -> F:
-    """The training settings shared by ``train`` and ``compare``."""
-    options = [
-        click.option(
-            "--lam",
-            type=float,
-            help="λ as an absolute Frobenius radius (the paper: 12 at 1024-d); 'inf' = plain affine.",
-        ),
-        click.option(
-            "--lam-per-dim",
-            type=float,
-            help="λ per dimension: λ = value × √min(in, out) [default: 0.375].",
-        ),
-        click.option(
-            "--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."
-        ),
-        click.option(
-            "--epochs",
-            type=click.IntRange(min=1),
-            help="Most epochs (default 40; early stopping ends sooner).",
-        ),
-        click.option(
-            "--batch-size",
-            type=click.IntRange(min=1),
-            help="Pairs per step (default: about 32 steps per epoch).",
-        ),
-        click.option(
-            "--lr",
-            type=click.FloatRange(min=0, min_open=True),
-            help="Adam learning rate (default: 1e-3 scaled down for large maps).",
-        ),
-        click.option(
-            "--seed",
-            type=int,
-            default=0,
-            show_default=True,
-            help="Seeds the split, batches and initialisation.",
-        ),
-        click.option(
-            "--heldout",
-            type=click.FloatRange(0, 1, min_open=True, max_open=True),
-            default=0.2,
-            show_default=True,
-            help="Fraction of the pairs kept out of training for the figures.",
-        ),
-        click.option(
-            "--joint-forward",
-            is_flag=True,
-            help="λ-orth: also train the joint forward (gallery) map.",
-        ),
-        click.option(
-            "--contrastive",
-            type=click.FloatRange(min=0),
-            help="λ-orth: weight of the contrastive term (default 0).",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    """The schedule and family options shared by ``train`` and ``compare``."""
+    return _apply(
+        fn,
+        [
+            click.option(
+                "-o",
+                "--option",
+                "family_options",
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="A family option, e.g. -o lam=12 or -o rank=16 (repeatable; "
+                "'embedreg adapter families' lists them).",
+            ),
+            click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + "."),
+            click.option(
+                "--epochs",
+                type=click.IntRange(min=1),
+                help="Most epochs (default 40; early stopping ends sooner).",
+            ),
+            click.option(
+                "--batch-size",
+                type=click.IntRange(min=1),
+                help="Pairs per step (default: about 32 steps per epoch).",
+            ),
+            click.option(
+                "--lr",
+                type=click.FloatRange(min=0, min_open=True),
+                help="Adam learning rate (default: 1e-3 scaled down for large maps).",
+            ),
+            click.option(
+                "--seed",
+                type=int,
+                default=0,
+                show_default=True,
+                help="Seeds the split, batches and initialisation.",
+            ),
+            click.option(
+                "--heldout",
+                type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                default=0.2,
+                show_default=True,
+                help="Fraction of the pairs kept out of training for the figures.",
+            ),
+        ],
+    )
 
 
-def build_config(
-    *,
-    lam: float | None,
-    lam_per_dim: float | None,
-    device: str,
-    epochs: int | None,
-    batch_size: int | None,
-    lr: float | None,
-    seed: int,
-    joint_forward: bool,
-    contrastive: float | None,
-) -> TrainConfig:
-    """A :class:`~embedreg.training.TrainConfig` from the command-line options."""
+def parse_options(values: tuple[str, ...]) -> dict[str, str]:
+    """``KEY=VALUE`` strings as a dict (a malformed one is a usage error)."""
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"-o takes KEY=VALUE, got {value!r}")
+        out[key.strip()] = text.strip()
+    return out
+
+
+def schedule(settings: dict[str, Any]) -> TrainConfig:
+    """The training schedule from the command-line options (popped from ``settings``)."""
     from embedreg.training import TrainConfig
 
-    base = TrainConfig()
-    if lam is not None and lam_per_dim is not None:
-        raise click.UsageError("give --lam or --lam-per-dim, not both")
-    changes: dict[str, Any] = {"device": device, "seed": seed, "joint_forward": joint_forward}
-    if lam is not None:
-        changes.update(lam=lam, lam_per_dim=None)
-    elif lam_per_dim is not None:
-        changes.update(lam=None, lam_per_dim=lam_per_dim)
-    for key, value in (
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-        ("lr", lr),
-        ("w_contrastive", contrastive),
-    ):
-        if value is not None:
-            changes[key] = value
-    return replace(base, **changes)
+    given = {k: settings.pop(k) for k in _SCHEDULE_KEYS}
+    return replace(TrainConfig(), **{k: v for k, v in given.items() if v is not None})
 
 
-def _load_data(
-    reg: Registry, new: str, old: str, direction: str, data: dict[str, Any]
+def load_data(
+    reg: Registry, new: str, old: str, direction: str, settings: dict[str, Any], *, device: str
 ) -> PairedEmbeddings:
-    """Paired vectors of ``new`` and ``old`` from ``--pairs`` or ``--texts`` (options in ``data``)."""
-    from embedreg.adapt import load_pairs
-    from embedreg.textpairs import embed_pairs
+    """Paired vectors from ``--pairs`` or ``--texts`` (the data options popped from ``settings``)."""
+    from embedreg.training import training_pairs
 
-    pairs, texts = data.pop("pairs"), data.pop("texts")
-    if bool(pairs) == (texts is not None):
+    data = {k: settings.pop(k) for k in _DATA_KEYS}
+    if bool(data["pairs"]) == (data["texts"] is not None):
         raise click.UsageError("give either --pairs FILE FILE or --texts INPUT")
-    if pairs:
-        with console().status("Reading embeddings …"):
-            return load_pairs(reg, new, old, pairs[0], pairs[1])
-    role = data["role"] or ("document" if direction == "forward" else "query")
     with embedding_progress() as (update, cached):
-        return embed_pairs(
+        return training_pairs(
             reg,
             new,
             old,
-            texts,
-            role=role,
-            device=data["device"],
+            pairs=tuple(data["pairs"]) if data["pairs"] else None,
+            texts=data["texts"],
+            direction=direction,
+            role=data["role"],
+            device=device,
             text_field=data["text_field"],
             id_field=data["id_field"],
             label_field=data["label_field"],
@@ -262,120 +199,18 @@ def _load_data(
         )
 
 
-@contextmanager
-def embedding_progress() -> Iterator[
-    tuple[Callable[[str, int, int | None], None], Callable[[str, Path], None]]
-]:
-    """A bar per generation while an input is embedded (``progress``, ``on_cached``)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console(),
-    )
-    tasks: dict[str, Any] = {}
-
-    def update(name: str, done: int, total: int | None) -> None:
-        if name not in tasks:
-            tasks[name] = progress.add_task(f"Embedding with {name}", total=total)
-        progress.update(tasks[name], completed=done, total=total)
-
-    def cached(name: str, path: Path) -> None:
-        progress.console.print(f"Vectors of {name} from the cache ({path.name})")
-
-    with progress:
-        yield update, cached
-
-
-_DATA_KEYS = ("pairs", "texts", "role", "text_field", "id_field", "label_field", "no_cache")
-
-
-def _split_data(settings: dict[str, Any]) -> dict[str, Any]:
-    """Move the data options out of ``settings`` (the rest are training settings)."""
-    data = {k: settings.pop(k) for k in _DATA_KEYS}
-    data["device"] = settings.get("device", "auto")
-    return data
-
-
-@contextmanager
-def training_progress() -> Iterator[tuple[TrainerCallback, Callable[[str], None]]]:
-    """A rich progress display for training: epochs, loss, D and held-out recall.
-
-    Yields a trainer callback and a stage callback (``on_stage``).
-    """
-    from embedreg.training import EpochStats, TrainerCallback, TrainStart
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-        console=console(),
-        transient=False,
-    )
-
-    class Bar(TrainerCallback):
-        task: Any = None
-
-        def on_train_begin(self, start: TrainStart) -> None:
-            where = start.device + ("" if start.resident else ", streamed")
-            if start.fitting != "gradient":
-                say(f"  {start.family}: closed form on {start.n_train} pairs ({where})")
-                return
-            self.task = progress.add_task(
-                f"  {start.family} epochs ({where})", total=start.epochs, stats=""
-            )
-
-        def on_epoch_end(self, stats: EpochStats) -> bool | None:
-            d = "—" if stats.defect is None else f"{stats.defect:.3f}"
-            text = (
-                f"loss {stats.loss:.4f} val {stats.val_loss:.4f} "
-                f"D {d} R@1 {100 * stats.val_recall:.1f}%"
-            )
-            if stats.val_cmc is not None:
-                text += f" CMC@1 {100 * stats.val_cmc:.1f}%"
-            progress.update(self.task, completed=stats.epoch, stats=text)
-            return None
-
-        def on_train_end(self, result: Any) -> None:
-            if self.task is not None:
-                progress.update(self.task, total=result.epochs_run, completed=result.epochs_run)
-                self.task = None
-
-    with progress:
-        yield Bar(), lambda text: progress.console.print(text)
-
-
-def _figures_table(records: list[tuple[str, dict[str, Any]]], title: str | None = None) -> Any:
-    tbl = table("FIGURE", *(name for name, _ in records), title=title)
-    tbl.caption = LEGEND
-    tbl.caption_justify = "left"
-    tbl.columns[0].no_wrap = True
-    for key, label in FIGURE_ROWS:
-        if not any(key in figs for _, figs in records):
-            continue
-        tbl.add_row(label, *(format_figure(key, figs.get(key)) for _, figs in records))
-    return tbl
-
-
-def _record_json(rec: AdapterRecord) -> dict[str, Any]:
-    return rec.to_dict()
-
-
 # --- commands -------------------------------------------------------------------------
 
 
-@adapter.command("train")
+@adapter.command("train", cls=FamiliesHelp)
 @click.argument("new")
 @click.argument("old")
 @data_options
 @click.option(
-    "--family", type=click.Choice(FAMILY_CHOICES), default="lambda-orth", show_default=True
+    "--family",
+    default="lambda-orth",
+    show_default=True,
+    help="Adapter family (an installed 'embedreg.adapters' entry point, listed below).",
 )
 @click.option(
     "--direction",
@@ -403,6 +238,7 @@ def train(
     family: str,
     direction: str,
     heldout: float,
+    family_options: tuple[str, ...],
     name: str | None,
     replace_existing: bool,
     as_json: bool,
@@ -414,15 +250,16 @@ def train(
     one (its galleries exist). The default backward adapter maps NEW vectors
     into OLD's space. A fifth of the pairs (--heldout) is kept out of training;
     the figures measured on it are stored with the adapter and in the
-    registry. --lam is absolute (a Frobenius radius); --lam-per-dim is per
-    dimension (λ = value × √min(in, out)); the default is --lam-per-dim 0.375.
+    registry. Family options go in -o KEY=VALUE (lambda-orth: -o lam=12 is an
+    absolute λ, -o lam_per_dim=0.375 per dimension, the default).
     """
-    from embedreg.adapt import train_adapter
+    from embedreg.adapters import family_class
+    from embedreg.training import train_adapter
 
     reg = state.registry()
-    inputs = _split_data(settings)
-    config = build_config(**settings)
-    data = _load_data(reg, new, old, direction, inputs)
+    options = family_class(family).make_config(parse_options(family_options))  # fail fast
+    config = schedule(settings)
+    data = load_data(reg, new, old, direction, settings, device=config.device)
     with training_progress() as (bar, stage):
         runs = train_adapter(
             reg,
@@ -430,6 +267,7 @@ def train(
             old,
             data,
             family=family,
+            options=options,
             direction=direction,
             config=config,
             heldout=heldout,
@@ -439,12 +277,10 @@ def train(
             on_stage=stage,
         )
     if as_json:
-        emit_json([_record_json(r.record) for r in runs])
+        emit_json([r.record.to_dict() for r in runs])
     for run in runs:
         rec = run.record
-        console().print(
-            _figures_table([(rec.id, rec.figures)], title=f"{rec.source} → {rec.target}")
-        )
+        show(figures_table([(rec.id, rec.figures)], title=f"{rec.source} → {rec.target}"))
         say(
             f"Registered adapter [bold]{rec.id}[/] ({rec.family}, {rec.direction}, "
             f"{run.training.epochs_run} epoch(s), {run.training.seconds:.1f}s)"
@@ -461,15 +297,12 @@ def list_(state: State, source: str | None, target: str | None, as_json: bool) -
     """List the registered adapters with their headline figures."""
     records = state.registry().adapters(source=source, target=target)
     if as_json:
-        emit_json([_record_json(r) for r in records])
+        emit_json([r.to_dict() for r in records])
         return
     if not records:
-        say(
-            "No adapters yet: train one with 'embedreg adapter train NEW OLD --pairs NEW_FILE OLD_FILE'."
-        )
+        say("No adapters yet: train one with 'embedreg adapter train NEW OLD --texts INPUT'.")
         return
     tbl = table("ID", "MAPS", "DIRECTION", "FAMILY", "RETENTION", "CRITERION", "R@1")
-    tbl.columns[0].no_wrap = True
     for r in records:
         f = r.figures
         tbl.add_row(
@@ -481,7 +314,7 @@ def list_(state: State, source: str | None, target: str | None, as_json: bool) -
             format_figure("criterion", f.get("criterion")),
             format_figure("recall@1", f.get("recall@1")),
         )
-    console().print(tbl)
+    show(tbl)
 
 
 @adapter.command("show")
@@ -489,11 +322,11 @@ def list_(state: State, source: str | None, target: str | None, as_json: bool) -
 @json_option
 @registry_option
 @pass_state
-def show(state: State, adapter_id: str, as_json: bool) -> None:
+def show_(state: State, adapter_id: str, as_json: bool) -> None:
     """Show one adapter: its generations, figures and provenance."""
     rec = state.registry().adapter(adapter_id)
     if as_json:
-        emit_json(_record_json(rec))
+        emit_json(rec.to_dict())
         return
     prov = rec.provenance
     info = table("FIELD", "VALUE", title=f"adapter {rec.id}")
@@ -514,14 +347,14 @@ def show(state: State, adapter_id: str, as_json: bool) -> None:
     ]
     for key, value in rows:
         info.add_row(key, value)
-    console().print(info)
-    console().print(_figures_table([(rec.id, rec.figures)], title="held-out figures"))
+    show(info)
+    show(figures_table([(rec.id, rec.figures)], title="held-out figures"))
 
 
 @adapter.command("eval")
 @click.argument("adapter_id", metavar="ID")
 @data_options
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
 @json_option
 @registry_option
 @pass_state
@@ -531,17 +364,17 @@ def eval_(state: State, /, adapter_id: str, as_json: bool, **settings: Any) -> N
     --pairs takes the adapter's source generation's file first, then its
     target's; --texts embeds the input with both.
     """
-    from embedreg.adapt import evaluate_adapter
+    from embedreg.training import evaluate_adapter
 
     reg = state.registry()
     rec = reg.adapter(adapter_id)
-    inputs = _split_data(settings)
-    data = _load_data(reg, rec.source, rec.target, rec.direction, inputs)
-    figures = evaluate_adapter(reg, adapter_id, data, device=settings["device"])
+    device = settings.pop("device")
+    data = load_data(reg, rec.source, rec.target, rec.direction, settings, device=device)
+    figures = evaluate_adapter(reg, adapter_id, data, device=device)
     if as_json:
         emit_json({"id": rec.id, "figures": figures})
         return
-    console().print(_figures_table([(rec.id, figures)], title=f"{rec.id} on {len(data)} pairs"))
+    show(figures_table([(rec.id, figures)], title=f"{rec.id} on {len(data)} pairs"))
 
 
 @adapter.command("rm")
@@ -554,7 +387,7 @@ def rm(state: State, adapter_id: str) -> None:
     say(f"Removed adapter {rec.id}")
 
 
-@adapter.command("compare")
+@adapter.command("compare", cls=FamiliesHelp)
 @click.argument("new")
 @click.argument("old")
 @data_options
@@ -577,45 +410,77 @@ def compare(
     direction: str,
     families: str | None,
     heldout: float,
+    family_options: tuple[str, ...],
     as_json: bool,
     **settings: Any,
 ) -> None:
     """Fit every family on one split of NEW/OLD pairs and show their figures side by side.
 
-    Nothing is stored. --json prints one object per family.
+    Nothing is stored. -o KEY=VALUE goes to every compared family that has
+    KEY; -o FAMILY.KEY=VALUE to that family alone. --json prints one object
+    per family.
     """
-    from embedreg.adapt import compare_families
+    from embedreg.adapters import families as installed
+    from embedreg.training import compare_families, options_by_family
 
     reg = state.registry()
-    inputs = _split_data(settings)
-    config = build_config(**settings)
-    data = _load_data(reg, new, old, direction, inputs)
-    if direction == "forward":
-        data = data.swapped()
-    names = [f.strip() for f in families.split(",")] if families else None
+    names = [f.strip() for f in families.split(",") if f.strip()] if families else installed()
+    options = options_by_family(parse_options(family_options), names)
+    config = schedule(settings)
+    data = load_data(reg, new, old, direction, settings, device=config.device)
     with training_progress() as (bar, stage):
         rows = compare_families(
-            data, families=names, config=config, heldout=heldout, callbacks=[bar], on_stage=stage
+            data,
+            direction=direction,
+            families=names,
+            options=options,
+            config=config,
+            heldout=heldout,
+            callbacks=[bar],
+            on_stage=stage,
         )
+    if as_json:
+        emit_json([r.to_dict() for r in rows])
+        return
+    src, tgt = (new, old) if direction == "backward" else (old, new)
+    fitted = [r for r in rows if r.error is None]
+    show(
+        figures_table(
+            [(r.family, r.figures) for r in fitted],
+            title=f"{src} → {tgt}: every family on one split",
+            extra=[("seconds", [f"{r.seconds:.1f}" for r in fitted])],
+        )
+    )
+    for r in rows:
+        if r.error is not None:
+            say(f"  {r.family}: not applicable ({r.error})")
+
+
+@adapter.command("families")
+@json_option
+def families_(as_json: bool) -> None:
+    """List the installed adapter families and their options (-o KEY=VALUE)."""
+    from embedreg.adapters import families, family_class
+
+    classes = [family_class(name) for name in families()]
     if as_json:
         emit_json(
             [
                 {
-                    "family": r.family,
-                    "figures": r.figures,
-                    "seconds": round(r.seconds, 3),
-                    "epochs": r.epochs,
-                    "error": r.error,
+                    "family": c.family,
+                    "fitting": c.fitting,
+                    "summary": c.summary(),
+                    "module": c.__module__,
+                    "options": [o.to_dict() for o in c.config_class.options()],
                 }
-                for r in rows
+                for c in classes
             ]
         )
         return
-    src, tgt = (new, old) if direction == "backward" else (old, new)
-    fitted = [(r.family, r.figures) for r in rows if r.error is None]
-    tbl = _figures_table(fitted, title=f"{src} → {tgt}: every family on one split")
-    tbl.add_row("seconds", *(f"{r.seconds:.1f}" for r in rows if r.error is None))
-    console().print(tbl)
-    for r in rows:
-        if r.error is not None:
-            say(f"  {r.family}: not applicable ({r.error})")
+    for c in classes:
+        say(f"[bold]{c.family}[/] ({c.fitting}): {c.summary()}")
+        opts = table("OPTION", "TYPE", "DEFAULT", "MEANING")
+        for o in c.config_class.options():
+            opts.add_row(o.name, o.type, str(o.default), o.help)
+        if opts.rows:
+            show(opts)

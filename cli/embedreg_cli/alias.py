@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .context import State, json_option, pass_state, registry_option
-from .output import console, emit_json, say, table
+from .output import emit_json, say, show, table
 
 
 @click.group()
@@ -50,4 +50,4 @@ def list_(state: State, as_json: bool) -> None:
     tbl = table("ALIAS", "GENERATION")
     for name, target in aliases.items():
         tbl.add_row(name, target)
-    console().print(tbl)
+    show(tbl)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
-from embedreg import Registry
 from embedreg.constants import ENV_REGISTRY
+from embedreg.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 

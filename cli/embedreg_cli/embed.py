@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from embedreg.constants import DEFAULT_SHARD_ROWS, PRECISIONS, ROLES
+from embedreg.devices import DEVICE_HELP
 
 from .context import State, json_option, pass_state, registry_option
 from .output import console, emit_json, say
@@ -26,7 +27,7 @@ from .progress import progress_bar
 )
 @click.option("--role", type=click.Choice(ROLES), default="document", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
@@ -75,8 +76,7 @@ def embed(
     The file (safetensors) records the generation's name, pin and recipe
     hash, so it can never be read as another generation's vectors.
     """
-    from embedreg.embed import embed_inputs
-    from embedreg.encoding import Encoder
+    from embedreg.models import Encoder, embed_inputs
 
     gen = state.registry().generation(generation)
     with console().status(f"Loading {gen.name} …"):

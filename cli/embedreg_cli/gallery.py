@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
+from embedreg.devices import DEVICE_HELP
 
 from .context import State, json_option, pass_state, registry_option
-from .output import console, emit_json, say, table
+from .output import emit_json, say, show, table
 from .progress import progress_bar
 
 INDEX_KINDS = ("flat", "hnsw", "ivfpq")
@@ -16,8 +18,6 @@ INDEX_KINDS = ("flat", "hnsw", "ivfpq")
 
 def routing_options(fn: Any) -> Any:
     """``--max-hops`` and ``--min-quality`` for commands that route queries."""
-    from embedreg.resolver import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
-
     fn = click.option(
         "--min-quality",
         type=click.FloatRange(min=0.0),
@@ -59,7 +59,7 @@ def source_options(fn: Any) -> Any:
                 "--device",
                 default="auto",
                 show_default=True,
-                help="auto, cpu, cuda, cuda:N or mps.",
+                help=DEVICE_HELP + ".",
             ),
         )
     ):
@@ -111,7 +111,7 @@ def build(
     device: str,
 ) -> None:
     """Build a gallery of GENERATION from SOURCE: raw inputs (.txt/.jsonl/.csv) or an embeddings file."""
-    from embedreg.gallery_ops import build_gallery
+    from embedreg.gallery import build_gallery
 
     with progress_bar(f"Building {out}") as update:
         g = build_gallery(
@@ -149,7 +149,7 @@ def info(folder: Path, as_json: bool) -> None:
     )
     for name, seg in data["segments"].items():
         tbl.add_row(name, seg["pin"], str(seg["dimension"]), str(seg["count"]))
-    console().print(tbl)
+    show(tbl)
     say(f"index {data['index']['kind']}, metric {data['metric']}, {data['count']} items")
     say(f"content hash {data['content_hash']}")
     say(f"created {data['created']}, updated {data['updated']}")
@@ -179,7 +179,7 @@ def add(
     device: str,
 ) -> None:
     """Add the items of SOURCE (raw inputs or an embeddings file) to the gallery in FOLDER."""
-    from embedreg.gallery_ops import add_to_gallery
+    from embedreg.gallery import add_to_gallery
 
     with progress_bar(f"Adding to {folder}") as update:
         added = add_to_gallery(
@@ -201,7 +201,7 @@ def add(
 @click.argument("ids", nargs=-1, required=True)
 def rm(folder: Path, ids: tuple[str, ...]) -> None:
     """Remove items by id from the gallery in FOLDER."""
-    from embedreg.gallery_ops import remove_from_gallery
+    from embedreg.gallery import remove_from_gallery
 
     removed = remove_from_gallery(folder, ids)
     say(f"Removed {removed} item(s) from {folder}")
@@ -223,7 +223,7 @@ def list_(state: State, as_json: bool) -> None:
     tbl = table("NAME", "GENERATION", "LOCATION", "CREATED")
     for r in records:
         tbl.add_row(r.name, r.generation, r.location, r.created)
-    console().print(tbl)
+    show(tbl)
 
 
 @gallery.command("search")
@@ -233,7 +233,7 @@ def list_(state: State, as_json: bool) -> None:
 @click.option(
     "-k", type=click.IntRange(min=1), default=10, show_default=True, help="Results per query."
 )
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
 @routing_options
 @json_option
 @registry_option
@@ -250,9 +250,8 @@ def search(
     as_json: bool,
 ) -> None:
     """Search the gallery in FOLDER with QUERIES embedded by --gen, routed to each segment."""
-    from embedreg.gallery import Gallery
-    from embedreg.gallery_ops import search_gallery
-    from embedreg.resolver import Resolver
+    from embedreg.gallery import Gallery, search_gallery
+    from embedreg.routing import Resolver
 
     reg = state.registry()
     g = Gallery.load(folder)
@@ -279,4 +278,4 @@ def search(
             tbl.add_row(
                 str(rank), item_id, f"{score:.4f}", seg, text[:80] + ("…" if len(text) > 80 else "")
             )
-        console().print(tbl)
+        show(tbl)

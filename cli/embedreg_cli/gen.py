@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from embedreg import Generation, RegistryDocument
-from embedreg.generation import MODALITIES, POOLING_MODES
+from embedreg.devices import DEVICE_HELP
+from embedreg.registry import MODALITIES, POOLING_MODES, Generation, RegistryDocument
 
 from .context import State, json_option, pass_state, registry_option
-from .output import console, emit_json, say, short_pin, table
+from .output import console, emit_json, say, short_pin, show, table
 
 
 @click.group()
@@ -70,7 +70,7 @@ def _summary(g: Generation) -> str:
     help="Load the model and store a fingerprint of its vectors for 'gen verify' "
     "(default: yes for text models).",
 )
-@click.option("--device", default="auto", show_default=True, help="Where to run the model.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
 @json_option
 @registry_option
 @pass_state
@@ -103,13 +103,13 @@ def add(
     dimension when no config file gives it; --no-fingerprint with --dim
     registers without loading anything.
     """
-    reg = state.registry()
-    reg.document()  # fail fast (missing or corrupted registry) before hashing weights
-    if fingerprint is None:
-        fingerprint = modality == "text"
-    doing = "Pinning and fingerprinting" if fingerprint else "Pinning"
+    from embedreg.models import register_model
+
+    loads = fingerprint is not False and modality == "text"
+    doing = "Pinning and fingerprinting" if loads else "Pinning"
     with console().status(f"{doing} {model} …"):
-        generation = Generation.from_model(
+        added = register_model(
+            state.registry(),
             name,
             model,
             revision=revision,
@@ -123,10 +123,8 @@ def add(
             parent=parent,
             notes=notes,
             fingerprint=fingerprint,
-            probe_dimension=modality == "text",
             device=device,
         )
-    added = reg.add_generation(generation)
     if as_json:
         emit_json(added.describe())
     say(f"Added generation [bold]{added.name}[/]: {_summary(added)}")
@@ -159,7 +157,7 @@ def list_(state: State, as_json: bool) -> None:
             g.parent or "",
             g.created,
         )
-    console().print(tbl)
+    show(tbl)
 
 
 @gen.command("show")
@@ -167,7 +165,7 @@ def list_(state: State, as_json: bool) -> None:
 @json_option
 @registry_option
 @pass_state
-def show(state: State, name: str, as_json: bool) -> None:
+def show_(state: State, name: str, as_json: bool) -> None:
     """Show one generation (NAME may be an alias)."""
     reg = state.registry()
     doc = reg.document()
@@ -207,7 +205,7 @@ def show(state: State, name: str, as_json: bool) -> None:
     ]
     for key, value in rows:
         tbl.add_row(key, value)
-    console().print(tbl)
+    show(tbl)
 
 
 @gen.command("rm")
@@ -233,7 +231,7 @@ def rm(state: State, name: str, force: bool) -> None:
 
 @gen.command("verify")
 @click.argument("name")
-@click.option("--device", default="auto", show_default=True, help="Where to run the model.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
 @click.option(
     "--precision",
     type=click.Choice(["fp32", "fp16", "bf16"]),
@@ -251,7 +249,7 @@ def verify(state: State, name: str, device: str, precision: str, as_json: bool) 
     set and compares with the stored fingerprint.  Exits with status 1 when
     either differs.
     """
-    from embedreg.fingerprint import verify_generation
+    from embedreg.models import verify_generation
 
     g = state.registry().generation(name)
     with console().status(f"Verifying {g.name} …"):
@@ -270,7 +268,7 @@ def verify(state: State, name: str, device: str, precision: str, as_json: bool) 
 
 @gen.command("fingerprint")
 @click.argument("name")
-@click.option("--device", default="auto", show_default=True, help="Where to run the model.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
 @click.option(
     "--replace",
     is_flag=True,
@@ -280,7 +278,7 @@ def verify(state: State, name: str, device: str, precision: str, as_json: bool) 
 @pass_state
 def fingerprint_(state: State, name: str, device: str, replace: bool) -> None:
     """Record a fingerprint for generation NAME (registered with --no-fingerprint)."""
-    from embedreg.fingerprint import record_fingerprint
+    from embedreg.models import record_fingerprint
 
     with console().status(f"Fingerprinting {name} …"):
         g = record_fingerprint(state.registry(), name, device=device, replace=replace)

@@ -1,17 +1,28 @@
-"""A rich progress bar on stderr that library progress callbacks can drive."""
+"""Progress on stderr: bars the library's progress callbacks drive.
+
+Every bar shows its total and an ETA once the work's size is known.  When
+stderr is not a terminal (logs, CI, pipes), nothing live is drawn; one
+summary line per bar is printed when the work ends.  If the work fails, no
+bar or summary is left behind, so the error stays the only line the user sees.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .output import console
+from .output import console, say
 
 if TYPE_CHECKING:
-    from rich.progress import ProgressColumn, Task
+    from embedreg.training import TrainerCallback
+    from rich.progress import Progress, ProgressColumn, Task
     from rich.text import Text
+
+#: ``progress(done, total)``, as the library calls it.
+Update = Callable[[int, "int | None"], None]
 
 
 def _rate_column() -> ProgressColumn:
@@ -25,40 +36,13 @@ def _rate_column() -> ProgressColumn:
             speed = task.finished_speed or task.speed
             if speed is None and task.elapsed:
                 speed = task.completed / task.elapsed
-            return Text("… items/s" if speed is None else f"{speed:,.0f} items/s", style="cyan")
+            unit = task.fields.get("unit", "items")
+            return Text(f"… {unit}/s" if speed is None else f"{speed:,.0f} {unit}/s", style="cyan")
 
     return RateColumn()
 
 
-@contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[int, int | None], None]]:
-    """Yield a ``progress(done, total)`` callback that moves a bar with items/s.
-
-    On a terminal the bar is live; when stderr is not a terminal (logs, CI,
-    pipes) one summary line with the rate is printed when the work ends.  If
-    the work fails, no bar or summary is left behind, so the error stays the
-    only line the user sees.
-
-    Example:
-        >>> with progress_bar("Embedding") as update:  # doctest: +SKIP
-        ...     embed_inputs(gen, "docs.txt", "e.safetensors", progress=update)
-    """
-    con = console()
-    if not con.is_terminal:
-        state: dict[str, int] = {"done": 0}
-        start = time.perf_counter()
-
-        def record(done: int, total: int | None) -> None:
-            state["done"] = done
-
-        yield record
-        elapsed = time.perf_counter() - start
-        done = state["done"]
-        if done:
-            rate = done / elapsed if elapsed > 0 else float("inf")
-            con.print(f"{description}: {done:,} items in {elapsed:.1f}s ({rate:,.0f} items/s)")
-        return
-
+def _progress(*extra: ProgressColumn | str) -> Progress:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -68,22 +52,136 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int | None], None]
         TimeRemainingColumn,
     )
 
-    columns = (
+    return Progress(
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
-        _rate_column(),
+        *extra,
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        console=console(),
+        transient=False,
     )
-    with Progress(*columns, console=con, transient=False) as bar:
-        task = bar.add_task(description, total=None)
 
-        def update(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
 
+class _Summary:
+    """Off a terminal: remember each task's progress, print one line per task at the end."""
+
+    def __init__(self) -> None:
+        self.start: dict[str, float] = {}
+        self.done: dict[str, tuple[int, str]] = {}
+
+    def update(self, name: str, done: int, unit: str = "items") -> None:
+        self.start.setdefault(name, time.perf_counter())
+        self.done[name] = (done, unit)
+
+    def print(self) -> None:
+        for name, (done, unit) in self.done.items():
+            if not done:
+                continue
+            elapsed = time.perf_counter() - self.start[name]
+            rate = done / elapsed if elapsed > 0 else float("inf")
+            say(f"{name}: {done:,} {unit} in {elapsed:.1f}s ({rate:,.0f} {unit}/s)")
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Update]:
+    """Yield a ``progress(done, total)`` callback that moves one bar with items/s and an ETA.
+
+    Example:
+        >>> with progress_bar("Embedding") as update:  # doctest: +SKIP
+        ...     embed_inputs(gen, "docs.txt", "e.safetensors", progress=update)
+    """
+    with _bars() as bar:
+        yield lambda done, total: bar(description, done, total)
+
+
+@contextmanager
+def _bars() -> Iterator[Callable[[str, int, int | None], None]]:
+    """One bar per name: ``update(name, done, total)``."""
+    if not console().is_terminal:
+        summary = _Summary()
+        yield lambda name, done, total: summary.update(name, done)
+        summary.print()
+        return
+    progress = _progress(_rate_column())
+    tasks: dict[str, Any] = {}
+
+    def update(name: str, done: int, total: int | None) -> None:
+        if name not in tasks:
+            tasks[name] = progress.add_task(name, total=total)
+        progress.update(tasks[name], completed=done, total=total)
+
+    with progress:
         try:
             yield update
         except BaseException:
-            bar.live.transient = True  # clear the bar: the error is what matters now
+            progress.live.transient = True  # clear the bars: the error is what matters now
+            raise
+
+
+@contextmanager
+def embedding_progress() -> Iterator[
+    tuple[Callable[[str, int, int | None], None], Callable[[str, Path], None]]
+]:
+    """A bar per generation while an input is embedded: ``(progress, on_cached)`` callbacks."""
+
+    def cached(name: str, path: Path) -> None:
+        say(f"Vectors of {name} from the cache ({path.name})")
+
+    with _bars() as bar:
+        yield (lambda name, done, total: bar(f"Embedding with {name}", done, total)), cached
+
+
+@contextmanager
+def training_progress() -> Iterator[tuple[TrainerCallback, Callable[[str], None]]]:
+    """Training progress: epochs with loss, D and validation figures, and an ETA.
+
+    Yields a trainer callback and a stage callback (``on_stage``).
+    """
+    from embedreg.training import EpochStats, TrainerCallback, TrainResult, TrainStart
+    from rich.progress import TextColumn
+
+    terminal = console().is_terminal
+    progress = _progress(TextColumn("{task.fields[stats]}")) if terminal else None
+
+    class Bar(TrainerCallback):
+        task: Any = None
+
+        def on_train_begin(self, start: TrainStart) -> None:
+            where = start.device + ("" if start.resident else ", streamed")
+            if start.fitting != "gradient":
+                say(f"  {start.family}: closed form on {start.n_train} pairs ({where})")
+            elif progress is not None:
+                self.task = progress.add_task(
+                    f"  {start.family} epochs ({where})", total=start.epochs, stats=""
+                )
+
+        def on_epoch_end(self, stats: EpochStats) -> bool | None:
+            if progress is not None and self.task is not None:
+                d = "—" if stats.defect is None else f"{stats.defect:.3f}"
+                text = f"loss {stats.loss:.4f} D {d} R@1 {100 * stats.val_recall:.1f}%"
+                if stats.val_cmc is not None:
+                    text += f" CMC@1 {100 * stats.val_cmc:.1f}%"
+                progress.update(self.task, completed=stats.epoch, stats=text)
+            return None
+
+        def on_train_end(self, result: TrainResult) -> None:
+            if progress is not None and self.task is not None:
+                progress.update(self.task, total=result.epochs_run, completed=result.epochs_run)
+                self.task = None
+            elif result.epochs_run:
+                say(
+                    f"  {result.family}: {result.epochs_run} epoch(s) in {result.seconds:.1f}s, "
+                    f"best epoch {result.best_epoch}"
+                )
+
+    if progress is None:
+        yield Bar(), say
+        return
+    with progress:
+        try:
+            yield Bar(), lambda text: progress.console.print(text)
+        except BaseException:
+            progress.live.transient = True
             raise

@@ -34,7 +34,7 @@ def resolve(
     as_json: bool,
 ) -> None:
     """Show the best measured path from QUERY_GENERATION to GALLERY_GENERATION (or --gallery DIR)."""
-    from embedreg.resolver import Resolver
+    from embedreg.routing import Resolver
 
     if (gallery_generation is None) == (gallery_dir is None):
         raise click.UsageError("give either GALLERY_GENERATION or --gallery DIR")

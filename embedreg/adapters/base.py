@@ -23,6 +23,10 @@ What the rest of embedreg relies on (resolver, galleries, persistence):
 
 How a family is fit (what :class:`~embedreg.training.AdapterTrainer` relies on):
 
+* :attr:`Adapter.config_class`: the family's hyperparameters, a dataclass
+  derived from :class:`~embedreg.adapters.config.FamilyConfig` (``embedreg
+  adapter train -o key=value`` sets its fields, ``embedreg adapter families``
+  lists them);
 * :attr:`Adapter.fitting` is ``"closed-form"`` for families solved in one step
   by the classmethod :meth:`Adapter.fit`, or ``"gradient"`` for subclasses of
   :class:`~embedreg.adapters.trainable.TrainableAdapter`, which the trainer
@@ -42,18 +46,18 @@ Example:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..constants import ADAPTERS_GROUP
-from ..errors import DimensionMismatch
+from ..errors import BrokenPlugin, DimensionMismatch, ValidationError
 from ..plugins import available, load
+from .config import FamilyConfig
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-
-    from ..training import TrainConfig
 
     FloatArray = npt.NDArray[np.float32]
 
@@ -102,6 +106,41 @@ class Adapter(ABC):
     #: :class:`~embedreg.training.AdapterTrainer`, see ``TrainableAdapter``).
     fitting: ClassVar[str] = "closed-form"
 
+    #: The family's hyperparameters (a :class:`FamilyConfig` dataclass).
+    config_class: ClassVar[type[FamilyConfig]] = FamilyConfig
+
+    #: Where the family sorts in listings and comparisons (baselines first;
+    #: plugins without a value come last, by name).
+    order: ClassVar[int] = 100
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first line of the family's docstring (for listings)."""
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    @classmethod
+    def min_train_pairs(cls, input_dim: int) -> int:
+        """Fewest training pairs the family can be fit on (an affine map's ``input_dim + 1``)."""
+        return input_dim + 1
+
+    @classmethod
+    def make_config(cls, options: FamilyConfig | Mapping[str, Any] | None = None) -> FamilyConfig:
+        """The family's config from ``options``: a config, ``key=value`` settings, or defaults.
+
+        Raises:
+            ValidationError: unknown keys, bad values, or another family's config.
+        """
+        if options is None:
+            return cls.config_class()
+        if isinstance(options, FamilyConfig):
+            if not isinstance(options, cls.config_class):
+                raise ValidationError(
+                    f"adapter family {cls.family!r} takes a {cls.config_class.__name__}, "
+                    f"got a {type(options).__name__}"
+                )
+            return options
+        return cls.config_class.from_options(options, family=cls.family)
+
     @property
     @abstractmethod
     def input_dim(self) -> int:
@@ -126,11 +165,15 @@ class Adapter(ABC):
         return None if aff is None else aff.W
 
     @classmethod
-    def fit(cls, source: FloatArray, target: FloatArray, config: TrainConfig) -> Adapter:
+    def fit(
+        cls, source: FloatArray, target: FloatArray, config: FamilyConfig, *, device: str = "cpu"
+    ) -> Adapter:
         """Fit the family in closed form so that ``transform(source) ≈ target``.
 
         ``source`` is ``(N, input_dim)``, ``target`` ``(N, output_dim)``, both
-        float32 with rows paired.  Gradient families do not implement it.
+        float32 with rows paired; ``config`` is an instance of
+        :attr:`config_class`; ``device`` a concrete torch device to compute
+        on.  Gradient families do not implement it.
         """
         raise NotImplementedError(f"adapter family {cls.family!r} has no closed-form fit")
 
@@ -149,17 +192,31 @@ class Adapter(ABC):
 
 
 def families() -> list[str]:
-    """Names of the installed adapter families."""
-    return available(ADAPTERS_GROUP)
+    """Names of the installed adapter families, in listing order (baselines first).
+
+    Example:
+        >>> families()[:3]
+        ['identity', 'procrustes', 'affine']
+    """
+    classes = [family_class(name) for name in available(ADAPTERS_GROUP)]
+    return [c.family for c in sorted(classes, key=lambda c: (c.order, c.family))]
 
 
 def family_class(name: str) -> type[Adapter]:
-    """The :class:`Adapter` subclass registered as ``name``.
+    """The :class:`Adapter` subclass registered as ``name`` (an ``embedreg.adapters`` entry point).
 
     Raises:
         PluginError: no installed package provides that family.
+        BrokenPlugin: the entry point does not lead to an Adapter subclass of that name.
     """
     cls = load(ADAPTERS_GROUP, name, kind="adapter family")
     if not (isinstance(cls, type) and issubclass(cls, Adapter)):
-        raise TypeError(f"adapter family {name!r} is {cls!r}, not an Adapter subclass")
+        raise BrokenPlugin("adapter family", name, ADAPTERS_GROUP, f"{cls!r} is not an Adapter")
+    if getattr(cls, "family", None) != name:
+        raise BrokenPlugin(
+            "adapter family",
+            name,
+            ADAPTERS_GROUP,
+            f"{cls.__name__}.family is {getattr(cls, 'family', None)!r}, not {name!r}",
+        )
     return cls

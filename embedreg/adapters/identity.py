@@ -14,25 +14,29 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DimensionMismatch, ValidationError
-from ._linear import LinearAdapter, as_float32, check_parts, check_shapes
+from .config import FamilyConfig
+from .linear import LinearAdapter, as_float32, check_parts, check_shapes
 
 if TYPE_CHECKING:
     import numpy.typing as npt
-
-    from ..training import TrainConfig
 
     FloatArray = npt.NDArray[np.float32]
 
 
 class IdentityAdapter(LinearAdapter):
-    """``B(h) = h``: stores no tensors; refuses differing dimensions."""
+    """``B(h) = h``: the do-nothing baseline, between equal dimensions only."""
 
     family = "identity"
+    order = 0
 
     def __init__(self, dim: int) -> None:
         if not isinstance(dim, int) or dim < 1:
             raise ValidationError(f"identity adapter dimension must be positive, got {dim!r}")
         super().__init__(np.eye(dim, dtype=np.float32), np.zeros(dim, dtype=np.float32))
+
+    @classmethod
+    def min_train_pairs(cls, input_dim: int) -> int:
+        return 1  # nothing is fit
 
     def transform(self, x: FloatArray) -> FloatArray:
         arr = as_float32(x, "input")
@@ -52,7 +56,9 @@ class IdentityAdapter(LinearAdapter):
         return adapter
 
     @classmethod
-    def fit(cls, source: FloatArray, target: FloatArray, config: TrainConfig) -> IdentityAdapter:
+    def fit(
+        cls, source: FloatArray, target: FloatArray, config: FamilyConfig, *, device: str = "cpu"
+    ) -> IdentityAdapter:
         """Nothing to fit; refuses data whose two sides differ in dimension."""
         if source.shape[1] != target.shape[1]:
             raise DimensionMismatch(

@@ -13,10 +13,12 @@ plain affine map.  Training starts from the Procrustes solution (``D = 0``).
 **λ, absolute or per dimension.**  ``λ`` is an absolute Frobenius radius,
 so the same value is stricter in a larger space.  Give it either way:
 
-* ``TrainConfig(lam=12.0)``: absolute (the paper's value at n = 1024);
-* ``TrainConfig(lam_per_dim=0.375)``: per dimension, ``λ = 0.375·√m`` with
-  ``m = min(input_dim, output_dim)``, the size of the Gram matrix (the
-  default; 0.375 = 12/√1024 is the paper's strictness).
+* ``LambdaOrthConfig(lam=12.0)`` (``-o lam=12``): absolute (the paper's value
+  at n = 1024); ``lam=inf`` trains a plain affine map by gradient descent;
+* ``LambdaOrthConfig(lam_per_dim=0.375)`` (``-o lam_per_dim=0.375``): per
+  dimension, ``λ = 0.375·√m`` with ``m = min(input_dim, output_dim)``, the
+  size of the Gram matrix.  Neither given means ``lam_per_dim=0.375``
+  (12/√1024, the paper's strictness at any size).
 
 The adapter records both the absolute ``lam`` it was trained with and, when
 given that way, ``lam_per_dim``.  With ``joint_forward`` the paper's forward
@@ -30,58 +32,119 @@ Example:
     >>> a = LambdaOrthAdapter(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32), lam=1.0)
     >>> a.transform(np.array([[1.0, 2.0]], dtype=np.float32)).tolist()
     [[1.0, 2.0]]
-    >>> resolve_lambda(None, 0.375, 1024, 1024)
+    >>> resolve_lambda(None, None, 1024, 1024)
     12.0
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ValidationError
-from ._linear import LinearAdapter, as_float32, check_parts, check_shapes, gram_size
 from .base import AffineMap
-from .trainable import TrainableAdapter
+from .config import check_non_negative, check_positive
+from .linear import LinearAdapter, as_float32, check_parts, check_shapes, gram_size
+from .trainable import GradientConfig, TrainableAdapter
 
 if TYPE_CHECKING:
     import numpy.typing as npt
     import torch
 
-    from ..training import TrainConfig
-
     FloatArray = npt.NDArray[np.float32]
 
 _GALLERY = {"gallery_weight", "gallery_bias"}
+
+#: λ per dimension when neither ``lam`` nor ``lam_per_dim`` is given (12/√1024).
+DEFAULT_LAM_PER_DIM = 0.375
+
+
+@dataclass(frozen=True)
+class LambdaOrthConfig(GradientConfig):
+    """Options of the ``lambda-orth`` family (and the loss weights of every gradient family)."""
+
+    lam: float | None = field(
+        default=None,
+        metadata={"help": "λ as an absolute Frobenius radius (paper: 12 at 1024-d); inf: affine"},
+    )
+    lam_per_dim: float | None = field(
+        default=None,
+        metadata={
+            "help": f"λ per dimension, λ = value·√min(in, out) (default {DEFAULT_LAM_PER_DIM})"
+        },
+    )
+    alpha: float = field(
+        default=30.0, metadata={"help": "sharpness α of the gate sigmoid(α(D − λ))"}
+    )
+    joint_forward: bool = field(
+        default=False, metadata={"help": "also train the joint forward (gallery) map F̃"}
+    )
+    w_forward: float = field(
+        default=1.0, metadata={"help": "weight of the forward loss L_F (with joint_forward)"}
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lam is not None and self.lam_per_dim is not None:
+            raise ValidationError(
+                "λ given both absolutely (lam) and per dimension (lam_per_dim)",
+                "give one of them",
+            )
+        for name in ("lam", "lam_per_dim"):
+            value = getattr(self, name)
+            if value is not None:
+                check_non_negative(name, value)
+        check_positive("alpha", self.alpha)
+        check_non_negative("w_forward", self.w_forward)
+
+    def joint_forward_weight(self) -> float | None:
+        return self.w_forward if self.joint_forward else None
+
+    def resolved(self, *, labels: bool) -> GradientConfig:
+        """The automatic settings decided: λ per dimension when λ is not given at all."""
+        done = super().resolved(labels=labels)
+        assert isinstance(done, LambdaOrthConfig)
+        if done.lam is None and done.lam_per_dim is None:
+            return replace(done, lam_per_dim=DEFAULT_LAM_PER_DIM)
+        return done
+
+    def per_dim(self) -> float:
+        """λ per dimension when λ is not given absolutely."""
+        return DEFAULT_LAM_PER_DIM if self.lam_per_dim is None else self.lam_per_dim
+
+    def absolute_lambda(self, input_dim: int, output_dim: int) -> float:
+        """λ for a map of these dimensions (∞ when ``lam=inf``)."""
+        return resolve_lambda(self.lam, self.lam_per_dim, input_dim, output_dim)
 
 
 def resolve_lambda(
     lam: float | None, lam_per_dim: float | None, input_dim: int, output_dim: int
 ) -> float:
-    """The absolute λ: ``lam`` if given, else ``lam_per_dim · √min(in, out)``, else ∞."""
+    """The absolute λ: ``lam`` if given, else ``lam_per_dim · √min(in, out)``, else the default."""
     if lam is not None and lam_per_dim is not None:
         raise ValidationError(
             "λ given both absolutely and per dimension", "give lam or lam_per_dim, not both"
         )
     if lam is not None:
         value = float(lam)
-    elif lam_per_dim is not None:
-        value = float(lam_per_dim) * math.sqrt(gram_size(input_dim, output_dim))
     else:
-        return math.inf
+        per_dim = DEFAULT_LAM_PER_DIM if lam_per_dim is None else float(lam_per_dim)
+        value = per_dim * math.sqrt(gram_size(input_dim, output_dim))
     if not value >= 0:
         raise ValidationError(f"λ must be zero or positive, got {value}")
     return value
 
 
 class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
-    """Affine map trained with the λ-orthogonality regulariser (the paper's B_λ)."""
+    """``B(h) = W h + b`` kept within λ of semi-orthogonal (the paper's B_λ), by Adam."""
 
     family = "lambda-orth"
     fitting = "gradient"
-    supports_joint_forward = True
+    order = 30
+    config_class = LambdaOrthConfig
 
     def __init__(
         self,
@@ -143,47 +206,57 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
     # --- training ----------------------------------------------------------------
 
     @classmethod
-    def build_module(cls, init: AffineMap, config: TrainConfig) -> torch.nn.Module:
-        from ._modules import AffineModule
+    def build_module(cls, init: AffineMap, config: GradientConfig) -> torch.nn.Module:
+        from .torch_modules import AffineModule
 
         return AffineModule(init)
 
     @classmethod
     def module_weight(cls, module: torch.nn.Module) -> torch.Tensor | None:
-        from ._modules import AffineModule, expect
+        from .torch_modules import AffineModule, expect
 
         return expect(module, AffineModule).weight
 
     @classmethod
     def penalty(
-        cls, module: torch.nn.Module, config: TrainConfig
+        cls, module: torch.nn.Module, config: GradientConfig
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        from ._modules import AffineModule, expect, lambda_penalty
+        from .torch_modules import AffineModule, expect, lambda_penalty
 
+        cfg = _own(config)
         weight = expect(module, AffineModule).weight
-        lam = resolve_lambda(config.lam, config.lam_per_dim, weight.shape[1], weight.shape[0])
+        lam = cfg.absolute_lambda(weight.shape[1], weight.shape[0])
         if math.isinf(lam):
             return None
-        return lambda_penalty(weight, lam, config.alpha)
+        return lambda_penalty(weight, lam, cfg.alpha)
 
     @classmethod
     def from_module(
-        cls, module: torch.nn.Module, config: TrainConfig, **extra: Any
+        cls, module: torch.nn.Module, config: GradientConfig, **extra: Any
     ) -> LambdaOrthAdapter:
-        from ._modules import AffineModule, expect, to_numpy
+        from .torch_modules import AffineModule, expect, to_numpy
 
+        cfg = _own(config)
         trained = expect(module, AffineModule)
         weight = to_numpy(trained.weight)
-        lam = resolve_lambda(config.lam, config.lam_per_dim, weight.shape[1], weight.shape[0])
+        lam = cfg.absolute_lambda(weight.shape[1], weight.shape[0])
         gallery = extra.get("gallery")
         settings: dict[str, Any] = {
             "lam": None if math.isinf(lam) else lam,
-            "lam_per_dim": config.lam_per_dim if config.lam is None else None,
-            "alpha": config.alpha,
-            "w_backward": config.w_backward,
-            "w_forward": config.w_forward if gallery is not None else 0.0,
-            "w_contrastive": config.w_contrastive,
-            "temperature": config.temperature,
+            "lam_per_dim": cfg.per_dim() if cfg.lam is None else None,
+            "alpha": cfg.alpha,
+            "w_backward": cfg.w_backward,
+            "w_forward": cfg.w_forward if gallery is not None else 0.0,
+            "w_contrastive": cfg.w_contrastive,
+            "temperature": cfg.temperature,
             "joint_forward": gallery is not None,
         }
         return cls(weight, to_numpy(trained.bias), gallery, **settings)
+
+
+def _own(config: GradientConfig) -> LambdaOrthConfig:
+    if not isinstance(config, LambdaOrthConfig):
+        raise ValidationError(
+            f"the lambda-orth family takes a LambdaOrthConfig, got a {type(config).__name__}"
+        )
+    return config

@@ -1,7 +1,7 @@
 """Low-rank affine (Drift-Adapter's variant): ``B(h) = (R + U Vᵀ) h + b``.
 
 ``R`` is the Procrustes map (fixed), ``U Vᵀ`` a trainable rank-``r``
-correction (``TrainConfig.rank``, default 32) and ``b`` a trainable bias.
+correction (``-o rank=R``, default 32) and ``b`` a trainable bias.
 It is affine, so paths through it still compile into one matrix.
 
 Example:
@@ -14,28 +14,41 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ValidationError
-from ._linear import BaseShaped, as_float32, check_parts, check_shapes
 from .base import AffineMap
-from .trainable import TrainableAdapter
+from .config import check_positive_int
+from .linear import BaseShaped, as_float32, check_parts, check_shapes
+from .trainable import GradientConfig, TrainableAdapter
 
 if TYPE_CHECKING:
     import numpy.typing as npt
     import torch
 
-    from ..training import TrainConfig
-
     FloatArray = npt.NDArray[np.float32]
 
 
+@dataclass(frozen=True)
+class LowRankConfig(GradientConfig):
+    """Options of the ``lowrank`` family."""
+
+    rank: int = field(default=32, metadata={"help": "rank of the trainable correction U Vᵀ"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive_int("rank", self.rank)
+
+
 class LowRankAdapter(BaseShaped, TrainableAdapter):
-    """A fixed semi-orthogonal base plus a trainable low-rank correction and bias."""
+    """``B(h) = (R + U Vᵀ) h + b``: fixed Procrustes R plus a low-rank correction (Drift-Adapter)."""
 
     family = "lowrank"
+    order = 40
+    config_class = LowRankConfig
 
     def __init__(self, base: FloatArray, u: FloatArray, v: FloatArray, bias: FloatArray) -> None:
         self.base = as_float32(base, "base")
@@ -87,22 +100,23 @@ class LowRankAdapter(BaseShaped, TrainableAdapter):
         return adapter
 
     @classmethod
-    def build_module(cls, init: AffineMap, config: TrainConfig) -> torch.nn.Module:
-        from ._modules import LowRankModule
+    def build_module(cls, init: AffineMap, config: GradientConfig) -> torch.nn.Module:
+        from .torch_modules import LowRankModule
 
-        return LowRankModule(init, config.rank)
+        rank = config.rank if isinstance(config, LowRankConfig) else LowRankConfig().rank
+        return LowRankModule(init, rank)
 
     @classmethod
     def module_weight(cls, module: torch.nn.Module) -> torch.Tensor | None:
-        from ._modules import LowRankModule, expect
+        from .torch_modules import LowRankModule, expect
 
         return expect(module, LowRankModule).effective_weight()
 
     @classmethod
     def from_module(
-        cls, module: torch.nn.Module, config: TrainConfig, **extra: Any
+        cls, module: torch.nn.Module, config: GradientConfig, **extra: Any
     ) -> LowRankAdapter:
-        from ._modules import LowRankModule, expect, to_numpy
+        from .torch_modules import LowRankModule, expect, to_numpy
 
         m = expect(module, LowRankModule)
         return cls(to_numpy(m.base), to_numpy(m.u), to_numpy(m.v), to_numpy(m.bias))

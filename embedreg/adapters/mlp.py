@@ -1,7 +1,7 @@
 """Residual MLP (Drift-Adapter's variant): ``B(h) = R h + b + W₂ GELU(W₁ h + b₁)``.
 
 ``R`` is the Procrustes map (fixed skip connection), the MLP has
-``TrainConfig.hidden`` units (default 256) and starts at zero, so training
+``-o hidden=H`` units (default 256) and starts at zero, so training
 starts from Procrustes.  Not affine: a path through it cannot be compiled
 into one matrix, and it reports no orthogonality defect.
 
@@ -19,20 +19,20 @@ Example:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import DimensionMismatch, ValidationError
-from ._linear import BaseShaped, as_float32, check_parts, check_shapes
 from .base import AffineMap
-from .trainable import TrainableAdapter
+from .config import check_positive_int
+from .linear import BaseShaped, as_float32, check_parts, check_shapes
+from .trainable import GradientConfig, TrainableAdapter
 
 if TYPE_CHECKING:
     import numpy.typing as npt
     import torch
-
-    from ..training import TrainConfig
 
     FloatArray = npt.NDArray[np.float32]
 
@@ -49,10 +49,23 @@ def gelu_tanh(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return out
 
 
+@dataclass(frozen=True)
+class MLPConfig(GradientConfig):
+    """Options of the ``mlp`` family."""
+
+    hidden: int = field(default=256, metadata={"help": "hidden units of the residual MLP"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive_int("hidden", self.hidden)
+
+
 class ResidualMLPAdapter(BaseShaped, TrainableAdapter):
-    """A fixed semi-orthogonal skip plus a one-hidden-layer GELU MLP (not affine)."""
+    """``B(h) = R h + b + W₂ GELU(W₁ h + b₁)``: Procrustes skip plus a small MLP (not affine)."""
 
     family = "mlp"
+    order = 50
+    config_class = MLPConfig
 
     def __init__(
         self,
@@ -125,16 +138,17 @@ class ResidualMLPAdapter(BaseShaped, TrainableAdapter):
         return adapter
 
     @classmethod
-    def build_module(cls, init: AffineMap, config: TrainConfig) -> torch.nn.Module:
-        from ._modules import ResidualMLPModule
+    def build_module(cls, init: AffineMap, config: GradientConfig) -> torch.nn.Module:
+        from .torch_modules import ResidualMLPModule
 
-        return ResidualMLPModule(init, config.hidden)
+        hidden = config.hidden if isinstance(config, MLPConfig) else MLPConfig().hidden
+        return ResidualMLPModule(init, hidden)
 
     @classmethod
     def from_module(
-        cls, module: torch.nn.Module, config: TrainConfig, **extra: Any
+        cls, module: torch.nn.Module, config: GradientConfig, **extra: Any
     ) -> ResidualMLPAdapter:
-        from ._modules import ResidualMLPModule, expect, to_numpy
+        from .torch_modules import ResidualMLPModule, expect, to_numpy
 
         m = expect(module, ResidualMLPModule)
         return cls(

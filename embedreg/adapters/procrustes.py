@@ -8,10 +8,9 @@ geometry is kept exactly whenever the output dimension is not smaller.
 
 Example:
     >>> import numpy as np
-    >>> from embedreg.training import TrainConfig
     >>> rng = np.random.default_rng(0)
     >>> x = rng.standard_normal((100, 4)).astype(np.float32)
-    >>> a = ProcrustesAdapter.fit(x, x[:, ::-1].copy(), TrainConfig(device="cpu"))
+    >>> a = ProcrustesAdapter.fit(x, x[:, ::-1].copy(), ProcrustesAdapter.make_config())
     >>> round(a.defect(), 6)
     0.0
 """
@@ -22,26 +21,27 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..encoding import resolve_device
-from ._linear import LinearAdapter, defect, procrustes_weight
+from .config import FamilyConfig
+from .linear import LinearAdapter, defect, procrustes_weight
 
 if TYPE_CHECKING:
     import numpy.typing as npt
-
-    from ..training import TrainConfig
 
     FloatArray = npt.NDArray[np.float32]
 
 
 class ProcrustesAdapter(LinearAdapter):
-    """Semi-orthogonal map fit in closed form; its defect ``D`` is 0 up to rounding."""
+    """``B(h) = R h``, R semi-orthogonal, in closed form (defect 0 up to rounding)."""
 
     family = "procrustes"
+    order = 10
 
     @classmethod
-    def fit(cls, source: FloatArray, target: FloatArray, config: TrainConfig) -> ProcrustesAdapter:
+    def fit(
+        cls, source: FloatArray, target: FloatArray, config: FamilyConfig, *, device: str = "cpu"
+    ) -> ProcrustesAdapter:
         """Solve orthogonal Procrustes on the paired rows (uncentred, no bias)."""
-        weight = procrustes_weight(source, target, resolve_device(config.device))
+        weight = procrustes_weight(source, target, device)
         return cls(weight, np.zeros(weight.shape[0], dtype=np.float32))
 
     def defect(self) -> float:

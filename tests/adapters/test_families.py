@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 import pytest
 from embedreg.adapters import Adapter, families, family_class
-from embedreg.adapters._linear import defect
+from embedreg.adapters.lambda_orth import LambdaOrthConfig
+from embedreg.adapters.linear import defect
+from embedreg.adapters.mlp import MLPConfig
+from embedreg.data.synthetic import planted_pairs
 from embedreg.errors import DimensionMismatch, ValidationError
-from embedreg.synthetic import planted_pairs
 from embedreg.training import AdapterTrainer, TrainConfig
 
 BUILTINS = ["affine", "identity", "lambda-orth", "lowrank", "mlp", "procrustes"]
-CPU = TrainConfig(device="cpu")
+SCHEDULE = {f.name for f in fields(TrainConfig)}
 
 
 def fit(family: str, source: np.ndarray, target: np.ndarray, **settings: object) -> Adapter:
-    config = TrainConfig(device="cpu", **settings)  # type: ignore[arg-type]
-    return AdapterTrainer(config).fit(family, source, target).adapter
+    """Fit ``family``: schedule settings go to the trainer, the family's own to its config."""
+    declared = {o.name for o in family_class(family).config_class.options()}
+    schedule = {k: v for k, v in settings.items() if k in SCHEDULE}
+    options = {k: v for k, v in settings.items() if k in declared}
+    config = TrainConfig(**{"device": "cpu", **schedule})  # type: ignore[arg-type]
+    return AdapterTrainer(config).fit(family, source, target, options=options).adapter
 
 
 def rel_err(a: np.ndarray, b: np.ndarray) -> float:
@@ -47,7 +55,7 @@ def test_procrustes_recovers_planted_rotation(in_dim, out_dim, spectrum):
 @pytest.mark.parametrize(("in_dim", "out_dim"), [(32, 32), (24, 40), (40, 24)])
 def test_lambda_orth_recovers_planted_rotation(in_dim, out_dim):
     data = planted_pairs(6000, in_dim, out_dim, noise=0.1, seed=2)
-    a = fit("lambda-orth", data.pairs.source, data.pairs.target, lam=0.05, lam_per_dim=None)
+    a = fit("lambda-orth", data.pairs.source, data.pairs.target, lam=0.05)
     assert rel_err(a.affine().W, data.weight) < 0.05
     assert np.abs(a.affine().b).max() < 0.02
 
@@ -66,7 +74,7 @@ def test_lambda_orth_defect_ends_inside_band(in_dim, out_dim):
     lam = 2.0
     affine = fit("affine", data.pairs.source, data.pairs.target)
     assert defect(affine.affine().W) > 2 * lam  # the unconstrained optimum lies outside the band
-    a = fit("lambda-orth", data.pairs.source, data.pairs.target, lam=lam, lam_per_dim=None)
+    a = fit("lambda-orth", data.pairs.source, data.pairs.target, lam=lam)
     d = defect(a.affine().W)
     assert 0.5 * lam < d <= lam  # moved off orthogonal, but stopped inside the band
     assert a.config_dict()["lam"] == lam
@@ -83,7 +91,7 @@ def test_lambda_per_dimension_scales_with_gram_size():
 
 def test_lambda_given_both_ways_is_refused():
     with pytest.raises(ValidationError, match="both"):
-        TrainConfig(lam=3.0, lam_per_dim=0.5)
+        LambdaOrthConfig(lam=3.0, lam_per_dim=0.5)
 
 
 def test_identity_only_between_equal_dimensions():
@@ -125,16 +133,16 @@ def test_transform_matches_affine_map(family):
 
 def test_mlp_numpy_transform_matches_torch_module():
     import torch
-    from embedreg.adapters._modules import ResidualMLPModule
     from embedreg.adapters.base import AffineMap
     from embedreg.adapters.mlp import ResidualMLPAdapter
+    from embedreg.adapters.torch_modules import ResidualMLPModule
 
     rng = np.random.default_rng(0)
     init = AffineMap(rng.standard_normal((6, 5)).astype(np.float32), np.ones(6, np.float32))
     torch.manual_seed(0)
     module = ResidualMLPModule(init, hidden=7)
     torch.nn.init.normal_(module.down.weight)
-    adapter = ResidualMLPAdapter.from_module(module, CPU)
+    adapter = ResidualMLPAdapter.from_module(module, MLPConfig())
     x = rng.standard_normal((20, 5)).astype(np.float32)
     with torch.no_grad():
         expected = module(torch.from_numpy(x)).numpy()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from embedreg import Registry
-from embedreg.embeddings import save_embeddings
-from embedreg.synthetic import planted_pairs
+from embedreg.data.embeddings import save_embeddings
+from embedreg.data.synthetic import planted_pairs
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 V1 = "1" * 40
@@ -83,8 +83,8 @@ def test_train_list_show_eval_rm(cli: Cli, files, registry_dir: Path) -> None:
         "cpu",
         "--epochs",
         "3",
-        "--lam",
-        "2.5",
+        "-o",
+        "lam=2.5",
         "--json",
     )
     assert trained.returncode == 0, trained.stderr
@@ -192,19 +192,23 @@ def test_errors_are_one_line(cli: Cli, files, registry_dir: Path) -> None:
     assert "failed verification" in tampered
     unknown = one_line_error(cli("adapter", "show", "nope"))
     assert "unknown adapter 'nope'" in unknown
-    both = cli(
-        "adapter",
-        "train",
-        "v2",
-        "v1",
-        "--pairs",
-        str(new),
-        str(old),
-        "--lam",
-        "1",
-        "--lam-per-dim",
-        "1",
+    pairs = ["--pairs", str(new), str(old)]
+    both = one_line_error(
+        cli("adapter", "train", "v2", "v1", *pairs, "-o", "lam=1", "-o", "lam_per_dim=1")
     )
-    assert both.returncode == 2 and "not both" in both.stderr
+    assert "both absolutely (lam) and per dimension" in both
+    unknown_option = one_line_error(
+        cli("adapter", "train", "v2", "v1", *pairs, "--family", "affine", "-o", "rank=4")
+    )
+    assert "unknown option 'rank' for adapter family 'affine' (known: ridge)" in unknown_option
+    bad_value = one_line_error(cli("adapter", "train", "v2", "v1", *pairs, "-o", "lam=big"))
+    assert "lam='big'" in bad_value and "not a number" in bad_value
+    unknown_family = one_line_error(cli("adapter", "train", "v2", "v1", *pairs, "--family", "x"))
+    assert (
+        "no adapter family plugin named 'x'" in unknown_family and "lambda-orth" in unknown_family
+    )
+    malformed = cli("adapter", "train", "v2", "v1", *pairs, "-o", "lam")
+    assert malformed.returncode == 2 and "KEY=VALUE" in malformed.stderr
     neither = cli("adapter", "train", "v2", "v1")
     assert neither.returncode == 2 and "--pairs" in neither.stderr
+    assert json.loads(cli("adapter", "list", "--json").stdout)[0]["id"] == "v2-to-v1.procrustes"

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 from embedreg import Registry
-from embedreg.embeddings import load_embeddings
-from embedreg.encoding import Encoder
+from embedreg.data.embeddings import load_embeddings
 from embedreg.errors import GenerationMismatch
+from embedreg.models import Encoder
 
 
 def one_line(text: str) -> str:

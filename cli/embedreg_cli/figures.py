@@ -1,0 +1,88 @@
+"""Adapter figures as tables: which rows, their labels, how values are shown."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .output import Table, table
+
+#: Figures shown in tables, in order, with their labels (rates shown in percent).
+FIGURE_ROWS: tuple[tuple[str, str], ...] = (
+    ("recall@1", "recall@1"),
+    ("recall@10", "recall@10"),
+    ("agreement@10", "agree@10"),
+    ("cmc@1", "CMC@1"),
+    ("cmc@5", "CMC@5"),
+    ("map", "mAP"),
+    ("target.cmc@1", "CMC@1 tgt/tgt"),
+    ("source.cmc@1", "CMC@1 src/src"),
+    ("adapted.cmc@1", "CMC@1 A/A"),
+    ("geometry", "geometry pts"),
+    ("criterion", "criterion"),
+    ("flips.positive", "flips +"),
+    ("flips.negative", "flips −"),
+    ("defect", "D"),
+    ("lambda", "λ"),
+    ("retention", "retention"),
+    ("gallery.cmc@1", "CMC@1 A/F̃"),
+    ("gallery.recall@1", "recall@1 A/F̃"),
+    ("heldout", "held-out"),
+)
+#: Printed under figure tables.
+LEGEND = (
+    "A(src) queries on the tgt gallery unless named; rates in %; "
+    "A/A: adapted queries on an adapted gallery; F̃: the joint forward map"
+)
+_PERCENT = {
+    "recall@1",
+    "recall@10",
+    "agreement@10",
+    "cmc@1",
+    "cmc@5",
+    "map",
+    "target.cmc@1",
+    "source.cmc@1",
+    "adapted.cmc@1",
+    "geometry",
+    "flips.positive",
+    "flips.negative",
+    "gallery.cmc@1",
+    "gallery.recall@1",
+}
+
+
+def format_figure(key: str, value: Any) -> str:
+    """A figure as tables show it (rates in percent, ``—`` when absent).
+
+    Example:
+        >>> format_figure("cmc@1", 0.9312), format_figure("criterion", False), format_figure("map", None)
+        ('93.12', 'FAIL', '—')
+    """
+    if value is None:
+        return "n/a" if key == "criterion" else "—"
+    if isinstance(value, bool):
+        return "pass" if value else "FAIL"
+    if isinstance(value, float):
+        if key in _PERCENT:
+            return f"{100 * value:+.2f}" if key == "geometry" else f"{100 * value:.2f}"
+        return f"{value:.3f}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def figures_table(
+    records: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    title: str | None = None,
+    extra: Sequence[tuple[str, Sequence[str]]] = (),
+) -> Table:
+    """One column per adapter or family, one row per figure any of them has (plus ``extra`` rows)."""
+    out = table("FIGURE", *(name for name, _ in records), title=title, labelled=True)
+    out.caption = LEGEND
+    for key, label in FIGURE_ROWS:
+        if any(key in figs for _, figs in records):
+            out.add_row(label, *(format_figure(key, figs.get(key)) for _, figs in records))
+    for label, cells in extra:
+        out.add_row(label, *cells)
+    return out

@@ -1,0 +1,288 @@
+"""Read items to embed from text files, streaming, with errors that name file and line.
+
+Three formats, chosen by suffix:
+
+- ``.txt``: one item per line;
+- ``.jsonl``: one JSON object per line with ``text`` and optional ``id`` and
+  ``label`` (strings or integers);
+- ``.csv``: a header row, then one record per row; the text comes from the
+  ``text`` column (or the one you choose), ``id`` and ``label`` columns are
+  used when present.
+
+Every item has an id: the one the file gives, else its line number (as a
+string). Labels are all-or-none: once the first item has one, each item must.
+An empty item, a missing field, a malformed line or bytes that are not UTF-8
+raise :class:`~embedreg.errors.InputError` naming the file and the line.
+
+Items are yielded one at a time; a file of any size is read in constant memory.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "docs.jsonl"
+    >>> _ = path.write_text('{"text": "hello", "label": "greeting"}\\n{"text": "bye", "id": "b", "label": "farewell"}\\n')
+    >>> [(item.id, item.text, item.label) for item in read_inputs(path)]
+    [('1', 'hello', 'greeting'), ('b', 'bye', 'farewell')]
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+__all__ = ["INPUT_SUFFIXES", "InputItem", "count_lines", "read_inputs"]
+
+#: File suffixes :func:`read_inputs` understands.
+INPUT_SUFFIXES: tuple[str, ...] = (".txt", ".jsonl", ".csv")
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One item to embed.
+
+    Attributes:
+        text: the text (never empty).
+        id: the file's id for it, else its line number as a string.
+        label: its label, or ``None`` when the file has none.
+        line: the (first) line of the file it comes from, counting from 1.
+    """
+
+    text: str
+    id: str
+    label: str | None
+    line: int
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text without the line break)``, decoding UTF-8 line by line."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise InputError(str(path), None, "does not exist", "check the path") from None
+    except IsADirectoryError:
+        raise InputError(str(path), None, "is a folder, not a file", "pass a file") from None
+    with fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    str(path),
+                    number,
+                    f"invalid UTF-8 (byte {exc.start + 1} of the line)",
+                    "save the file as UTF-8",
+                ) from None
+            if number == 1 and text.startswith("\ufeff"):
+                text = text[1:]
+            yield number, text.rstrip("\r\n")
+
+
+def _text(path: Path, line: int, value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(
+            str(path), line, f"field {field!r} must be a string, got {type(value).__name__}"
+        )
+    if not value.strip():
+        raise InputError(str(path), line, f"empty {field}", "remove the line or give it text")
+    return value
+
+
+def _optional(path: Path, line: int, value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(
+            str(path),
+            line,
+            f"field {field!r} must be a string or an integer, got {type(value).__name__}",
+        )
+    return str(value)
+
+
+class _Labels:
+    """Enforce labels all-or-none across a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.first: bool | None = None
+
+    def check(self, line: int, label: str | None) -> str | None:
+        has = label is not None
+        if self.first is None:
+            self.first = has
+        elif has != self.first:
+            state = "has a label" if has else "has no label"
+            raise InputError(
+                str(self.path),
+                line,
+                f"item {state}, unlike the first item",
+                "give every item a label, or none",
+            )
+        return label
+
+
+def _read_txt(path: Path) -> Iterator[InputItem]:
+    for number, text in _lines(path):
+        if not text.strip():
+            raise InputError(
+                str(path), number, "empty line", "remove empty lines: each line is one item"
+            )
+        yield InputItem(text=text, id=str(number), label=None, line=number)
+
+
+def _read_jsonl(
+    path: Path, text_field: str, id_field: str | None, label_field: str | None
+) -> Iterator[InputItem]:
+    labels = _Labels(path)
+    for number, line in _lines(path):
+        if not line.strip():
+            raise InputError(str(path), number, "empty line", "each line must hold a JSON object")
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                str(path), number, f"invalid JSON at column {exc.colno}: {exc.msg}"
+            ) from None
+        if not isinstance(record, dict):
+            raise InputError(
+                str(path), number, f"expected a JSON object, got {type(record).__name__}"
+            )
+        if text_field not in record:
+            raise InputError(str(path), number, f"missing field {text_field!r}")
+        text = _text(path, number, record[text_field], text_field)
+        if id_field is not None and id_field not in record:
+            raise InputError(str(path), number, f"missing field {id_field!r}")
+        if label_field is not None and label_field not in record:
+            raise InputError(str(path), number, f"missing field {label_field!r}")
+        item_id = _optional(path, number, record.get(id_field or "id"), id_field or "id")
+        label = _optional(path, number, record.get(label_field or "label"), label_field or "label")
+        yield InputItem(
+            text=text,
+            id=item_id if item_id is not None else str(number),
+            label=labels.check(number, label),
+            line=number,
+        )
+
+
+def _read_csv(
+    path: Path, text_field: str, id_field: str | None, label_field: str | None
+) -> Iterator[InputItem]:
+    lines = _lines(path)
+    reader = csv.reader(text + "\n" for _, text in lines)
+    where = str(path)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise InputError(where, 1, f"malformed CSV header ({exc})") from None
+    columns = {name: i for i, name in enumerate(header)}
+
+    def column(name: str | None, default: str, required: bool) -> int | None:
+        key = name or default
+        if key in columns:
+            return columns[key]
+        if required or name is not None:
+            raise InputError(
+                where,
+                1,
+                f"no column {key!r} in the header (columns: {', '.join(header) or 'none'})",
+                "choose the text column with --column",
+            )
+        return None
+
+    text_col = column(text_field, "text", True)
+    id_col = column(id_field, "id", False)
+    label_col = column(label_field, "label", False)
+    assert text_col is not None
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(where, start, f"malformed CSV ({exc})") from None
+        if not row:
+            raise InputError(where, start, "empty line", "remove empty lines")
+        if len(row) != len(header):
+            raise InputError(where, start, f"{len(row)} fields where the header has {len(header)}")
+        text = _text(path, start, row[text_col], f"column {header[text_col]!r}")
+        item_id = row[id_col] if id_col is not None else ""
+        if id_col is not None and not item_id:
+            raise InputError(where, start, f"empty id in column {header[id_col]!r}")
+        yield InputItem(
+            text=text,
+            id=item_id or str(start),
+            label=row[label_col] if label_col is not None else None,
+            line=start,
+        )
+
+
+def read_inputs(
+    path: str | os.PathLike[str],
+    *,
+    text_field: str = "text",
+    id_field: str | None = None,
+    label_field: str | None = None,
+) -> Iterator[InputItem]:
+    """Yield the items of a ``.txt``, ``.jsonl`` or ``.csv`` file, one at a time.
+
+    Args:
+        path: the input file.
+        text_field: JSONL field or CSV column holding the text.
+        id_field: field or column of ids; ``None`` uses ``id`` when present.
+            Naming one makes it required.
+        label_field: field or column of labels; ``None`` uses ``label`` when
+            present. Naming one makes it required.
+
+    Raises:
+        InputError: unknown suffix, missing file, or a bad line (named).
+
+    Example:
+        >>> items = read_inputs("docs.csv", text_field="body")  # doctest: +SKIP
+        >>> next(items).text  # doctest: +SKIP
+        'First document'
+    """
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix == ".txt":
+        if id_field is not None or label_field is not None:
+            raise InputError(
+                str(file), None, ".txt files hold only texts (one per line), no ids or labels"
+            )
+        return _read_txt(file)
+    if suffix == ".jsonl":
+        return _read_jsonl(file, text_field, id_field, label_field)
+    if suffix == ".csv":
+        return _read_csv(file, text_field, id_field, label_field)
+    raise InputError(
+        str(file),
+        None,
+        f"unsupported input type {suffix or '(no suffix)'!r}",
+        f"use one of {', '.join(INPUT_SUFFIXES)}",
+    )
+
+
+def count_lines(path: str | os.PathLike[str]) -> int:
+    """Number of lines in a file (a fast byte scan): an upper bound on its items.
+
+    Used to size progress bars; a CSV's header counts as a line.
+
+    Example:
+        >>> count_lines("docs.txt")  # doctest: +SKIP
+        500
+    """
+    count = 0
+    last = b"\n"
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (0 if last == b"\n" else 1)

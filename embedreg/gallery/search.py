@@ -1,0 +1,203 @@
+"""Searching a gallery: queries routed to each segment, results merged on one scale.
+
+Each segment is searched through the best path from the queries' generation
+to the segment's generation (no mapping for the same generation).  An affine
+path runs inside FAISS as a pre-transform of the segment's index
+(:class:`RoutedIndexes` keeps one per segment and path); mapped queries are
+re-normalised when the segment's generation normalises, so the segments'
+scores share one scale (cosine for normalised galleries) and merge into one
+ranking.
+
+Example:
+    >>> hits = Hits([["a"]], [[0.9]], [["v2"]])
+    >>> hits.to_dict()["results"]
+    [[{'id': 'a', 'score': 0.9, 'segment': 'v2'}]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import GenerationMismatch, ValidationError
+from ..models import Encoder
+from ..registry import Generation, Registry
+from ..routing import FaissIndex, QueryPath, Resolver
+from .index import as_matrix
+from .storage import Segment
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float32]
+
+__all__ = ["Hits", "RoutedIndexes", "query_vectors", "route_segments", "search_segments"]
+
+
+@dataclass
+class Hits:
+    """Search results: per query, the ``k`` best item ids with their scores.
+
+    Attributes:
+        ids: ``ids[q]`` lists item ids, best first (shorter than ``k`` when the
+            gallery holds fewer items).
+        scores: ``scores[q]`` the matching scores, higher is better (inner
+            product for ``ip``; minus the squared distance for ``l2``).
+        segments: ``segments[q]`` the segment (generation) each hit came from.
+        paths: the query path used for each segment.
+    """
+
+    ids: list[list[str]]
+    scores: list[list[float]]
+    segments: list[list[str]]
+    paths: dict[str, QueryPath] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "results": [
+                [
+                    {"id": i, "score": s, "segment": g}
+                    for i, s, g in zip(ids, scores, segs, strict=False)
+                ]
+                for ids, scores, segs in zip(self.ids, self.scores, self.segments, strict=False)
+            ],
+            "paths": {seg: path.to_dict() for seg, path in self.paths.items()},
+        }
+
+
+class RoutedIndexes:
+    """Each segment's index behind a path's FAISS pre-transform, built once and kept.
+
+    Mapping the queries inside FAISS keeps the transform on FAISS's own
+    threads: a numpy matrix product before the search leaves numpy's BLAS
+    threads spinning against FAISS's on small machines (about 15 % of the
+    search time on 2 cores, bench/RESULTS.md).
+    """
+
+    def __init__(self) -> None:
+        # (segment, path key) → (index, the index wrapped in the path's pre-transform)
+        self._cache: dict[tuple[str, tuple[Any, ...]], tuple[FaissIndex, FaissIndex]] = {}
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def get(self, segment: str, index: FaissIndex, path: QueryPath) -> FaissIndex | None:
+        """``index`` behind ``path``'s pre-transform, or ``None`` for a non-affine path."""
+        key = (segment, path.key)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is index:
+            return cached[1]
+        if path.affine is None:
+            return None
+        wrapped = path.to_faiss(index)
+        # entries over an index this segment no longer uses (rebuilt after a removal) go
+        self._cache = {k: v for k, v in self._cache.items() if k[0] != segment or v[0] is index}
+        self._cache[key] = (index, wrapped)
+        return wrapped
+
+
+def route_segments(
+    segments: Mapping[str, Segment],
+    generation: Generation,
+    *,
+    where: str,
+    registry: Registry | None = None,
+    resolver: Resolver | None = None,
+) -> dict[str, QueryPath | None]:
+    """For each segment, the path queries of ``generation`` take (``None``: no mapping).
+
+    Raises:
+        GenerationMismatch: a segment of another generation and no registry to
+            route through, or a segment whose generation the registry now pins
+            differently.
+        NoCompatiblePath: a segment no measured path reaches.
+    """
+    out: dict[str, QueryPath | None] = {}
+    for name, seg in segments.items():
+        if seg.matches(generation):
+            out[name] = None
+            continue
+        if resolver is None:
+            if registry is None:
+                raise GenerationMismatch(
+                    f"segment {name!r} of {where}",
+                    repr(name),
+                    f"the queries' generation {generation.name!r}",
+                    "pass registry= (or a resolver) so embedreg can route the queries "
+                    "through an adapter",
+                )
+            resolver = Resolver(registry)
+        seg.check(resolver.registry.generation(seg.generation), where)
+        out[name] = resolver.resolve(generation.name, name)
+    return out
+
+
+def query_vectors(queries: Any, generation: Generation, *, device: str = "auto") -> Any:
+    """Texts embedded with ``generation`` (query role); a torch tensor as numpy; arrays as they are."""
+    if isinstance(queries, str):
+        queries = [queries]
+    if isinstance(queries, (list, tuple)):
+        if not queries or not all(isinstance(q, str) and q.strip() for q in queries):
+            raise ValidationError("queries must be non-empty texts (or a 2-D array of vectors)")
+        return Encoder(generation, device=device).encode(list(queries), role="query")
+    if hasattr(queries, "detach"):  # a torch tensor
+        return queries.detach().float().cpu().numpy()
+    return queries
+
+
+def search_segments(
+    queries: Any,
+    k: int,
+    *,
+    generation: Generation,
+    metric: str,
+    indexes: Mapping[str, FaissIndex],
+    paths: Mapping[str, QueryPath | None],
+    routed: RoutedIndexes,
+    item: Callable[[int], tuple[str, str]],
+) -> Hits:
+    """Search each segment's index through its path and merge the results, best first.
+
+    ``item(faiss_id)`` gives a hit's ``(item id, segment)``.
+    """
+    import numpy as np
+
+    q = as_matrix(queries, generation.dimension, f"query vectors of generation {generation.name!r}")
+    if k < 1:
+        raise ValidationError(f"k must be at least 1, got {k}")
+    nq = q.shape[0]
+    all_scores: list[FloatArray] = []
+    all_fids: list[npt.NDArray[np.int64]] = []
+    for name, path in paths.items():
+        index = indexes[name]
+        if index.ntotal == 0:
+            continue
+        kk = min(k, int(index.ntotal))
+        wrapped = None if path is None else routed.get(name, index, path)
+        if wrapped is not None:
+            scores, fids = wrapped.search(q, kk)
+        else:
+            mapped = q if path is None else path.apply(q)
+            scores, fids = index.search(np.ascontiguousarray(mapped, dtype=np.float32), kk)
+        all_scores.append(scores if metric == "ip" else -scores)
+        all_fids.append(fids)
+    ids: list[list[str]] = [[] for _ in range(nq)]
+    out_scores: list[list[float]] = [[] for _ in range(nq)]
+    out_segs: list[list[str]] = [[] for _ in range(nq)]
+    if all_scores:
+        scores = np.hstack(all_scores)
+        fids = np.hstack(all_fids)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        for row in range(nq):
+            for col in order[row]:
+                fid = int(fids[row, col])
+                if fid < 0:
+                    continue
+                item_id, seg = item(fid)
+                ids[row].append(item_id)
+                out_scores[row].append(float(scores[row, col]))
+                out_segs[row].append(seg)
+    return Hits(ids, out_scores, out_segs, {s: p for s, p in paths.items() if p is not None})

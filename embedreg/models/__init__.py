@@ -1,0 +1,49 @@
+"""Models: pinning a model as a generation, loading it as pinned, encoding, fingerprints.
+
+Example:
+    >>> from embedreg.models import Encoder, pin_model
+    >>> gen = pin_model("v2", "/path/to/all-MiniLM-L6-v2")  # doctest: +SKIP
+    >>> Encoder(gen).encode(["a query"], role="query").shape  # doctest: +SKIP
+    (1, 384)
+
+Importing this room loads no torch or transformers; an :class:`Encoder` does.
+"""
+
+from __future__ import annotations
+
+from .embed import EmbedResult, embed_inputs, embed_pairs, embeddings_cache_dir
+from .encoder import PRECISIONS, Encoder, ProgressCallback
+from .fingerprint import (
+    PROBE_SET,
+    PROBE_TEXTS,
+    TOLERANCES,
+    VerifyReport,
+    compute_fingerprint,
+    record_fingerprint,
+    verify_generation,
+)
+from .folders import ModelDirInfo, hub_snapshot, inspect_model_dir, model_folder
+from .pinning import pin_model, register_model
+
+__all__ = [
+    "PRECISIONS",
+    "PROBE_SET",
+    "PROBE_TEXTS",
+    "TOLERANCES",
+    "EmbedResult",
+    "Encoder",
+    "ModelDirInfo",
+    "ProgressCallback",
+    "VerifyReport",
+    "compute_fingerprint",
+    "embed_inputs",
+    "embed_pairs",
+    "embeddings_cache_dir",
+    "hub_snapshot",
+    "inspect_model_dir",
+    "model_folder",
+    "pin_model",
+    "record_fingerprint",
+    "register_model",
+    "verify_generation",
+]

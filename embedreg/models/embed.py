@@ -1,0 +1,325 @@
+"""Embed input files with generations: into an embeddings file, or into paired embeddings.
+
+:func:`embed_inputs` is what ``embedreg embed`` runs: items are read from a
+``.txt`` / ``.jsonl`` / ``.csv`` file a chunk at a time, encoded (length
+sorted within the chunk) and streamed to an
+:class:`~embedreg.data.embeddings.EmbeddingsWriter`, so memory holds one
+chunk of texts and vectors whatever the input's size. The ids (and labels,
+when the input has them) are stored with the vectors.
+
+:func:`embed_pairs` embeds one input with two generations and pairs the
+vectors by id (what ``embedreg adapter train NEW OLD --texts INPUT`` trains
+on); labels in the input are kept.  Each generation's vectors are cached as
+an ordinary embeddings file named by a key over everything that decides them:
+the generation's pin and recipe hash, the role, the sha256 of the input
+file's bytes and the fields read from it.  Any change to one of those is
+another key, so a stale file is never used; a cached file is still read with
+its generation checked (name, pin, recipe).  The cache lives in the registry
+directory (``<registry>/cache/embeddings/``) for a local registry, else in
+``$EMBEDREG_CACHE/embeddings`` (default ``~/.cache/embedreg/embeddings``).  Deleting it is
+always safe.
+
+Example:
+    >>> result = embed_inputs(reg.generation("v2"), "docs.txt", "e.safetensors")  # doctest: +SKIP
+    >>> result.count, result.dimension  # doctest: +SKIP
+    (500, 384)
+    >>> pairs = embed_pairs(reg, "v3", "v2", "bbc.jsonl")  # doctest: +SKIP
+    >>> pairs.source.shape, pairs.target.shape  # doctest: +SKIP
+    ((2225, 768), (2225, 384))
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..constants import (
+    CACHE_DIRNAME,
+    DEFAULT_CACHE_DIR,
+    DEFAULT_SHARD_ROWS,
+    ENV_CACHE,
+    ROLES,
+)
+from ..data.embeddings import EmbeddingsWriter, load_embeddings
+from ..data.inputs import count_lines, read_inputs
+from ..data.pairs import PairedEmbeddings, pair_embeddings
+from ..errors import InputError, ValidationError
+from ..registry import Generation, LocalStore, Registry
+from ..util.hashing import canonical_json_sha256, file_sha256
+from .encoder import Encoder, ProgressCallback
+
+__all__ = [
+    "CACHE_KEY_VERSION",
+    "EmbedResult",
+    "cache_key",
+    "embed_inputs",
+    "embed_pairs",
+    "embeddings_cache_dir",
+]
+
+#: Version of the cache key layout (bump to invalidate every cached file).
+CACHE_KEY_VERSION = 1
+
+#: ``progress(generation, done, total)`` while a generation embeds the input.
+PairProgress = Callable[[str, int, "int | None"], None]
+#: ``on_cached(generation, path)`` when a generation's vectors come from the cache.
+CachedFn = Callable[[str, Path], None]
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """What :func:`embed_inputs` wrote.
+
+    Attributes:
+        path: the embeddings file (or sharded folder).
+        generation: the generation's name.
+        pin: its pin.
+        role: ``query`` or ``document``.
+        count: vectors written.
+        dimension: their dimension.
+        seconds: wall time of reading, encoding and writing (model load excluded).
+        device: where the model ran.
+        precision: in which precision.
+    """
+
+    path: Path
+    generation: str
+    pin: str
+    role: str
+    count: int
+    dimension: int
+    seconds: float
+    device: str
+    precision: str
+
+    @property
+    def items_per_second(self) -> float:
+        """Throughput over :attr:`seconds`."""
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "path": str(self.path),
+            "generation": self.generation,
+            "pin": self.pin,
+            "role": self.role,
+            "count": self.count,
+            "dimension": self.dimension,
+            "seconds": round(self.seconds, 3),
+            "items_per_second": round(self.items_per_second, 2),
+            "device": self.device,
+            "precision": self.precision,
+        }
+
+
+def embed_inputs(
+    generation: Generation,
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    role: str = "document",
+    batch_size: int = 32,
+    device: str = "auto",
+    precision: str = "auto",
+    text_field: str = "text",
+    id_field: str | None = None,
+    label_field: str | None = None,
+    chunk_size: int = 8192,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
+    encoder: Encoder | None = None,
+    progress: ProgressCallback | None = None,
+) -> EmbedResult:
+    """Embed every item of ``input_path`` with ``generation`` into ``output_path``.
+
+    Args:
+        generation: the generation to embed with.
+        input_path: a ``.txt``, ``.jsonl`` or ``.csv`` file (see :mod:`embedreg.data.inputs`).
+        output_path: the embeddings file to write (atomically; a folder of
+            shards beyond ``shard_rows`` rows).
+        role: ``query`` or ``document`` (chooses the recipe's prefix).
+        batch_size, device, precision: passed to the :class:`~embedreg.models.Encoder`.
+        text_field, id_field, label_field: passed to :func:`~embedreg.data.inputs.read_inputs`.
+        chunk_size: items read, encoded and written at a time.
+        shard_rows: rows per shard file.
+        encoder: an already loaded encoder of ``generation`` to reuse.
+        progress: called with ``(items done, estimated total)`` after each batch.
+
+    Raises:
+        InputError: a bad input file (named, with the line) or one with no items.
+        ModelChanged, ModelLoadError: the model cannot be loaded as pinned.
+
+    Example:
+        >>> embed_inputs(gen, "queries.jsonl", "q.safetensors", role="query").count  # doctest: +SKIP
+        120
+    """
+    source = Path(input_path)
+    items = read_inputs(source, text_field=text_field, id_field=id_field, label_field=label_field)
+    if not source.is_file():
+        raise InputError(str(source), None, "does not exist or is not a file", "check the path")
+    total = count_lines(source) - (1 if source.suffix.lower() == ".csv" else 0)
+    if encoder is None:
+        encoder = Encoder(generation, device=device, batch_size=batch_size, precision=precision)
+    elif encoder.generation != generation:
+        raise ValidationError(
+            f"the encoder given belongs to generation {encoder.generation.name!r}, "
+            f"not {generation.name!r}",
+            "pass an encoder of the generation that embeds, or none",
+        )
+    if progress is not None:
+        progress(0, total)
+    started = time.perf_counter()
+    with EmbeddingsWriter(output_path, generation, role, shard_rows=shard_rows) as writer:
+        while True:
+            chunk = list(itertools.islice(items, chunk_size))
+            if not chunk:
+                break
+            done = writer.count
+
+            def report(n: int, _total: int | None, base: int = done) -> None:
+                if progress is not None:
+                    progress(base + n, max(total, base + n))
+
+            vectors = encoder.encode([item.text for item in chunk], role=role, progress=report)
+            labels = [item.label for item in chunk]
+            writer.write(
+                vectors,
+                ids=[item.id for item in chunk],
+                labels=None if labels[0] is None else [str(x) for x in labels],
+            )
+        if writer.count == 0:
+            raise InputError(str(source), None, "holds no items", "give it at least one item")
+    return EmbedResult(
+        path=writer.path,
+        generation=generation.name,
+        pin=generation.pin,
+        role=role,
+        count=writer.count,
+        dimension=generation.dimension,
+        seconds=time.perf_counter() - started,
+        device=encoder.device,
+        precision=encoder.precision,
+    )
+
+
+def embeddings_cache_dir(registry: Registry) -> Path:
+    """Where :func:`embed_pairs` keeps embedded inputs for ``registry``."""
+    if isinstance(registry.store, LocalStore):
+        return registry.store.root / CACHE_DIRNAME
+    return Path(os.environ.get(ENV_CACHE) or DEFAULT_CACHE_DIR).expanduser() / "embeddings"
+
+
+def cache_key(
+    generation: Generation,
+    input_sha256: str,
+    role: str,
+    fields: tuple[str, str | None, str | None],
+) -> str:
+    """The cache key of ``generation``'s vectors of an input (hex sha256)."""
+    return canonical_json_sha256(
+        {
+            "version": CACHE_KEY_VERSION,
+            "pin": generation.pin,
+            "recipe": generation.recipe.hash,
+            "role": role,
+            "input": input_sha256,
+            "fields": list(fields),
+        }
+    )
+
+
+def embed_pairs(
+    registry: Registry,
+    new: str,
+    old: str,
+    input_path: str | os.PathLike[str],
+    *,
+    role: str = "query",
+    device: str = "auto",
+    batch_size: int = 32,
+    text_field: str = "text",
+    id_field: str | None = None,
+    label_field: str | None = None,
+    use_cache: bool = True,
+    progress: PairProgress | None = None,
+    on_cached: CachedFn | None = None,
+) -> PairedEmbeddings:
+    """Embed ``input_path`` with generations ``new`` and ``old`` and pair the vectors by id.
+
+    Args:
+        registry: where the generations are registered (and, when local,
+            where the cache lives).
+        new, old: the two generations (names or aliases).
+        input_path: the items, ``.txt`` / ``.jsonl`` / ``.csv``.
+        role: ``query`` or ``document``: which recipe prefix both sides use
+            (``query`` suits backward adapters, whose inputs are queries).
+        device, batch_size: for the encoders.
+        text_field, id_field, label_field: see :func:`embedreg.data.inputs.read_inputs`.
+        use_cache: read and write the embeddings cache.
+        progress: ``(generation, done, total)`` while embedding.
+        on_cached: ``(generation, path)`` when the cache serves a generation.
+
+    Raises:
+        InputError, ModelChanged, ModelLoadError, TrainingDataError.
+    """
+    if role not in ROLES:
+        raise ValidationError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    doc = registry.document()
+    gens = [doc.generation(new), doc.generation(old)]
+    source = Path(input_path)
+    digest = file_sha256(source) if source.is_file() else ""
+    cache = embeddings_cache_dir(registry)
+    loaded = []
+    for gen in gens:
+        key = cache_key(gen, digest, role, (text_field, id_field, label_field))
+        path = cache / f"{gen.name}-{key[:32]}.safetensors"
+        if not (use_cache and path.exists()):
+            cache.mkdir(parents=True, exist_ok=True)
+
+            def report(done: int, total: int | None, name: str = gen.name) -> None:
+                if progress is not None:
+                    progress(name, done, total)
+
+            target = (
+                path if use_cache else cache / f".uncached-{gen.name}-{os.getpid()}.safetensors"
+            )
+            embed_inputs(
+                gen,
+                source,
+                target,
+                role=role,
+                device=device,
+                batch_size=batch_size,
+                text_field=text_field,
+                id_field=id_field,
+                label_field=label_field,
+                progress=report,
+            )
+            emb = load_embeddings(target, generation=gen)
+            if not use_cache:
+                _remove(target)
+        else:
+            if on_cached is not None:
+                on_cached(gen.name, path)
+            emb = load_embeddings(path, generation=gen)
+        loaded.append(emb)
+    return pair_embeddings(
+        loaded[0],
+        loaded[1],
+        new_generation=gens[0].name,
+        old_generation=gens[1].name,
+        what=(f"{gens[0].name} vectors", f"{gens[1].name} vectors"),
+    )
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()

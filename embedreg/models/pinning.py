@@ -1,0 +1,218 @@
+"""Pinning: describe a generation from a model folder or Hub repo, and register it.
+
+:func:`pin_model` turns "this model, read this way" into a
+:class:`~embedreg.registry.Generation`: a local folder is pinned by the
+sha256 of its weight files, a Hub repo by a 40-hex commit; every recipe field
+left as ``None`` is read from the model's own config files (transformers
+``config.json``, sentence-transformers ``modules.json``,
+``1_Pooling/config.json``, ``sentence_bert_config.json``,
+``config_sentence_transformers.json``), and explicit arguments win over what
+the files say.  A text model is loaded to embed the built-in probe set: the
+generation then carries its :class:`~embedreg.registry.Fingerprint`, which
+``embedreg gen verify`` checks against later.
+
+:func:`register_model` is what ``embedreg gen add`` runs: it checks the
+registry first (before any model loads), pins, and registers.
+
+Example:
+    >>> gen = pin_model("v2", "/path/to/all-MiniLM-L6-v2")  # doctest: +SKIP
+    >>> gen.dimension, gen.recipe.pooling, gen.fingerprint is not None  # doctest: +SKIP
+    (384, 'mean', True)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import DuplicateName, ModelLoadError, ModelSourceError
+from ..registry import (
+    Generation,
+    HubSource,
+    LocalSource,
+    ModelSource,
+    Recipe,
+    Registry,
+    validate_name,
+)
+from ..registry.sources import REPO_ID_RE
+from .fingerprint import compute_fingerprint
+from .folders import ModelDirInfo, hub_snapshot, inspect_model_dir
+
+__all__ = ["pin_model", "register_model"]
+
+T = TypeVar("T")
+
+
+def pin_model(
+    name: str,
+    model: str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    pooling: str | None = None,
+    normalize: bool | None = None,
+    query_prefix: str | None = None,
+    document_prefix: str | None = None,
+    max_tokens: int | None = None,
+    dimension: int | None = None,
+    modality: str = "text",
+    parent: str | None = None,
+    notes: str = "",
+    fingerprint: bool | None = None,
+    device: str = "auto",
+) -> Generation:
+    """Describe generation ``name`` from a local model folder or a Hub repo id.
+
+    Args:
+        name: the generation's registry name.
+        model: a local model folder, or a Hub repo id (``owner/name``) with
+            ``revision`` a 40-hex commit.
+        pooling, normalize, query_prefix, document_prefix, max_tokens: the
+            recipe; ``None`` reads the model's config files, else the
+            :class:`~embedreg.registry.Recipe` default.
+        dimension: the vectors' length; ``None`` reads the config, else
+            measures it on the model's output.  A given or configured
+            dimension that the model contradicts is refused.
+        modality: ``text``, ``image`` or ``multimodal``.
+        parent: the generation this one succeeds.
+        notes: free text kept with the generation.
+        fingerprint: load the model and store the probe set's fingerprint;
+            ``None`` (the default) means yes for text models.  ``False`` with
+            a known ``dimension`` registers without loading anything (a Hub
+            repo is then not even fetched).
+        device: where the model runs when it is loaded.
+
+    Raises:
+        ModelSourceError: a missing folder, a Hub id without a commit, a
+            dimension the model contradicts, a recipe embedreg cannot apply.
+        ModelLoadError: the model cannot be loaded (with a hint on
+            registering it without loading).
+    """
+    validate_name(name, "generation")
+    if fingerprint is None:
+        fingerprint = modality == "text"
+    if fingerprint and modality != "text":
+        raise ModelSourceError(
+            f"fingerprints embed text probes, and {name!r} is a {modality} model",
+            "register it without a fingerprint (--no-fingerprint, fingerprint=False)",
+        )
+    source = _source(model, revision)
+    measurable = modality == "text"  # embedreg's encoder can load text models only
+    if isinstance(source, LocalSource):
+        info = inspect_model_dir(source.path)
+    elif fingerprint or (dimension is None and measurable):
+        hub = source  # its config files are read like a local folder's
+        info = inspect_model_dir(_loading(lambda: hub_snapshot(hub, generation=name)))
+    else:
+        info = ModelDirInfo()
+    defaults = Recipe()
+    recipe = Recipe(
+        pooling=_first(pooling, info.pooling, defaults.pooling),
+        normalize=_first(normalize, info.normalize, defaults.normalize),
+        query_prefix=_first(query_prefix, info.query_prefix, defaults.query_prefix),
+        document_prefix=_first(document_prefix, info.document_prefix, defaults.document_prefix),
+        max_tokens=_first(max_tokens, info.max_tokens, defaults.max_tokens),
+    )
+    dim = _first(dimension, info.dimension)
+    loads = fingerprint or (dim is None and measurable)
+    if dim is None and not loads:
+        raise ModelSourceError(
+            f"the dimension of {os.fspath(model)} is not known",
+            "pass --dim N (dimension=N), or let embedreg load the model to measure it",
+        )
+    if info.dimension is not None and dim != info.dimension:
+        raise ModelSourceError(
+            f"dimension {dimension} contradicts the model's config, which says {info.dimension}",
+            "drop --dim (dimension=) or fix the model's config",
+        )
+    gen = Generation(
+        name=name,
+        source=source,
+        recipe=recipe,
+        dimension=dim or 1,
+        modality=modality,
+        parent=parent,
+        notes=notes,
+    )
+    if not loads:
+        return gen
+    # The weights were hashed just now: no need to hash them again.
+    fp = _loading(
+        lambda: compute_fingerprint(gen, device=device, verify_pin=False, check_dimension=False)
+    )
+    if dim is not None and fp.dimension != dim:
+        said = "--dim (dimension=)" if dimension else "its config"
+        raise ModelSourceError(
+            f"the model of {os.fspath(model)} gives {fp.dimension}-d vectors, not the {dim} "
+            f"that {said} says",
+            "drop --dim (dimension=), or fix the model's config",
+        )
+    return replace(gen, dimension=fp.dimension, fingerprint=fp if fingerprint else None)
+
+
+def register_model(
+    registry: Registry, name: str, model: str | os.PathLike[str], **options: Any
+) -> Generation:
+    """Pin ``model`` as generation ``name`` (see :func:`pin_model`) and register it.
+
+    The registry is read first, so a missing or damaged registry, a taken
+    name or an unknown parent is refused before any weight is hashed or any
+    model loads.  The ``latest`` alias moves to the new generation.
+
+    Example:
+        >>> register_model(reg, "v2", "/path/to/all-MiniLM-L6-v2", max_tokens=128)  # doctest: +SKIP
+        Generation(name='v2', ...)
+    """
+    doc = registry.document()
+    if name in doc.generations or name in doc.aliases:
+        what = "an existing generation" if name in doc.generations else "an alias"
+        raise DuplicateName("generation", name, what)
+    parent = options.get("parent")
+    if parent is not None:
+        doc.generation_name(parent)  # UnknownGeneration before the model loads
+    return registry.add_generation(pin_model(name, model, **options))
+
+
+def _source(model: str | os.PathLike[str], revision: str | None) -> ModelSource:
+    text = os.fspath(model)
+    if Path(text).expanduser().is_dir():
+        if revision is not None:
+            raise ModelSourceError(
+                f"--revision applies to Hub repos, but {text} is a local folder",
+                "drop --revision; a local folder is pinned by the hash of its weights",
+            )
+        return LocalSource.from_path(text)
+    if text.startswith((".", "/", "~")) or not REPO_ID_RE.fullmatch(text):
+        raise ModelSourceError(
+            f"model folder {text} does not exist",
+            "check the path, or pass a Hub repo id like 'owner/name'",
+        )
+    if revision is None:
+        raise ModelSourceError(
+            f"{text} is not a local folder, and as a Hub repo id it needs a pinned revision",
+            "pass --revision <40-hex commit>, or check the folder path",
+        )
+    return HubSource(text, revision)
+
+
+def _loading(load: Callable[[], T]) -> T:
+    """Run ``load``; a model that cannot be loaded gets a hint on registering without it."""
+    try:
+        return load()
+    except ModelLoadError as exc:
+        raise ModelLoadError(
+            exc.message,
+            "fix that, or register without loading the model: --no-fingerprint and --dim N "
+            "(Python: fingerprint=False, dimension=N)",
+        ) from None
+
+
+def _first(*values: Any) -> Any:
+    """The first value that is not ``None`` (the last one if all are)."""
+    for value in values:
+        if value is not None:
+            return value
+    return values[-1]

@@ -1,0 +1,48 @@
+"""The registry: pinned generations, adapter and gallery records, aliases, and their stores.
+
+Everything here is bookkeeping (records in one ``registry.json``, moved by a
+:class:`~embedreg.registry.stores.Store`); nothing loads a model or a tensor.
+
+Example:
+    >>> import tempfile
+    >>> reg = Registry.open(tempfile.mkdtemp())
+    >>> reg.init()
+    True
+    >>> reg.add_generation(Generation("v1", HubSource("org/m", "0" * 40), Recipe(), 8)).pin
+    'org/m@0000000000000000000000000000000000000000'
+"""
+
+from __future__ import annotations
+
+from .document import RegistryDocument
+from .generation import MODALITIES, POOLING_MODES, SKETCH_SIZE, Fingerprint, Generation, Recipe
+from .names import validate_name
+from .records import DIRECTIONS, AdapterRecord, GalleryRecord
+from .registry import LATEST, Registry, Removal
+from .sources import HubSource, LocalSource, ModelSource, source_from_dict
+from .stores import LocalStore, Store, default_location, open_store
+
+__all__ = [
+    "DIRECTIONS",
+    "LATEST",
+    "MODALITIES",
+    "POOLING_MODES",
+    "SKETCH_SIZE",
+    "AdapterRecord",
+    "Fingerprint",
+    "GalleryRecord",
+    "Generation",
+    "HubSource",
+    "LocalSource",
+    "LocalStore",
+    "ModelSource",
+    "Recipe",
+    "Registry",
+    "RegistryDocument",
+    "Removal",
+    "Store",
+    "default_location",
+    "open_store",
+    "source_from_dict",
+    "validate_name",
+]

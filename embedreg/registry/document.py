@@ -1,0 +1,177 @@
+"""The registry document: generations, adapters, galleries and aliases, parsed and checked.
+
+:class:`RegistryDocument` is the content of ``registry.json`` as objects.
+:meth:`RegistryDocument.parse` refuses a damaged or newer file (it is never
+guessed at, and never overwritten); :meth:`RegistryDocument.serialize` writes
+sorted, indented JSON that diffs well under version control.
+
+Example:
+    >>> doc = RegistryDocument()
+    >>> RegistryDocument.parse(doc.serialize(), "registry.json").schema_version
+    2
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ..constants import SCHEMA_VERSION
+from ..errors import (
+    CorruptedRegistry,
+    EmbedRegError,
+    SchemaVersionError,
+    UnknownGeneration,
+    ValidationError,
+)
+from .generation import Generation
+from .names import validate_name
+from .records import AdapterRecord, GalleryRecord
+
+__all__ = ["RegistryDocument"]
+
+T = TypeVar("T")
+
+_TOP_LEVEL = {"schema_version", "generations", "adapters", "galleries", "aliases"}
+
+
+@dataclass
+class RegistryDocument:
+    """The parsed, validated content of ``registry.json``."""
+
+    generations: dict[str, Generation] = field(default_factory=dict)
+    adapters: dict[str, AdapterRecord] = field(default_factory=dict)
+    galleries: dict[str, GalleryRecord] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    # --- (de)serialisation -------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "schema_version": self.schema_version,
+            "generations": {k: g.to_dict() for k, g in self.generations.items()},
+            "adapters": {k: a.to_dict() for k, a in self.adapters.items()},
+            "galleries": {k: g.to_dict() for k, g in self.galleries.items()},
+            "aliases": dict(self.aliases),
+        }
+
+    def serialize(self) -> bytes:
+        """Sorted, indented UTF-8 JSON with a final newline: stable across writes."""
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+        return (text + "\n").encode("utf-8")
+
+    @classmethod
+    def parse(cls, raw: bytes, location: str) -> RegistryDocument:
+        """Parse and validate a document; never guesses at a damaged one.
+
+        Raises:
+            SchemaVersionError: written by a newer schema.
+            CorruptedRegistry: not JSON, not the expected shape, or inconsistent.
+        """
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise CorruptedRegistry(location, f"not UTF-8 text: {exc.reason}") from None
+        except json.JSONDecodeError as exc:
+            raise CorruptedRegistry(
+                location, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
+        if not isinstance(data, dict):
+            raise CorruptedRegistry(location, "the top level is not an object")
+        version = data.get("schema_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise CorruptedRegistry(location, f"schema_version is {version!r}")
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(location, version, SCHEMA_VERSION)
+        unknown = set(data) - _TOP_LEVEL
+        if unknown:
+            raise CorruptedRegistry(
+                location, f"unknown top-level field(s) {', '.join(sorted(unknown))}"
+            )
+        try:
+            doc = cls(
+                generations=_parse_map(data, "generations", Generation.from_dict, "name"),
+                adapters=_parse_map(data, "adapters", AdapterRecord.from_dict, "id"),
+                galleries=_parse_map(data, "galleries", GalleryRecord.from_dict, "name"),
+                aliases=_parse_aliases(data.get("aliases", {})),
+                schema_version=SCHEMA_VERSION,
+            )
+            doc.check()
+        except (EmbedRegError, ValueError, TypeError) as exc:
+            detail = exc.message if isinstance(exc, EmbedRegError) else str(exc)
+            raise CorruptedRegistry(location, detail) from None
+        return doc
+
+    def check(self) -> None:
+        """Raise :class:`ValidationError` when records refer to objects that do not exist."""
+        gens = self.generations
+        for alias, target in self.aliases.items():
+            if alias in gens:
+                raise ValidationError(f"alias {alias!r} shadows a generation of the same name")
+            if target not in gens:
+                raise ValidationError(f"alias {alias!r} points to unknown generation {target!r}")
+        for gen in gens.values():
+            if gen.parent is not None and gen.parent not in gens:
+                raise ValidationError(f"generation {gen.name!r} has unknown parent {gen.parent!r}")
+        for rec in self.adapters.values():
+            for end in (rec.source, rec.target):
+                if end not in gens:
+                    raise ValidationError(
+                        f"adapter {rec.id!r} refers to unknown generation {end!r}"
+                    )
+        for gal in self.galleries.values():
+            if gal.generation not in gens:
+                raise ValidationError(
+                    f"gallery {gal.name!r} refers to unknown generation {gal.generation!r}"
+                )
+
+    # --- lookups ------------------------------------------------------------------------
+
+    def generation_name(self, name: str) -> str:
+        """The generation name behind ``name`` (itself, or the target of an alias)."""
+        if name in self.generations:
+            return name
+        if name in self.aliases:
+            return self.aliases[name]
+        raise UnknownGeneration(name, list(self.generations) + list(self.aliases))
+
+    def generation(self, name: str) -> Generation:
+        """The generation called ``name`` (an alias works too)."""
+        return self.generations[self.generation_name(name)]
+
+    def dependents(self, name: str) -> tuple[list[AdapterRecord], list[GalleryRecord]]:
+        """Adapters and galleries that use generation ``name``."""
+        adapters = [a for a in self.adapters.values() if name in (a.source, a.target)]
+        galleries = [g for g in self.galleries.values() if g.generation == name]
+        return sorted(adapters, key=lambda a: a.id), sorted(galleries, key=lambda g: g.name)
+
+
+def _parse_map(
+    data: dict[str, Any], key: str, build: Callable[[Any], T], id_field: str
+) -> dict[str, T]:
+    section = data.get(key, {})
+    if not isinstance(section, dict):
+        raise ValidationError(f"{key} is not an object")
+    out: dict[str, T] = {}
+    for name, item in section.items():
+        record = build(item)
+        if getattr(record, id_field) != name:
+            raise ValidationError(
+                f"{key}: entry {name!r} has {id_field} {getattr(record, id_field)!r}"
+            )
+        out[name] = record
+    return out
+
+
+def _parse_aliases(section: Any) -> dict[str, str]:
+    if not isinstance(section, dict):
+        raise ValidationError("aliases is not an object")
+    for alias, target in section.items():
+        validate_name(alias, "alias")
+        if not isinstance(target, str):
+            raise ValidationError(f"alias {alias!r} does not point to a generation name")
+    return dict(section)

@@ -1,0 +1,33 @@
+"""Routing: which measured path a query of one generation takes to a gallery of another.
+
+- :mod:`.hops`: a path's steps and its quality (product of retentions, capped at 1);
+- :mod:`.graph`: :class:`Resolver`, the registry as a graph of measured adapters;
+- :mod:`.path`: :class:`QueryPath`, the chosen route, explained and applied;
+- :mod:`.compiled`, :mod:`.pretransform`: applying a path to numpy, torch or FAISS.
+
+Galleries (which generation embedded which items) are :mod:`embedreg.gallery`;
+:func:`embedreg.resolve` takes either.
+
+Example:
+    >>> from embedreg.routing import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
+    >>> DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
+    (3, 0.5)
+"""
+
+from __future__ import annotations
+
+from .graph import Resolver, compatible
+from .hops import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, Candidate, Hop
+from .path import QueryPath
+from .pretransform import FaissIndex
+
+__all__ = [
+    "DEFAULT_MAX_HOPS",
+    "DEFAULT_MIN_QUALITY",
+    "Candidate",
+    "FaissIndex",
+    "Hop",
+    "QueryPath",
+    "Resolver",
+    "compatible",
+]

@@ -1,0 +1,226 @@
+"""Query-path resolution: how a query of one generation reaches a gallery of another.
+
+The registry is a graph: generations are nodes; every adapter record is a
+directed edge from its source generation to its target; generations with the
+same model pin and recipe are joined both ways by identity (they embed into
+one space).  Each adapter edge carries its measured held-out *retention*
+(``figures["retention"]``); a path's quality is the product of its hops'
+retentions, each capped at 1 (a hop that beats its gallery's own queries
+gains nothing further down a chain), so a direct adapter competes fairly with
+chains of adapters.
+
+:class:`Resolver` finds every simple path of at most ``max_hops`` adapter
+hops, ranks them by quality (then by fewer hops), and returns the best as a
+:class:`QueryPath`, or raises :class:`~embedreg.errors.NoCompatiblePath` when
+there is none or when the best one falls below ``min_quality``.  A
+:class:`QueryPath` compiles consecutive affine hops into one affine map, so a
+three-hop path costs one matrix multiply per query, and can export itself as
+a FAISS ``IndexPreTransform``.
+
+Example:
+    >>> from embedreg.routing import Resolver
+    >>> resolver = Resolver(registry)  # doctest: +SKIP
+    >>> path = resolver.resolve("v3", "v1")  # doctest: +SKIP
+    >>> print(path.explain())  # doctest: +SKIP
+    v3 → v1 via v3-to-v2.lambda-orth, v2-to-v1.lambda-orth: quality 0.912 (…)
+    >>> old_space = path.apply(v3_query_vectors)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..adapters import Adapter, load_registered_adapter
+from ..errors import NoCompatiblePath, ValidationError
+from ..evaluation import RETENTION
+from ..registry import AdapterRecord, Registry, RegistryDocument
+from .hops import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, Candidate, Hop, adapter_hops
+from .path import QueryPath
+
+__all__ = ["Resolver", "compatible"]
+
+
+class Resolver:
+    """Finds the best measured path between generations of one registry.
+
+    Args:
+        registry: the registry whose generations and adapters form the graph.
+        max_hops: longest chain of adapters considered.
+        min_quality: paths whose quality (product of retentions) is lower are refused.
+        loader: loads an adapter by id (default: strict loading from the registry).
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        max_hops: int = DEFAULT_MAX_HOPS,
+        min_quality: float = DEFAULT_MIN_QUALITY,
+        loader: Callable[[str], Adapter] | None = None,
+    ) -> None:
+        if max_hops < 0:
+            raise ValidationError(f"max_hops must be ≥ 0, got {max_hops}")
+        if not min_quality >= 0.0:
+            raise ValidationError(f"min_quality must be ≥ 0, got {min_quality}")
+        self.registry = registry
+        self.max_hops = max_hops
+        self.min_quality = min_quality
+        self._loader = loader
+        self._loaded: dict[str, Adapter] = {}
+
+    def _load(self, adapter_id: str) -> Adapter:
+        if adapter_id not in self._loaded:
+            if self._loader is not None:
+                self._loaded[adapter_id] = self._loader(adapter_id)
+            else:
+                self._loaded[adapter_id] = load_registered_adapter(
+                    self.registry, adapter_id
+                ).adapter
+        return self._loaded[adapter_id]
+
+    # --- graph ---------------------------------------------------------------------------
+
+    @staticmethod
+    def edges(doc: RegistryDocument) -> dict[str, list[Hop]]:
+        """Outgoing hops of every generation: measured adapters plus identity joins."""
+        out: dict[str, list[Hop]] = {name: [] for name in doc.generations}
+        for rec in sorted(doc.adapters.values(), key=lambda a: a.id):
+            retention = _retention(rec)
+            if retention is None:
+                continue  # unmeasured adapters are never trusted for routing
+            out[rec.source].append(
+                Hop(
+                    rec.source,
+                    rec.target,
+                    retention,
+                    rec.id,
+                    rec.family,
+                    dict(rec.figures),
+                    rec.sha256,
+                )
+            )
+        gens = sorted(doc.generations.values(), key=lambda g: g.name)
+        for a in gens:
+            for b in gens:
+                if a.name != b.name and a.same_space(b):
+                    out[a.name].append(Hop(a.name, b.name, 1.0))
+        return out
+
+    def candidates(
+        self, query: str, gallery: str, doc: RegistryDocument | None = None
+    ) -> list[Candidate]:
+        """Every simple path from ``query`` to ``gallery`` within ``max_hops`` adapter hops, best first."""
+        doc = doc or self.registry.document()
+        src, dst = doc.generation_name(query), doc.generation_name(gallery)
+        if src == dst:
+            return [Candidate(())]
+        graph = self.edges(doc)
+        found = [Candidate(tuple(hops)) for hops in self._walk(graph, src, dst, [src], [])]
+        found.sort(key=lambda c: (-c.quality, c.adapter_hops, len(c.hops), c.label()))
+        return found
+
+    def _walk(
+        self, graph: dict[str, list[Hop]], node: str, dst: str, seen: list[str], hops: list[Hop]
+    ) -> Iterator[list[Hop]]:
+        for hop in graph.get(node, []):
+            if hop.target in seen:
+                continue
+            if adapter_hops(hops) + (0 if hop.is_identity else 1) > self.max_hops:
+                continue
+            path = [*hops, hop]
+            if hop.target == dst:
+                yield path
+            else:
+                yield from self._walk(graph, hop.target, dst, [*seen, hop.target], path)
+
+    # --- resolving -----------------------------------------------------------------------
+
+    def resolve(self, query: str, gallery: str) -> QueryPath:
+        """The best path from generation ``query`` to generation ``gallery``.
+
+        Raises:
+            UnknownGeneration: either name is not registered.
+            NoCompatiblePath: no path within ``max_hops``, or none of at least ``min_quality``.
+        """
+        doc = self.registry.document()
+        q, g = doc.generation(query), doc.generation(gallery)
+        found = self.candidates(q.name, g.name, doc)
+        if not found:
+            unmeasured = [a.id for a in doc.adapters.values() if _retention(a) is None]
+            reason = f"no chain of at most {self.max_hops} measured adapter(s) leads there"
+            if unmeasured:
+                reason += f" (unmeasured adapters are not used: {', '.join(sorted(unmeasured))})"
+            raise NoCompatiblePath(q.name, g.name, reason, _train_hint(doc, q.name, g.name))
+        best = found[0]
+        if best.quality < self.min_quality:
+            raise NoCompatiblePath(
+                q.name,
+                g.name,
+                f"the best path ({best.label()}) has quality {best.quality:.3f}, "
+                f"below the minimum {self.min_quality:.3f}",
+                _train_hint(doc, q.name, g.name, "a better adapter")
+                + ", or lower the minimum quality",
+            )
+        return QueryPath(
+            q.name,
+            g.name,
+            best.hops,
+            alternatives=found[1:],
+            renormalize=g.recipe.normalize,
+            input_dim=q.dimension,
+            output_dim=g.dimension,
+            loader=self._load,
+        )
+
+    def compatible(self, generation: str) -> list[QueryPath]:
+        """Paths from ``generation`` to every generation it can reach, best first."""
+        doc = self.registry.document()
+        q = doc.generation(generation)
+        paths = []
+        for name in sorted(doc.generations):
+            try:
+                paths.append(self.resolve(q.name, name))
+            except NoCompatiblePath:
+                continue
+        paths.sort(key=lambda p: (p.gallery != q.name, -p.quality, p.gallery))
+        return paths
+
+
+def _train_hint(doc: RegistryDocument, query: str, gallery: str, what: str = "one") -> str:
+    """The ``embedreg adapter train`` command that makes a direct query → gallery adapter.
+
+    The command takes the newer generation first; an older query generation
+    reaching a newer gallery needs the forward direction.
+    """
+    ancestor = doc.generations[gallery].parent
+    while ancestor is not None and ancestor != query:
+        ancestor = doc.generations[ancestor].parent
+    if ancestor == query:
+        return f"train {what} with 'embedreg adapter train {gallery} {query} --direction forward --texts INPUT'"
+    return f"train {what} with 'embedreg adapter train {query} {gallery} --texts INPUT'"
+
+
+def _retention(record: AdapterRecord) -> float | None:
+    value = record.figures.get(RETENTION)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return max(float(value), 0.0)
+
+
+def compatible(
+    generation: str, *, registry: Registry | None = None, **options: Any
+) -> list[QueryPath]:
+    """Every generation whose galleries queries of ``generation`` can search, best path first.
+
+    Options are those of :class:`Resolver` (``max_hops``, ``min_quality``);
+    the registry defaults to ``$EMBEDREG_REGISTRY``, else ``./.embedreg``.
+    The generation itself comes first (no mapping).
+
+    Example:
+        >>> [(p.gallery, round(p.quality, 3)) for p in compatible("v3", registry=reg)]  # doctest: +SKIP
+        [('v3', 1.0), ('v2', 0.981), ('v1', 0.957)]
+    """
+    reg = registry if registry is not None else Registry.open()
+    return Resolver(reg, **options).compatible(generation)

@@ -1,0 +1,308 @@
+"""Train, measure, store and register adapters: the library behind ``embedreg adapter train``.
+
+* :func:`train_adapter`: fit one family on paired embeddings of a *new* and
+  an *old* generation, measure it on held-out pairs, store it
+  (``config.json`` + ``model.safetensors``) in the registry's store and
+  register an :class:`~embedreg.registry.AdapterRecord` with its figures;
+* :func:`evaluate_adapter`: load a registered adapter strictly (sha256
+  checked against the record) and measure it on other pairs.
+
+**Directions.**  ``new`` and ``old`` name the two generations; pairs hold the
+new generation's vectors as ``source`` and the old one's as ``target``.
+``backward`` trains ``new → old`` (new queries search old galleries),
+``forward`` trains ``old → new`` (old vectors moved into the new space),
+``both`` trains the two on the same split and registers two records.
+
+**Adapter ids.**  ``<from>-to-<to>.<family>``, e.g. ``v3-to-v2.lambda-orth``
+(backward) and ``v2-to-v3.lambda-orth`` (forward); ``name=`` overrides the
+id (with ``both``: ``<name>.backward`` and ``<name>.forward``).  A taken id
+is refused with :class:`~embedreg.errors.DuplicateName` before any training,
+unless ``replace_existing=True``.  Files live under the artifact key
+``adapters/<id>``, which is the record's ``location``.
+
+Example:
+    >>> import tempfile
+    >>> from embedreg.registry import Generation, HubSource, Recipe, Registry
+    >>> from embedreg.data.synthetic import planted_pairs
+    >>> reg = Registry.open(tempfile.mkdtemp()); _ = reg.init()
+    >>> for name, dim in (("v1", 16), ("v2", 12)):
+    ...     _ = reg.add_generation(Generation(name, HubSource("org/" + name, "0" * 40), Recipe(), dim))
+    >>> pairs = planted_pairs(400, 12, 16, noise=0.05, seed=0).pairs
+    >>> runs = train_adapter(reg, "v2", "v1", pairs, family="procrustes")
+    >>> runs[0].record.id, runs[0].record.direction, runs[0].figures["recall@1"] > 0.9
+    ('v2-to-v1.procrustes', 'backward', True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._version import __version__
+from ..adapters import (
+    Adapter,
+    FamilyConfig,
+    adapter_id,
+    family_class,
+    load_registered_adapter,
+    store_adapter,
+)
+from ..data.pairs import MIN_HELDOUT, PairedEmbeddings
+from ..errors import DimensionMismatch, DuplicateName, TrainingDataError, ValidationError
+from ..evaluation import measure
+from ..registry import AdapterRecord, Generation, Registry, RegistryDocument, validate_name
+from ..util.clock import utc_now
+from .callbacks import TrainerCallback, TrainResult
+from .config import TrainConfig
+from .data import DEFAULT_HELDOUT, directions, split_pairs
+from .trainer import AdapterTrainer
+
+__all__ = ["AdapterRun", "StageFn", "evaluate_adapter", "fit_and_measure", "train_adapter"]
+
+#: ``on_stage(text)``: a short description as each stage of a run starts.
+StageFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class AdapterRun:
+    """One trained, measured and registered adapter."""
+
+    record: AdapterRecord
+    adapter: Adapter
+    training: TrainResult
+    figures: dict[str, Any]
+
+
+def fit_and_measure(
+    family: str,
+    train: PairedEmbeddings,
+    heldout: PairedEmbeddings,
+    config: TrainConfig,
+    options: FamilyConfig | Mapping[str, Any] | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> tuple[TrainResult, dict[str, Any]]:
+    """Fit ``family`` on ``train`` and measure it on ``heldout`` (nothing is stored)."""
+    result = AdapterTrainer(config, callbacks=callbacks).fit(
+        family, train.source, train.target, train.labels, options=options
+    )
+    figures = measure(result.adapter, heldout, device=config.device)
+    lam = getattr(result.adapter, "lam", None)
+    if isinstance(lam, float) and math.isfinite(lam):
+        figures["lambda"] = lam
+    return result, figures
+
+
+def train_adapter(
+    registry: Registry,
+    new: str,
+    old: str,
+    pairs: PairedEmbeddings,
+    *,
+    family: str = "lambda-orth",
+    options: FamilyConfig | Mapping[str, Any] | None = None,
+    direction: str = "backward",
+    config: TrainConfig | None = None,
+    heldout: float = DEFAULT_HELDOUT,
+    name: str | None = None,
+    replace_existing: bool = False,
+    callbacks: Sequence[TrainerCallback] = (),
+    on_stage: StageFn | None = None,
+) -> list[AdapterRun]:
+    """Train, measure, store and register adapters between ``new`` and ``old``.
+
+    Args:
+        registry: where the generations are registered and the adapters go.
+        new: the newer generation (name or alias); ``pairs.source`` are its vectors.
+        old: the older generation; ``pairs.target`` are its vectors.
+        pairs: paired embeddings of the same items by both generations
+            (:func:`~embedreg.training.training_pairs` makes them from files or texts).
+        family: adapter family (an ``embedreg.adapters`` entry point).
+        options: the family's hyperparameters (its config, or ``key: value``
+            settings checked against it; ``embedreg adapter families`` lists them).
+        direction: ``backward`` (new → old), ``forward`` (old → new) or ``both``.
+        config: the training schedule (defaults: :class:`~embedreg.training.TrainConfig`).
+        heldout: fraction of the pairs kept for the figures.
+        name: adapter id instead of the default (see the module docstring).
+        replace_existing: overwrite adapters with the same id.
+        callbacks: trainer callbacks (progress).
+        on_stage: called with a short description as each stage starts.
+
+    Returns:
+        One :class:`AdapterRun` per direction trained.
+
+    Raises:
+        UnknownGeneration, DimensionMismatch, TrainingDataError, DuplicateName,
+        PluginError (an unknown family), ValidationError (unknown options).
+    """
+    config = config or TrainConfig()
+    doc = registry.document()
+    new_gen, old_gen = doc.generation(new), doc.generation(old)
+    if new_gen.name == old_gen.name:
+        raise ValidationError(
+            f"an adapter needs two different generations, got {new_gen.name!r} twice"
+        )
+    _check_order(doc, new_gen.name, old_gen.name)
+    _check_dims(pairs, new_gen, old_gen)
+    _check_generation_names(pairs, new_gen, old_gen)
+    dirs = directions(direction)
+    # an unknown family or option fails before the data are touched
+    family_options = family_class(family).make_config(options)
+    plans: list[tuple[str, Generation, Generation, str]] = []
+    for d in dirs:
+        src, tgt = (new_gen, old_gen) if d == "backward" else (old_gen, new_gen)
+        if name is None:
+            ident = adapter_id(src.name, tgt.name, family)
+        else:
+            ident = validate_name(name if len(dirs) == 1 else f"{name}.{d}", "adapter")
+        if ident in doc.adapters and not replace_existing:
+            err = DuplicateName("adapter", ident, "an existing adapter")
+            err.hint = (
+                "pass --replace (replace_existing=True) to overwrite it, or --name for another id"
+            )
+            raise err
+        plans.append((d, src, tgt, ident))
+    train, test = split_pairs(
+        pairs, heldout, config.seed, [src.dimension for _, src, _, _ in plans]
+    )
+    runs = []
+    for d, src, tgt, ident in plans:
+        tr, te = (train, test) if d == "backward" else (train.swapped(), test.swapped())
+        if on_stage:
+            on_stage(f"fitting {family} {src.name} → {tgt.name} ({d}) on {len(tr)} pairs")
+        result, figures = fit_and_measure(family, tr, te, config, family_options, callbacks)
+        provenance = _provenance(pairs, src, tgt, d, config, result, len(tr), len(te), heldout)
+        record = store_adapter(
+            registry,
+            result.adapter,
+            ident=ident,
+            source=src.name,
+            target=tgt.name,
+            direction=d,
+            figures=figures,
+            provenance=provenance,
+            replace=replace_existing,
+        )
+        runs.append(AdapterRun(record, result.adapter, result, figures))
+    return runs
+
+
+def evaluate_adapter(
+    registry: Registry, adapter: str, pairs: PairedEmbeddings, *, device: str = "auto"
+) -> dict[str, Any]:
+    """Measure registered adapter ``adapter`` on ``pairs`` (source: its source generation's vectors).
+
+    Returns the figures of :func:`embedreg.evaluation.measure`; the record is
+    not changed.
+
+    Example:
+        >>> evaluate_adapter(reg, "v3-to-v2.lambda-orth", pairs)["recall@1"]  # doctest: +SKIP
+        0.93
+    """
+    loaded = load_registered_adapter(registry, adapter)
+    record = registry.adapter(adapter)
+    doc = registry.document()
+    src, tgt = doc.generations[record.source], doc.generations[record.target]
+    _check_dims(pairs, src, tgt)
+    _check_generation_names(pairs, src, tgt)
+    pairs.check(min_pairs=MIN_HELDOUT)
+    return measure(loaded.adapter, pairs, device=device)
+
+
+# --- checks and provenance -------------------------------------------------------------
+
+
+def _check_order(doc: RegistryDocument, new: str, old: str) -> None:
+    """Refuse when ``new`` is an ancestor of ``old`` (the two were given the wrong way round)."""
+    seen = doc.generations[old]
+    while seen.parent is not None:
+        if seen.parent == new:
+            raise ValidationError(
+                f"generation {new!r} is an ancestor of {old!r}, but was given as the new one",
+                f"give the newer generation first: 'embedreg adapter train {old} {new}' "
+                "(add --direction forward for an old → new adapter)",
+            )
+        seen = doc.generations[seen.parent]
+
+
+def _check_dims(pairs: PairedEmbeddings, new: Generation, old: Generation) -> None:
+    if pairs.source_dim != new.dimension:
+        raise DimensionMismatch(
+            new.dimension,
+            pairs.source_dim,
+            f"vectors given for generation {new.name!r}",
+            hint=f"pass vectors embedded by {new.name!r} first, then those of {old.name!r}",
+        )
+    if pairs.target_dim != old.dimension:
+        raise DimensionMismatch(
+            old.dimension,
+            pairs.target_dim,
+            f"vectors given for generation {old.name!r}",
+            hint=f"pass vectors embedded by {old.name!r} second",
+        )
+
+
+def _check_generation_names(pairs: PairedEmbeddings, new: Generation, old: Generation) -> None:
+    for side, expected in ((pairs.source_generation, new), (pairs.target_generation, old)):
+        if side is not None and side != expected.name:
+            raise TrainingDataError(
+                f"vectors made by generation {side!r} were given for {expected.name!r}",
+                "pass the files in the order NEW OLD, each made by that generation",
+            )
+
+
+def _generation_summary(gen: Generation) -> dict[str, Any]:
+    return {
+        "generation": gen.name,
+        "pin": gen.pin,
+        "recipe_hash": gen.recipe.hash,
+        "dimension": gen.dimension,
+    }
+
+
+def _provenance(
+    pairs: PairedEmbeddings,
+    src: Generation,
+    tgt: Generation,
+    direction: str,
+    config: TrainConfig,
+    result: TrainResult,
+    n_train: int,
+    n_heldout: int,
+    heldout: float,
+) -> dict[str, Any]:
+    adapter = result.adapter
+    hyper: dict[str, Any] = {}
+    if adapter.fitting == "gradient":
+        hyper.update((result.config or config).to_dict())
+    hyper.update(result.options.to_dict())
+    lam = getattr(adapter, "lam", None)
+    if isinstance(lam, float):
+        hyper["lam_absolute"] = lam if math.isfinite(lam) else None
+    return {
+        "embedreg_version": __version__,
+        "family": adapter.family,
+        "direction": direction,
+        "source": _generation_summary(src),
+        "target": _generation_summary(tgt),
+        "training_data": {
+            "sha256": pairs.content_hash(),
+            "pairs": len(pairs),
+            "train": n_train,
+            "heldout": n_heldout,
+            "heldout_fraction": heldout,
+            "split_seed": config.seed,
+            "labels": pairs.labels is not None,
+        },
+        "hyperparameters": hyper,
+        "training": {
+            "device": result.device,
+            "epochs": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "batch_size": result.batch_size or None,
+            "seconds": round(result.seconds, 3),
+            "validation_pairs": result.n_validation,
+        },
+        "created": utc_now(),
+    }

@@ -1,0 +1,1 @@
+"""Small helpers every room may use: crash-safe writes, hashes, field checks, timestamps."""

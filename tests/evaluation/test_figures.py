@@ -1,0 +1,150 @@
+"""Retrieval metrics against brute-force references; the figures of measure()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from embedreg.adapters.affine import AffineAdapter
+from embedreg.adapters.identity import IdentityAdapter
+from embedreg.adapters.procrustes import ProcrustesAdapter
+from embedreg.data.pairs import PairedEmbeddings
+from embedreg.data.synthetic import planted_pairs
+from embedreg.evaluation import measure
+from embedreg.evaluation.metrics import (
+    average_compatibility,
+    average_multimodel_accuracy,
+    cmc,
+    flip_rates,
+    mean_average_precision,
+    neighbour_agreement,
+    recall_at_k,
+)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def brute(q, g, q_lab, g_lab, loo):
+    s = unit(q) @ unit(g).T
+    if loo:
+        np.fill_diagonal(s, -np.inf)
+    order = np.argsort(-s, axis=1, kind="stable")
+    rel = g_lab[order] == q_lab[:, None]
+    if loo:
+        rel[:, -1] = False
+    top1 = rel[:, 0].mean()
+    top5 = rel[:, :5].any(1).mean()
+    aps = []
+    for r in rel:
+        if r.sum():
+            hits = np.flatnonzero(r)
+            aps.append(np.mean((np.arange(len(hits)) + 1) / (hits + 1)))
+    return top1, top5, float(np.mean(aps))
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((60, 6)).astype(np.float32)
+    g = (q + 0.8 * rng.standard_normal((60, 6))).astype(np.float32)
+    lab = rng.integers(0, 4, 60)
+    return q, g, lab
+
+
+@pytest.mark.parametrize("loo", [True, False])
+def test_cmc_and_map_match_brute_force(data, loo):
+    q, g, lab = data
+    top1, top5, ap = brute(q, g, lab, lab, loo)
+    c = cmc(q, g, lab, lab, (1, 5), exclude_self=loo)
+    assert c[1] == pytest.approx(top1) and c[5] == pytest.approx(top5)
+    assert mean_average_precision(q, g, lab, lab, exclude_self=loo) == pytest.approx(ap)
+
+
+def test_recall_matches_brute_force(data):
+    q, g, _ = data
+    s = unit(q) @ unit(g).T
+    rank = (s > np.diag(s)[:, None]).sum(1)
+    r = recall_at_k(q, g, (1, 10))
+    assert r[1] == pytest.approx(np.mean(rank < 1)) and r[10] == pytest.approx(np.mean(rank < 10))
+    assert 0 < r[1] < r[10] < 1
+
+
+def test_agreement_is_one_for_itself_and_lower_otherwise(data):
+    q, g, _ = data
+    assert neighbour_agreement(g, g, g, g) == 1.0
+    assert neighbour_agreement(q, g, g, g) < 1.0
+
+
+def test_flips_and_matrix_summaries():
+    before = np.array([True, True, False, False])
+    after = np.array([True, False, True, False])
+    assert flip_rates(before, after) == (0.25, 0.25)
+    matrix = [[0.9, None, None], [0.92, 0.95, None], [0.85, 0.97, 0.96]]
+    assert average_compatibility(matrix) == pytest.approx(2 / 3)
+    assert average_multimodel_accuracy(matrix) == pytest.approx(
+        np.mean([0.9, 0.92, 0.95, 0.85, 0.97, 0.96])
+    )
+
+
+def test_measure_with_labels_has_every_figure():
+    data = planted_pairs(600, 12, 12, noise=0.3, n_classes=4, seed=0)
+    pairs = data.pairs
+    figs = measure(
+        ProcrustesAdapter.fit(pairs.source, pairs.target, ProcrustesAdapter.make_config()),
+        pairs,
+        device="cpu",
+    )
+    for key in (
+        "recall@1",
+        "recall@10",
+        "agreement@10",
+        "cmc@1",
+        "cmc@5",
+        "map",
+        "target.cmc@1",
+        "target.cmc@5",
+        "target.map",
+        "source.cmc@1",
+        "source.map",
+        "adapted.cmc@1",
+        "geometry",
+        "criterion",
+        "flips.positive",
+        "flips.negative",
+        "defect",
+        "retention",
+        "retention.basis",
+        "heldout",
+        "labels",
+    ):
+        assert key in figs, key
+    assert figs["labels"] is True and figs["heldout"] == 600
+    assert figs["retention"] == pytest.approx(figs["cmc@1"] / figs["target.cmc@1"])
+    assert figs["criterion"] == (figs["cmc@1"] >= figs["target.cmc@1"])
+    # an orthogonal map of equal dimension keeps the new space's geometry exactly
+    assert figs["geometry"] == pytest.approx(0.0, abs=1e-9)
+    assert figs["defect"] < 1e-4
+
+
+def test_measure_without_labels_uses_agreement():
+    pairs = planted_pairs(400, 10, 8, kind="affine", noise=0.2, seed=1).pairs
+    a = AffineAdapter.fit(pairs.source, pairs.target, AffineAdapter.make_config())
+    figs = measure(a, pairs, device="cpu")
+    assert figs["criterion"] is None and "cmc@1" not in figs
+    assert figs["retention"] == figs["agreement@10"] and figs["retention.basis"] == "agreement@10"
+    assert figs["flips.negative"] == pytest.approx(1 - figs["recall@1"])
+    assert -1 <= figs["geometry"] <= 0
+
+
+def test_identity_between_rotated_spaces_finds_few_pairs():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((300, 8)).astype(np.float32)
+    labels = [str(i % 3) for i in range(300)]
+    y = (x @ np.linalg.qr(rng.standard_normal((8, 8)))[0]).astype(np.float32)
+    figs = measure(
+        IdentityAdapter(8),
+        PairedEmbeddings([str(i) for i in range(300)], x, y, labels),
+        device="cpu",
+    )
+    assert figs["recall@1"] < 0.2
