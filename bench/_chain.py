@@ -3,7 +3,7 @@
 A benchmark registry lives in ``$EMBEDREG_BENCH_DIR`` (default
 ``~/.cache/embedreg-bench``), outside the repository, so embeddings made by a
 slow model (v3 takes minutes on a CPU) are computed once: they sit in the
-registry's embeddings cache (see :mod:`embedreg.textpairs`).  Generations
+registry's embeddings cache (see :mod:`embedreg.models.embed`).  Generations
 are registered with inputs truncated to 128 tokens, as in the test bed's
 reference measurements.
 """

@@ -23,11 +23,11 @@ import json
 import math
 import statistics
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import _chain
-from embedreg.adapters.lambda_orth import resolve_lambda
+from embedreg.adapters.lambda_orth import LambdaOrthConfig, resolve_lambda
 from embedreg.adapters.linear import defect
 from embedreg.data.synthetic import planted_pairs
 from embedreg.training import AdapterTrainer, TrainConfig, fit_and_measure
@@ -43,7 +43,7 @@ REAL_SWEEP: list[dict[str, Any]] = [
     {"lam_per_dim": 0.25},
     {"lam_per_dim": 0.5},
     {"lam_per_dim": 1.0},
-    {"lam_per_dim": None},
+    {"lam": math.inf},
     {"alpha": 10.0},
     {"alpha": 100.0},
     {"lr": 1e-3},
@@ -59,24 +59,32 @@ REAL_SWEEP: list[dict[str, Any]] = [
 ]
 
 
+SCHEDULE = {f.name for f in fields(TrainConfig)}
+
+
+def split(change: dict[str, Any]) -> tuple[TrainConfig, LambdaOrthConfig]:
+    """A change from the defaults as (schedule, λ-orth options)."""
+    schedule = {k: v for k, v in change.items() if k in SCHEDULE}
+    options = {k: v for k, v in change.items() if k not in SCHEDULE and k != "labels"}
+    return TrainConfig(device="cpu", **schedule), LambdaOrthConfig(**options)
+
+
 def real(splits: int) -> None:
     pairs = _chain.chain_pairs("v3", "v2")
-    base = TrainConfig(device="cpu")
     data = [_chain.halves(pairs, s) for s in range(splits)]
     print(
         "| change from the defaults | CMC@1 | mAP | recall@1 | geometry (pts) | D / λ | epochs | seconds |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for change in REAL_SWEEP:
-        settings = {k: v for k, v in change.items() if k != "labels"}
-        cfg = replace(base, **settings)
+        cfg, options = split(change)
         res: dict[str, list[float]] = {}
         for train, test in data:
             if change.get("labels") is False:  # train without labels, measure with them
                 train = replace(train, labels=None)
             t0 = time.perf_counter()
-            result, figs = fit_and_measure("lambda-orth", train, test, cfg)
-            lam = resolve_lambda(cfg.lam, cfg.lam_per_dim, 768, 384)
+            result, figs = fit_and_measure("lambda-orth", train, test, cfg, options)
+            lam = options.absolute_lambda(768, 384)
             for key in ("cmc@1", "map", "recall@1", "geometry"):
                 res.setdefault(key, []).append(100 * figs[key])
             res.setdefault("d", []).append(figs["defect"] / lam if math.isfinite(lam) else math.nan)
@@ -100,8 +108,9 @@ def band() -> None:
         train, test = data.split(0.1, seed=0)
         lam = resolve_lambda(None, 0.375, in_dim, out_dim)
         for alpha in (2.0, 10.0, 30.0, 100.0):
-            cfg = TrainConfig(device="cpu", alpha=alpha)
-            a = AdapterTrainer(cfg).fit("lambda-orth", train.source, train.target).adapter
+            trainer = AdapterTrainer(TrainConfig(device="cpu"))
+            fit = trainer.fit("lambda-orth", train.source, train.target, options={"alpha": alpha})
+            a = fit.adapter
             d = defect(a.affine().W)
             mse = float(((a.transform(test.source) - test.target) ** 2).sum(1).mean())
             print(

@@ -13,7 +13,7 @@ the machine hits every variant alike:
 and each routed variant also through the FAISS ``IndexPreTransform`` that
 ``QueryPath.to_faiss`` exports.  It also times the transform alone, per query,
 in a batch and one query at a time.  The adapters are real (affine family,
-fit and measured by ``embedreg.adapt.train_adapter`` on planted pairs) and the
+fit and measured by ``embedreg.training.train_adapter`` on planted pairs) and the
 paths come from the real ``Resolver``.
 
 Run from the repository root:

@@ -1,7 +1,7 @@
 """The registry: generations, adapters, galleries and aliases in one document.
 
 A :class:`Registry` reads and writes one ``registry.json`` through its
-:class:`~embedreg.stores.Store`.  Every read returns a fresh, validated
+:class:`~embedreg.registry.stores.Store`.  Every read returns a fresh, validated
 :class:`RegistryDocument`; every change is a read-modify-write done by the
 store atomically, so concurrent writers never lose each other's changes and
 a reader never sees a half-written file.  The JSON is sorted and indented so

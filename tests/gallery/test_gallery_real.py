@@ -37,8 +37,8 @@ def test_v3_queries_find_same_topic_items_in_a_v2_gallery(
     reg = Registry.open(tmp_path / "reg")
     reg.init()
     recipe = {"max_tokens": TOKENS, "fingerprint": False}
-    v2 = reg.add_generation(pin_model("v2", v2_dir, **recipe, fingerprint=False))
-    v3 = reg.add_generation(pin_model("v3", v3_dir, parent="v2", **recipe, fingerprint=False))
+    v2 = reg.add_generation(pin_model("v2", v2_dir, **recipe))
+    v3 = reg.add_generation(pin_model("v3", v3_dir, parent="v2", **recipe))
     order = np.random.default_rng(0).permutation(len(bbc_news.texts))[: N_TRAIN + N_QUERIES]
     texts = [" ".join(bbc_news.texts[i].split())[:CHARS] for i in order]
     labels = [bbc_news.labels[i] for i in order]
