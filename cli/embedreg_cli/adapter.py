@@ -341,7 +341,8 @@ def show_(state: State, adapter_id: str, as_json: bool) -> None:
         ("training data", str(prov.get("training_data", {}).get("sha256", "—"))),
         (
             "hyperparameters",
-            ", ".join(f"{k}={v}" for k, v in prov.get("hyperparameters", {}).items()) or "—",
+            ", ".join(f"{k}={_value(v)}" for k, v in prov.get("hyperparameters", {}).items())
+            or "—",
         ),
         ("embedreg", str(prov.get("embedreg_version", "—"))),
     ]
@@ -456,6 +457,15 @@ def compare(
             say(f"  {r.family}: not applicable ({r.error})")
 
 
+def _value(value: Any) -> str:
+    """A setting as ``-o`` writes it (``none``, ``true``, ``inf``; floats to 4 digits)."""
+    if value is None or isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 @adapter.command("families")
 @json_option
 def families_(as_json: bool) -> None:
@@ -481,6 +491,6 @@ def families_(as_json: bool) -> None:
         say(f"[bold]{c.family}[/] ({c.fitting}): {c.summary()}")
         opts = table("OPTION", "TYPE", "DEFAULT", "MEANING")
         for o in c.config_class.options():
-            opts.add_row(o.name, o.type, str(o.default), o.help)
+            opts.add_row(o.name, o.type, _value(o.default), o.help)
         if opts.rows:
             show(opts)

@@ -103,7 +103,9 @@ def show(t: Table) -> None:
     if _fits(whole, con.width):
         con.print(whole)
         return
-    if t.labelled and len(t.columns) > 2:
+    if len(t.columns) == 2:
+        _show_pairs(t)
+    elif t.labelled:
         _show_split(t, con.width)
     else:
         _show_blocks(t)
@@ -122,6 +124,24 @@ def _show_split(t: Table, width: int) -> None:
         title = t.title if n == 0 else None
         caption = t.caption if n == len(groups) - 1 else None
         con.print(_rich(t, [0, *group], title, caption))
+
+
+def _show_pairs(t: Table) -> None:
+    """A two-column table as ``key  value`` lines, long values wrapped under themselves."""
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    con = console()
+    if t.title:
+        con.print(Text(t.title, style="bold"))
+    grid = RichTable.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(overflow="fold")
+    for key, value in t.rows:
+        grid.add_row(Text(key), Text(value))
+    con.print(grid)
+    if t.caption:
+        con.print(Text(t.caption))
 
 
 def _show_blocks(t: Table) -> None:

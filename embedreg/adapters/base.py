@@ -115,8 +115,9 @@ class Adapter(ABC):
 
     @classmethod
     def summary(cls) -> str:
-        """The first line of the family's docstring (for listings)."""
-        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        """The first line of the family's docstring, without reST markup (for listings)."""
+        lines = (cls.__doc__ or "").strip().splitlines()
+        return lines[0].replace("``", "") if lines else ""
 
     @classmethod
     def min_train_pairs(cls, input_dim: int) -> int:

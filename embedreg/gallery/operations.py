@@ -88,9 +88,9 @@ def _source_items(
         return
     items = read_inputs(source, text_field=text_field, id_field=id_field)
     total = count_lines(source) - (1 if source.suffix.lower() == ".csv" else 0)
-    if progress:
-        progress(0, total)
     encoder = Encoder(generation, device=device, batch_size=batch_size)
+    if progress:
+        progress(0, total)  # the work's size is known from its start
     done = 0
     while True:
         chunk = [item for _, item in zip(range(CHUNK), items, strict=False)]

@@ -69,7 +69,7 @@ def quality(hops: Sequence[Hop]) -> float:
     # A hop's retention may exceed 1 (adapted queries beat the gallery's own); that gain is
     # measured against the hop's own target alone, so it is not carried along a chain: losses
     # compound, gains do not, and a chain never outranks a direct adapter by stacking them.
-    return math.prod(min(h.retention, 1.0) for h in hops)
+    return float(math.prod(min(h.retention, 1.0) for h in hops))
 
 
 def adapter_hops(hops: Sequence[Hop]) -> int:
