@@ -75,6 +75,7 @@ def table(*columns: str, title: str | None = None, labelled: bool = False) -> Ta
 
 
 def _rich(t: Table, columns: list[int], title: str | None, caption: str | None) -> RichTable:
+    from rich.cells import cell_len
     from rich.table import Table as RichTable
     from rich.text import Text
 
@@ -82,17 +83,20 @@ def _rich(t: Table, columns: list[int], title: str | None, caption: str | None) 
     if caption:
         out.caption_justify = "left"
     for n, i in enumerate(columns):
-        out.add_column(t.columns[i], no_wrap=n == 0)
+        # a header is never squeezed (no "DIRE…"): the layout changes instead
+        out.add_column(t.columns[i], no_wrap=n == 0, min_width=cell_len(t.columns[i]))
     for row in t.rows:
         out.add_row(*(Text(row[i]) for i in columns))  # cells are data, never markup
     return out
 
 
-def _fits(rendered: RichTable, width: int) -> bool:
+def _fits(rendered: RichTable, width: int, *, whole: bool) -> bool:
+    """Whether ``rendered`` fits ``width``: with its cells wrapped, or ``whole`` (unwrapped)."""
     from rich.measure import Measurement
 
     con = console()
-    return Measurement.get(con, con.options.update_width(10_000), rendered).minimum <= width
+    size = Measurement.get(con, con.options.update_width(10_000), rendered)
+    return (size.maximum if whole else size.minimum) <= width
 
 
 def show(t: Table) -> None:
@@ -100,7 +104,7 @@ def show(t: Table) -> None:
     con = console()
     everything = list(range(len(t.columns)))
     whole = _rich(t, everything, t.title, t.caption)
-    if _fits(whole, con.width):
+    if _fits(whole, con.width, whole=t.labelled):  # figures are never wrapped
         con.print(whole)
         return
     if len(t.columns) == 2:
@@ -117,7 +121,7 @@ def _show_split(t: Table, width: int) -> None:
     groups: list[list[int]] = []
     while rest:
         group = [rest.pop(0)]
-        while rest and _fits(_rich(t, [0, *group, rest[0]], None, None), width):
+        while rest and _fits(_rich(t, [0, *group, rest[0]], None, None), width, whole=True):
             group.append(rest.pop(0))
         groups.append(group)
     for n, group in enumerate(groups):
