@@ -44,11 +44,12 @@ def resolve(
         paths = {gallery_generation: resolver.resolve(query_generation, gallery_generation)}
     else:
         from embedreg.gallery import Gallery
+        from embedreg.routing import QueryPath
 
         assert gallery_dir is not None
-        g = Gallery.load(gallery_dir)
         query = reg.generation(query_generation)
-        paths = {seg: resolver.resolve(query.name, seg) for seg in g.generations}
+        routes = Gallery.load(gallery_dir).routes(query, resolver=resolver)
+        paths = {seg: p or QueryPath(query.name, seg, ()) for seg, p in routes.items()}
     if as_json:
         emit_json(
             next(iter(paths.values())).to_dict()

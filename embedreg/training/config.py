@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import ValidationError
@@ -120,15 +120,3 @@ class TrainConfig:
         data = asdict(self)
         data.pop("device")
         return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from a dict, refusing unknown keys."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValidationError(
-                f"unknown training setting(s) {', '.join(sorted(unknown))}",
-                f"the schedule has {', '.join(sorted(known))}; family options go in options=",
-            )
-        return cls(**data)
