@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import ValidationError
 from .base import AffineMap
-from .config import check_non_negative, check_positive
+from .config import FamilyConfig, check_non_negative, check_positive
 from .linear import LinearAdapter, as_float32, check_parts, check_shapes, gram_size
 from .trainable import GradientConfig, TrainableAdapter
 
@@ -206,7 +206,7 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
     # --- training ----------------------------------------------------------------
 
     @classmethod
-    def build_module(cls, init: AffineMap, config: GradientConfig) -> torch.nn.Module:
+    def build_module(cls, init: AffineMap, config: FamilyConfig) -> torch.nn.Module:
         from .torch_modules import AffineModule
 
         return AffineModule(init)
@@ -219,7 +219,7 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
 
     @classmethod
     def penalty(
-        cls, module: torch.nn.Module, config: GradientConfig
+        cls, module: torch.nn.Module, config: FamilyConfig
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         from .torch_modules import AffineModule, expect, lambda_penalty
 
@@ -232,7 +232,7 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
 
     @classmethod
     def from_module(
-        cls, module: torch.nn.Module, config: GradientConfig, **extra: Any
+        cls, module: torch.nn.Module, config: FamilyConfig, **extra: Any
     ) -> LambdaOrthAdapter:
         from .torch_modules import AffineModule, expect, to_numpy
 
@@ -254,7 +254,7 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
         return cls(weight, to_numpy(trained.bias), gallery, **settings)
 
 
-def _own(config: GradientConfig) -> LambdaOrthConfig:
+def _own(config: FamilyConfig) -> LambdaOrthConfig:
     if not isinstance(config, LambdaOrthConfig):
         raise ValidationError(
             f"the lambda-orth family takes a LambdaOrthConfig, got a {type(config).__name__}"

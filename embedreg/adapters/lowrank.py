@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ValidationError
 from .base import AffineMap
-from .config import check_positive_int
+from .config import FamilyConfig, check_positive_int
 from .linear import BaseShaped, as_float32, check_parts, check_shapes
 from .trainable import GradientConfig, TrainableAdapter
 
@@ -100,7 +100,7 @@ class LowRankAdapter(BaseShaped, TrainableAdapter):
         return adapter
 
     @classmethod
-    def build_module(cls, init: AffineMap, config: GradientConfig) -> torch.nn.Module:
+    def build_module(cls, init: AffineMap, config: FamilyConfig) -> torch.nn.Module:
         from .torch_modules import LowRankModule
 
         rank = config.rank if isinstance(config, LowRankConfig) else LowRankConfig().rank
@@ -114,7 +114,7 @@ class LowRankAdapter(BaseShaped, TrainableAdapter):
 
     @classmethod
     def from_module(
-        cls, module: torch.nn.Module, config: GradientConfig, **extra: Any
+        cls, module: torch.nn.Module, config: FamilyConfig, **extra: Any
     ) -> LowRankAdapter:
         from .torch_modules import LowRankModule, expect, to_numpy
 

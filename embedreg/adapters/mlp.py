@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import DimensionMismatch, ValidationError
 from .base import AffineMap
-from .config import check_positive_int
+from .config import FamilyConfig, check_positive_int
 from .linear import BaseShaped, as_float32, check_parts, check_shapes
 from .trainable import GradientConfig, TrainableAdapter
 
@@ -138,7 +138,7 @@ class ResidualMLPAdapter(BaseShaped, TrainableAdapter):
         return adapter
 
     @classmethod
-    def build_module(cls, init: AffineMap, config: GradientConfig) -> torch.nn.Module:
+    def build_module(cls, init: AffineMap, config: FamilyConfig) -> torch.nn.Module:
         from .torch_modules import ResidualMLPModule
 
         hidden = config.hidden if isinstance(config, MLPConfig) else MLPConfig().hidden
@@ -146,7 +146,7 @@ class ResidualMLPAdapter(BaseShaped, TrainableAdapter):
 
     @classmethod
     def from_module(
-        cls, module: torch.nn.Module, config: GradientConfig, **extra: Any
+        cls, module: torch.nn.Module, config: FamilyConfig, **extra: Any
     ) -> ResidualMLPAdapter:
         from .torch_modules import ResidualMLPModule, expect, to_numpy
 

@@ -2,7 +2,8 @@
 
 A gradient family subclasses :class:`TrainableAdapter`, gives a config class
 derived from :class:`GradientConfig` (the loss weights every gradient family
-shares, plus its own options), and provides
+shares, plus its own options; a config without them trains with the default
+weights), and provides
 
 * :meth:`TrainableAdapter.build_module`: a ``torch.nn.Module`` computing the
   map, initialised from the Procrustes solution (``init``, an affine map
@@ -92,8 +93,11 @@ class TrainableAdapter(Adapter):
 
     @classmethod
     @abstractmethod
-    def build_module(cls, init: AffineMap, config: GradientConfig) -> torch.nn.Module:
-        """A module ``(N, in) → (N, out)`` that starts as the map ``init``."""
+    def build_module(cls, init: AffineMap, config: FamilyConfig) -> torch.nn.Module:
+        """A module ``(N, in) → (N, out)`` that starts as the map ``init``.
+
+        ``config`` is an instance of the family's :attr:`config_class`.
+        """
 
     @classmethod
     def module_weight(cls, module: torch.nn.Module) -> torch.Tensor | None:
@@ -102,7 +106,7 @@ class TrainableAdapter(Adapter):
 
     @classmethod
     def penalty(
-        cls, module: torch.nn.Module, config: GradientConfig
+        cls, module: torch.nn.Module, config: FamilyConfig
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """An extra loss term and the defect it measured, or ``None``."""
         return None
@@ -110,6 +114,6 @@ class TrainableAdapter(Adapter):
     @classmethod
     @abstractmethod
     def from_module(
-        cls, module: torch.nn.Module, config: GradientConfig, **extra: Any
+        cls, module: torch.nn.Module, config: FamilyConfig, **extra: Any
     ) -> TrainableAdapter:
         """The trained module as an adapter (``extra``: e.g. the joint gallery map)."""

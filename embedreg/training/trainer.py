@@ -40,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -157,12 +158,12 @@ class AdapterTrainer:
         device = select_device(self.config.device)
         if cls.fitting != "gradient":
             return self._fit_closed_form(cls, config, source, target, device)
-        if not (issubclass(cls, TrainableAdapter) and isinstance(config, GradientConfig)):
+        if not issubclass(cls, TrainableAdapter):
             raise BrokenPlugin(
                 "adapter family",
                 cls.family,
                 "embedreg.adapters",
-                "it says it is gradient-trained but is not a TrainableAdapter with a GradientConfig",
+                "it says it is gradient-trained but is not a TrainableAdapter",
             )
         run = _GradientRun(cls, self.config, config, self.callbacks, device)
         return run.run(source, target, codes)
@@ -180,13 +181,24 @@ class AdapterTrainer:
         for cb in self.callbacks:
             cb.on_train_begin(start)
         t0 = time.perf_counter()
-        adapter = cls.fit(source, target, options, device=device)
+        takes_device = _accepts(cls.fit, "device")
+        adapter = (
+            cls.fit(source, target, options, device=device)
+            if takes_device
+            else cls.fit(source, target, options)  # a plugin written without the device argument
+        )
         result = TrainResult(
             adapter, cls.family, device, n, 0, time.perf_counter() - t0, options=options
         )
         for cb in self.callbacks:
             cb.on_train_end(result)
         return result
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    """Whether ``fn`` takes a keyword argument ``name`` (or any keyword)."""
+    params = inspect.signature(fn).parameters.values()
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 # --- the gradient loop --------------------------------------------------------------
@@ -208,7 +220,7 @@ class _GradientRun:
         self,
         cls: type[TrainableAdapter],
         config: TrainConfig,
-        options: GradientConfig,
+        options: FamilyConfig,
         callbacks: list[TrainerCallback],
         device: str,
     ) -> None:
@@ -230,7 +242,13 @@ class _GradientRun:
         from ..adapters.torch_modules import AffineModule
 
         cfg, dev = self.config, self.device
-        opts = self.options = self.options.resolved(labels=labels is not None)
+        has_labels = labels is not None
+        opts = self.options
+        if isinstance(opts, GradientConfig):
+            opts = self.options = opts.resolved(labels=has_labels)
+        # the loss weights: the family's own when its config has them, else the defaults
+        self.loss = opts if isinstance(opts, GradientConfig) else GradientConfig()
+        self.loss = self.loss.resolved(labels=has_labels)
         t0 = time.perf_counter()
         train_rows, val_rows = self._split(source.shape[0])
         # One copy of the data where it lives (no train/validation copies): all of it on
@@ -256,7 +274,7 @@ class _GradientRun:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             module = self.cls.build_module(init, opts).to(dev)
-        joint = opts.joint_forward_weight() is not None
+        joint = self.loss.joint_forward_weight() is not None
         out_dim = target.shape[1]
         gallery = (
             AffineModule(
@@ -377,7 +395,7 @@ class _GradientRun:
 
         from .losses import info_nce, supcon
 
-        opts = self.options
+        opts = self.loss
         pred = module(xb)
         loss: torch.Tensor = opts.w_backward * ((pred - yb) ** 2).sum(1).mean()
         anchor = yb
@@ -396,7 +414,7 @@ class _GradientRun:
                 if gallery is not None:
                     contrast = contrast + supcon(a, norm(yb, dim=1), lb, opts.temperature)
             loss = loss + opts.w_contrastive * contrast
-        pen = self.cls.penalty(module, opts)
+        pen = self.cls.penalty(module, self.options)
         if pen is not None:
             loss = loss + pen[0]
         return loss

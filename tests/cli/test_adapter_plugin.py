@@ -24,7 +24,7 @@ PLUGIN = '''
 from dataclasses import dataclass, field
 
 import numpy as np
-from embedreg.adapters import FamilyConfig, GradientConfig, TrainableAdapter
+from embedreg.adapters import FamilyConfig, TrainableAdapter
 from embedreg.adapters.linear import LinearAdapter, moments, procrustes_from_moments
 
 
@@ -40,9 +40,9 @@ class CentredProcrustes(LinearAdapter):
     config_class = CentredConfig
 
     @classmethod
-    def fit(cls, source, target, config, *, device="cpu"):
+    def fit(cls, source, target, config):  # no device argument: embedreg copes
         cfg = cls.make_config(config)
-        m = moments(source, target, device)
+        m = moments(source, target, "cpu")
         cxy = m.xy - m.count * np.outer(m.mean_x, m.mean_y)
         w = procrustes_from_moments(type(m)(m.count, m.sum_x, m.sum_y, m.xx, cxy))
         if cfg.shrink and w.shape[0] == w.shape[1]:
@@ -52,7 +52,7 @@ class CentredProcrustes(LinearAdapter):
 
 
 @dataclass(frozen=True)
-class ScaledConfig(GradientConfig):
+class ScaledConfig(FamilyConfig):  # no loss weights of its own: the defaults apply
     scale: float = field(default=1.0, metadata={"help": "initial scale of the map"})
 
 
