@@ -92,6 +92,9 @@ EMBEDDINGS_INDEX_FILENAME = "index.json"
 
 #: Roles a vector can play; queries and documents may use different prefixes.
 ROLES: tuple[str, ...] = ("query", "document")
+#: The longest item (one line of an input file) read, in characters: reading stays
+#: bounded whatever the file holds, and models read only their first tokens anyway.
+DEFAULT_MAX_ITEM_CHARS = 1_000_000
 #: Rows per embeddings shard file unless told otherwise (~100 MB of float32 at 384-d).
 DEFAULT_SHARD_ROWS = 65536
 #: Encoder precisions: ``auto`` is float16 autocast on CUDA and MPS, float32 on CPU.

@@ -172,7 +172,14 @@ def schedule(settings: dict[str, Any]) -> TrainConfig:
 
 
 def load_data(
-    reg: Registry, new: str, old: str, direction: str, settings: dict[str, Any], *, device: str
+    reg: Registry,
+    new: str,
+    old: str,
+    direction: str,
+    settings: dict[str, Any],
+    *,
+    device: str,
+    ordered: bool = True,
 ) -> PairedEmbeddings:
     """Paired vectors from ``--pairs`` or ``--texts`` (the data options popped from ``settings``)."""
     from embedreg.training import training_pairs
@@ -196,6 +203,7 @@ def load_data(
             use_cache=not data["no_cache"],
             progress=update,
             on_cached=cached,
+            ordered=ordered,
         )
 
 
@@ -370,7 +378,9 @@ def eval_(state: State, /, adapter_id: str, as_json: bool, **settings: Any) -> N
     reg = state.registry()
     rec = reg.adapter(adapter_id)
     device = settings.pop("device")
-    data = load_data(reg, rec.source, rec.target, rec.direction, settings, device=device)
+    data = load_data(
+        reg, rec.source, rec.target, rec.direction, settings, device=device, ordered=False
+    )
     figures = evaluate_adapter(reg, adapter_id, data, device=device)
     if as_json:
         emit_json({"id": rec.id, "figures": figures})

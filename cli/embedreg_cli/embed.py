@@ -9,7 +9,7 @@ from embedreg.constants import DEFAULT_SHARD_ROWS, PRECISIONS, ROLES
 from embedreg.devices import DEVICE_HELP
 
 from .context import State, json_option, pass_state, registry_option
-from .output import console, emit_json, say
+from .output import emit_json, say
 from .progress import progress_bar
 
 
@@ -53,6 +53,7 @@ from .progress import progress_bar
 @click.option(
     "--shard-rows", type=click.IntRange(min=1), default=DEFAULT_SHARD_ROWS, show_default=True
 )
+@click.option("--force", is_flag=True, help="Replace OUT if it exists (never the input).")
 @json_option
 @registry_option
 @pass_state
@@ -69,6 +70,7 @@ def embed(
     id_field: str | None,
     label_field: str | None,
     shard_rows: int,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Embed INPUT (.txt, .jsonl or .csv) with GENERATION into an embeddings file.
@@ -76,23 +78,24 @@ def embed(
     The file (safetensors) records the generation's name, pin and recipe
     hash, so it can never be read as another generation's vectors.
     """
-    from embedreg.models import Encoder, embed_inputs
+    from embedreg.models import embed_inputs
 
     gen = state.registry().generation(generation)
-    with console().status(f"Loading {gen.name} …"):
-        encoder = Encoder(gen, device=device, batch_size=batch_size, precision=precision)
     with progress_bar(f"Embedding with {gen.name}") as update:
         result = embed_inputs(
             gen,
             input_path,
             output,
             role=role,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
             text_field=text_field,
             id_field=id_field,
             label_field=label_field,
             shard_rows=shard_rows,
-            encoder=encoder,
             progress=update,
+            overwrite=force,
         )
     if as_json:
         emit_json(result.to_dict())

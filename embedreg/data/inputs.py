@@ -11,10 +11,13 @@ Three formats, chosen by suffix:
 
 Every item has an id: the one the file gives, else its line number (as a
 string). Labels are all-or-none: once the first item has one, each item must.
-An empty item, a missing field, a malformed line or bytes that are not UTF-8
-raise :class:`~embedreg.errors.InputError` naming the file and the line.
+An empty item, a missing field, a malformed line, bytes that are not UTF-8,
+text that is not valid Unicode (a lone surrogate from a JSON escape) or an
+item longer than ``max_chars`` characters raise
+:class:`~embedreg.errors.InputError` naming the file and the line.
 
-Items are yielded one at a time; a file of any size is read in constant memory.
+Items are yielded one at a time, and no line is read past the item limit: a
+file of any size, or with lines of any length, is read in bounded memory.
 
 Example:
     >>> import tempfile, pathlib
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..constants import DEFAULT_MAX_ITEM_CHARS
 from ..errors import InputError
 
 __all__ = ["INPUT_SUFFIXES", "InputItem", "count_lines", "read_inputs"]
@@ -59,8 +63,13 @@ class InputItem:
     line: int
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line number, text without the line break)``, decoding UTF-8 line by line."""
+def _lines(path: Path, max_chars: int = DEFAULT_MAX_ITEM_CHARS) -> Iterator[tuple[int, str]]:
+    """``(line number, text without the line break)``, decoding UTF-8 line by line.
+
+    A line is read at most ``4 · max_chars`` bytes at a time (UTF-8 takes up
+    to four per character), so one huge line cannot fill the memory.
+    """
+    cap = 4 * max_chars + 2  # the characters, and a line break of up to two bytes
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
@@ -68,7 +77,9 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
     except IsADirectoryError:
         raise InputError(str(path), None, "is a folder, not a file", "pass a file") from None
     with fh:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in enumerate(iter(lambda: fh.readline(cap), b""), start=1):
+            if len(raw) >= cap and not raw.endswith(b"\n"):
+                raise _too_long(path, number, max_chars)
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -80,7 +91,34 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                 ) from None
             if number == 1 and text.startswith("\ufeff"):
                 text = text[1:]
-            yield number, text.rstrip("\r\n")
+            text = text.rstrip("\r\n")
+            if len(text) > max_chars:
+                raise _too_long(path, number, max_chars)
+            yield number, text
+
+
+def _too_long(path: Path, line: int, max_chars: int) -> InputError:
+    return InputError(
+        str(path),
+        line,
+        f"the line is longer than {max_chars:,} characters",
+        "split or shorten the item (models read only their first few hundred tokens), "
+        "or raise max_chars",
+    )
+
+
+def _unicode(path: Path, line: int, value: str, field: str) -> str:
+    """``value``, refused when it holds lone surrogates (JSON escapes that are no character)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            str(path),
+            line,
+            f"field {field!r} holds {value[exc.start : exc.end]!a}, which is not valid Unicode",
+            "remove the stray surrogate escape from the file",
+        ) from None
+    return value
 
 
 def _text(path: Path, line: int, value: Any, field: str) -> str:
@@ -90,7 +128,7 @@ def _text(path: Path, line: int, value: Any, field: str) -> str:
         )
     if not value.strip():
         raise InputError(str(path), line, f"empty {field}", "remove the line or give it text")
-    return value
+    return _unicode(path, line, value, field)
 
 
 def _optional(path: Path, line: int, value: Any, field: str) -> str | None:
@@ -102,7 +140,7 @@ def _optional(path: Path, line: int, value: Any, field: str) -> str | None:
             line,
             f"field {field!r} must be a string or an integer, got {type(value).__name__}",
         )
-    return str(value)
+    return _unicode(path, line, str(value), field)
 
 
 class _Labels:
@@ -127,8 +165,8 @@ class _Labels:
         return label
 
 
-def _read_txt(path: Path) -> Iterator[InputItem]:
-    for number, text in _lines(path):
+def _read_txt(path: Path, max_chars: int) -> Iterator[InputItem]:
+    for number, text in _lines(path, max_chars):
         if not text.strip():
             raise InputError(
                 str(path), number, "empty line", "remove empty lines: each line is one item"
@@ -137,10 +175,10 @@ def _read_txt(path: Path) -> Iterator[InputItem]:
 
 
 def _read_jsonl(
-    path: Path, text_field: str, id_field: str | None, label_field: str | None
+    path: Path, text_field: str, id_field: str | None, label_field: str | None, max_chars: int
 ) -> Iterator[InputItem]:
     labels = _Labels(path)
-    for number, line in _lines(path):
+    for number, line in _lines(path, max_chars):
         if not line.strip():
             raise InputError(str(path), number, "empty line", "each line must hold a JSON object")
         try:
@@ -171,9 +209,9 @@ def _read_jsonl(
 
 
 def _read_csv(
-    path: Path, text_field: str, id_field: str | None, label_field: str | None
+    path: Path, text_field: str, id_field: str | None, label_field: str | None, max_chars: int
 ) -> Iterator[InputItem]:
-    lines = _lines(path)
+    lines = _lines(path, max_chars)
     reader = csv.reader(text + "\n" for _, text in lines)
     where = str(path)
     try:
@@ -231,6 +269,7 @@ def read_inputs(
     text_field: str = "text",
     id_field: str | None = None,
     label_field: str | None = None,
+    max_chars: int = DEFAULT_MAX_ITEM_CHARS,
 ) -> Iterator[InputItem]:
     """Yield the items of a ``.txt``, ``.jsonl`` or ``.csv`` file, one at a time.
 
@@ -241,6 +280,7 @@ def read_inputs(
             Naming one makes it required.
         label_field: field or column of labels; ``None`` uses ``label`` when
             present. Naming one makes it required.
+        max_chars: the longest line (item) accepted, in characters.
 
     Raises:
         InputError: unknown suffix, missing file, or a bad line (named).
@@ -257,11 +297,11 @@ def read_inputs(
             raise InputError(
                 str(file), None, ".txt files hold only texts (one per line), no ids or labels"
             )
-        return _read_txt(file)
+        return _read_txt(file, max_chars)
     if suffix == ".jsonl":
-        return _read_jsonl(file, text_field, id_field, label_field)
+        return _read_jsonl(file, text_field, id_field, label_field, max_chars)
     if suffix == ".csv":
-        return _read_csv(file, text_field, id_field, label_field)
+        return _read_csv(file, text_field, id_field, label_field, max_chars)
     raise InputError(
         str(file),
         None,

@@ -112,6 +112,12 @@ def check_pairs(
                 f"{what}: {bad.size} {name} vector(s) hold NaN or Inf ({_name_some(names, bad)})",
                 "re-embed those items or drop them from both files",
             )
+        zero = np.flatnonzero(~arr.any(axis=1))
+        if zero.size:
+            raise TrainingDataError(
+                f"{what}: {zero.size} {name} vector(s) are all zeros ({_name_some(names, zero)})",
+                "a zero vector points nowhere: re-embed those items or drop them from both files",
+            )
     if source.shape[0] < min_pairs:
         raise TrainingDataError(
             f"{what}: {source.shape[0]} pairs are too few for a "

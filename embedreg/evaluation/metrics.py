@@ -104,7 +104,11 @@ def topk_indices(
 
 
 def own_pair_ranks(queries: FloatArray, gallery: FloatArray, *, device: str = "cpu") -> IntArray:
-    """0-based rank of gallery item ``i`` for query ``i`` (items more similar than it)."""
+    """0-based rank of gallery item ``i`` for query ``i``: the other items at least as similar.
+
+    Ties count against the query (an item as similar as its own pair ranks
+    before it), so degenerate vectors (all equal, all zero) rank last, not first.
+    """
     import torch
 
     _check(queries, gallery, True)
@@ -112,7 +116,7 @@ def own_pair_ranks(queries: FloatArray, gallery: FloatArray, *, device: str = "c
     for start, sims in _chunks(queries, gallery, device, False):
         rows = torch.arange(sims.shape[0], device=sims.device)
         own = sims[rows, rows + start]
-        out.append((sims > own[:, None]).sum(1).cpu())
+        out.append(((sims >= own[:, None]).sum(1) - 1).cpu())
     return torch.cat(out).numpy().astype(np.int64)
 
 

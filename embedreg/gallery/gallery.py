@@ -331,10 +331,11 @@ class Gallery:
                     f"generation {generation!r} is a name; pass registry= or a Generation"
                 )
             generation = reg.generation(generation)
+        if k < 1:
+            raise ValidationError(f"k must be at least 1, got {k}")
+        paths = self.routes(generation, registry=reg, resolver=resolver)  # before any model loads
         vectors = query_vectors(queries, generation, device=device)
-        return self.search_vectors(
-            vectors, k, generation=generation, registry=reg, resolver=resolver
-        )
+        return self._search(vectors, k, generation, paths)
 
     def search_vectors(
         self,
@@ -351,9 +352,15 @@ class Gallery:
         )
         if k < 1:
             raise ValidationError(f"k must be at least 1, got {k}")
-        paths = self.routes(generation, registry=registry, resolver=resolver)
+        return self._search(
+            q, k, generation, self.routes(generation, registry=registry, resolver=resolver)
+        )
+
+    def _search(
+        self, queries: Any, k: int, generation: Generation, paths: dict[str, QueryPath | None]
+    ) -> Hits:
         return search_segments(
-            q,
+            queries,
             k,
             generation=generation,
             metric=self.metric,

@@ -49,7 +49,7 @@ from ..constants import (
 from ..data.embeddings import EmbeddingsWriter, load_embeddings
 from ..data.inputs import count_lines, read_inputs
 from ..data.pairs import PairedEmbeddings, pair_embeddings
-from ..errors import InputError, ValidationError
+from ..errors import ConflictError, InputError, ValidationError
 from ..registry import Generation, LocalStore, Registry
 from ..util.hashing import canonical_json_sha256, file_sha256
 from .encoder import Encoder, ProgressCallback
@@ -58,6 +58,7 @@ __all__ = [
     "CACHE_KEY_VERSION",
     "EmbedResult",
     "cache_key",
+    "check_output",
     "embed_inputs",
     "embed_pairs",
     "embeddings_cache_dir",
@@ -119,6 +120,31 @@ class EmbedResult:
         }
 
 
+def check_output(
+    output_path: str | os.PathLike[str], input_path: str | os.PathLike[str], *, overwrite: bool
+) -> None:
+    """Refuse to write over the input, or over an existing file unless ``overwrite``.
+
+    Raises:
+        ConflictError: naming the path and the option that allows it.
+    """
+    out, source = Path(output_path), Path(input_path)
+    if out.exists() and source.exists() and _same_or_inside(source, out):
+        raise ConflictError(
+            f"the output {out} is the input file {source}", "write the vectors to another path"
+        )
+    if out.exists() and not overwrite:
+        raise ConflictError(
+            f"the output {out} exists", "choose another path, or pass --force to replace it"
+        )
+
+
+def _same_or_inside(source: Path, out: Path) -> bool:
+    if os.path.samefile(source, out):
+        return True
+    return out.is_dir() and source.resolve().is_relative_to(out.resolve())
+
+
 def embed_inputs(
     generation: Generation,
     input_path: str | os.PathLike[str],
@@ -135,6 +161,7 @@ def embed_inputs(
     shard_rows: int = DEFAULT_SHARD_ROWS,
     encoder: Encoder | None = None,
     progress: ProgressCallback | None = None,
+    overwrite: bool = False,
 ) -> EmbedResult:
     """Embed every item of ``input_path`` with ``generation`` into ``output_path``.
 
@@ -150,9 +177,12 @@ def embed_inputs(
         shard_rows: rows per shard file.
         encoder: an already loaded encoder of ``generation`` to reuse.
         progress: called with ``(items done, estimated total)`` after each batch.
+        overwrite: replace an existing ``output_path`` (never the input itself).
 
     Raises:
-        InputError: a bad input file (named, with the line) or one with no items.
+        ConflictError: ``output_path`` exists (unless ``overwrite``) or is the input.
+        InputError: a bad input file (named, with the line) or one with no items;
+            both are checked before the model loads.
         ModelChanged, ModelLoadError: the model cannot be loaded as pinned.
 
     Example:
@@ -160,9 +190,14 @@ def embed_inputs(
         120
     """
     source = Path(input_path)
+    check_output(output_path, source, overwrite=overwrite)
     items = read_inputs(source, text_field=text_field, id_field=id_field, label_field=label_field)
     if not source.is_file():
         raise InputError(str(source), None, "does not exist or is not a file", "check the path")
+    first = next(items, None)  # a bad or empty input fails before the model loads
+    if first is None:
+        raise InputError(str(source), None, "holds no items", "give it at least one item")
+    items = itertools.chain([first], items)
     total = count_lines(source) - (1 if source.suffix.lower() == ".csv" else 0)
     if encoder is None:
         encoder = Encoder(generation, device=device, batch_size=batch_size, precision=precision)
@@ -293,6 +328,7 @@ def embed_pairs(
                 gen,
                 source,
                 target,
+                overwrite=True,  # the cache's own file: a crashed run may have left it
                 role=role,
                 device=device,
                 batch_size=batch_size,

@@ -153,7 +153,10 @@ class Encoder:
             with _quiet_transformers():
                 tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
                 model, info = AutoModel.from_pretrained(
-                    str(self.folder), dtype=torch.float32, output_loading_info=True
+                    str(self.folder),
+                    dtype=torch.float32,
+                    output_loading_info=True,
+                    use_safetensors=True,  # never unpickle a checkpoint
                 )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -27,9 +27,15 @@ from typing import Any
 
 from ..errors import ModelChanged, ModelLoadError, ModelSourceError
 from ..registry import Generation, HubSource, LocalSource
-from ..util.hashing import folder_weights_sha256
+from ..util.hashing import folder_weights_sha256, weight_files
 
-__all__ = ["ModelDirInfo", "hub_snapshot", "inspect_model_dir", "model_folder"]
+__all__ = [
+    "ModelDirInfo",
+    "hub_snapshot",
+    "inspect_model_dir",
+    "model_folder",
+    "require_safetensors",
+]
 
 #: sentence-transformers Pooling flags → embedreg pooling names.
 _POOLING_FLAGS = {
@@ -149,6 +155,23 @@ def inspect_model_dir(folder: str | Path) -> ModelDirInfo:
     )
 
 
+def require_safetensors(folder: Path, what: str) -> None:
+    """Refuse a model folder whose weights are not safetensors (pickle can run code when loaded).
+
+    Raises:
+        ModelSourceError: the folder holds only ``.bin`` / ``.pt`` / ``.ckpt`` … weights.
+    """
+    files = weight_files(folder)
+    if not any(f.name.endswith(".safetensors") for f in files):
+        found = ", ".join(sorted({f.name for f in files})[:3]) or "no weight file"
+        raise ModelSourceError(
+            f"{what} has no safetensors weights ({found}); embedreg loads safetensors only, "
+            "since pickle-based checkpoints can run code when loaded",
+            "convert it on a machine you trust: load it with transformers and save_pretrained() "
+            "it again (safetensors is the default), then register that folder",
+        )
+
+
 def model_folder(generation: Generation, *, verify_pin: bool = True) -> Path:
     """The local folder holding ``generation``'s pinned model files.
 
@@ -179,6 +202,7 @@ def model_folder(generation: Generation, *, verify_pin: bool = True) -> Path:
                 found = "0" * 64
             if found != source.sha256:
                 raise ModelChanged(generation.name, str(folder), source.pin, f"sha256:{found}")
+        require_safetensors(folder, f"the model folder {folder} of generation {generation.name!r}")
         return folder
     assert isinstance(source, HubSource)
     return hub_snapshot(source, generation=generation.name)

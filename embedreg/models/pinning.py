@@ -40,7 +40,7 @@ from ..registry import (
 )
 from ..registry.sources import REPO_ID_RE
 from .fingerprint import compute_fingerprint
-from .folders import ModelDirInfo, hub_snapshot, inspect_model_dir
+from .folders import ModelDirInfo, hub_snapshot, inspect_model_dir, require_safetensors
 
 __all__ = ["pin_model", "register_model"]
 
@@ -102,6 +102,7 @@ def pin_model(
     source = _source(model, revision)
     measurable = modality == "text"  # embedreg's encoder can load text models only
     if isinstance(source, LocalSource):
+        require_safetensors(Path(source.path), f"model folder {source.path}")
         info = inspect_model_dir(source.path)
     elif fingerprint or (dimension is None and measurable):
         hub = source  # its config files are read like a local folder's

@@ -24,11 +24,12 @@ from collections.abc import Sequence
 from ..data.pairs import PairedEmbeddings, load_pairs, minimum_pairs
 from ..errors import ValidationError
 from ..models.embed import CachedFn, PairProgress, embed_pairs
-from ..registry import Registry
+from ..registry import Registry, RegistryDocument
 
 __all__ = [
     "DEFAULT_HELDOUT",
     "DIRECTION_CHOICES",
+    "check_order",
     "default_role",
     "directions",
     "split_pairs",
@@ -56,6 +57,25 @@ def default_role(direction: str) -> str:
     return "document" if direction == "forward" else "query"
 
 
+def check_order(doc: RegistryDocument, new: str, old: str) -> None:
+    """Refuse one generation twice, or a ``new`` that is an ancestor of ``old`` (given the wrong way).
+
+    Raises:
+        ValidationError: with the command that has them the right way round.
+    """
+    if new == old:
+        raise ValidationError(f"an adapter needs two different generations, got {new!r} twice")
+    seen = doc.generations[old]
+    while seen.parent is not None:
+        if seen.parent == new:
+            raise ValidationError(
+                f"generation {new!r} is an ancestor of {old!r}, but was given as the new one",
+                f"give the newer generation first: 'embedreg adapter train {old} {new}' "
+                "(add --direction forward for an old → new adapter)",
+            )
+        seen = doc.generations[seen.parent]
+
+
 def training_pairs(
     registry: Registry,
     new: str,
@@ -73,13 +93,16 @@ def training_pairs(
     use_cache: bool = True,
     progress: PairProgress | None = None,
     on_cached: CachedFn | None = None,
+    ordered: bool = True,
 ) -> PairedEmbeddings:
     """Paired vectors of ``new`` (source side) and ``old`` (target side), from files or texts.
 
     Give exactly one of ``pairs`` (``(new_file, old_file)``, embeddings files
     of the same items) and ``texts`` (an input file embedded with both
     generations, cached; ``role`` defaults to :func:`default_role` of
-    ``direction``).
+    ``direction``).  With ``ordered`` (for training), a ``new`` that is an
+    ancestor of ``old`` is refused before anything is embedded; measuring an
+    existing adapter passes its source and target as they are, ``ordered=False``.
 
     Example:
         >>> pairs = training_pairs(reg, "v3", "v2", texts="bbc.jsonl")  # doctest: +SKIP
@@ -89,6 +112,9 @@ def training_pairs(
             "give either paired embeddings files or a texts file, not both or neither",
             "use --pairs NEW_FILE OLD_FILE or --texts INPUT",
         )
+    if ordered:
+        doc = registry.document()
+        check_order(doc, doc.generation_name(new), doc.generation_name(old))  # before embedding
     if pairs is not None:
         return load_pairs(registry, new, old, pairs[0], pairs[1])
     assert texts is not None

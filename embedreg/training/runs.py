@@ -50,13 +50,13 @@ from ..adapters import (
     store_adapter,
 )
 from ..data.pairs import MIN_HELDOUT, PairedEmbeddings
-from ..errors import DimensionMismatch, DuplicateName, TrainingDataError, ValidationError
+from ..errors import DimensionMismatch, DuplicateName, TrainingDataError
 from ..evaluation import measure
-from ..registry import AdapterRecord, Generation, Registry, RegistryDocument, validate_name
+from ..registry import AdapterRecord, Generation, Registry, validate_name
 from ..util.clock import utc_now
 from .callbacks import TrainerCallback, TrainResult
 from .config import TrainConfig
-from .data import DEFAULT_HELDOUT, directions, split_pairs
+from .data import DEFAULT_HELDOUT, check_order, directions, split_pairs
 from .trainer import AdapterTrainer
 
 __all__ = ["AdapterRun", "StageFn", "evaluate_adapter", "fit_and_measure", "train_adapter"]
@@ -139,11 +139,7 @@ def train_adapter(
     config = config or TrainConfig()
     doc = registry.document()
     new_gen, old_gen = doc.generation(new), doc.generation(old)
-    if new_gen.name == old_gen.name:
-        raise ValidationError(
-            f"an adapter needs two different generations, got {new_gen.name!r} twice"
-        )
-    _check_order(doc, new_gen.name, old_gen.name)
+    check_order(doc, new_gen.name, old_gen.name)
     _check_dims(pairs, new_gen, old_gen)
     _check_generation_names(pairs, new_gen, old_gen)
     dirs = directions(direction)
@@ -211,19 +207,6 @@ def evaluate_adapter(
 
 
 # --- checks and provenance -------------------------------------------------------------
-
-
-def _check_order(doc: RegistryDocument, new: str, old: str) -> None:
-    """Refuse when ``new`` is an ancestor of ``old`` (the two were given the wrong way round)."""
-    seen = doc.generations[old]
-    while seen.parent is not None:
-        if seen.parent == new:
-            raise ValidationError(
-                f"generation {new!r} is an ancestor of {old!r}, but was given as the new one",
-                f"give the newer generation first: 'embedreg adapter train {old} {new}' "
-                "(add --direction forward for an old → new adapter)",
-            )
-        seen = doc.generations[seen.parent]
 
 
 def _check_dims(pairs: PairedEmbeddings, new: Generation, old: Generation) -> None:

@@ -211,4 +211,10 @@ def test_errors_are_one_line(cli: Cli, files, registry_dir: Path) -> None:
     assert malformed.returncode == 2 and "KEY=VALUE" in malformed.stderr
     neither = cli("adapter", "train", "v2", "v1")
     assert neither.returncode == 2 and "--pairs" in neither.stderr
+    # issue 14 #15: the wrong order is refused before the texts are embedded (the generations
+    # are Hub repos that cannot be fetched here: embedding first would fail another way)
+    texts = registry_dir.parent / "t.txt"
+    texts.write_text("a\nb\n")
+    backwards = one_line_error(cli("adapter", "train", "v1", "v2", "--texts", str(texts)))
+    assert "'v1' is an ancestor of 'v2'" in backwards
     assert json.loads(cli("adapter", "list", "--json").stdout)[0]["id"] == "v2-to-v1.procrustes"

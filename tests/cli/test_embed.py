@@ -119,3 +119,54 @@ def test_v3_file_read_as_v2_is_refused(
         load_embeddings(tmp_path / "v3.safetensors", generation=reg.generation("v2"))
     message = str(info.value)
     assert "generation 'v3'" in message and "not by 'v2'" in message
+
+
+def test_embed_never_overwrites_unasked_and_checks_inputs_before_loading(
+    cli: Any, registry_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 14 #1 and #15: these refusals come before any model loads.
+
+    The generation is a Hub repo that cannot be fetched here, so a refusal that
+    came after loading would be a model-load error instead of these.
+    """
+    cli("init")
+    hub = ["org/none", "--revision", "0" * 40, "--dim", "8", "--no-fingerprint"]
+    assert cli("gen", "add", "v9", *hub).returncode == 0
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"text": "keep me"}\n')
+    kept = corpus.read_bytes()
+
+    def error(*args: str) -> str:
+        run = cli("embed", "v9", *args)
+        assert run.returncode == 1, run
+        (line,) = run.stderr.strip().splitlines()
+        return line
+
+    assert "is the input file" in error(str(corpus), "-o", str(corpus))
+    assert "is the input file" in error(str(corpus), "-o", str(corpus), "--force")
+    assert corpus.read_bytes() == kept
+    taken = tmp_path / "taken.safetensors"
+    taken.write_bytes(b"someone's file")
+    assert "exists; choose another path, or pass --force" in error(str(corpus), "-o", str(taken))
+    assert taken.read_bytes() == b"someone's file"
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert "empty.txt: holds no items" in error(str(empty), "-o", str(tmp_path / "x.st"))
+    odd = tmp_path / "docs.md"
+    odd.write_text("# hello\n")
+    assert "unsupported input type '.md'" in error(str(odd), "-o", str(tmp_path / "x.st"))
+
+
+def test_embed_force_replaces_its_own_output(
+    cli: Any, registry_dir: Path, tmp_path: Path, v1_dir: Path
+) -> None:
+    cli("init")
+    cli("gen", "add", "v1", str(v1_dir), "--max-tokens", "32", "--no-fingerprint")
+    (tmp_path / "a.txt").write_text("one\ntwo\n")
+    (tmp_path / "b.txt").write_text("three\n")
+    out = tmp_path / "e.safetensors"
+    assert cli("embed", "v1", str(tmp_path / "a.txt"), "-o", str(out)).returncode == 0
+    assert cli("embed", "v1", str(tmp_path / "b.txt"), "-o", str(out)).returncode == 1
+    assert load_embeddings(out).vectors.shape[0] == 2
+    assert cli("embed", "v1", str(tmp_path / "b.txt"), "-o", str(out), "--force").returncode == 0
+    assert load_embeddings(out).vectors.shape[0] == 1

@@ -172,3 +172,35 @@ def test_build_from_embeddings_file_checks_its_generation(cli: Any, world: dict[
         cli("gallery", "build", "v1", str(tmp / "v1.safetensors"), "-o", str(tmp / "news"))
     )
     assert "already taken" in taken
+
+
+def test_search_without_a_path_fails_before_the_model_loads(tmp_path: Path) -> None:
+    """Issue 14 #15: no possible path is said at once, not after loading the query model.
+
+    The generations are Hub repos that cannot be fetched here: had the query
+    model been loaded first, the error would be another one, 25 s later.
+    """
+    import numpy as np
+    from embedreg import Registry
+    from embedreg.data.embeddings import save_embeddings
+
+    from conftest import run_cli  # type: ignore[import-not-found]
+
+    env = {"EMBEDREG_REGISTRY": str(tmp_path / "reg")}
+
+    def cli(*args: str) -> Any:
+        return run_cli(*args, env=env)
+
+    assert cli("init").returncode == 0
+    for name in ("g1", "g2"):
+        hub = [f"org/{name}", "--revision", "1" * 40, "--dim", "8", "--no-fingerprint"]
+        assert cli("gen", "add", name, *hub).returncode == 0
+    vectors = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
+    g1 = Registry.open(tmp_path / "reg").generation("g1")
+    save_embeddings(tmp_path / "g1.safetensors", vectors, generation=g1, role="document")
+    built = cli(
+        "gallery", "build", "g1", str(tmp_path / "g1.safetensors"), "-o", str(tmp_path / "gal")
+    )
+    assert built.returncode == 0, built.stderr
+    error = one_line_error(cli("gallery", "search", str(tmp_path / "gal"), "--gen", "g2", "x"))
+    assert "no compatible path from generation 'g2' to 'g1'" in error

@@ -223,3 +223,23 @@ def test_streaming_write_and_read_use_bounded_memory(tmp_path: Path) -> None:
     assert seen == 200_000 and read_meta(out).count == 200_000
     assert write_peak < total_bytes / 8, f"writer peak {write_peak} bytes"
     assert read_peak < total_bytes / 8, f"reader peak {read_peak} bytes"
+
+
+def test_a_count_that_disagrees_with_the_rows_is_refused(tmp_path: Path) -> None:
+    """Issue 14 #9: metadata claiming fewer rows than the file holds is an error, not a truncation."""
+    path = tmp_path / "e.safetensors"
+    save_embeddings(path, rows(10), generation=make_gen(), role="document", ids=list("abcdefghij"))
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as fh:
+        meta = dict(fh.metadata())
+    tensors = load_file(str(path))
+    save_file(tensors, str(path), metadata={**meta, "count": "7"})
+    with pytest.raises(EmbeddingsFileError, match="holds 10 vectors but its metadata says 7"):
+        load_embeddings(path)
+    with pytest.raises(EmbeddingsFileError, match="holds 10 vectors but its metadata says 7"):
+        list(iter_embeddings(path, batch_rows=3))
+    short_ids = {**tensors, "ids_offsets": tensors["ids_offsets"][:-2]}
+    save_file(short_ids, str(path), metadata=meta)
+    with pytest.raises(EmbeddingsFileError, match="holds 8 ids for 10 vectors"):
+        load_embeddings(path)

@@ -135,3 +135,39 @@ def test_reading_is_lazy(tmp_path: Path) -> None:
     assert [i.text for i in first] == ["item 0", "item 1", "item 2"]
     with pytest.raises(InputError, match="line 10001: empty line"):
         list(items)
+
+
+def test_one_huge_line_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    """Issue 14 #11: a 50 MB line (or a sparse 1 GiB file without newlines) is not read whole."""
+    import tracemalloc
+
+    huge = tmp_path / "huge.txt"
+    with open(huge, "wb") as fh:
+        fh.write(b"ok\n")
+        fh.truncate(1 << 30)  # 1 GiB, sparse: zero bytes and no newline after the first line
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=r"huge\.txt, line 2: the line is longer than 1,000"):
+            list(read_inputs(huge, max_chars=1000))
+        with pytest.raises(InputError, match="line 2: the line is longer than 1,000,000"):
+            list(read_inputs(huge))  # the default limit
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20  # a bounded read, not 1 GiB
+    line = write(tmp_path / "line.jsonl", '{"text": "' + "x" * 5000 + '"}\n')
+    with pytest.raises(InputError, match=r"line\.jsonl, line 1: the line is longer than 4,000"):
+        list(read_inputs(line, max_chars=4000))
+    assert len(next(read_inputs(line, max_chars=6000)).text) == 5000
+
+
+def test_lone_surrogates_are_input_errors(tmp_path: Path) -> None:
+    """Issue 14 #12: JSON escapes of lone surrogates name the file, line and field."""
+    text = write(tmp_path / "t.jsonl", '{"text": "fine"}\n{"text": "bad \\ud800 here"}\n')
+    with pytest.raises(InputError, match=r"t\.jsonl, line 2: field 'text' holds '\\ud800'"):
+        list(read_inputs(text))
+    ident = write(tmp_path / "i.jsonl", '{"text": "fine", "id": "\\udfff"}\n')
+    with pytest.raises(InputError, match=r"i\.jsonl, line 1: field 'id' holds '\\udfff'"):
+        list(read_inputs(ident))
+    pair = write(tmp_path / "p.jsonl", '{"text": "a real pair \\ud83d\\ude00 is fine"}\n')
+    assert next(read_inputs(pair)).text == "a real pair 😀 is fine"

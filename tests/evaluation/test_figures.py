@@ -148,3 +148,28 @@ def test_identity_between_rotated_spaces_finds_few_pairs():
         device="cpu",
     )
     assert figs["recall@1"] < 0.2
+
+
+def test_ties_count_against_the_query() -> None:
+    """Issue 14 #14: identical (e.g. all-zero) vectors rank last, so recall@1 is 0, not 1."""
+    from embedreg.evaluation.metrics import own_pair_ranks, recall_at_k
+
+    same = np.ones((30, 4), dtype=np.float32)
+    assert own_pair_ranks(same, same).tolist() == [29] * 30
+    zeros = np.zeros((30, 4), dtype=np.float32)
+    assert recall_at_k(zeros, zeros, (1, 10)) == {1: 0.0, 10: 0.0}
+    x = np.random.default_rng(0).standard_normal((30, 4)).astype(np.float32)
+    assert recall_at_k(x, x, (1,)) == {1: 1.0}  # distinct vectors still find themselves
+
+
+def test_all_zero_training_vectors_are_refused() -> None:
+    from embedreg.errors import TrainingDataError
+    from embedreg.training import AdapterTrainer, TrainConfig
+
+    x = np.random.default_rng(0).standard_normal((100, 4)).astype(np.float32)
+    zeros = x.copy()
+    zeros[[3, 7]] = 0.0
+    with pytest.raises(
+        TrainingDataError, match=r"2 target vector\(s\) are all zeros \(.row 3., .row 7.\)"
+    ):
+        AdapterTrainer(TrainConfig(device="cpu")).fit("procrustes", x, zeros)

@@ -176,3 +176,18 @@ def test_register_model_checks_the_registry_before_loading(tmp_path: Path) -> No
     with pytest.raises(ModelLoadError):
         register_model(reg, "v3", broken, dimension=8)  # loads to fingerprint: fake weights fail
     assert [g.name for g in reg.generations()] == ["v2"]
+
+
+def test_pickled_checkpoints_are_refused_up_front(tmp_path: Path) -> None:
+    """Issue 14 #13: a pytorch_model.bin (pickle) folder is refused in one line, before loading."""
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(v2_folder(), folder)
+    weights = load_file(str(folder / "model.safetensors"))
+    (folder / "model.safetensors").unlink()
+    torch.save(weights, folder / "pytorch_model.bin")
+    with pytest.raises(ModelSourceError, match="has no safetensors weights") as info:
+        pin_model("p", folder, fingerprint=False)
+    assert "pytorch_model.bin" in str(info.value) and "\n" not in str(info.value)

@@ -114,8 +114,9 @@ def _read_strings(fh: Any, field: str, a: int, b: int, keys: set[str]) -> list[s
 
 
 def _read_rows(
-    shard: Path, a: int, b: int, meta: EmbeddingsMeta, where: str
+    shard: Path, rows: int, a: int, b: int, meta: EmbeddingsMeta, where: str
 ) -> tuple[np.ndarray, list[str] | None, list[str] | None]:
+    """Rows ``a:b`` of a shard that must hold exactly ``rows`` vectors (and ids, labels)."""
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -137,6 +138,19 @@ def _read_rows(
                     where,
                     f"{shard.name}: embeddings of shape {shape}, expected (*, {meta.dimension})",
                 )
+            if shape[0] != rows:
+                raise EmbeddingsFileError(
+                    where,
+                    f"{shard.name} holds {shape[0]} vectors but its metadata says {rows}",
+                    "the file was altered or damaged; re-create it with 'embedreg embed'",
+                )
+            for field in ("ids", "labels"):
+                if f"{field}_offsets" in keys:
+                    n = fh.get_slice(f"{field}_offsets").get_shape()[0]
+                    if n != rows + 1:
+                        raise EmbeddingsFileError(
+                            where, f"{shard.name} holds {n - 1} {field} for {rows} vectors"
+                        )
             if a == b:
                 vectors = np.zeros((0, meta.dimension), dtype=np.float32)
             else:
@@ -169,7 +183,9 @@ def load_embeddings(
         (500, 384)
     """
     layout = _checked_layout(path, generation)
-    parts = [_read_rows(shard, 0, rows, layout.meta, str(path)) for shard, rows in layout.shards]
+    parts = [
+        _read_rows(shard, rows, 0, rows, layout.meta, str(path)) for shard, rows in layout.shards
+    ]
     return _join(parts, layout.meta, 0)
 
 
@@ -218,7 +234,7 @@ def iter_embeddings(
         a = 0
         while a < rows:
             b = min(rows, a + batch_rows - pending_rows)
-            pending.append(_read_rows(shard, a, b, layout.meta, str(path)))
+            pending.append(_read_rows(shard, rows, a, b, layout.meta, str(path)))
             pending_rows += b - a
             a = b
             if pending_rows == batch_rows:
