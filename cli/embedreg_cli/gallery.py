@@ -207,6 +207,19 @@ def rm(folder: Path, ids: tuple[str, ...]) -> None:
     say(f"Removed {removed} item(s) from {folder}")
 
 
+@gallery.command("register")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--name", help="Registry name (default: the gallery's own, else the folder's).")
+@registry_option
+@pass_state
+def register(state: State, folder: Path, name: str | None) -> None:
+    """Register the existing gallery in FOLDER (e.g. after 'gen rm --force' removed its record)."""
+    from embedreg.gallery import register_gallery
+
+    record = register_gallery(state.registry(), folder, name=name)
+    say(f"Registered gallery [bold]{record.name}[/] ({record.generation}) at {record.location}")
+
+
 @gallery.command("list")
 @json_option
 @registry_option

@@ -211,17 +211,32 @@ def show_(state: State, name: str, as_json: bool) -> None:
 @gen.command("rm")
 @click.argument("name")
 @click.option(
-    "--force", is_flag=True, help="Also remove the adapters and gallery records that use it."
+    "--force", is_flag=True, help="Also remove the adapter and gallery records that use it."
+)
+@click.option(
+    "--delete-adapter-files",
+    is_flag=True,
+    help="With --force: delete the removed adapters' files too (kept by default).",
 )
 @registry_option
 @pass_state
-def rm(state: State, name: str, force: bool) -> None:
-    """Remove generation NAME (refused while adapters or galleries use it)."""
-    removal = state.registry().remove_generation(name, force=force)
+def rm(state: State, name: str, force: bool, delete_adapter_files: bool) -> None:
+    """Remove generation NAME (refused while adapters or galleries use it).
+
+    With --force their records go too; the adapters' files stay in the store
+    unless --delete-adapter-files, and gallery folders are never touched
+    ('embedreg gallery register DIR' attaches one again).
+    """
+    if delete_adapter_files and not force:
+        raise click.UsageError("--delete-adapter-files goes with --force")
+    removal = state.registry().remove_generation(
+        name, force=force, delete_adapter_files=delete_adapter_files
+    )
     say(f"Removed generation {removal.generation}")
     for label, items in (
-        ("adapters removed", removal.adapters),
-        ("gallery records removed", removal.galleries),
+        ("adapter records removed", removal.adapters),
+        ("their files kept in the store", removal.kept_files),
+        ("gallery records removed (folders untouched)", removal.galleries),
         ("aliases dropped", removal.aliases),
         ("children re-parented", removal.reparented),
     ):

@@ -2,28 +2,39 @@
 
 :func:`store_adapter` writes an adapter's files (``config.json`` +
 ``model.safetensors``, see :mod:`.persistence`) into the registry's store
-under the artifact key ``adapters/<id>`` and registers its
-:class:`~embedreg.registry.AdapterRecord` with the weights' sha256;
-:func:`load_registered_adapter` fetches the files and refuses any whose bytes
-differ from that sha256.  Training (:mod:`embedreg.training`) and routing
-(:mod:`embedreg.routing`) both go through here.
+and registers its :class:`~embedreg.registry.AdapterRecord` with the
+weights' sha256; :func:`load_registered_adapter` fetches the files and
+refuses any whose bytes differ from that sha256.  Training
+(:mod:`embedreg.training`) and routing (:mod:`embedreg.routing`) both go
+through here.
+
+**Never half-written.**  Each stored adapter gets an artifact key of its own,
+``adapters/<id>@<first 16 hex of its sha256>``: files are written first, under
+a key no record points to yet, and the record then switches to them in one
+registry update.  So two writers of the same id never mix their files (the
+second is refused, or with ``replace`` wins whole), a kill before the switch
+leaves the previous adapter as it was, and the replaced adapter's files are
+deleted only after the switch.  The record is also refused when either
+generation changed (same name, other pin or recipe) while the adapter was
+made.
 
 Example:
     >>> adapter_id("v3", "v2", "lambda-orth")
     'v3-to-v2.lambda-orth'
-    >>> artifact_key("v3-to-v2.lambda-orth")
-    'adapters/v3-to-v2.lambda-orth'
+    >>> artifact_key("v3-to-v2.lambda-orth", "0123456789abcdef" * 4)
+    'adapters/v3-to-v2.lambda-orth@0123456789abcdef'
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..constants import ADAPTER_ARTIFACT_PREFIX
 from ..errors import AdapterIntegrityError, EmbedRegError, NotFound
-from ..registry import AdapterRecord, Registry, validate_name
+from ..registry import AdapterRecord, Generation, Registry, validate_name
 from .base import Adapter
 from .persistence import (
     CONFIG_FILENAME,
@@ -41,9 +52,9 @@ def adapter_id(source: str, target: str, family: str) -> str:
     return validate_name(f"{source}-to-{target}.{family}", "adapter")
 
 
-def artifact_key(adapter: str) -> str:
-    """Where adapter ``adapter``'s files live in the store."""
-    return f"{ADAPTER_ARTIFACT_PREFIX}/{adapter}"
+def artifact_key(adapter: str, sha256: str) -> str:
+    """Where the files of adapter ``adapter`` whose weights hash to ``sha256`` live in the store."""
+    return f"{ADAPTER_ARTIFACT_PREFIX}/{adapter}@{sha256[:16]}"
 
 
 def store_adapter(
@@ -57,37 +68,53 @@ def store_adapter(
     figures: dict[str, Any],
     provenance: dict[str, Any],
     replace: bool = False,
+    generations: Mapping[str, Generation] | None = None,
 ) -> AdapterRecord:
-    """Store ``adapter``'s files in ``registry``'s store and register its record.
+    """Store ``adapter``'s files in ``registry``'s store and register its record (see above).
+
+    ``generations`` are the generations the adapter was made with (by name);
+    the record is refused if the registry's are no longer the same.
 
     Raises:
-        DuplicateName: the id is taken (unless ``replace``); the files written
-            for it are removed again.
+        DuplicateName: the id is taken (unless ``replace``).
         UnknownGeneration: ``source`` or ``target`` is not registered.
+        ConflictError: a generation changed while the adapter was made.
     """
-    key = artifact_key(ident)
     with tempfile.TemporaryDirectory(prefix="embedreg-adapter-") as tmp:
         digest = save_adapter(adapter, tmp, provenance=provenance, figures=figures)
+        key = artifact_key(ident, digest)
         files = {n: Path(tmp) / n for n in (CONFIG_FILENAME, WEIGHTS_FILENAME)}
-        registry.store.put_artifact(key, files)
+        location = registry.store.put_artifact(key, files)
     record = AdapterRecord(
         id=ident,
         source=source,
         target=target,
         direction=direction,
         family=adapter.family,
-        location=key,
+        location=location,
         sha256=digest,
         figures=figures,
         provenance=provenance,
     )
+    expect = {g.name: (g.pin, g.recipe.hash) for g in (generations or {}).values()}
     try:
-        return registry.add_adapter(record, replace=replace)
-    except EmbedRegError:
-        # The id was taken while we trained (another writer): our files must not linger.
-        if not replace and ident not in registry.document().adapters:
-            registry.store.delete_artifact(key)
+        previous = registry.put_adapter(record, replace=replace, expect=expect)
+    except BaseException:
+        # refused (or interrupted): files no record points to must not linger
+        if not _referenced(registry, location):
+            registry.store.delete_artifact(location)
         raise
+    if previous is not None and previous.location != location:
+        registry.store.delete_artifact(previous.location)  # no record points to them now
+    return record
+
+
+def _referenced(registry: Registry, location: str) -> bool:
+    """Whether a record points to ``location`` (an identical adapter stored by another writer)."""
+    try:
+        return any(a.location == location for a in registry.document().adapters.values())
+    except EmbedRegError:
+        return True  # when in doubt, keep the files
 
 
 def load_registered_adapter(registry: Registry, adapter: str) -> LoadedAdapter:

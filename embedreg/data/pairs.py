@@ -136,6 +136,9 @@ class PairedEmbeddings:
         target: ``(N, d)`` float32 vectors it must produce.
         labels: optional class label per item (enables CMC/mAP and SupCon).
         source_generation / target_generation: generation names, when known.
+        source_space / target_space: ``(pin, recipe hash)`` of the generation
+            that made each side, when known (embeddings files record them), so
+            a generation re-registered under the same name is noticed.
     """
 
     ids: list[str]
@@ -144,6 +147,8 @@ class PairedEmbeddings:
     labels: list[str] | None = None
     source_generation: str | None = None
     target_generation: str | None = None
+    source_space: tuple[str, str] | None = None
+    target_space: tuple[str, str] | None = None
     _hash: list[str] = field(init=False, default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -205,6 +210,8 @@ class PairedEmbeddings:
             labels=[self.labels[int(i)] for i in idx] if self.labels is not None else None,
             source_generation=self.source_generation,
             target_generation=self.target_generation,
+            source_space=self.source_space,
+            target_space=self.target_space,
         )
 
     def split(self, heldout: float, seed: int = 0) -> tuple[PairedEmbeddings, PairedEmbeddings]:
@@ -227,6 +234,8 @@ class PairedEmbeddings:
             target=self.source,
             source_generation=self.target_generation,
             target_generation=self.source_generation,
+            source_space=self.target_space,
+            target_space=self.source_space,
         )
 
     def label_codes(self) -> npt.NDArray[np.int64] | None:
@@ -325,8 +334,11 @@ def pair_embeddings(
     old_generation: str,
     what: tuple[str, str],
 ) -> PairedEmbeddings:
-    """:func:`pairs_from_embeddings` for two :class:`~embedreg.data.embeddings.Embeddings`."""
-    return pairs_from_embeddings(
+    """:func:`pairs_from_embeddings` for two :class:`~embedreg.data.embeddings.Embeddings`.
+
+    The pairs remember the pin and recipe hash each file was made with.
+    """
+    pairs = pairs_from_embeddings(
         new.ids,
         new.vectors,
         new.labels,
@@ -336,6 +348,11 @@ def pair_embeddings(
         new_generation=new_generation,
         old_generation=old_generation,
         what=what,
+    )
+    return replace(
+        pairs,
+        source_space=(new.meta.pin, new.meta.recipe_hash),
+        target_space=(old.meta.pin, old.meta.recipe_hash),
     )
 
 

@@ -321,3 +321,43 @@ def resolve(
             "use Gallery.routes(generation, registry=...) for one path per segment",
         )
     return resolver.resolve(query, generations[0])
+
+
+def register_gallery(
+    registry: Registry, folder: str | os.PathLike[str], *, name: str | None = None
+) -> GalleryRecord:
+    """Register an existing gallery folder (one that lost its record, or was copied here).
+
+    The gallery is loaded and verified; its generation must be registered
+    with the same pin and recipe.  The name defaults to the one the gallery
+    was built with, else the folder's.  Registering the same folder again
+    under its name is harmless.
+
+    Raises:
+        NotFound / GalleryError: no valid gallery in ``folder``.
+        GenerationMismatch: the registry's generation differs from the gallery's.
+        DuplicateName: the name is taken by another gallery.
+        ValidationError: a gallery of several generations (register its upgrade instead).
+
+    Example:
+        >>> register_gallery(reg, "galleries/news").name  # doctest: +SKIP
+        'news'
+    """
+    path = Path(os.path.abspath(folder))
+    gallery = Gallery.load(path)
+    if len(gallery.generations) != 1:
+        raise ValidationError(
+            f"gallery {path} holds items of several generations ({', '.join(gallery.generations)})",
+            "only a gallery of one generation can be registered",
+        )
+    (generation,) = gallery.generations
+    gallery.segments[generation].check(registry.generation(generation), f"gallery {path}")
+    record = GalleryRecord(
+        name=validate_name(name, "gallery") if name else gallery.name or default_gallery_name(path),
+        location=str(path),
+        generation=generation,
+    )
+    existing = registry.document().galleries.get(record.name)
+    if existing is not None and existing.location == record.location:
+        return existing
+    return registry.add_gallery(record)

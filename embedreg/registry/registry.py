@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import replace as with_fields
 from typing import TypeVar
 
 from ..errors import (
@@ -69,6 +70,8 @@ class Removal:
     galleries: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     reparented: list[str] = field(default_factory=list)
+    #: Store locations of the removed adapters' files, kept unless asked to delete them.
+    kept_files: list[str] = field(default_factory=list)
 
 
 class Registry:
@@ -198,12 +201,16 @@ class Registry:
 
         return self._update(change)
 
-    def remove_generation(self, name: str, *, force: bool = False) -> Removal:
+    def remove_generation(
+        self, name: str, *, force: bool = False, delete_adapter_files: bool = False
+    ) -> Removal:
         """Remove a generation.
 
         Refused with :class:`InUse` while adapters or galleries use it, unless
-        ``force``: then their records go too (and the adapters' files), aliases
-        that point to it are dropped, and its children take its parent as
+        ``force``: then their records go too (the adapters' files stay in the
+        store, listed in :attr:`Removal.kept_files`, unless
+        ``delete_adapter_files``; gallery folders are never touched and can be
+        registered again), aliases that point to it are dropped, and its children take its parent as
         theirs.  Aliases alone never block a removal.
         """
 
@@ -250,6 +257,8 @@ class Registry:
             return removal, [a.location for a in adapters]
 
         removal, locations = self._update(change)
+        if not delete_adapter_files:
+            return with_fields(removal, kept_files=locations)
         # Files go only after the registry no longer points to them.
         for location in locations:
             self.store.delete_artifact(location)
@@ -286,17 +295,57 @@ class Registry:
 
     # --- adapters (records) -------------------------------------------------------------------
 
-    def add_adapter(self, record: AdapterRecord, *, replace: bool = False) -> AdapterRecord:
-        """Register an adapter record; both generations must exist."""
+    def add_adapter(
+        self,
+        record: AdapterRecord,
+        *,
+        replace: bool = False,
+        expect: Mapping[str, tuple[str, str]] | None = None,
+    ) -> AdapterRecord:
+        """Register an adapter record; both generations must exist.
 
-        def change(doc: RegistryDocument) -> AdapterRecord:
-            if record.id in doc.adapters and not replace:
+        ``expect`` maps generation names to the ``(pin, recipe hash)`` the
+        adapter was made with; a generation that changed meanwhile (removed
+        and added again under its name) refuses the record.
+        """
+        self.put_adapter(record, replace=replace, expect=expect)
+        return record
+
+    def put_adapter(
+        self,
+        record: AdapterRecord,
+        *,
+        replace: bool = False,
+        expect: Mapping[str, tuple[str, str]] | None = None,
+    ) -> AdapterRecord | None:
+        """:meth:`add_adapter`, returning the record it replaced (``None`` when there was none).
+
+        Raises:
+            DuplicateName: the id is taken and ``replace`` is false.
+            UnknownGeneration: an end of the adapter is not registered.
+            ConflictError: a generation in ``expect`` is not what it was.
+        """
+
+        def change(doc: RegistryDocument) -> AdapterRecord | None:
+            previous = doc.adapters.get(record.id)
+            if previous is not None and not replace:
                 raise DuplicateName("adapter", record.id, "an existing adapter")
             for end in (record.source, record.target):
                 if end not in doc.generations:
                     raise UnknownGeneration(end, doc.generations)
+            for name, (pin, recipe_hash) in (expect or {}).items():
+                now = doc.generations.get(name)
+                if now is None:
+                    raise UnknownGeneration(name, doc.generations)
+                if (now.pin, now.recipe.hash) != (pin, recipe_hash):
+                    raise ConflictError(
+                        f"generation {name!r} changed while adapter {record.id!r} was made "
+                        f"(it was {pin} with recipe {recipe_hash[:12]}, it is now {now.pin} "
+                        f"with recipe {now.recipe.hash[:12]})",
+                        "train the adapter again on vectors of the generation as it is now",
+                    )
             doc.adapters[record.id] = record
-            return record
+            return previous
 
         return self._update(change)
 

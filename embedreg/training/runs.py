@@ -50,7 +50,7 @@ from ..adapters import (
     store_adapter,
 )
 from ..data.pairs import MIN_HELDOUT, PairedEmbeddings
-from ..errors import DimensionMismatch, DuplicateName, TrainingDataError
+from ..errors import ConflictError, DimensionMismatch, DuplicateName, TrainingDataError
 from ..evaluation import measure
 from ..registry import AdapterRecord, Generation, Registry, validate_name
 from ..util.clock import utc_now
@@ -179,6 +179,7 @@ def train_adapter(
             figures=figures,
             provenance=provenance,
             replace=replace_existing,
+            generations={src.name: src, tgt.name: tgt},  # as they were when the data was read
         )
         runs.append(AdapterRun(record, result.adapter, result, figures))
     return runs
@@ -227,11 +228,21 @@ def _check_dims(pairs: PairedEmbeddings, new: Generation, old: Generation) -> No
 
 
 def _check_generation_names(pairs: PairedEmbeddings, new: Generation, old: Generation) -> None:
-    for side, expected in ((pairs.source_generation, new), (pairs.target_generation, old)):
-        if side is not None and side != expected.name:
+    sides = (
+        (pairs.source_generation, pairs.source_space, new),
+        (pairs.target_generation, pairs.target_space, old),
+    )
+    for name, space, expected in sides:
+        if name is not None and name != expected.name:
             raise TrainingDataError(
-                f"vectors made by generation {side!r} were given for {expected.name!r}",
+                f"vectors made by generation {name!r} were given for {expected.name!r}",
                 "pass the files in the order NEW OLD, each made by that generation",
+            )
+        if space is not None and space != expected.space_key:
+            raise ConflictError(
+                f"the vectors given for generation {expected.name!r} were made by another "
+                f"model or recipe under that name ({space[0]}, now {expected.pin})",
+                f"embed the inputs again with {expected.name!r} as it is registered now",
             )
 
 

@@ -204,3 +204,52 @@ def test_search_without_a_path_fails_before_the_model_loads(tmp_path: Path) -> N
     assert built.returncode == 0, built.stderr
     error = one_line_error(cli("gallery", "search", str(tmp_path / "gal"), "--gen", "g2", "x"))
     assert "no compatible path from generation 'g2' to 'g1'" in error
+
+
+def test_an_orphaned_gallery_can_be_registered_again(tmp_path: Path) -> None:
+    """Issue 14 #5: `gen rm --force` leaves the folder; `gallery register DIR` attaches it again."""
+    import numpy as np
+    from embedreg import Registry
+    from embedreg.data.embeddings import save_embeddings
+
+    from conftest import run_cli  # type: ignore[import-not-found]
+
+    env = {"EMBEDREG_REGISTRY": str(tmp_path / "reg")}
+
+    def cli(*args: str) -> Any:
+        return run_cli(*args, env=env)
+
+    hub = ["org/g1", "--revision", "1" * 40, "--dim", "8", "--no-fingerprint"]
+    assert cli("init").returncode == 0 and cli("gen", "add", "g1", *hub).returncode == 0
+    vectors = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
+    g1 = Registry.open(tmp_path / "reg").generation("g1")
+    save_embeddings(tmp_path / "g1.safetensors", vectors, generation=g1, role="document")
+    folder = tmp_path / "news"
+    assert (
+        cli(
+            "gallery", "build", "g1", str(tmp_path / "g1.safetensors"), "-o", str(folder)
+        ).returncode
+        == 0
+    )
+    removed = cli("gen", "rm", "g1", "--force")
+    assert (
+        removed.returncode == 0
+        and "gallery records removed (folders untouched): news" in removed.stderr
+    )
+    assert (folder / "gallery.json").is_file()
+    assert (
+        cli(
+            "gen", "add", "g1", "org/g1", "--revision", "2" * 40, "--dim", "8", "--no-fingerprint"
+        ).returncode
+        == 0
+    )
+    other = one_line_error(cli("gallery", "register", str(folder)))
+    assert "pinned org/g1@1111" in other and "re-embed" in other  # another model under that name
+    assert cli("gen", "rm", "g1").returncode == 0
+    assert cli("gen", "add", "g1", *hub).returncode == 0
+    registered = cli("gallery", "register", str(folder))
+    assert registered.returncode == 0, registered.stderr
+    assert "Registered gallery news (g1)" in registered.stderr
+    assert cli("gallery", "register", str(folder)).returncode == 0  # again: harmless
+    listed = json.loads(cli("gallery", "list", "--json").stdout)
+    assert [(g["name"], g["generation"]) for g in listed] == [("news", "g1")]

@@ -177,7 +177,8 @@ def test_rm_refused_while_used_then_forced(cli: Cli, registry_dir: Path) -> None
     assert "v2-to-v1" in line and "news" in line and "--force" in line
     forced = cli("gen", "rm", "v1", "--force")
     assert forced.returncode == 0, forced.stderr
-    assert "v2-to-v1" in forced.stderr
+    assert "adapter records removed: v2-to-v1" in forced.stderr
+    assert "their files kept in the store: adapters/v2-to-v1" in forced.stderr
     names = [g["name"] for g in json.loads(cli("gen", "list", "--json").stdout)]
     assert names == ["v2"]
     assert json.loads(cli("gen", "show", "v2", "--json").stdout)["parent"] is None

@@ -191,10 +191,15 @@ def test_remove_drops_aliases_and_artifacts(reg: Registry, tmp_path: Path) -> No
     location = reg.store.put_artifact("adapters/v2-to-v1", {"model.safetensors": weights})
     reg.add_adapter(adapter("v2", "v1"))
     assert reg.store.fetch_artifact("adapters/v2-to-v1").is_dir()
-    removal = reg.remove_generation("v2", force=True)
-    assert removal.aliases == ["latest"]
+    kept = reg.remove_generation("v2", force=True)  # issue 14 #5: trained files are kept
+    assert kept.aliases == ["latest"] and kept.kept_files == [location]
     assert "latest" not in reg.aliases()
-    assert not (Path(reg.location).parent / "artifacts" / location).exists()
+    assert reg.store.fetch_artifact(location).is_dir()
+    reg.add_generation(gen("v2"))
+    reg.add_adapter(adapter("v2", "v1"))
+    removal = reg.remove_generation("v2", force=True, delete_adapter_files=True)
+    assert removal.kept_files == []
+    assert not (Path(reg.location).parent / "artifacts" / "adapters" / "v2-to-v1").exists()
 
 
 def test_remove_through_alias_refused(reg: Registry) -> None:

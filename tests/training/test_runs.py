@@ -54,7 +54,7 @@ def test_backward_adapter_is_stored_measured_and_registered(reg, pairs):
         "backward",
         "lambda-orth",
     )
-    assert rec.location == "adapters/v2-to-v1.lambda-orth"
+    assert rec.location == f"adapters/v2-to-v1.lambda-orth@{rec.sha256[:16]}"
     assert rec.figures["heldout"] == 120 and rec.figures["retention"] > 0
     assert rec.figures["criterion"] in (True, False)
     prov = rec.provenance

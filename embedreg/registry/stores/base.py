@@ -67,7 +67,9 @@ class Store(ABC):
     def put_artifact(self, key: str, files: Mapping[str, Path]) -> str:
         """Store a folder of ``files`` (relative name → local path) under ``key``.
 
-        Replaces an artifact of the same key as a whole; returns its location.
+        Replaces an artifact of the same key as a whole; returns its location:
+        what records keep, and what :meth:`fetch_artifact` and
+        :meth:`delete_artifact` take.
         """
 
     @abstractmethod

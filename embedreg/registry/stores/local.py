@@ -126,9 +126,8 @@ class LocalStore(Store):
         return self.root / ARTIFACTS_DIRNAME / rel
 
     def put_artifact(self, key: str, files: Mapping[str, Path]) -> str:
-        dest = self._artifact_dir(key)
-        atomic_copy_tree(dict(files), dest)
-        return dest.relative_to(self.root).as_posix()
+        atomic_copy_tree(dict(files), self._artifact_dir(key))
+        return key
 
     def fetch_artifact(self, key: str) -> Path:
         folder = self._artifact_dir(key)

@@ -112,8 +112,9 @@ def test_artifacts(tmp_path: Path) -> None:
         "adapters/a",
         {"config.json": src / "config.json", "model.safetensors": src / "model.safetensors"},
     )
-    assert loc == "artifacts/adapters/a"
-    folder = store.fetch_artifact("adapters/a")
+    assert loc == "adapters/a"  # the location fetch and delete take
+    folder = store.fetch_artifact(loc)
+    assert folder == tmp_path / "reg" / "artifacts" / "adapters" / "a"
     assert (folder / "model.safetensors").read_bytes() == b"v1"
     (src / "model.safetensors").write_bytes(b"v2")
     store.put_artifact("adapters/a", {"model.safetensors": src / "model.safetensors"})
