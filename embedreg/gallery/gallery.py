@@ -108,8 +108,6 @@ class Gallery:
         self._items_sha256: str | None = None
         self._dirty = True
 
-    # --- construction -------------------------------------------------------------
-
     @classmethod
     def create(
         cls,
@@ -137,8 +135,6 @@ class Gallery:
 
     def _where(self) -> str:
         return f"gallery {self.path or self.name or ''}".rstrip()
-
-    # --- properties ---------------------------------------------------------------
 
     @property
     def segments(self) -> dict[str, Segment]:
@@ -313,10 +309,9 @@ class Gallery:
     ) -> Hits:
         """Search with texts or vectors of ``generation``, routed to each segment.
 
-        Texts are embedded with the generation's recipe (query role) on
-        ``device``; a numpy array or torch tensor must already hold that
-        generation's vectors.  ``generation`` may be a name when a registry
-        (or resolver) is given.
+        Texts are embedded (query role) on ``device`` once every segment's
+        path is known; arrays or tensors must hold that generation's vectors.
+        ``generation`` may be a name when a registry (or resolver) is given.
 
         Example::
 
