@@ -1,7 +1,9 @@
 """Crash-safe file writes: write a temporary sibling, fsync, rename.
 
 A reader sees either the old bytes or the new bytes, never a mixture, even if
-the writer is killed half-way.
+the writer is killed half-way.  Temporary siblings are named
+``.<name>.<pid>.<random>.tmp``, so :func:`remove_stale_temps` can tell the
+leftovers of dead writers (their process is gone) from a live writer's.
 
 Example:
     >>> import tempfile, pathlib
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -43,10 +46,65 @@ def _default_mode(base: int = 0o666) -> int:
     return base & ~umask
 
 
+#: ``.<name>.<pid>.<random>.tmp`` (a temporary sibling) or ``.<name>.old-<pid>`` (a moved-aside one).
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp|old-(?P<old>\d+))$")
+
+
+def temp_prefix(name: str) -> str:
+    """The prefix of this process's temporary siblings of a file called ``name``."""
+    return f".{name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
+def remove_stale_temps(folder: str | Path, name: str | None = None) -> list[Path]:
+    """Delete the temporary siblings (files or folders) that dead writers left in ``folder``.
+
+    Only names this module makes are considered (of ``name`` alone when given),
+    and only those whose writing process no longer runs.  Returns what went.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / ".x.json.999999999.abc.tmp").write_text("")
+        >>> [p.name for p in remove_stale_temps(d)]
+        ['.x.json.999999999.abc.tmp']
+    """
+    gone: list[Path] = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return gone
+    for entry in entries:
+        match = _TEMP_RE.match(entry.name)
+        if match is None or (name is not None and match["name"] != name):
+            continue
+        if _alive(int(match["pid"] or match["old"])):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            gone.append(entry)
+    return gone
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically (same-directory temp file + rename)."""
     target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=temp_prefix(target.name), suffix=".tmp"
+    )
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -72,7 +130,7 @@ def atomic_copy_tree(files: dict[str, Path], destination: str | Path) -> None:
     """
     dest = Path(destination)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
+    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=temp_prefix(dest.name), suffix=".tmp"))
     try:
         for rel, src in files.items():
             rel_path = Path(rel)

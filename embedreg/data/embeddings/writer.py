@@ -27,7 +27,7 @@ from ...constants import (
 )
 from ...errors import DimensionMismatch, EmbeddingsFileError, ValidationError
 from ...registry import Generation
-from ...util.atomic import atomic_write_bytes
+from ...util.atomic import atomic_write_bytes, remove_stale_temps, temp_prefix
 from .format import VECTORS, meta_for
 
 __all__ = ["SHARD_NAME", "EmbeddingsWriter", "save_embeddings"]
@@ -163,8 +163,11 @@ class EmbeddingsWriter:
         self._current: _ShardFile | None = None
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(self.path.parent, self.path.name)  # what killed writers left
         self._staging = Path(
-            tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+            tempfile.mkdtemp(
+                dir=self.path.parent, prefix=temp_prefix(self.path.name), suffix=".tmp"
+            )
         )
 
     # -- context manager --

@@ -9,7 +9,8 @@ Layout of a registry directory::
 Writes go to a temporary file that is fsynced and renamed over
 ``registry.json``, so readers never take a lock and never see a partial file.
 Writers take ``.registry.lock`` (an OS-level lock through ``filelock``) for
-the whole read-modify-write, so concurrent writers lose nothing.
+the whole read-modify-write, so concurrent writers lose nothing; each write
+also removes the temporary files of writers that were killed.
 
 Example:
     >>> import tempfile
@@ -38,7 +39,7 @@ from ...constants import (
     REGISTRY_FILENAME,
 )
 from ...errors import EmbedRegError, LockTimeout, NotFound, RegistryNotFound, ValidationError
-from ...util.atomic import atomic_copy_tree, atomic_write_bytes
+from ...util.atomic import atomic_copy_tree, atomic_write_bytes, remove_stale_temps
 from .base import Store
 
 
@@ -108,6 +109,7 @@ class LocalStore(Store):
                 current = self.read()
                 if current is None:
                     raise RegistryNotFound(str(self.root))
+                remove_stale_temps(self.root, REGISTRY_FILENAME)  # writers are serialised here
                 new = fn(current)
                 if new is not None and new != current:
                     atomic_write_bytes(self.registry_path, new)
@@ -126,7 +128,9 @@ class LocalStore(Store):
         return self.root / ARTIFACTS_DIRNAME / rel
 
     def put_artifact(self, key: str, files: Mapping[str, Path]) -> str:
-        atomic_copy_tree(dict(files), self._artifact_dir(key))
+        folder = self._artifact_dir(key)
+        remove_stale_temps(folder.parent)  # staging folders of killed writers
+        atomic_copy_tree(dict(files), folder)
         return key
 
     def fetch_artifact(self, key: str) -> Path:
