@@ -289,6 +289,9 @@ def train(
     for run in runs:
         rec = run.record
         show(figures_table([(rec.id, rec.figures)], title=f"{rec.source} → {rec.target}"))
+        if run.training is None:
+            say(f"Adapter [bold]{rec.id}[/] is registered already, from the same data and settings")
+            continue
         say(
             f"Registered adapter [bold]{rec.id}[/] ({rec.family}, {rec.direction}, "
             f"{run.training.epochs_run} epoch(s), {run.training.seconds:.1f}s)"

@@ -54,6 +54,7 @@ from ..errors import ConflictError, DimensionMismatch, DuplicateName, TrainingDa
 from ..evaluation import measure
 from ..registry import AdapterRecord, Generation, Registry, validate_name
 from ..util.clock import utc_now
+from ..util.hashing import canonical_json_sha256
 from .callbacks import TrainerCallback, TrainResult
 from .config import TrainConfig
 from .data import DEFAULT_HELDOUT, check_order, directions, split_pairs
@@ -71,7 +72,8 @@ class AdapterRun:
 
     record: AdapterRecord
     adapter: Adapter
-    training: TrainResult
+    #: How it was trained; ``None`` when an identical request found it registered already.
+    training: TrainResult | None
     figures: dict[str, Any]
 
 
@@ -130,7 +132,10 @@ def train_adapter(
         on_stage: called with a short description as each stage starts.
 
     Returns:
-        One :class:`AdapterRun` per direction trained.
+        One :class:`AdapterRun` per direction.  Asking again for an adapter that
+        is registered from the same data and settings (a command rerun after
+        it was killed, say) returns the registered one untouched, with
+        ``training=None``; other settings under a taken id are refused.
 
     Raises:
         UnknownGeneration, DimensionMismatch, TrainingDataError, DuplicateName,
@@ -145,30 +150,41 @@ def train_adapter(
     dirs = directions(direction)
     # an unknown family or option fails before the data are touched
     family_options = family_class(family).make_config(options)
-    plans: list[tuple[str, Generation, Generation, str]] = []
+    plans: list[tuple[str, Generation, Generation, str, str]] = []
+    done: dict[str, AdapterRun] = {}
     for d in dirs:
         src, tgt = (new_gen, old_gen) if d == "backward" else (old_gen, new_gen)
         if name is None:
             ident = adapter_id(src.name, tgt.name, family)
         else:
             ident = validate_name(name if len(dirs) == 1 else f"{name}.{d}", "adapter")
-        if ident in doc.adapters and not replace_existing:
-            err = DuplicateName("adapter", ident, "an existing adapter")
-            err.hint = (
-                "pass --replace (replace_existing=True) to overwrite it, or --name for another id"
-            )
-            raise err
-        plans.append((d, src, tgt, ident))
+        request = _request_hash(pairs, src, tgt, d, family, family_options, config, heldout)
+        existing = doc.adapters.get(ident)
+        if existing is not None and not replace_existing:
+            if existing.provenance.get("request") != request:
+                err = DuplicateName("adapter", ident, "an existing adapter")
+                err.hint = (
+                    "pass --replace (replace_existing=True) to overwrite it, "
+                    "or --name for another id"
+                )
+                raise err
+            loaded = load_registered_adapter(registry, ident)
+            done[ident] = AdapterRun(existing, loaded.adapter, None, existing.figures)
+        plans.append((d, src, tgt, ident, request))
     train, test = split_pairs(
-        pairs, heldout, config.seed, [src.dimension for _, src, _, _ in plans]
+        pairs, heldout, config.seed, [src.dimension for _, src, _, _, _ in plans]
     )
     runs = []
-    for d, src, tgt, ident in plans:
+    for d, src, tgt, ident, request in plans:
+        if ident in done:
+            runs.append(done[ident])
+            continue
         tr, te = (train, test) if d == "backward" else (train.swapped(), test.swapped())
         if on_stage:
             on_stage(f"fitting {family} {src.name} → {tgt.name} ({d}) on {len(tr)} pairs")
         result, figures = fit_and_measure(family, tr, te, config, family_options, callbacks)
         provenance = _provenance(pairs, src, tgt, d, config, result, len(tr), len(te), heldout)
+        provenance["request"] = request
         record = store_adapter(
             registry,
             result.adapter,
@@ -253,6 +269,31 @@ def _generation_summary(gen: Generation) -> dict[str, Any]:
         "recipe_hash": gen.recipe.hash,
         "dimension": gen.dimension,
     }
+
+
+def _request_hash(
+    pairs: PairedEmbeddings,
+    src: Generation,
+    tgt: Generation,
+    direction: str,
+    family: str,
+    options: FamilyConfig,
+    config: TrainConfig,
+    heldout: float,
+) -> str:
+    """What was asked for: the data, both generations, the family and every setting, hashed."""
+    return canonical_json_sha256(
+        {
+            "data": pairs.content_hash(),
+            "source": list(src.space_key),
+            "target": list(tgt.space_key),
+            "direction": direction,
+            "family": family,
+            "options": options.to_dict(),
+            "schedule": config.to_dict(),
+            "heldout": heldout,
+        }
+    )
 
 
 def _provenance(

@@ -178,8 +178,24 @@ def test_errors_are_one_line(cli: Cli, files, registry_dir: Path) -> None:
         ).returncode
         == 0
     )
+    again = cli(
+        "adapter", "train", "v2", "v1", "--pairs", str(new), str(old), "--family", "procrustes"
+    )
+    assert again.returncode == 0 and "registered already, from the same data" in again.stderr
     dup = one_line_error(
-        cli("adapter", "train", "v2", "v1", "--pairs", str(new), str(old), "--family", "procrustes")
+        cli(
+            "adapter",
+            "train",
+            "v2",
+            "v1",
+            "--pairs",
+            str(new),
+            str(old),
+            "--family",
+            "procrustes",
+            "--heldout",
+            "0.3",
+        )
     )
     assert "already taken" in dup and "--replace" in dup
     (folder,) = (registry_dir / "artifacts" / "adapters").glob("v2-to-v1.procrustes@*")

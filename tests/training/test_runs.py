@@ -85,9 +85,11 @@ def test_both_directions_register_two_adapters(reg, pairs):
 
 
 def test_names_duplicates_and_replace(reg, pairs):
-    train_adapter(reg, "v2", "v1", pairs, family="procrustes")
+    (first,) = train_adapter(reg, "v2", "v1", pairs, family="procrustes")
+    (same,) = train_adapter(reg, "v2", "v1", pairs, family="procrustes")  # e.g. a rerun
+    assert same.training is None and same.record == first.record
     with pytest.raises(DuplicateName, match=r"v2-to-v1\.procrustes"):
-        train_adapter(reg, "v2", "v1", pairs, family="procrustes")
+        train_adapter(reg, "v2", "v1", pairs, family="procrustes", heldout=0.3)
     again = train_adapter(reg, "v2", "v1", pairs, family="procrustes", replace_existing=True)
     assert reg.adapter("v2-to-v1.procrustes").sha256 == again[0].record.sha256
     runs = train_adapter(reg, "v2", "v1", pairs, family="procrustes", direction="both", name="p")
