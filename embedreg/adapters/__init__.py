@@ -9,7 +9,7 @@ Example:
     >>> from embedreg.adapters import families, family_class
     >>> "lambda-orth" in families()
     True
-    >>> [o.name for o in family_class("lowrank").config_class.options()][-1]
+    >>> [o.name for o in family_class("lowrank").config_class.options()][0]
     'rank'
 """
 
