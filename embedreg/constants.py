@@ -50,6 +50,9 @@ ADAPTER_FORMAT_VERSION = 1
 
 GALLERY_MANIFEST = "gallery.json"
 GALLERY_LOCK = ".gallery.lock"
+#: Written before a build's first file and removed once it is registered: a build that
+#: finds it knows an earlier one was killed, and redoes its files.
+GALLERY_BUILD_JOURNAL = ".embedreg-build.json"
 GALLERY_FORMAT = "embedreg.gallery"
 GALLERY_FORMAT_VERSION = 1
 

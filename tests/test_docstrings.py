@@ -7,8 +7,9 @@ import importlib
 import pkgutil
 
 import embedreg
-import embedreg_cli
 import pytest
+
+import embedreg_cli
 
 
 def modules() -> list[str]:

@@ -129,7 +129,8 @@ def build(
             progress=update,
         )
     say(
-        f"Built gallery [bold]{g.name}[/] at {out}: {len(g)} items of {generation}, {index_kind} {metric} index"
+        f"Gallery [bold]{g.name}[/] at {out}: {len(g)} items of {generation}, "
+        f"{g.index_spec.kind} {g.metric} index"
     )
 
 
@@ -193,6 +194,9 @@ def add(
             batch_size=batch_size,
             progress=update,
         )
+    if added == 0:
+        say(f"No new items: {folder} holds the items of {source} already")
+        return
     say(f"Added {added} item(s) to {folder}")
 
 

@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any
 from .._version import __version__
 from ..constants import GALLERY_FORMAT, GALLERY_FORMAT_VERSION, GALLERY_MANIFEST
 from ..errors import DuplicateName, GalleryError, GenerationMismatch, NotFound, ValidationError
-from ..registry import Generation, Registry
-from ..routing import FaissIndex, QueryPath, Resolver
+from ..registry import Generation
+from ..routing import FaissIndex
+from ..util.atomic import remove_stale_temps
 from ..util.clock import utc_now
-from ..util.hashing import file_sha256
 from . import storage
 from .index import (
     METRICS,
@@ -49,11 +49,10 @@ from .index import (
     is_ivf,
     new_index,
     read_index,
-    rebuilt_without,
-    remove_ids,
     train_ivf,
+    without_ids,
 )
-from .search import Hits, RoutedIndexes, query_vectors, route_segments, search_segments
+from .search import RoutedIndexes, Searching
 from .storage import Segment
 
 if TYPE_CHECKING:
@@ -64,8 +63,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Gallery"]
 
+#: Loads started over when writers replace the files under a reader.
+_LOAD_ATTEMPTS = 5
 
-class Gallery:
+
+class Gallery(Searching):
     """A FAISS-backed gallery whose segments know their generations.
 
     Create one with :meth:`create` (empty, in memory) or :meth:`load` (from a
@@ -251,23 +253,10 @@ class Gallery:
             fid = self._by_id[item_id]
             by_segment.setdefault(self._items[fid][1], []).append(fid)
         for seg_name, fids in by_segment.items():
-            if self.index_spec.kind == "hnsw":
-                drop = set(fids)
-                keep = (f for f, (_, seg, _) in self._items.items() if seg == seg_name)
-                dim = self._segments[seg_name].dimension
-                self._indexes[seg_name] = rebuilt_without(
-                    self._index(seg_name),
-                    self.index_spec,
-                    dim,
-                    self.metric,
-                    (f for f in keep if f not in drop),
-                )
-            else:
-                removed = remove_ids(self._index(seg_name), fids)
-                if removed != len(fids):
-                    raise GalleryError(
-                        f"FAISS removed {removed} of {len(fids)} vectors from {seg_name!r}"
-                    )
+            kept = [f for f, (_, seg, _) in self._items.items() if seg == seg_name]
+            self._indexes[seg_name] = without_ids(
+                self._index(seg_name), self.index_spec, self.metric, fids, kept
+            )
             for fid in fids:
                 item_id = self._items.pop(fid)[0]
                 del self._by_id[item_id]
@@ -294,88 +283,6 @@ class Gallery:
         if segment not in self._indexes:
             self._indexes[segment] = self._read_index(self._segments[segment])
         return self._indexes[segment]
-
-    # --- searching -------------------------------------------------------------------
-
-    def search(
-        self,
-        queries: Sequence[str] | FloatArray | Any,
-        k: int = 10,
-        *,
-        generation: Generation | str,
-        registry: Registry | None = None,
-        resolver: Resolver | None = None,
-        device: str = "auto",
-    ) -> Hits:
-        """Search with texts or vectors of ``generation``, routed to each segment.
-
-        Texts are embedded (query role) on ``device`` once every segment's
-        path is known; arrays or tensors must hold that generation's vectors.
-        ``generation`` may be a name when a registry (or resolver) is given.
-
-        Example::
-
-            g = Gallery.load("galleries/news")
-            hits = g.search(["interest rates rise"], k=5, generation="v3", registry=reg)
-            hits.ids[0], hits.scores[0], hits.paths
-        """
-        reg = registry if registry is not None else (resolver.registry if resolver else None)
-        if isinstance(generation, str):
-            if reg is None:
-                raise ValidationError(
-                    f"generation {generation!r} is a name; pass registry= or a Generation"
-                )
-            generation = reg.generation(generation)
-        if k < 1:
-            raise ValidationError(f"k must be at least 1, got {k}")
-        paths = self.routes(generation, registry=reg, resolver=resolver)  # before any model loads
-        vectors = query_vectors(queries, generation, device=device)
-        return self._search(vectors, k, generation, paths)
-
-    def search_vectors(
-        self,
-        queries: FloatArray,
-        k: int = 10,
-        *,
-        generation: Generation,
-        registry: Registry | None = None,
-        resolver: Resolver | None = None,
-    ) -> Hits:
-        """Search with query vectors embedded by ``generation`` (see :mod:`.search`)."""
-        q = as_matrix(
-            queries, generation.dimension, f"query vectors of generation {generation.name!r}"
-        )
-        if k < 1:
-            raise ValidationError(f"k must be at least 1, got {k}")
-        return self._search(
-            q, k, generation, self.routes(generation, registry=registry, resolver=resolver)
-        )
-
-    def _search(
-        self, queries: Any, k: int, generation: Generation, paths: dict[str, QueryPath | None]
-    ) -> Hits:
-        return search_segments(
-            queries,
-            k,
-            generation=generation,
-            metric=self.metric,
-            indexes={name: self._index(name) for name in paths},
-            paths=paths,
-            routed=self._routed,
-            item=lambda fid: self._items[fid][:2],
-        )
-
-    def routes(
-        self,
-        generation: Generation,
-        *,
-        registry: Registry | None = None,
-        resolver: Resolver | None = None,
-    ) -> dict[str, QueryPath | None]:
-        """For each segment, the path queries of ``generation`` take (``None``: no mapping)."""
-        return route_segments(
-            self._segments, generation, where=self._where(), registry=registry, resolver=resolver
-        )
 
     # --- persistence -----------------------------------------------------------------
 
@@ -415,6 +322,8 @@ class Gallery:
         if self.path is None and (folder / GALLERY_MANIFEST).exists():
             raise DuplicateName("gallery folder", str(folder), "an existing gallery")
         indexes = {name: self._index(name) for name in self._segments}  # load before files move
+        remove_stale_temps(folder)  # what killed writers left
+        previous = storage.named_files(folder)  # readers may still be opening these
         version = max(self._version, storage.current_version(folder)) + 1
         rows = ((fid, i, seg, text) for fid, (i, seg, text) in sorted(self._items.items()))
         written = storage.write_version(folder, version, indexes, rows)
@@ -435,15 +344,34 @@ class Gallery:
         except BaseException:
             (self._segments, self._version, self.path, self._dirty, self._items_sha256) = old
             raise
-        keep = {written.items_file, *(f for f, _ in written.indexes.values())}
+        keep = {written.items_file, *(f for f, _ in written.indexes.values()), *previous}
         storage.remove_stale(folder, keep)
         return folder
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> Gallery:
-        """Open a gallery folder; ``verify`` checks every file's sha256 against the manifest."""
+        """Open a gallery folder; ``verify`` checks every file's sha256 against the manifest.
+
+        Readers take no lock: when a writer switches versions twice while this
+        reads (the files it started on are gone), the load starts over.
+        """
         folder = Path(path)
-        m = storage.load_manifest(folder)
+        for attempt in range(_LOAD_ATTEMPTS):
+            m = storage.load_manifest(folder)
+            try:
+                return cls._load(folder, m, verify)
+            except (GalleryError, OSError, RuntimeError) as exc:
+                if attempt + 1 < _LOAD_ATTEMPTS and storage.current_version(folder) != m.version:
+                    continue  # a writer saved meanwhile: read the new version
+                if isinstance(exc, GalleryError):
+                    raise
+                raise GalleryError(
+                    f"cannot read gallery {folder} ({exc})", "restore the gallery from a backup"
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @classmethod
+    def _load(cls, folder: Path, m: storage.Manifest, verify: bool) -> Gallery:
         gallery = cls(
             metric=m.metric,
             index=m.index,
@@ -457,11 +385,9 @@ class Gallery:
             next_id=m.next_id,
         )
         if m.items_file:
-            items_path = folder / m.items_file
-            for fid, item_id, seg_name, text in storage.read_items(items_path):
-                gallery._by_id[item_id] = fid
-                gallery._items[fid] = (item_id, seg_name, text)
-            gallery._items_sha256 = file_sha256(items_path)
+            table = storage.read_item_table(folder, m)
+            gallery._items, gallery._items_sha256 = table.items, table.sha256
+            gallery._by_id = {item_id: fid for fid, (item_id, _, _) in table.items.items()}
         gallery._dirty = False
         if verify:
             storage.verify_files(folder, m.segments, gallery._items_sha256, m.content_hash)

@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ __all__ = [
     "rebuilt_without",
     "remove_ids",
     "train_ivf",
+    "without_ids",
 ]
 
 METRICS: tuple[str, ...] = ("ip", "l2")
@@ -185,6 +186,26 @@ def rebuilt_without(
         vectors = np.vstack([old.reconstruct(int(f)) for f in fids]).astype(np.float32)
         new.add_with_ids(vectors, fids)
     return new
+
+
+def without_ids(
+    index: FaissIndex, spec: IndexSpec, metric: str, drop: Sequence[int], ids: Iterable[int]
+) -> FaissIndex:
+    """``index`` without the FAISS ids ``drop`` (``ids``: all the ids it holds).
+
+    Flat and IVF indexes remove in place; an HNSW graph cannot, so it is
+    rebuilt from the vectors it keeps.
+
+    Raises:
+        GalleryError: FAISS removed another number of vectors than asked.
+    """
+    if spec.kind == "hnsw":
+        gone = set(drop)
+        return rebuilt_without(index, spec, index.d, metric, (f for f in ids if f not in gone))
+    removed = remove_ids(index, drop)
+    if removed != len(drop):
+        raise GalleryError(f"FAISS removed {removed} of {len(drop)} vectors")
+    return index
 
 
 def read_index(path: Path, spec: IndexSpec, dimension: int, count: int) -> FaissIndex:

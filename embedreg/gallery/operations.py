@@ -18,20 +18,31 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..constants import EMBEDDINGS_INDEX_FILENAME, GALLERY_MANIFEST
+from ..constants import EMBEDDINGS_INDEX_FILENAME, GALLERY_BUILD_JOURNAL, GALLERY_MANIFEST
 from ..data.embeddings import iter_embeddings, read_meta
 from ..data.inputs import count_lines, read_inputs
-from ..errors import DuplicateName, InvalidName, UnknownGallery, UnknownGeneration, ValidationError
+from ..errors import (
+    ConflictError,
+    DuplicateName,
+    EmbedRegError,
+    InvalidName,
+    UnknownGallery,
+    UnknownGeneration,
+    ValidationError,
+)
 from ..models import Encoder
 from ..registry import GalleryRecord, Generation, Registry, validate_name
 from ..routing import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, QueryPath, Resolver
+from ..util.atomic import atomic_write_bytes, process_alive, remove_stale_temps
 from ..util.hashing import file_sha256
+from . import storage
 from .gallery import Gallery
 from .index import IndexSpec
 from .search import Hits
@@ -108,9 +119,11 @@ def _source_items(
 
 
 def _source_record(source: Path, text_field: str, id_field: str | None) -> dict[str, Any]:
+    """What items came from: the file and what identifies its content."""
     path = os.path.abspath(source)
     if is_embeddings_source(source):
-        return {"kind": "embeddings", "path": path}
+        meta = read_meta(source)
+        return {"kind": "embeddings", "path": path, "meta": meta.to_dict()}
     record: dict[str, Any] = {"kind": "inputs", "path": path, "sha256": file_sha256(source)}
     if source.suffix.lower() in (".jsonl", ".csv"):
         record["text_field"] = text_field
@@ -142,22 +155,37 @@ def build_gallery(
     can be re-embedded later; an embeddings file must have been made by the
     same generation (checked by pin and recipe) and is recorded as a pointer.
 
+    A journal file in ``out`` marks the build until it is registered: a build
+    that was killed is redone from the start by running it again, and running
+    a finished build again finds it (same name, generation and source) and
+    returns it.
+
     Raises:
-        DuplicateName: ``out`` holds a gallery, or the registry knows the name.
+        DuplicateName: ``out`` holds another gallery, or the registry knows the name.
         GenerationMismatch: the embeddings file comes from another generation.
+        ConflictError: another build of the same folder is running.
     """
     gen = registry.generation(generation)
-    folder = Path(out)
+    folder = Path(os.path.abspath(out))
     src = Path(source)
     gallery_name = validate_name(name, "gallery") if name else default_gallery_name(folder)
-    if register:
-        existing = registry.document().galleries.get(gallery_name)
-        if existing is not None:
-            raise DuplicateName("gallery", gallery_name, f"the gallery at {existing.location}")
-    if (folder / GALLERY_MANIFEST).exists():
+    record = GalleryRecord(name=gallery_name, location=str(folder), generation=gen.name)
+    existing = registry.document().galleries.get(gallery_name) if register else None
+    journal = folder / GALLERY_BUILD_JOURNAL
+    if journal.exists():
+        _discard_interrupted_build(folder, journal)  # its files are an unfinished build's
+    elif (folder / GALLERY_MANIFEST).exists():
+        done = _built_already(folder, gen, src, text_field, id_field, record, existing, register)
+        if done is not None:
+            return done
         raise DuplicateName("gallery folder", str(folder), "an existing gallery; choose another -o")
+    if existing is not None and existing.location != record.location:
+        raise DuplicateName("gallery", gallery_name, f"the gallery at {existing.location}")
     spec = IndexSpec(index) if isinstance(index, str) else index
     gallery = Gallery.create(gen, metric=metric, index=spec, name=gallery_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"pid": os.getpid(), "name": gallery_name, "generation": gen.name})
+    atomic_write_bytes(journal, text.encode())  # before any gallery file: a rerun may redo them
     pending: list[tuple[Any, list[str], list[str | None]]] = []
     for vectors, ids, texts in _source_items(
         gen,
@@ -179,16 +207,55 @@ def build_gallery(
         vectors, ids, texts = _concat(pending)
         gallery.add(vectors, ids, generation=gen, texts=texts)
     if len(gallery) == 0:
+        journal.unlink()
         raise ValidationError(f"{src} holds no items", "give an input with at least one item")
     gallery.sources.append(_source_record(src, text_field, id_field))
     gallery.save(folder)
     if register:
-        registry.add_gallery(
-            GalleryRecord(
-                name=gallery_name, location=str(Path(os.path.abspath(folder))), generation=gen.name
-            )
-        )
+        registry.add_gallery(record, replace=existing is not None)
+    journal.unlink()  # the build is complete
     return gallery
+
+
+def _discard_interrupted_build(folder: Path, journal: Path) -> None:
+    """Remove the gallery files of a build that was killed (its journal is still there)."""
+    try:
+        pid = int(json.loads(journal.read_text(encoding="utf-8"))["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pid = 0
+    if pid and pid != os.getpid() and process_alive(pid):
+        raise ConflictError(
+            f"another build of gallery folder {folder} is running (process {pid})",
+            "wait for it to finish, or stop it and run the build again",
+        )
+    (folder / GALLERY_MANIFEST).unlink(missing_ok=True)
+    storage.remove_stale(folder, keep=set())
+    remove_stale_temps(folder)
+
+
+def _built_already(
+    folder: Path,
+    gen: Generation,
+    src: Path,
+    text_field: str,
+    id_field: str | None,
+    record: GalleryRecord,
+    existing: GalleryRecord | None,
+    register: bool,
+) -> Gallery | None:
+    """The gallery in ``folder`` if it is exactly this build, done (a rerun finds it), else None."""
+    try:
+        gallery = Gallery.load(folder)
+    except EmbedRegError:
+        return None
+    same = (
+        gallery.name == record.name
+        and gallery.generations == [gen.name]
+        and gallery.segments[gen.name].matches(gen)
+        and gallery.sources == [_source_record(src, text_field, id_field)]
+    )
+    registered = not register or (existing is not None and existing.location == record.location)
+    return gallery if same and registered else None
 
 
 def _concat(
@@ -218,7 +285,8 @@ def add_to_gallery(
     """Add items from raw inputs or an embeddings file to a saved gallery (under its lock).
 
     ``generation`` picks the segment; it defaults to the gallery's only
-    generation.  Returns the number of items added.
+    generation.  Returns the number of items added: 0 when the gallery already
+    holds the items of that very file (same content), e.g. on a rerun after a kill.
     """
     src = Path(source)
     with Gallery.edit(gallery) as g:
@@ -231,6 +299,9 @@ def add_to_gallery(
             generation = g.generations[0]
         gen = registry.generation(generation)
         g.segment_for(gen)
+        origin = _source_record(src, text_field, id_field)
+        if origin in g.sources:
+            return 0  # these items were added already (a rerun after a kill, say)
         added = 0
         for vectors, ids, texts in _source_items(
             gen,
@@ -242,7 +313,7 @@ def add_to_gallery(
             progress=progress,
         ):
             added += g.add(vectors, ids, generation=gen, texts=texts)
-        g.sources.append(_source_record(src, text_field, id_field))
+        g.sources.append(origin)
     return added
 
 

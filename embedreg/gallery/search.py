@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,14 @@ if TYPE_CHECKING:
 
     FloatArray = npt.NDArray[np.float32]
 
-__all__ = ["Hits", "RoutedIndexes", "query_vectors", "route_segments", "search_segments"]
+__all__ = [
+    "Hits",
+    "RoutedIndexes",
+    "Searching",
+    "query_vectors",
+    "route_segments",
+    "search_segments",
+]
 
 
 @dataclass
@@ -201,3 +208,98 @@ def search_segments(
                 out_scores[row].append(float(scores[row, col]))
                 out_segs[row].append(seg)
     return Hits(ids, out_scores, out_segs, {s: p for s, p in paths.items() if p is not None})
+
+
+class Searching:
+    """The searching half of :class:`~embedreg.gallery.Gallery` (its data live there)."""
+
+    metric: str
+    _segments: dict[str, Segment]
+    _items: dict[int, tuple[str, str, str | None]]
+    _routed: RoutedIndexes
+
+    def _index(self, segment: str) -> FaissIndex:
+        raise NotImplementedError
+
+    def _where(self) -> str:
+        raise NotImplementedError
+
+    def search(
+        self,
+        queries: Sequence[str] | FloatArray | Any,
+        k: int = 10,
+        *,
+        generation: Generation | str,
+        registry: Registry | None = None,
+        resolver: Resolver | None = None,
+        device: str = "auto",
+    ) -> Hits:
+        """Search with texts or vectors of ``generation``, routed to each segment.
+
+        Texts are embedded (query role) on ``device`` once every segment's
+        path is known; arrays or tensors must hold that generation's vectors.
+        ``generation`` may be a name when a registry (or resolver) is given.
+
+        Example::
+
+            g = Gallery.load("galleries/news")
+            hits = g.search(["interest rates rise"], k=5, generation="v3", registry=reg)
+            hits.ids[0], hits.scores[0], hits.paths
+        """
+        reg = registry if registry is not None else (resolver.registry if resolver else None)
+        if isinstance(generation, str):
+            if reg is None:
+                raise ValidationError(
+                    f"generation {generation!r} is a name; pass registry= or a Generation"
+                )
+            generation = reg.generation(generation)
+        if k < 1:
+            raise ValidationError(f"k must be at least 1, got {k}")
+        paths = self.routes(generation, registry=reg, resolver=resolver)  # before any model loads
+        vectors = query_vectors(queries, generation, device=device)
+        return self._search(vectors, k, generation, paths)
+
+    def search_vectors(
+        self,
+        queries: FloatArray,
+        k: int = 10,
+        *,
+        generation: Generation,
+        registry: Registry | None = None,
+        resolver: Resolver | None = None,
+    ) -> Hits:
+        """Search with query vectors embedded by ``generation`` (see :mod:`.search`)."""
+        q = as_matrix(
+            queries, generation.dimension, f"query vectors of generation {generation.name!r}"
+        )
+        if k < 1:
+            raise ValidationError(f"k must be at least 1, got {k}")
+        return self._search(
+            q, k, generation, self.routes(generation, registry=registry, resolver=resolver)
+        )
+
+    def _search(
+        self, queries: Any, k: int, generation: Generation, paths: dict[str, QueryPath | None]
+    ) -> Hits:
+        return search_segments(
+            queries,
+            k,
+            generation=generation,
+            metric=self.metric,
+            indexes={name: self._index(name) for name in paths},
+            paths=paths,
+            routed=self._routed,
+            item=lambda fid: self._items[fid][:2],
+        )
+
+    def routes(
+        self,
+        generation: Generation,
+        *,
+        registry: Registry | None = None,
+        resolver: Resolver | None = None,
+    ) -> dict[str, QueryPath | None]:
+        """For each segment, the path queries of ``generation`` take (``None``: no mapping)."""
+        return route_segments(
+            self._segments, generation, where=self._where(), registry=registry, resolver=resolver
+        )

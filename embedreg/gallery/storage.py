@@ -9,9 +9,12 @@ Layout::
 
 A save writes the index and item files of a new version ``v``, then replaces
 the manifest atomically (temp file + rename): a reader sees the old gallery or
-the new one, never a mixture; superseded files are deleted after the switch.
+the new one, never a mixture.  The files of the version just replaced stay
+(a reader that read its manifest can still open them); older ones are
+deleted after the switch, and so are the temporary files of killed writers.
 The manifest records each file's sha256 and a content hash over them, which
-loading checks.
+loading checks; every value in it that decides what is read or written
+(segment names, file names, ids) is checked before use.
 
 Example:
     >>> seg = Segment("v2", "sha256:" + "0" * 64, "1" * 64, 384, True, 10)
@@ -30,17 +33,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..constants import GALLERY_FORMAT, GALLERY_FORMAT_VERSION, GALLERY_LOCK, GALLERY_MANIFEST
+from ..constants import (
+    GALLERY_FORMAT,
+    GALLERY_FORMAT_VERSION,
+    GALLERY_LOCK,
+    GALLERY_MANIFEST,
+    NAME_RE,
+)
 from ..errors import EmbedRegError, GalleryError, GenerationMismatch, LockTimeout, NotFound
 from ..registry import Generation
 from ..routing import FaissIndex
-from ..util.atomic import atomic_write_bytes
+from ..util.atomic import atomic_write_bytes, temp_prefix
 from ..util.fields import check_fields
 from ..util.hashing import canonical_json_sha256, file_sha256
 from .index import IndexSpec
 
 __all__ = [
     "ItemRow",
+    "ItemTable",
     "Manifest",
     "Segment",
     "Written",
@@ -49,6 +59,8 @@ __all__ = [
     "current_version",
     "load_manifest",
     "locked",
+    "named_files",
+    "read_item_table",
     "read_items",
     "read_manifest",
     "remove_stale",
@@ -159,7 +171,7 @@ def write_version(
     written: dict[str, tuple[str, str]] = {}
     for name, index in indexes.items():
         fname = f"{name}.{version}.faiss"
-        tmp = folder / f".{fname}.tmp"
+        tmp = folder / f"{temp_prefix(fname)}w.tmp"  # a dead writer's is cleaned by the next save
         faiss.write_index(index, str(tmp))
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -243,7 +255,7 @@ def load_manifest(folder: Path) -> Manifest:
                 f"this embedreg reads up to {GALLERY_FORMAT_VERSION}",
                 "upgrade embedreg",
             )
-        return Manifest(
+        manifest = Manifest(
             metric=str(data["metric"]),
             index=IndexSpec.from_dict(data["index"]),
             segments={n: Segment.from_dict(s) for n, s in data["segments"].items()},
@@ -256,12 +268,48 @@ def load_manifest(folder: Path) -> Manifest:
             items_file=data.get("items_file"),
             content_hash=data.get("content_hash"),
         )
+        _check_manifest(manifest)
+        return manifest
     except GalleryError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, EmbedRegError) as exc:
         raise GalleryError(
             f"gallery manifest {where} is invalid ({exc})", "restore the gallery from a backup"
         ) from None
+
+
+def _check_manifest(m: Manifest) -> None:
+    """Refuse values that would change what is loaded or where files are written."""
+    if m.version < 0 or m.next_id < 0:
+        raise ValueError(f"version {m.version} and next_id {m.next_id} must not be negative")
+    for key, seg in m.segments.items():
+        if not NAME_RE.fullmatch(key) or seg.generation != key:
+            raise ValueError(f"segment {key!r} is not a generation name matching its record")
+        if seg.index_file is not None and seg.index_file != f"{key}.{m.version}.faiss":
+            raise ValueError(f"segment {key!r} names index file {seg.index_file!r}")
+        if not isinstance(seg.count, int) or seg.count < 0:
+            raise ValueError(f"segment {key!r} has count {seg.count!r}")
+    if m.version == 0:
+        if m.items_file is not None:
+            raise ValueError("an unsaved gallery (version 0) names an items file")
+        return
+    if m.items_file != items_file(m.version):
+        raise ValueError(f"items file {m.items_file!r} is not the one of version {m.version}")
+    if not isinstance(m.content_hash, str) or not m.content_hash:
+        raise ValueError("a saved gallery must record its content hash")
+
+
+def named_files(folder: Path) -> set[str]:
+    """The files the folder's current manifest names (none when it cannot be read)."""
+    try:
+        data = read_manifest(folder)
+        names = {str(data["items_file"])} if data.get("items_file") else set()
+        for seg in dict(data.get("segments") or {}).values():
+            if isinstance(seg, dict) and seg.get("index_file"):
+                names.add(str(seg["index_file"]))
+    except (NotFound, GalleryError, KeyError, TypeError, ValueError):
+        return set()
+    return {n for n in names if _FILE_RE.match(n)}
 
 
 def verify_files(
@@ -317,6 +365,41 @@ def read_items(path: Path) -> Iterator[ItemRow]:
                 raise GalleryError(
                     f"{path} line {n} is invalid ({exc})", "restore the gallery from a backup"
                 ) from None
+
+
+@dataclass(frozen=True)
+class ItemTable:
+    """A gallery's items as read: FAISS id → (item id, segment, text), and the file's sha256."""
+
+    items: dict[int, tuple[str, str, str | None]]
+    sha256: str
+
+
+def read_item_table(folder: Path, manifest: Manifest) -> ItemTable:
+    """The items file ``manifest`` names, checked against it (ids unique, below ``next_id``).
+
+    Raises:
+        GalleryError: a missing or invalid items file, or one that contradicts the manifest.
+    """
+    assert manifest.items_file is not None
+    path = folder / manifest.items_file
+    items: dict[int, tuple[str, str, str | None]] = {}
+    seen: set[str] = set()
+    for fid, item_id, seg_name, text in read_items(path):
+        if item_id in seen or fid in items or fid >= manifest.next_id:
+            raise GalleryError(
+                f"{path}: item {item_id!r} (FAISS id {fid}) is repeated or not below "
+                f"next_id {manifest.next_id}",
+                "restore the gallery from a backup",
+            )
+        if seg_name not in manifest.segments:
+            raise GalleryError(
+                f"{path}: item {item_id!r} is in unknown segment {seg_name!r}",
+                "restore the gallery from a backup",
+            )
+        seen.add(item_id)
+        items[fid] = (item_id, seg_name, text)
+    return ItemTable(items, file_sha256(path))
 
 
 def current_version(folder: Path) -> int:

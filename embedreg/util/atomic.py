@@ -55,7 +55,8 @@ def temp_prefix(name: str) -> str:
     return f".{name}.{os.getpid()}."
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of that id runs (this one counts)."""
     if pid == os.getpid():
         return True
     try:
@@ -88,7 +89,7 @@ def remove_stale_temps(folder: str | Path, name: str | None = None) -> list[Path
         match = _TEMP_RE.match(entry.name)
         if match is None or (name is not None and match["name"] != name):
             continue
-        if _alive(int(match["pid"] or match["old"])):
+        if process_alive(int(match["pid"] or match["old"])):
             continue
         with contextlib.suppress(OSError):
             if entry.is_dir() and not entry.is_symlink():

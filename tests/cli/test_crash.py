@@ -59,6 +59,7 @@ def kill_everywhere(
     args: Callable[[Path], list[str]],
     prepare: Callable[[Path], None],
     accepted: Callable[[Path], object],
+    finished: Callable[[Path], object] | None = None,
 ) -> int:
     """Kill ``embedreg ARGS`` after each of its file events; check the state, rerun, check again."""
     hook = crashkit.hook_dir(tmp_path)
@@ -76,8 +77,8 @@ def kill_everywhere(
         accepted(work)  # every command accepts what the kill left
         rerun = crashkit.run(args(work), hook=hook, roots=[work])
         assert rerun.returncode == 0, (k, rerun.stderr)
-        accepted(work)
-        assert crashkit.stale_temps(work / "reg") == [], k
+        (finished or accepted)(work)
+        assert crashkit.stale_temps(work / "reg", work / "gal") == [], k
         shutil.rmtree(work)
     return n
 
@@ -110,3 +111,66 @@ def test_adapter_train_replace_killed_at_every_instant(tmp_path: Path) -> None:
         assert registry_accepted(root) == ["v2-to-v1.affine"]  # the old one or the new one, whole
 
     kill_everywhere(tmp_path, lambda root: train_args(root, "--replace"), prepare, accepted)
+
+
+def gallery_world(root: Path) -> None:
+    """A registry with v1, and two embeddings files of v1: 40 items, then 20 more."""
+    import numpy as np
+
+    reg = Registry.open(root / "reg")
+    reg.init()
+    reg.add_generation(Generation("v1", HubSource("org/v1", "1" * 40), Recipe(), 16))
+    x = np.random.default_rng(0).standard_normal((60, 16)).astype(np.float32)
+    ids = [f"item-{i}" for i in range(60)]
+    v1 = reg.generation("v1")
+    save_embeddings(
+        root / "first.safetensors", x[:40], generation=v1, role="document", ids=ids[:40]
+    )
+    save_embeddings(root / "more.safetensors", x[40:], generation=v1, role="document", ids=ids[40:])
+
+
+def gallery_accepted(root: Path, counts: tuple[int, ...]) -> None:
+    """The registry parses, every registered gallery loads and verifies, and holds a whole state."""
+    from embedreg.gallery import Gallery
+
+    reg = Registry.open(root / "reg")
+    for record in reg.galleries():  # (a copied registry still points to the first folder)
+        if Path(record.location).is_relative_to(root):
+            assert len(Gallery.load(record.location)) in counts
+    folder = root / "gal"
+    if (folder / "gallery.json").exists():
+        assert len(Gallery.load(folder)) in counts
+
+
+def test_gallery_build_killed_at_every_instant(tmp_path: Path) -> None:
+    def args(root: Path) -> list[str]:
+        return ["--registry", str(root / "reg"), "gallery", "build", "v1",
+                str(root / "first.safetensors"), "-o", str(root / "gal")]  # fmt: skip
+
+    def accepted(root: Path) -> None:
+        gallery_accepted(root, (40,))
+
+    kill_everywhere(tmp_path, args, gallery_world, accepted)
+
+
+def test_gallery_add_killed_at_every_instant(tmp_path: Path) -> None:
+    def prepare(root: Path) -> None:
+        gallery_world(root)
+        built = crashkit.run(
+            ["--registry", str(root / "reg"), "gallery", "build", "v1",
+             str(root / "first.safetensors"), "-o", str(root / "gal")],
+            hook=crashkit.hook_dir(tmp_path), roots=[],
+        )  # fmt: skip
+        assert built.returncode == 0, built.stderr
+
+    def args(root: Path) -> list[str]:
+        return ["--registry", str(root / "reg"), "gallery", "add", str(root / "gal"),
+                str(root / "more.safetensors")]  # fmt: skip
+
+    def accepted(root: Path) -> None:
+        gallery_accepted(root, (40, 60))
+
+    def finished(root: Path) -> None:
+        gallery_accepted(root, (60,))
+
+    kill_everywhere(tmp_path, args, prepare, accepted, finished)

@@ -153,8 +153,15 @@ def test_add_and_remove_items(cli: Any, world: dict[str, Any]) -> None:
     assert removed.returncode == 0 and "Removed 2" in removed.stderr
     assert json.loads(cli("gallery", "info", str(folder), "--json").stdout)["count"] == 398
     assert "not in the gallery" in one_line_error(cli("gallery", "rm", str(folder), first))
-    again = one_line_error(cli("gallery", "add", str(folder), str(world["tmp"] / "more.jsonl")))
-    assert "already taken" in again
+    again = cli("gallery", "add", str(folder), str(world["tmp"] / "more.jsonl"))
+    assert again.returncode == 0 and "No new items" in again.stderr  # the same file: a rerun
+    assert (
+        "holds the items"
+        in cli("gallery", "add", str(folder), str(world["tmp"] / "docs.jsonl")).stderr
+    )
+    overlap = world["tmp"] / "overlap.jsonl"  # another file, with an id the gallery has
+    overlap.write_text((world["tmp"] / "docs.jsonl").read_text().splitlines()[5] + "\n")
+    assert "already taken" in one_line_error(cli("gallery", "add", str(folder), str(overlap)))
 
 
 def test_build_from_embeddings_file_checks_its_generation(cli: Any, world: dict[str, Any]) -> None:

@@ -81,8 +81,13 @@ def test_saves_replace_files_and_clean_up(tmp_path: Path, v2: Generation) -> Non
     g.remove(["a"])
     g.save()
     names = sorted(p.name for p in (tmp_path / "g").iterdir())
-    assert names == ["gallery.json", "items.2.jsonl", "v2.2.faiss"]
-    assert Gallery.load(tmp_path / "g").ids() == list("bcde")
+    # the version just replaced stays for readers that read its manifest; older ones go
+    assert names == ["gallery.json", "items.1.jsonl", "items.2.jsonl", "v2.1.faiss", "v2.2.faiss"]
+    g.remove(["b"])
+    g.save()
+    names = sorted(p.name for p in (tmp_path / "g").iterdir())
+    assert names == ["gallery.json", "items.2.jsonl", "items.3.jsonl", "v2.2.faiss", "v2.3.faiss"]
+    assert Gallery.load(tmp_path / "g").ids() == list("cde")
 
 
 def test_refuses_wrong_generation_and_dimension(v2: Generation) -> None:

@@ -40,3 +40,41 @@ def test_progress_reports_the_total_before_the_first_item(tmp_path: Path, v2_dir
         == 30
     )
     assert calls[0] == (0, 30) and calls[-1] == (30, 30)
+
+
+def test_builds_are_journaled_rerunnable_and_exclusive(tmp_path: Path) -> None:
+    """Issue 14 #4: a finished build found again, a killed one redone, a running one respected."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pytest
+    from embedreg.data.embeddings import save_embeddings
+    from embedreg.errors import ConflictError, DuplicateName
+    from embedreg.registry import Generation, HubSource, Recipe
+
+    reg = Registry.open(tmp_path / "reg")
+    reg.init()
+    v1 = reg.add_generation(Generation("v1", HubSource("org/v1", "1" * 40), Recipe(), 8))
+    x = np.random.default_rng(0).standard_normal((30, 8)).astype(np.float32)
+    save_embeddings(tmp_path / "a.safetensors", x[:20], generation=v1, role="document")
+    save_embeddings(tmp_path / "b.safetensors", x[20:], generation=v1, role="document")
+    out = tmp_path / "g"
+    first = build_gallery(reg, "v1", tmp_path / "a.safetensors", out)
+    again = build_gallery(reg, "v1", tmp_path / "a.safetensors", out)
+    assert len(again) == len(first) == 20 and not (out / ".embedreg-build.json").exists()
+    with pytest.raises(DuplicateName, match="existing gallery"):
+        build_gallery(reg, "v1", tmp_path / "b.safetensors", out)
+    # a killed build: the journal is still there; running it again redoes the folder
+    (out / ".embedreg-build.json").write_text('{"pid": 0}')
+    redone = build_gallery(reg, "v1", tmp_path / "b.safetensors", out)
+    assert len(redone) == 10 and [g.name for g in reg.galleries()] == ["g"]
+    # a build that is running (its process lives) is not disturbed
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (out / ".embedreg-build.json").write_text(f'{{"pid": {sleeper.pid}}}')
+        with pytest.raises(ConflictError, match=f"process {sleeper.pid}"):
+            build_gallery(reg, "v1", tmp_path / "a.safetensors", out)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
