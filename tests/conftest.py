@@ -1,10 +1,22 @@
-"""Shared fixtures: a fresh registry directory, a CLI runner, real models and data."""
+"""Shared fixtures: a fresh registry directory, a CLI runner, real models and data, a Hub.
+
+The whole suite talks to no real Hub: before anything imports
+``huggingface_hub``, ``HF_ENDPOINT`` is pointed at 127.0.0.1 (where the
+``hub`` fixture starts the Hub-protocol server of ``tests/hub/hubserver.py``),
+``HF_HOME`` and the embedreg cache at a temporary folder, and ``HF_TOKEN`` at a
+fake token, which no output of the CLI and no file the tests leave may contain.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import secrets
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +26,30 @@ TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))  # so that tests (and bench/) can `import testbed`
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+#: The token every test runs with (the client sends it; nothing may ever show it).
+FAKE_TOKEN = "hf_embedregFake" + secrets.token_hex(12)
+#: A second user's token, for 403s (it may write only to its own namespace).
+OTHER_TOKEN = "hf_embedregOther" + secrets.token_hex(12)
+HUB_PORT = _free_port()
+HUB_HOME = Path(tempfile.mkdtemp(prefix="embedreg-tests-hf-"))
+atexit.register(shutil.rmtree, HUB_HOME, True)
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN_PATH", "HF_HUB_CACHE"):
+    os.environ.pop(_var, None)
+os.environ.update(
+    HF_ENDPOINT=f"http://127.0.0.1:{HUB_PORT}",
+    HF_HOME=str(HUB_HOME / "hf-home"),
+    HF_TOKEN=FAKE_TOKEN,
+    HF_HUB_DISABLE_TELEMETRY="1",
+    EMBEDREG_CACHE=str(HUB_HOME / "embedreg-cache"),
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,9 +82,12 @@ def run_cli(
     full_env = {**os.environ, **(env or {})}
     exe = Path(sys.executable).with_name("embedreg")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "embedreg_cli"]
-    return subprocess.run(
+    result = subprocess.run(
         [*cmd, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=600
     )
+    for secret in (FAKE_TOKEN, OTHER_TOKEN):
+        assert secret not in result.stdout + result.stderr, "a token reached the output"
+    return result
 
 
 @pytest.fixture
@@ -90,3 +129,53 @@ def bbc_news() -> object:
     import testbed
 
     return testbed.bbc_news()
+
+
+# --- the Hub-protocol server --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def hub_server() -> Iterator[object]:
+    """The Hub-protocol server on ``HF_ENDPOINT``: user ``alice`` (``FAKE_TOKEN``,
+    also a member of organisation ``team``) and ``bob`` (``OTHER_TOKEN``)."""
+    from hub.hubserver import HubServer
+
+    server = HubServer(
+        HUB_PORT, tokens={FAKE_TOKEN: "alice", OTHER_TOKEN: "bob"}, orgs={"team": {"alice"}}
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hub(hub_server: object, request: pytest.FixtureRequest) -> object:
+    """The server, with ``hub.repo_name(stem)``: a repo id no other test uses."""
+    from hub.hubserver import unique_repo
+
+    server = hub_server
+    server.repo_name = lambda stem, owner="alice": unique_repo(owner, stem)  # type: ignore[attr-defined]
+    return server
+
+
+def _leaks(root: Path) -> list[str]:
+    found = []
+    needles = (FAKE_TOKEN.encode(), OTHER_TOKEN.encode())
+    for path in root.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                data = path.read_bytes()
+                if any(n in data for n in needles):
+                    found.append(str(path))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_token_in_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end of the run: no file under the tests' temporary folders, the HF home or
+    the embedreg cache holds a token."""
+    yield
+    roots = [HUB_HOME, tmp_path_factory.getbasetemp()]
+    leaked = [p for root in roots if root.exists() for p in _leaks(root)]
+    assert not leaked, f"a token was written to {leaked[:5]}"
