@@ -333,12 +333,12 @@ class TrainingDataError(EmbedRegError, ValueError):
 class AdapterIntegrityError(EmbedRegError, ValueError):
     """An adapter's stored files are tampered, truncated or inconsistent; nothing was loaded."""
 
-    def __init__(self, location: str, detail: str) -> None:
+    def __init__(self, location: str, detail: str, hint: str | None = None) -> None:
         self.location = location
         self.detail = detail
         super().__init__(
             f"adapter files at {location} failed verification ({detail})",
-            "the files were not loaded: restore them, or retrain the adapter",
+            hint or "the files were not loaded: restore them, or retrain the adapter",
         )
 
 

@@ -42,10 +42,10 @@ from ..constants import (
     HUB_ADAPTER_TAGS,
     HUB_LIBRARY_NAME,
 )
-from ..errors import AdapterIntegrityError
+from ..errors import AdapterIntegrityError, HubFileNotFound
 from ..registry import Registry
 from ..util.atomic import atomic_write_bytes
-from ..util.hubcalls import hub_errors
+from ..util.hubcalls import hf_api, hub_errors, is_offline
 from .adapter_card import AdapterFacts, adapter_card, read_facts
 from .repos import resolve_commit
 
@@ -170,16 +170,22 @@ class HubAdapter(
         """An adapter folder with its card (as published), each file checked against the card."""
         root = Path(folder)
         where = f"{repo_id}@{commit}" if repo_id and commit else str(root)
+        hint = (
+            f"nothing was loaded: {repo_id}'s files are not the ones its card describes; "
+            "use an earlier revision, or ask its owner to publish it again"
+            if repo_id
+            else None
+        )
         card_path = root / CARD_FILENAME
         if not card_path.is_file():
-            raise AdapterIntegrityError(where, f"it has no {CARD_FILENAME} card")
+            raise AdapterIntegrityError(where, f"it has no {CARD_FILENAME} card", hint)
         facts = read_facts(ModelCard.load(card_path), where)
         files: dict[str, bytes] = {}
         for name in ADAPTER_FILES:
             try:
                 data = (root / name).read_bytes()
             except FileNotFoundError:
-                raise AdapterIntegrityError(where, f"{name} is missing") from None
+                raise AdapterIntegrityError(where, f"{name} is missing", hint) from None
             digest = hashlib.sha256(data).hexdigest()
             recorded = facts.files.get(name)
             if digest != recorded:
@@ -187,6 +193,7 @@ class HubAdapter(
                     where,
                     f"sha256 of {name} is {digest[:12]}…, the card records "
                     f"{(recorded or 'none')[:12]}…",
+                    hint,
                 )
             files[name] = data
         loaded = load_adapter(root, sha256=facts.files[ADAPTER_WEIGHTS_FILENAME])
@@ -251,6 +258,7 @@ class HubAdapter(
         **model_kwargs: Any,
     ) -> HubAdapter:
         commit = resolve_commit(model_id, revision)
+        _require_files(model_id, commit)
         folder = snapshot_download(
             model_id,
             revision=commit,
@@ -313,3 +321,20 @@ def _check_against_provenance(facts: AdapterFacts, loaded: LoadedAdapter, where:
         raise AdapterIntegrityError(
             where, f"the card says family {facts.family!r}, the files {loaded.adapter.family!r}"
         )
+
+
+def _require_files(repo_id: str, commit: str) -> None:
+    """Refuse, naming the file, a repo that lacks a card or an adapter file at ``commit``."""
+    if is_offline():
+        return  # the snapshot comes from the cache; from_folder names what is missing
+    with hub_errors(repo_id, revision=commit):
+        info = hf_api().model_info(repo_id, revision=commit)
+    present = {s.rfilename for s in info.siblings or []}
+    for name in (CARD_FILENAME, *ADAPTER_FILES):
+        if name not in present:
+            raise HubFileNotFound(
+                f"Hub repo {repo_id} has no file {name!r} at commit {commit[:12]}",
+                "check the repo id and revision: an embedreg adapter repo holds README.md, "
+                "config.json and model.safetensors ('embedreg adapter publish' writes them)",
+                repo_id=repo_id,
+            )

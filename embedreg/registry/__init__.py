@@ -20,7 +20,7 @@ from .names import validate_name
 from .records import DIRECTIONS, AdapterRecord, GalleryRecord, Publication
 from .registry import LATEST, Registry, Removal
 from .sources import HubSource, LocalSource, ModelSource, source_from_dict
-from .stores import LocalStore, Store, default_location, open_store
+from .stores import HubStore, LocalStore, Store, default_location, open_store
 
 __all__ = [
     "DIRECTIONS",
@@ -33,6 +33,7 @@ __all__ = [
     "GalleryRecord",
     "Generation",
     "HubSource",
+    "HubStore",
     "LocalSource",
     "LocalStore",
     "ModelSource",

@@ -108,6 +108,7 @@ class HubState:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str]] = []  # (method, path): what the client asked for
+        self.refused: list[tuple[int, str]] = []  # (status, path) of every error answered
 
     # --- identity ----------------------------------------------------------------------------
 
@@ -291,6 +292,8 @@ class Handler(BaseHTTPRequestHandler):
                 user = state.user(self.headers.get("Authorization"))
                 self._route(state, url.path, query, body, user)
         except HubError as err:
+            with state.lock:
+                state.refused.append((err.status, url.path))
             self._error(err)
         except (ValueError, KeyError) as exc:
             self._error(HubError(400, f"bad request: {exc}"))
