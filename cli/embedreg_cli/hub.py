@@ -59,11 +59,20 @@ def check_updates(state: State, names: tuple[str, ...], as_json: bool) -> None:
 @click.option(
     "--revision-tag", "tag", metavar="TAG", help="Tag the commit (an existing tag is refused)."
 )
+@click.option(
+    "--replace", is_flag=True, help="Overwrite files of another adapter (or tool) in the repo."
+)
 @json_option
 @registry_option
 @pass_state
 def publish(
-    state: State, adapter_id: str, repo_id: str, private: bool, tag: str | None, as_json: bool
+    state: State,
+    adapter_id: str,
+    repo_id: str,
+    private: bool,
+    tag: str | None,
+    replace: bool,
+    as_json: bool,
 ) -> None:
     """Publish adapter ID to a Hub repo: config.json, model.safetensors and a card, one commit.
 
@@ -74,7 +83,9 @@ def publish(
     """
     from embedreg.hub import publish_adapter
 
-    pub = publish_adapter(state.registry(), adapter_id, repo_id, private=private, tag=tag)
+    pub = publish_adapter(
+        state.registry(), adapter_id, repo_id, private=private, tag=tag, replace=replace
+    )
     if as_json:
         emit_json({"adapter": adapter_id, **pub.to_dict()})
     tagged = f", tagged {pub.tag}" if pub.tag else ""

@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..adapters import artifact_key
+from ..constants import CARD_FILENAME
 from ..errors import DuplicateName, EmbedRegError, GenerationNotMatched, HubConflict
 from ..registry import AdapterRecord, Generation, Publication, Recipe, Registry, RegistryDocument
 from ..registry.names import validate_name
 from ..util.hubcalls import hf_api, hub_errors
 from .adapter_card import EndFacts
-from .mixin import HubAdapter
+from .mixin import ADAPTER_FILES, HubAdapter
 from .repos import parse_repo_ref
 
 __all__ = ["PullResult", "match_generation", "publish_adapter", "pull_adapter"]
@@ -45,25 +46,32 @@ def publish_adapter(
     *,
     private: bool = False,
     tag: str | None = None,
+    replace: bool = False,
 ) -> Publication:
     """Publish registered adapter ``adapter_id`` as Hub repo ``repo_id``; returns where it went.
 
-    The repo is created when missing (``private`` then applies).  With
-    ``tag``, the commit is tagged; an existing tag of that name is refused
-    before anything is uploaded.
+    The repo is created when missing (``private`` then applies).  A repo
+    that holds other files of the same names (a card of another adapter, or
+    files that are no embedreg adapter's) is refused unless ``replace``;
+    publishing the same adapter id again makes a new commit.  With ``tag``,
+    the commit is tagged; an existing tag of that name is refused before
+    anything is uploaded.
 
     Raises:
         UnknownAdapter, AdapterIntegrityError: the adapter or its files.
-        HubConflict: the tag exists.
+        HubConflict: the tag exists, or the repo holds something else.
         HubError: 401/403, no network, …
     """
     hub = HubAdapter.from_registry(registry, adapter_id)
     repo_id, _ = parse_repo_ref(repo_id)
     api = hf_api()
-    if tag is not None:
+    with hub_errors(repo_id):
+        exists = api.repo_exists(repo_id)
+    if exists and not replace:
+        _check_ours(repo_id, adapter_id)
+    if tag is not None and exists:
         with hub_errors(repo_id):
-            exists = api.repo_exists(repo_id)
-            tags = {t.name for t in api.list_repo_refs(repo_id).tags} if exists else set()
+            tags = {t.name for t in api.list_repo_refs(repo_id).tags}
         if tag in tags:
             raise HubConflict(
                 f"Hub repo {repo_id} has a tag {tag!r} already",
@@ -78,6 +86,34 @@ def publish_adapter(
         record = registry.record_publication(adapter_id, Publication(repo_id, commit, tag))
     assert record.published is not None
     return record.published
+
+
+def _check_ours(repo_id: str, adapter_id: str) -> None:
+    """Refuse to overwrite files of the adapter repo's names that another adapter (or tool) wrote."""
+    from huggingface_hub import ModelCard, hf_hub_download
+
+    api = hf_api()
+    with hub_errors(repo_id):
+        present = {s.rfilename for s in api.model_info(repo_id).siblings or []}
+    ours = {CARD_FILENAME, *ADAPTER_FILES}
+    if not present & ours:
+        return
+    owner = None
+    if CARD_FILENAME in present:
+        with hub_errors(repo_id, path=CARD_FILENAME):
+            card = ModelCard.load(
+                hf_hub_download(repo_id, CARD_FILENAME), ignore_metadata_errors=True
+            )
+        section = getattr(card.data, "embedreg", None)
+        owner = section.get("adapter") if isinstance(section, dict) else None
+    if owner == adapter_id:
+        return
+    what = f"adapter {owner!r}" if owner else "files embedreg did not write"
+    raise HubConflict(
+        f"Hub repo {repo_id} holds {what} ({', '.join(sorted(present & ours))})",
+        "publish to another repo, or pass --replace to overwrite them",
+        repo_id=repo_id,
+    )
 
 
 @dataclass(frozen=True)

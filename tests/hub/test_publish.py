@@ -18,6 +18,7 @@ from embedreg.errors import (
 )
 from embedreg.hub import HubAdapter, publish_adapter, pull_adapter
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
+from huggingface_hub import errors as hf
 
 from hub.helpers import ADAPTER, one_line_error, small_registry
 
@@ -152,7 +153,22 @@ def test_refusals_name_the_repo(hub, reg: Registry) -> None:
         publish_adapter(reg, ADAPTER, repo, tag="v1")
     with pytest.raises(HubPermissionError, match=r"may not publish to Hub repo bob/"):
         publish_adapter(reg, ADAPTER, hub.repo_name("stolen", owner="bob"))
+    secret = hub.repo_name("secret")
+    publish_adapter(reg, ADAPTER, secret, private=True)
+    assert hub.repo(secret).private
+    with pytest.raises(hf.RepositoryNotFoundError):
+        HfApi(token=False).model_info(secret)  # anonymous readers do not see it
     plain = hub.repo_name("plain")
     HfApi().create_repo(plain)
     with pytest.raises(HubFileNotFound, match=f"{plain} has no file 'README.md'"):
         HubAdapter.from_pretrained(plain)
+    # a repo with files of the same names that embedreg did not write: only when told
+    HfApi().upload_file(
+        path_or_fileobj=b"# Someone's model\n", path_in_repo="README.md", repo_id=plain
+    )
+    with pytest.raises(HubConflict, match="holds files embedreg did not write"):
+        publish_adapter(reg, ADAPTER, plain)
+    assert hub.head(plain).files["README.md"] == b"# Someone's model\n"
+    publish_adapter(reg, ADAPTER, plain, replace=True)
+    publish_adapter(reg, ADAPTER, plain)  # its own card now: a new version is fine
+    assert ModelCard.load(plain).data.embedreg["adapter"] == ADAPTER

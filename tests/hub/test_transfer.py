@@ -90,7 +90,7 @@ def test_a_pulled_registry_searches_like_the_original(
     reg.add_generation(pin_model("v2", v2_dir, max_tokens=128, fingerprint=False))
     reg.add_generation(pin_model("v2-short", v2_dir, max_tokens=16, parent="v2", fingerprint=False))
     rows = [
-        {"id": bbc_news.ids[i], "text": " ".join(bbc_news.texts[i].split())[:150]}
+        {"id": bbc_news.ids[i], "text": " ".join(bbc_news.texts[i].split())[:120]}
         for i in range(0, len(bbc_news), 4)
     ][:600]
     train, docs = tmp_path / "train.jsonl", tmp_path / "docs.jsonl"
