@@ -10,7 +10,8 @@ The package is a house of rooms, one concept each, lowest first:
 (pinning, encoding, fingerprints), :mod:`embedreg.adapters` (the families and
 their files), :mod:`embedreg.evaluation` (figures), :mod:`embedreg.training`
 (fitting and registering adapters), :mod:`embedreg.routing` (query paths),
-:mod:`embedreg.gallery` (FAISS galleries) and :mod:`embedreg.hub` (cards).
+:mod:`embedreg.gallery` (FAISS galleries) and :mod:`embedreg.hub` (the Hugging
+Face Hub: cards, publishing and pulling adapters, pushing and pulling registries).
 The names below are the ones most programs need.
 
 Example:
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         GalleryRecord,
         Generation,
         HubSource,
+        HubStore,
         LocalSource,
         LocalStore,
         Recipe,
@@ -60,6 +62,7 @@ _WHERE = {
     "GalleryRecord": "registry",
     "Generation": "registry",
     "HubSource": "registry",
+    "HubStore": "registry",
     "LocalSource": "registry",
     "LocalStore": "registry",
     "Recipe": "registry",
@@ -88,6 +91,7 @@ __all__ = [
     "GalleryRecord",
     "Generation",
     "HubSource",
+    "HubStore",
     "LocalSource",
     "LocalStore",
     "QueryPath",

@@ -13,7 +13,10 @@ LIBRARY_NAME = "embedreg"
 #: Version of the ``registry.json`` layout this embedreg reads and writes.
 #: A registry with a higher version is refused rather than misread.
 #: 2: generations may carry a ``fingerprint`` (absent = none in version 1).
-SCHEMA_VERSION = 2
+#: 3: Hub sources record the branch or tag they were ``resolved_from``, adapters
+#: where they were ``published`` (both absent = none in versions 1 and 2).
+#: Older files are migrated on read (:mod:`embedreg.registry.document`).
+SCHEMA_VERSION = 3
 
 # --- environment variables -------------------------------------------------------
 
@@ -55,6 +58,33 @@ GALLERY_LOCK = ".gallery.lock"
 GALLERY_BUILD_JOURNAL = ".embedreg-build.json"
 GALLERY_FORMAT = "embedreg.gallery"
 GALLERY_FORMAT_VERSION = 1
+
+# --- the Hugging Face Hub ------------------------------------------------------------
+
+#: URL scheme of registries kept in a Hub repo (``hf://OWNER/NAME[@REVISION]``).
+HUB_SCHEME = "hf"
+#: The branch a Hub registry is written to, and the revision a Hub model is pinned from.
+HUB_DEFAULT_BRANCH = "main"
+#: Variables of the ``huggingface_hub`` client that embedreg's messages name
+#: (the client reads them; embedreg never reads a token itself).
+ENV_HF_TOKEN = "HF_TOKEN"
+ENV_HF_ENDPOINT = "HF_ENDPOINT"
+ENV_HF_OFFLINE = "HF_HUB_OFFLINE"
+ENV_HF_PROGRESS = "HF_HUB_DISABLE_PROGRESS_BARS"
+#: A model card (and a Hub repo's front page).
+CARD_FILENAME = "README.md"
+#: Commits a Hub registry update tries before giving up on concurrent writers,
+#: and the first pause between tries (seconds; it doubles, with jitter, up to the cap).
+HUB_COMMIT_ATTEMPTS = 16
+HUB_RETRY_PAUSE = 0.1
+HUB_RETRY_PAUSE_MAX = 3.0
+#: Where the last state read from each Hub registry is kept, under the cache root
+#: (``$EMBEDREG_CACHE`` or ``DEFAULT_CACHE_DIR``), for ``HF_HUB_OFFLINE=1``.
+HUB_CACHE_DIRNAME = "hub-registries"
+#: ``library_name`` and tags of the cards embedreg publishes.
+HUB_LIBRARY_NAME = "embedreg"
+HUB_ADAPTER_TAGS: tuple[str, ...] = ("embedreg", "embedding-adapter")
+HUB_REGISTRY_TAGS: tuple[str, ...] = ("embedreg", "embedding-registry")
 
 # --- model cards ----------------------------------------------------------------------
 

@@ -333,10 +333,72 @@ class TrainingDataError(EmbedRegError, ValueError):
 class AdapterIntegrityError(EmbedRegError, ValueError):
     """An adapter's stored files are tampered, truncated or inconsistent; nothing was loaded."""
 
-    def __init__(self, location: str, detail: str) -> None:
+    def __init__(self, location: str, detail: str, hint: str | None = None) -> None:
         self.location = location
         self.detail = detail
         super().__init__(
             f"adapter files at {location} failed verification ({detail})",
-            "the files were not loaded: restore them, or retrain the adapter",
+            hint or "the files were not loaded: restore them, or retrain the adapter",
         )
+
+
+# --- the Hugging Face Hub ------------------------------------------------------------------
+
+
+class HubError(EmbedRegError):
+    """A request to the Hugging Face Hub failed; the message names the repo.
+
+    Subclasses say why: :class:`HubRepoNotFound`, :class:`HubRevisionNotFound`,
+    :class:`HubFileNotFound`, :class:`HubAuthError` (401),
+    :class:`HubPermissionError` (403), :class:`HubUnreachable` and
+    :class:`HubConflict`.  No message ever holds a token.
+    """
+
+    def __init__(
+        self, message: str, hint: str | None = None, *, repo_id: str | None = None
+    ) -> None:
+        self.repo_id = repo_id
+        super().__init__(message, hint)
+
+
+class HubRepoNotFound(HubError, NotFound):
+    """The Hub has no such repo (or it is private and the token cannot see it)."""
+
+
+class HubRevisionNotFound(HubError, NotFound):
+    """The repo has no such branch, tag or commit."""
+
+
+class HubFileNotFound(HubError, NotFound):
+    """A file is missing from the repo at that revision."""
+
+
+class HubAuthError(HubError):
+    """The Hub refused the token (401), or a write was tried without one."""
+
+
+class HubPermissionError(HubError):
+    """The token may not do this to that repo (403, or a gated repo)."""
+
+
+class HubUnreachable(HubError):
+    """The Hub cannot be reached (network, ``HF_ENDPOINT``) or offline mode forbids it."""
+
+
+class HubConflict(HubError, ConflictError):
+    """A commit was refused because the branch moved, or a name exists already (412 / 409)."""
+
+
+class ReadOnlyRegistry(EmbedRegError):
+    """A registry opened at a fixed revision (``hf://OWNER/NAME@REVISION``) cannot be changed."""
+
+    def __init__(self, location: str, base: str) -> None:
+        self.location = location
+        super().__init__(
+            f"registry {location} is a fixed revision and cannot be changed",
+            f"drop the @revision to write to its branch ({base})",
+        )
+
+
+class GenerationNotMatched(EmbedRegError, LookupError):
+    """An adapter from elsewhere joins generations the local registry lacks or pins differently."""

@@ -1,4 +1,11 @@
-"""Shared fixtures: a fresh registry directory, a CLI runner, real models and data."""
+"""Shared fixtures: a fresh registry directory, a CLI runner, real models and data, a Hub.
+
+The whole suite talks to no real Hub: before anything imports
+``huggingface_hub``, ``HF_ENDPOINT`` is pointed at 127.0.0.1 (where the
+``hub`` fixture starts the Hub-protocol server of ``tests/hub/hubserver.py``),
+``HF_HOME`` and the embedreg cache at a temporary folder, and ``HF_TOKEN`` at a
+fake token, which no output of the CLI and no file the tests leave may contain.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,8 @@ TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))  # so that tests (and bench/) can `import testbed`
+
+from hubenv import FAKE_TOKEN, HUB_HOME, HUB_PORT, OTHER_TOKEN  # noqa: E402  (sets the environment)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,9 +55,12 @@ def run_cli(
     full_env = {**os.environ, **(env or {})}
     exe = Path(sys.executable).with_name("embedreg")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "embedreg_cli"]
-    return subprocess.run(
+    result = subprocess.run(
         [*cmd, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=600
     )
+    for secret in (FAKE_TOKEN, OTHER_TOKEN):
+        assert secret not in result.stdout + result.stderr, "a token reached the output"
+    return result
 
 
 @pytest.fixture
@@ -90,3 +102,53 @@ def bbc_news() -> object:
     import testbed
 
     return testbed.bbc_news()
+
+
+# --- the Hub-protocol server --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def hub_server() -> Iterator[object]:
+    """The Hub-protocol server on ``HF_ENDPOINT``: user ``alice`` (``FAKE_TOKEN``,
+    also a member of organisation ``team``) and ``bob`` (``OTHER_TOKEN``)."""
+    from hub.hubserver import HubServer
+
+    server = HubServer(
+        HUB_PORT, tokens={FAKE_TOKEN: "alice", OTHER_TOKEN: "bob"}, orgs={"team": {"alice"}}
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hub(hub_server: object, request: pytest.FixtureRequest) -> object:
+    """The server, with ``hub.repo_name(stem)``: a repo id no other test uses."""
+    from hub.hubserver import unique_repo
+
+    server = hub_server
+    server.repo_name = lambda stem, owner="alice": unique_repo(owner, stem)  # type: ignore[attr-defined]
+    return server
+
+
+def _leaks(root: Path) -> list[str]:
+    found = []
+    needles = (FAKE_TOKEN.encode(), OTHER_TOKEN.encode())
+    for path in root.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                data = path.read_bytes()
+                if any(n in data for n in needles):
+                    found.append(str(path))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_token_in_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end of the run: no file under the tests' temporary folders, the HF home or
+    the embedreg cache holds a token."""
+    yield
+    roots = [HUB_HOME, tmp_path_factory.getbasetemp()]
+    leaked = [p for root in roots if root.exists() for p in _leaks(root)]
+    assert not leaked, f"a token was written to {leaked[:5]}"

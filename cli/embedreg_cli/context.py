@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import click
@@ -18,10 +18,22 @@ class State:
     """Options of the root command that subcommands need."""
 
     registry_location: str | None = None
+    opened: list[Registry] = field(default_factory=list)
 
     def registry(self) -> Registry:
         """Open the chosen registry (``--registry``, ``$EMBEDREG_REGISTRY``, ``./.embedreg``)."""
-        return Registry.open(self.registry_location)
+        reg = Registry.open(self.registry_location)
+        self.opened.append(reg)
+        return reg
+
+    def notices(self) -> list[str]:
+        """Lines the opened registries' stores want the user to see (once each)."""
+        seen: list[str] = []
+        for reg in self.opened:
+            note = reg.store.notice
+            if note and note not in seen:
+                seen.append(note)
+        return seen
 
 
 pass_state = click.make_pass_decorator(State, ensure=True)

@@ -30,8 +30,10 @@ def _fingerprint_summary(g: Generation) -> str:
 
 def _summary(g: Generation) -> str:
     norm = "normalised" if g.recipe.normalize else "not normalised"
+    ref = getattr(g.source, "resolved_from", None)
+    src = f"{g.source.kind} {short_pin(g.pin)}" + (f" (from {ref})" if ref else "")
     return (
-        f"{g.source.kind} {short_pin(g.pin)}, {g.dimension}-d, {g.recipe.pooling} pooling, "
+        f"{src}, {g.dimension}-d, {g.recipe.pooling} pooling, "
         f"{norm}, max {g.recipe.max_tokens} tokens"
     )
 
@@ -39,7 +41,11 @@ def _summary(g: Generation) -> str:
 @gen.command("add")
 @click.argument("name")
 @click.argument("model")
-@click.option("--revision", help="Hub commit (40 hex) to pin a Hub repo id to.")
+@click.option(
+    "--revision",
+    help="For a Hub repo id: a branch, tag or commit (default: main), pinned to the commit "
+    "it points to now.",
+)
 @click.option(
     "--pooling",
     type=click.Choice(POOLING_MODES),
@@ -96,9 +102,11 @@ def add(
 
     A local folder is pinned by the sha256 of its weight files, and its
     dimension, pooling, normalisation, prefixes and max tokens are read from
-    its config files unless given here.  A Hub repo id needs --revision with
-    a full commit; it is fetched at that commit (and cached) to read its
-    config and fingerprint it.  The model is loaded to embed a small probe
+    its config files unless given here.  A Hub repo id is pinned to the
+    commit its --revision (a branch, tag or commit; default main) points to
+    now, and records the branch or tag ('gen check-updates' follows it); it
+    is fetched at that commit (and cached) to read its config and
+    fingerprint it.  The model is loaded to embed a small probe
     set (the fingerprint 'gen verify' checks against) and to measure the
     dimension when no config file gives it; --no-fingerprint with --dim
     registers without loading anything.

@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 from embedreg import __version__
-from embedreg.constants import ENV_DEBUG
+from embedreg.constants import ENV_DEBUG, ENV_HF_PROGRESS
 from embedreg.errors import EmbedRegError
 
-from . import adapter, alias, embed, gallery, gen, init, resolve
+from . import adapter, alias, embed, gallery, gen, hub, init, resolve
 from .context import State, registry_option
 
 
@@ -29,12 +29,21 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+def _notices(ctx: click.Context) -> None:
+    """What the stores had to say about their reads (e.g. an offline cached state)."""
+    state = ctx.find_object(State)
+    for line in state.notices() if state is not None else []:
+        click.echo(f"Note: {line}", err=True)
+
+
 class RootGroup(click.Group):
     """A click group that turns library errors into one-line messages."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            _notices(ctx)
+            return result
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except EmbedRegError as exc:
@@ -78,8 +87,15 @@ cli.add_command(embed.embed)
 cli.add_command(adapter.adapter)
 cli.add_command(gallery.gallery)
 cli.add_command(resolve.resolve)
+cli.add_command(hub.push)
+cli.add_command(hub.pull)
+gen.gen.add_command(hub.check_updates)
+adapter.adapter.add_command(hub.publish)
+adapter.adapter.add_command(hub.pull_adapter)
 
 
 def main(args: list[str] | None = None) -> None:
     """Console-script entry point."""
+    # The command line shows its own progress; huggingface_hub's bars would interleave.
+    os.environ.setdefault(ENV_HF_PROGRESS, "1")
     cli.main(args=args, prog_name="embedreg")

@@ -18,7 +18,13 @@ from __future__ import annotations
 from .base import Adapter, AffineMap, families, family_class
 from .config import FamilyConfig, OptionInfo
 from .persistence import LoadedAdapter, load_adapter, save_adapter
-from .registered import adapter_id, artifact_key, load_registered_adapter, store_adapter
+from .registered import (
+    adapter_id,
+    artifact_key,
+    load_registered_adapter,
+    register_files,
+    store_adapter,
+)
 from .trainable import GradientConfig, TrainableAdapter
 
 __all__ = [
@@ -35,6 +41,7 @@ __all__ = [
     "family_class",
     "load_adapter",
     "load_registered_adapter",
+    "register_files",
     "save_adapter",
     "store_adapter",
 ]

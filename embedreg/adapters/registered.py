@@ -44,7 +44,13 @@ from .persistence import (
     save_adapter,
 )
 
-__all__ = ["adapter_id", "artifact_key", "load_registered_adapter", "store_adapter"]
+__all__ = [
+    "adapter_id",
+    "artifact_key",
+    "load_registered_adapter",
+    "register_files",
+    "store_adapter",
+]
 
 
 def adapter_id(source: str, target: str, family: str) -> str:
@@ -82,21 +88,41 @@ def store_adapter(
     """
     with tempfile.TemporaryDirectory(prefix="embedreg-adapter-") as tmp:
         digest = save_adapter(adapter, tmp, provenance=provenance, figures=figures)
-        key = artifact_key(ident, digest)
+        record = AdapterRecord(
+            id=ident,
+            source=source,
+            target=target,
+            direction=direction,
+            family=adapter.family,
+            location=artifact_key(ident, digest),
+            sha256=digest,
+            figures=figures,
+            provenance=provenance,
+        )
         files = {n: Path(tmp) / n for n in (CONFIG_FILENAME, WEIGHTS_FILENAME)}
-        location = registry.store.put_artifact(key, files)
-    record = AdapterRecord(
-        id=ident,
-        source=source,
-        target=target,
-        direction=direction,
-        family=adapter.family,
-        location=location,
-        sha256=digest,
-        figures=figures,
-        provenance=provenance,
-    )
-    expect = {g.name: (g.pin, g.recipe.hash) for g in (generations or {}).values()}
+        expect = {g.name: (g.pin, g.recipe.hash) for g in (generations or {}).values()}
+        return register_files(registry, record, files, replace=replace, expect=expect)
+
+
+def register_files(
+    registry: Registry,
+    record: AdapterRecord,
+    files: Mapping[str, Path],
+    *,
+    replace: bool = False,
+    expect: Mapping[str, tuple[str, str]] | None = None,
+) -> AdapterRecord:
+    """Put an adapter's ``files`` under ``record.location`` and switch the registry to them.
+
+    The files go first, under the record's own key (see the module
+    docstring); the registry update is the switch.  A refused or
+    interrupted update removes the files again (unless an identical adapter
+    of another writer uses them); a replaced adapter's files go after it.
+
+    Raises:
+        DuplicateName, UnknownGeneration, ConflictError: as :meth:`Registry.put_adapter`.
+    """
+    location = registry.store.put_artifact(record.location, files)
     try:
         previous = registry.put_adapter(record, replace=replace, expect=expect)
     except BaseException:

@@ -22,8 +22,15 @@ from .fingerprint import (
     record_fingerprint,
     verify_generation,
 )
-from .folders import ModelDirInfo, hub_snapshot, inspect_model_dir, model_folder
+from .folders import (
+    ModelDirInfo,
+    hub_snapshot,
+    inspect_model_dir,
+    model_folder,
+    resolve_hub_revision,
+)
 from .pinning import pin_model, register_model
+from .updates import UpdateCheck, check_updates
 
 __all__ = [
     "PRECISIONS",
@@ -34,7 +41,9 @@ __all__ = [
     "Encoder",
     "ModelDirInfo",
     "ProgressCallback",
+    "UpdateCheck",
     "VerifyReport",
+    "check_updates",
     "compute_fingerprint",
     "embed_inputs",
     "embed_pairs",
@@ -45,5 +54,6 @@ __all__ = [
     "pin_model",
     "record_fingerprint",
     "register_model",
+    "resolve_hub_revision",
     "verify_generation",
 ]

@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelChanged, ModelLoadError, ModelSourceError
+from ..constants import ENV_HF_OFFLINE, HUB_DEFAULT_BRANCH
+from ..errors import HubUnreachable, ModelChanged, ModelLoadError, ModelSourceError
 from ..registry import Generation, HubSource, LocalSource
 from ..util.hashing import folder_weights_sha256, weight_files
+from ..util.hubcalls import hf_api, hub_errors, is_offline
 
 __all__ = [
     "ModelDirInfo",
@@ -35,6 +37,7 @@ __all__ = [
     "inspect_model_dir",
     "model_folder",
     "require_safetensors",
+    "resolve_hub_revision",
 ]
 
 #: sentence-transformers Pooling flags → embedreg pooling names.
@@ -246,3 +249,33 @@ def hub_snapshot(source: HubSource, *, generation: str) -> Path:
             f"cannot fetch {source.pin} (generation {name!r}): {exc}",
             "check the network and the Hub's status, then retry",
         ) from None
+
+
+def resolve_hub_revision(repo_id: str, revision: str | None = None) -> str:
+    """The 40-hex commit that branch, tag or commit ``revision`` of Hub repo ``repo_id`` is now.
+
+    ``None`` means the default branch (``main``).  This asks the Hub (the
+    client's ``model_info``), so it needs the network.
+
+    Raises:
+        HubRepoNotFound, HubRevisionNotFound, HubAuthError, HubUnreachable: as
+            the Hub answers (one line each, naming the repo).
+
+    Example:
+        >>> resolve_hub_revision("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+        'c9745ed1d9f207416be6d2e6f8de32d1f16199bf'
+    """
+    ref = revision or HUB_DEFAULT_BRANCH
+    if is_offline():
+        raise HubUnreachable(
+            f"{ENV_HF_OFFLINE} is set, so revision {ref!r} of {repo_id} cannot be resolved",
+            f"pass --revision <40-hex commit>, or unset {ENV_HF_OFFLINE}",
+            repo_id=repo_id,
+        )
+    with hub_errors(repo_id, revision=ref):
+        info = hf_api().model_info(repo_id, revision=ref)
+    if not info.sha:
+        raise HubUnreachable(
+            f"the Hub did not say which commit {repo_id}@{ref} is", "check HF_ENDPOINT"
+        )
+    return str(info.sha)

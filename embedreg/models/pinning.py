@@ -2,7 +2,9 @@
 
 :func:`pin_model` turns "this model, read this way" into a
 :class:`~embedreg.registry.Generation`: a local folder is pinned by the
-sha256 of its weight files, a Hub repo by a 40-hex commit; every recipe field
+sha256 of its weight files, a Hub repo by a 40-hex commit (a branch or tag,
+``main`` by default, is resolved to the commit it points to, and the
+generation records what it was resolved from); every recipe field
 left as ``None`` is read from the model's own config files (transformers
 ``config.json``, sentence-transformers ``modules.json``,
 ``1_Pooling/config.json``, ``sentence_bert_config.json``,
@@ -28,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..constants import HUB_DEFAULT_BRANCH
 from ..errors import DuplicateName, ModelLoadError, ModelSourceError
 from ..registry import (
     Generation,
@@ -38,9 +41,15 @@ from ..registry import (
     Registry,
     validate_name,
 )
-from ..registry.sources import REPO_ID_RE
+from ..registry.sources import COMMIT_RE, REPO_ID_RE
 from .fingerprint import compute_fingerprint
-from .folders import ModelDirInfo, hub_snapshot, inspect_model_dir, require_safetensors
+from .folders import (
+    ModelDirInfo,
+    hub_snapshot,
+    inspect_model_dir,
+    require_safetensors,
+    resolve_hub_revision,
+)
 
 __all__ = ["pin_model", "register_model"]
 
@@ -68,8 +77,11 @@ def pin_model(
 
     Args:
         name: the generation's registry name.
-        model: a local model folder, or a Hub repo id (``owner/name``) with
-            ``revision`` a 40-hex commit.
+        model: a local model folder, or a Hub repo id (``owner/name``).
+        revision: for a Hub repo, a branch, tag or 40-hex commit (default:
+            the ``main`` branch).  A branch or tag is resolved to the commit
+            it points to now; the generation is pinned to that commit and
+            records what it was resolved from (``gen check-updates`` compares).
         pooling, normalize, query_prefix, document_prefix, max_tokens: the
             recipe; ``None`` reads the model's config files, else the
             :class:`~embedreg.registry.Recipe` default.
@@ -86,8 +98,10 @@ def pin_model(
         device: where the model runs when it is loaded.
 
     Raises:
-        ModelSourceError: a missing folder, a Hub id without a commit, a
-            dimension the model contradicts, a recipe embedreg cannot apply.
+        ModelSourceError: a missing folder, a dimension the model
+            contradicts, a recipe embedreg cannot apply.
+        HubError: the Hub cannot resolve the revision (no such repo or
+            revision, a refused token, no network).
         ModelLoadError: the model cannot be loaded (with a hint on
             registering it without loading).
     """
@@ -191,12 +205,10 @@ def _source(model: str | os.PathLike[str], revision: str | None) -> ModelSource:
             f"model folder {text} does not exist",
             "check the path, or pass a Hub repo id like 'owner/name'",
         )
-    if revision is None:
-        raise ModelSourceError(
-            f"{text} is not a local folder, and as a Hub repo id it needs a pinned revision",
-            "pass --revision <40-hex commit>, or check the folder path",
-        )
-    return HubSource(text, revision)
+    if revision is not None and COMMIT_RE.fullmatch(revision):
+        return HubSource(text, revision)
+    ref = revision or HUB_DEFAULT_BRANCH
+    return HubSource(text, resolve_hub_revision(text, ref), resolved_from=ref)
 
 
 def _loading(load: Callable[[], T]) -> T:

@@ -17,10 +17,10 @@ from __future__ import annotations
 from .document import RegistryDocument
 from .generation import MODALITIES, POOLING_MODES, SKETCH_SIZE, Fingerprint, Generation, Recipe
 from .names import validate_name
-from .records import DIRECTIONS, AdapterRecord, GalleryRecord
+from .records import DIRECTIONS, AdapterRecord, GalleryRecord, Publication
 from .registry import LATEST, Registry, Removal
 from .sources import HubSource, LocalSource, ModelSource, source_from_dict
-from .stores import LocalStore, Store, default_location, open_store
+from .stores import HubStore, LocalStore, Store, default_location, open_store
 
 __all__ = [
     "DIRECTIONS",
@@ -33,9 +33,11 @@ __all__ = [
     "GalleryRecord",
     "Generation",
     "HubSource",
+    "HubStore",
     "LocalSource",
     "LocalStore",
     "ModelSource",
+    "Publication",
     "Recipe",
     "Registry",
     "RegistryDocument",

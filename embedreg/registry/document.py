@@ -2,17 +2,23 @@
 
 :class:`RegistryDocument` is the content of ``registry.json`` as objects.
 :meth:`RegistryDocument.parse` refuses a damaged or newer file (it is never
-guessed at, and never overwritten); :meth:`RegistryDocument.serialize` writes
-sorted, indented JSON that diffs well under version control.
+guessed at, and never overwritten) and migrates an older one in memory
+(:func:`migrate`; it is written in the current schema on the next change);
+:meth:`RegistryDocument.serialize` writes sorted, indented JSON that diffs
+well under version control.
 
 Example:
     >>> doc = RegistryDocument()
     >>> RegistryDocument.parse(doc.serialize(), "registry.json").schema_version
-    2
+    3
+    >>> old = b'{"schema_version": 1, "generations": {}}'
+    >>> RegistryDocument.parse(old, "registry.json").schema_version
+    3
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +36,7 @@ from .generation import Generation
 from .names import validate_name
 from .records import AdapterRecord, GalleryRecord
 
-__all__ = ["RegistryDocument"]
+__all__ = ["RegistryDocument", "migrate"]
 
 T = TypeVar("T")
 
@@ -87,6 +93,7 @@ class RegistryDocument:
             raise CorruptedRegistry(location, f"schema_version is {version!r}")
         if version > SCHEMA_VERSION:
             raise SchemaVersionError(location, version, SCHEMA_VERSION)
+        data = migrate(data, version)
         unknown = set(data) - _TOP_LEVEL
         if unknown:
             raise CorruptedRegistry(
@@ -148,6 +155,53 @@ class RegistryDocument:
         adapters = [a for a in self.adapters.values() if name in (a.source, a.target)]
         galleries = [g for g in self.galleries.values() if g.generation == name]
         return sorted(adapters, key=lambda a: a.id), sorted(galleries, key=lambda g: g.name)
+
+
+# --- migrations of older schemas ---------------------------------------------------------
+
+
+def _v1_to_v2(data: dict[str, Any]) -> None:
+    """Version 2 added an optional ``fingerprint`` to generations (absent = none)."""
+    for gen in _entries(data, "generations"):
+        gen.setdefault("fingerprint", None)
+
+
+def _v2_to_v3(data: dict[str, Any]) -> None:
+    """Version 3 added ``resolved_from`` to Hub sources and ``published`` to adapters."""
+    for gen in _entries(data, "generations"):
+        source = gen.get("source")
+        if isinstance(source, dict) and source.get("kind") == "hub":
+            source.setdefault("resolved_from", None)
+    for adapter in _entries(data, "adapters"):
+        adapter.setdefault("published", None)
+
+
+#: ``version → step`` that turns a document of that version into the next one.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+
+
+def _entries(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    section = data.get(key)
+    if not isinstance(section, dict):
+        return []  # the parser reports the bad shape
+    return [item for item in section.values() if isinstance(item, dict)]
+
+
+def migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """A copy of document ``data`` (schema ``version``) in the current schema.
+
+    Each step only adds what its version introduced, with the value that
+    means "none", so nothing an older embedreg wrote is lost or reinterpreted.
+
+    Example:
+        >>> migrate({"schema_version": 2, "adapters": {"a": {"id": "a"}}}, 2)["adapters"]
+        {'a': {'id': 'a', 'published': None}}
+    """
+    out = copy.deepcopy(data)
+    for step in range(version, SCHEMA_VERSION):
+        MIGRATIONS[step](out)
+    out["schema_version"] = SCHEMA_VERSION
+    return out
 
 
 def _parse_map(

@@ -28,6 +28,47 @@ from .names import validate_name
 
 DIRECTIONS: tuple[str, ...] = ("backward", "forward")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True)
+class Publication:
+    """Where an adapter's files are on the Hugging Face Hub: a repo at a commit.
+
+    Written by ``embedreg adapter publish`` (and by ``adapter pull``, for
+    where a pulled adapter came from).
+
+    Attributes:
+        repo_id: the Hub repo (``owner/name``).
+        commit: the 40-hex commit that holds the files.
+        tag: a tag pointing at that commit, when one was made.
+
+    Example:
+        >>> Publication.from_dict(Publication("alice/v3-to-v2", "0" * 40, "v1").to_dict()).tag
+        'v1'
+    """
+
+    repo_id: str
+    commit: str
+    tag: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.repo_id, str) or self.repo_id.count("/") != 1:
+            raise ValidationError(f"published: repo id {self.repo_id!r} is not 'owner/name'")
+        if not isinstance(self.commit, str) or not _COMMIT_RE.fullmatch(self.commit):
+            raise ValidationError(f"published: commit {self.commit!r} is not 40 hex digits")
+        if self.tag is not None and not isinstance(self.tag, str):
+            raise ValidationError("published: tag must be a string")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form."""
+        return {"repo_id": self.repo_id, "commit": self.commit, "tag": self.tag}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Publication:
+        """Inverse of :meth:`to_dict`."""
+        check_fields("published", data, {"repo_id", "commit", "tag"}, {"repo_id", "commit"})
+        return cls(data["repo_id"], data["commit"], data.get("tag"))
 
 
 @dataclass(frozen=True)
@@ -45,6 +86,8 @@ class AdapterRecord:
         figures: held-out measurements (recall@k, CMC, flips, defect ...).
         created: UTC timestamp.
         provenance: training facts (data hash, hyperparameters, versions).
+        published: where the adapter was last published on (or pulled from)
+            the Hub, if anywhere (schema 3).
     """
 
     id: str
@@ -57,6 +100,7 @@ class AdapterRecord:
     figures: dict[str, Any] = field(default_factory=dict)
     created: str = field(default_factory=utc_now)
     provenance: dict[str, Any] = field(default_factory=dict)
+    published: Publication | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.id, "adapter")
@@ -86,14 +130,20 @@ class AdapterRecord:
             "figures": dict(self.figures),
             "created": self.created,
             "provenance": dict(self.provenance),
+            "published": self.published.to_dict() if self.published else None,
         }
 
     @classmethod
     def from_dict(cls, data: Any) -> AdapterRecord:
         """Inverse of :meth:`to_dict`; raises :class:`ValidationError` on bad fields."""
         required = {"id", "source", "target", "direction", "family", "location", "sha256"}
-        check_fields("adapter", data, required | {"figures", "created", "provenance"}, required)
-        return cls(**data)
+        optional = {"figures", "created", "provenance", "published"}
+        check_fields("adapter", data, required | optional, required)
+        published = data.get("published")
+        return cls(
+            **{k: v for k, v in data.items() if k != "published"},
+            published=Publication.from_dict(published) if published is not None else None,
+        )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ from ..errors import (
 from .document import RegistryDocument
 from .generation import Fingerprint, Generation
 from .names import validate_name
-from .records import AdapterRecord, GalleryRecord
+from .records import AdapterRecord, GalleryRecord, Publication
 from .stores import Store, open_store
 
 __all__ = ["LATEST", "Registry", "Removal"]
@@ -115,7 +116,7 @@ class Registry:
         """A fresh, validated snapshot of the whole registry."""
         raw = self.store.read()
         if raw is None:
-            raise RegistryNotFound(os.path.dirname(self.location) or self.location)
+            raise RegistryNotFound(self.store.registry_root)
         return RegistryDocument.parse(raw, self.location)
 
     def _update(self, change: Callable[[RegistryDocument], T]) -> T:
@@ -372,6 +373,18 @@ class Registry:
             ),
             key=lambda a: a.id,
         )
+
+    def record_publication(self, adapter_id: str, publication: Publication) -> AdapterRecord:
+        """Note on adapter ``adapter_id``'s record where it was published; returns the new record."""
+
+        def change(doc: RegistryDocument) -> AdapterRecord:
+            if adapter_id not in doc.adapters:
+                raise UnknownAdapter(adapter_id, doc.adapters)
+            updated = dataclasses.replace(doc.adapters[adapter_id], published=publication)
+            doc.adapters[adapter_id] = updated
+            return updated
+
+        return self._update(change)
 
     def remove_adapter(self, adapter_id: str) -> AdapterRecord:
         """Remove an adapter record and its files."""

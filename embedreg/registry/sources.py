@@ -22,7 +22,7 @@ from ..errors import ModelSourceError, ValidationError
 from ..util.fields import check_fields
 from ..util.hashing import folder_weights_sha256
 
-__all__ = ["REPO_ID_RE", "HubSource", "LocalSource", "ModelSource", "source_from_dict"]
+__all__ = ["COMMIT_RE", "REPO_ID_RE", "HubSource", "LocalSource", "ModelSource", "source_from_dict"]
 
 COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -34,13 +34,20 @@ REPO_ID_RE = re.compile(r"(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*")
 class HubSource:
     """A model on the Hugging Face Hub, pinned to a full 40-hex commit.
 
+    ``resolved_from`` is the branch or tag the commit was resolved from when
+    the generation was pinned (``None`` when a commit was given), so that
+    ``embedreg gen check-updates`` can tell when it has moved.  It is a
+    record only: the pin, and so the space, is the commit alone.
+
     Example:
-        >>> HubSource("org/model", "0123456789abcdef0123456789abcdef01234567").pin
-        'org/model@0123456789abcdef0123456789abcdef01234567'
+        >>> src = HubSource("org/model", "0123456789abcdef0123456789abcdef01234567", "main")
+        >>> src.pin, src.resolved_from
+        ('org/model@0123456789abcdef0123456789abcdef01234567', 'main')
     """
 
     repo_id: str
     revision: str
+    resolved_from: str | None = None
     kind: ClassVar[str] = "hub"
 
     def __post_init__(self) -> None:
@@ -53,6 +60,10 @@ class HubSource:
                 f"Hub revision {self.revision!r} of {self.repo_id} is not a 40-hex commit",
                 "pin the model with --revision <full commit sha>; branches and tags move",
             )
+        if self.resolved_from is not None and (
+            not isinstance(self.resolved_from, str) or not self.resolved_from.strip()
+        ):
+            raise ModelSourceError(f"resolved_from of {self.repo_id} must be a branch or tag name")
 
     @property
     def pin(self) -> str:
@@ -61,7 +72,12 @@ class HubSource:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, tagged with ``kind``."""
-        return {"kind": self.kind, "repo_id": self.repo_id, "revision": self.revision}
+        return {
+            "kind": self.kind,
+            "repo_id": self.repo_id,
+            "revision": self.revision,
+            "resolved_from": self.resolved_from,
+        }
 
 
 @dataclass(frozen=True)
@@ -122,10 +138,9 @@ def source_from_dict(data: dict[str, Any]) -> ModelSource:
         raise ValidationError("source: expected an object")
     kind = data.get("kind")
     if kind == HubSource.kind:
-        check_fields(
-            "source", data, {"kind", "repo_id", "revision"}, {"kind", "repo_id", "revision"}
-        )
-        return HubSource(data["repo_id"], data["revision"])
+        required = {"kind", "repo_id", "revision"}
+        check_fields("source", data, required | {"resolved_from"}, required)
+        return HubSource(data["repo_id"], data["revision"], data.get("resolved_from"))
     if kind == LocalSource.kind:
         check_fields("source", data, {"kind", "path", "sha256"}, {"kind", "path", "sha256"})
         return LocalSource(data["path"], data["sha256"])

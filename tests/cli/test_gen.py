@@ -140,7 +140,8 @@ def test_user_errors_are_one_line(cli: Cli, registry_dir: Path) -> None:
     assert "already taken" in one_line_error(cli("gen", "add", "v2", model_dir()))
     assert "invalid generation name 'V2'" in one_line_error(cli("gen", "add", "V2", model_dir()))
     assert "does not exist" in one_line_error(cli("gen", "add", "v3", "./no/such/folder"))
-    assert "--revision" in one_line_error(cli("gen", "add", "v3", "org/model"))
+    # a Hub id without --revision is resolved on the Hub (main): missing or unreachable here
+    assert "Hub repo org/model" in one_line_error(cli("gen", "add", "v3", "org/model"))
     assert "unknown alias" in one_line_error(cli("alias", "rm", "prod"))
 
 

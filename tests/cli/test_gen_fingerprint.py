@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from embedreg.constants import SCHEMA_VERSION
+
 V1_FLAGS = ["--pooling", "mean", "--normalize", "--max-tokens", "128"]
 
 
@@ -31,7 +33,7 @@ def test_add_stores_a_fingerprint_and_verify_passes(
     info = json.loads(added.stdout)
     assert info["fingerprint"]["probe_set"] == "embedreg-probe-1" and info["dimension"] == 384
     stored = json.loads((registry_dir / "registry.json").read_text())
-    assert stored["schema_version"] == 2
+    assert stored["schema_version"] == SCHEMA_VERSION
     assert stored["generations"]["v1"]["fingerprint"]["sketch"]
     shown = cli("gen", "show", "v1")
     assert "embedreg-probe-1, fp32 on cpu" in shown.stderr

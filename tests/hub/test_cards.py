@@ -1,25 +1,126 @@
+"""Card templates, rendered through huggingface_hub's ModelCard, and the numpy-only snippet."""
+
 from __future__ import annotations
 
-import jinja2
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
 import pytest
-from embedreg.hub.cards import card_template, card_template_names
+from embedreg.adapters import Adapter
+from embedreg.adapters.affine import AffineAdapter
+from embedreg.adapters.identity import IdentityAdapter
+from embedreg.adapters.lambda_orth import LambdaOrthAdapter
+from embedreg.adapters.lowrank import LowRankAdapter
+from embedreg.adapters.mlp import ResidualMLPAdapter
+from embedreg.adapters.persistence import adapter_files
+from embedreg.hub import AdapterFacts, EndFacts, card_template, card_template_names, render_card
+from embedreg.hub.adapter_card import numpy_snippet
+from embedreg.registry import Recipe
+from huggingface_hub import ModelCard, ModelCardData
 
 
 @pytest.mark.parametrize("name", card_template_names())
-def test_templates_render(name: str) -> None:
-    text = jinja2.Template(card_template(name)).render(
-        card_data="library_name: embedreg",
-        adapter_id="v3-to-v2.lambda-orth",
-        figures={"retention": 0.98},
-        provenance={"source_pin": "x"},
-        generations=[],
-        adapters=[],
-        aliases={"latest": "v3"},
-        title="t",
-    )
-    assert text.startswith("---\nlibrary_name: embedreg\n---")
+def test_templates_are_jinja_with_front_matter(name: str) -> None:
+    assert card_template(name).startswith("---\n{{ card_data }}\n---")
 
 
 def test_unknown_template() -> None:
     with pytest.raises(ValueError):
         card_template("nope.md")
+
+
+def test_a_registry_card_renders_and_parses() -> None:
+    card = render_card(
+        "registry_card.md",
+        ModelCardData(library_name="embedreg", tags=["embedreg"]),
+        title="t",
+        repo_id="alice/r",
+        lineages=["v2 → v1"],
+        generations=[],
+        adapters=[],
+        aliases={"latest": "v2"},
+    )
+    again = ModelCard(str(card))
+    assert again.data.library_name == "embedreg" and "- v2 → v1" in again.text
+    assert "- `latest` → v2" in again.text
+
+
+def _adapters(rng: np.random.Generator) -> list[Adapter]:
+    def m(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape).astype(np.float32) * 0.3
+
+    return [
+        AffineAdapter(m(6, 8), m(6)),
+        LambdaOrthAdapter(m(6, 8), m(6), lam=0.5),
+        LowRankAdapter(m(6, 8), m(6, 2), m(8, 2), m(6)),
+        ResidualMLPAdapter(m(6, 8), m(6), m(5, 8), m(5), m(6, 5)),
+    ]
+
+
+_BLOCK_IMPORTS = """
+import sys
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("embedreg", "safetensors", "torch", "huggingface_hub"):
+            raise ImportError(f"{name} may not be used")
+sys.meta_path.insert(0, Blocker())
+"""
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_the_numpy_snippet_applies_every_builtin_family_with_numpy_alone(
+    tmp_path: Path, normalize: bool
+) -> None:
+    rng = np.random.default_rng(0)
+    candidates = [*_adapters(rng), IdentityAdapter(8)]
+    for adapter in candidates:
+        out_dim = adapter.output_dim
+        facts = AdapterFacts(
+            adapter_id="a",
+            family=adapter.family,
+            direction="backward",
+            lam=None,
+            source=EndFacts("new", "sha256:" + "1" * 64, Recipe(), 8),
+            target=EndFacts("old", "org/old@" + "2" * 40, Recipe(normalize=normalize), out_dim),
+            training={},
+            files={},
+        )
+        weights = adapter_files(adapter, {})["model.safetensors"]
+        snippet = numpy_snippet(adapter, facts, weights)
+        assert snippet is not None, adapter.family
+        folder = tmp_path / adapter.family
+        folder.mkdir(exist_ok=True)
+        (folder / "model.safetensors").write_bytes(weights)
+        x = rng.standard_normal((5, 8)).astype(np.float32)
+        code = (
+            _BLOCK_IMPORTS
+            + f"new_vectors = {json.dumps(x.tolist())}\n"
+            + snippet
+            + "\nimport json as _j; print(_j.dumps(y.tolist()))\n"
+        )
+        run = subprocess.run(
+            [sys.executable, "-I", "-c", code],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        got = np.array(json.loads(run.stdout), dtype=np.float32)
+        want = adapter.transform(x)
+        if normalize:
+            want = want / np.linalg.norm(want, axis=1, keepdims=True)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_family_without_a_numpy_recipe_gets_none() -> None:
+    class Plugin(AffineAdapter):
+        family = "someone-elses"
+
+    adapter = Plugin(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32))
+    end = EndFacts("a", "sha256:" + "1" * 64, Recipe(), 2)
+    facts = AdapterFacts("x", "someone-elses", "backward", None, end, end, {}, {})
+    weights = adapter_files(AffineAdapter(adapter.weight, adapter.bias), {})["model.safetensors"]
+    assert numpy_snippet(adapter, facts, weights) is None

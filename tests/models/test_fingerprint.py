@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from embedreg import Generation, HubSource, Recipe, Registry
+from embedreg.constants import SCHEMA_VERSION
 from embedreg.errors import (
     ConflictError,
     CorruptedRegistry,
@@ -88,7 +89,7 @@ def test_schema_1_registry_is_read_and_upgraded(tmp_path: Path) -> None:
     assert reg.generation("v2").fingerprint is None
     reg.set_alias("production", "v2")
     data = json.loads((tmp_path / "registry.json").read_text())
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == SCHEMA_VERSION  # migrated on the first write
     assert data["generations"]["v2"]["fingerprint"] is None
     # a newer schema is still refused, an unknown generation field too
     data["generations"]["v2"]["colour"] = "blue"

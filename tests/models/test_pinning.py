@@ -7,7 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from embedreg.errors import DuplicateName, ModelLoadError, ModelSourceError, UnknownGeneration
+from embedreg.errors import (
+    DuplicateName,
+    HubRepoNotFound,
+    ModelLoadError,
+    ModelSourceError,
+    UnknownGeneration,
+)
 from embedreg.models import pin_model, register_model
 from embedreg.registry import LocalSource, Registry
 
@@ -130,13 +136,14 @@ def test_folder_without_weights(tmp_path: Path) -> None:
         pin_model("x", tmp_path, fingerprint=False)
 
 
-def test_missing_folder_and_unpinned_hub_repo(tmp_path: Path) -> None:
+def test_missing_folder_and_unpinned_hub_repo(tmp_path: Path, hub) -> None:
     with pytest.raises(ModelSourceError, match="does not exist"):
         pin_model("x", tmp_path / "nope", fingerprint=False)
-    with pytest.raises(ModelSourceError, match="--revision"):
-        pin_model("x", "org/model", fingerprint=False)
+    # without a commit, the branch is resolved on the Hub (the test server has no org/model)
+    with pytest.raises(HubRepoNotFound, match="org/model was not found"):
+        pin_model("x", "org/model", dimension=16, fingerprint=False)
     gen = pin_model("x", "org/model", revision=COMMIT, dimension=16, fingerprint=False)
-    assert gen.pin == f"org/model@{COMMIT}"
+    assert gen.pin == f"org/model@{COMMIT}" and gen.source.resolved_from is None
 
 
 def test_dimension_contradiction_refused(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 :func:`open_store` turns what the user gives (``--registry``, the
 ``EMBEDREG_REGISTRY`` variable, or nothing) into a :class:`Store`: a plain
-path or ``file://`` URL opens a :class:`LocalStore`; any other ``scheme://``
-is looked up in the ``embedreg.stores`` entry-point group.
+path or ``file://`` URL opens a :class:`LocalStore`, ``hf://OWNER/NAME`` a
+:class:`HubStore`; every ``scheme://`` is looked up in the
+``embedreg.stores`` entry-point group, built-ins included.
 
 Example:
     >>> store = open_store("/tmp/my-registry")
@@ -20,9 +21,10 @@ from ...constants import DEFAULT_REGISTRY_DIR, ENV_REGISTRY, STORES_GROUP
 from ...errors import BrokenPlugin
 from ...plugins import load
 from .base import Store
+from .hub import HubStore
 from .local import LocalStore
 
-__all__ = ["LocalStore", "Store", "default_location", "open_store"]
+__all__ = ["HubStore", "LocalStore", "Store", "default_location", "open_store"]
 
 _SCHEME_RE = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*)://")
 

@@ -43,6 +43,16 @@ class Store(ABC):
     def location(self) -> str:
         """Where the registry document lives, for messages (a path or URL)."""
 
+    @property
+    def registry_root(self) -> str:
+        """Where the registry is, for messages such as "no registry at …" (a folder or URL)."""
+        return self.location
+
+    @property
+    def notice(self) -> str | None:
+        """A line the user should see about the last read (say, that it came from a cache)."""
+        return None
+
     @abstractmethod
     def read(self) -> bytes | None:
         """The registry document's bytes, or ``None`` when none exists yet."""

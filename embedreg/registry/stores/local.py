@@ -71,6 +71,10 @@ class LocalStore(Store):
     def location(self) -> str:
         return str(self.registry_path)
 
+    @property
+    def registry_root(self) -> str:
+        return str(self.root)
+
     def _lock(self) -> FileLock:
         return FileLock(str(self.root / LOCK_FILENAME), timeout=self.lock_timeout)
 
