@@ -53,6 +53,20 @@ from .progress import progress_bar
 @click.option(
     "--shard-rows", type=click.IntRange(min=1), default=DEFAULT_SHARD_ROWS, show_default=True
 )
+@click.option(
+    "--num-processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Embed data-parallel in N processes (started with accelerate), in checkpointed chunks.",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=8192,
+    show_default=True,
+    help="Items read and encoded at a time (the checkpoint unit with --num-processes).",
+)
 @json_option
 @registry_option
 @pass_state
@@ -69,18 +83,25 @@ def embed(
     id_field: str | None,
     label_field: str | None,
     shard_rows: int,
+    num_processes: int,
+    chunk_size: int,
     as_json: bool,
 ) -> None:
     """Embed INPUT (.txt, .jsonl or .csv) with GENERATION into an embeddings file.
 
     The file (safetensors) records the generation's name, pin and recipe
-    hash, so it can never be read as another generation's vectors.
+    hash, so it can never be read as another generation's vectors.  With
+    --num-processes N (or under 'accelerate launch -m embedreg_cli embed …')
+    the work is shared among processes, each on its own device.
     """
     from embedreg.models import Encoder, embed_inputs
+    from embedreg.models.processes import launched
 
     gen = state.registry().generation(generation)
-    with console().status(f"Loading {gen.name} …"):
-        encoder = Encoder(gen, device=device, batch_size=batch_size, precision=precision)
+    encoder = None
+    if num_processes == 1 and not launched():
+        with console().status(f"Loading {gen.name} …"):
+            encoder = Encoder(gen, device=device, batch_size=batch_size, precision=precision)
     with progress_bar(f"Embedding with {gen.name}") as update:
         result = embed_inputs(
             gen,
@@ -93,7 +114,14 @@ def embed(
             shard_rows=shard_rows,
             encoder=encoder,
             progress=update,
+            num_processes=num_processes,
+            chunk_size=chunk_size,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
         )
+    if result.process != 0:
+        return  # another process of a launch: the main one reports
     if as_json:
         emit_json(result.to_dict())
     say(

@@ -16,7 +16,7 @@ from embedreg import __version__
 from embedreg.constants import ENV_DEBUG
 from embedreg.errors import EmbedRegError
 
-from . import adapter, alias, embed, gallery, gen, init, resolve
+from . import adapter, alias, embed, gallery, gen, init, resolve, upgrade
 from .context import State, registry_option
 
 
@@ -65,7 +65,8 @@ def cli(ctx: click.Context) -> None:
     """embedreg: the version manager for embedding models.
 
     Register pinned model generations, train and measure adapters between
-    them, and route queries of one generation to galleries of another.
+    them, route queries of one generation to galleries of another, and
+    upgrade galleries to new generations.
     Listings take --json (pure JSON on stdout); messages go to stderr.
     """
     ctx.ensure_object(State)
@@ -78,6 +79,7 @@ cli.add_command(embed.embed)
 cli.add_command(adapter.adapter)
 cli.add_command(gallery.gallery)
 cli.add_command(resolve.resolve)
+cli.add_command(upgrade.upgrade)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -42,10 +42,12 @@ from ..routing import FaissIndex, QueryPath, Resolver
 from ..util.clock import utc_now
 from ..util.hashing import file_sha256
 from . import storage
+from .calibration import Calibrations, calibrations_to_dict
 from .index import (
     METRICS,
     IndexSpec,
     as_matrix,
+    check_items,
     is_ivf,
     new_index,
     read_index,
@@ -87,6 +89,7 @@ class Gallery:
         path: Path | None = None,
         version: int = 0,
         next_id: int = 0,
+        calibration: Calibrations | None = None,
     ) -> None:
         if metric not in METRICS:
             raise ValidationError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
@@ -98,6 +101,8 @@ class Gallery:
         self.sources: list[dict[str, Any]] = [dict(s) for s in sources]
         self.path = path
         self._segments: dict[str, Segment] = dict(segments)
+        #: score calibrations, segment → query generation (see :mod:`.calibration`)
+        self.calibration: Calibrations = dict(calibration or {})
         self._indexes: dict[str, FaissIndex] = {}
         self._routed = RoutedIndexes()
         self._version = version
@@ -213,21 +218,7 @@ class Gallery:
             f"vectors for segment {seg.generation!r}",
             f"these vectors were not made by generation {seg.generation!r}",
         )
-        if len(ids) != x.shape[0] or (texts is not None and len(texts) != x.shape[0]):
-            raise ValidationError(
-                f"{x.shape[0]} vectors but {len(ids)} ids"
-                + (f" and {len(texts)} texts" if texts is not None else "")
-            )
-        if not np.isfinite(x).all():
-            bad = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
-            raise ValidationError(f"vector of item {ids[bad]!r} holds NaN or infinite values")
-        seen: set[str] = set()
-        for item_id in ids:
-            if not isinstance(item_id, str) or not item_id:
-                raise ValidationError(f"item ids must be non-empty strings, got {item_id!r}")
-            if item_id in self._by_id or item_id in seen:
-                raise DuplicateName("item", item_id, "an item already in the gallery")
-            seen.add(item_id)
+        check_items(x, ids, texts, self._by_id)
         if len(ids) == 0:
             return 0
         index = self._index(seg.generation)
@@ -310,13 +301,15 @@ class Gallery:
         registry: Registry | None = None,
         resolver: Resolver | None = None,
         device: str = "auto",
+        merge: str = "auto",
     ) -> Hits:
         """Search with texts or vectors of ``generation``, routed to each segment.
 
         Texts are embedded with the generation's recipe (query role) on
         ``device``; a numpy array or torch tensor must already hold that
         generation's vectors.  ``generation`` may be a name when a registry
-        (or resolver) is given.
+        (or resolver) is given.  ``merge`` is how the segments' results combine
+        (:data:`~embedreg.gallery.calibration.MERGES`).
 
         Example::
 
@@ -333,7 +326,7 @@ class Gallery:
             generation = reg.generation(generation)
         vectors = query_vectors(queries, generation, device=device)
         return self.search_vectors(
-            vectors, k, generation=generation, registry=reg, resolver=resolver
+            vectors, k, generation=generation, registry=reg, resolver=resolver, merge=merge
         )
 
     def search_vectors(
@@ -344,6 +337,7 @@ class Gallery:
         generation: Generation,
         registry: Registry | None = None,
         resolver: Resolver | None = None,
+        merge: str = "auto",
     ) -> Hits:
         """Search with query vectors embedded by ``generation`` (see :mod:`.search`)."""
         q = as_matrix(
@@ -361,6 +355,10 @@ class Gallery:
             paths=paths,
             routed=self._routed,
             item=lambda fid: self._items[fid][:2],
+            merge=merge,
+            calibration={
+                s: c[generation.name] for s, c in self.calibration.items() if generation.name in c
+            },
         )
 
     def routes(
@@ -393,6 +391,9 @@ class Gallery:
             "items_file": storage.items_file(self._version) if self._version else None,
             "sources": self.sources,
             "content_hash": self._content_hash(),
+            "calibration": calibrations_to_dict(
+                {s: c for s, c in self.calibration.items() if s in self._segments}
+            ),
             "created": self.created,
             "updated": self.updated,
         }
@@ -453,6 +454,7 @@ class Gallery:
             path=folder,
             version=m.version,
             next_id=m.next_id,
+            calibration=m.calibration,
         )
         if m.items_file:
             items_path = folder / m.items_file

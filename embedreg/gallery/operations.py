@@ -218,7 +218,9 @@ def add_to_gallery(
     """Add items from raw inputs or an embeddings file to a saved gallery (under its lock).
 
     ``generation`` picks the segment; it defaults to the gallery's only
-    generation.  Returns the number of items added.
+    generation.  A generation the gallery has no segment of gets a new one
+    (the gallery then holds items of several generations, each searched
+    through its own path).  Returns the number of items added.
     """
     src = Path(source)
     with Gallery.edit(gallery) as g:
@@ -230,6 +232,8 @@ def add_to_gallery(
                 )
             generation = g.generations[0]
         gen = registry.generation(generation)
+        if gen.name not in g.segments:
+            g.add_segment(gen)
         g.segment_for(gen)
         added = 0
         for vectors, ids, texts in _source_items(
@@ -261,15 +265,23 @@ def search_gallery(
     k: int = 10,
     resolver: Resolver | None = None,
     device: str = "auto",
+    merge: str = "auto",
 ) -> Hits:
     """Search a gallery with texts or vectors of ``generation``, routed per segment.
 
     Texts are embedded with the generation's recipe (query role); vectors
-    must already be that generation's.
+    must already be that generation's.  ``merge`` is how the segments'
+    results combine (``auto``, ``score``, ``calibrated``, ``rrf``).
     """
     g = gallery if isinstance(gallery, Gallery) else Gallery.load(gallery)
     return g.search(
-        queries, k, generation=generation, registry=registry, resolver=resolver, device=device
+        queries,
+        k,
+        generation=generation,
+        registry=registry,
+        resolver=resolver,
+        device=device,
+        merge=merge,
     )
 
 

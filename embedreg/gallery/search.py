@@ -5,8 +5,17 @@ to the segment's generation (no mapping for the same generation).  An affine
 path runs inside FAISS as a pre-transform of the segment's index
 (:class:`RoutedIndexes` keeps one per segment and path); mapped queries are
 re-normalised when the segment's generation normalises, so the segments'
-scores share one scale (cosine for normalised galleries) and merge into one
-ranking.
+scores share one kind of score (cosine for normalised galleries).
+
+Merging (``merge``): scores of a routed segment run lower than those of the
+query generation's own segment (an adapter lands queries near their items,
+not on them), so a gallery of mixed generations merges on a *calibrated*
+scale when its manifest holds a :class:`~.calibration.Calibration` for each
+routed segment (``auto``, ``calibrated``); ``score`` merges the scores as
+they come, and ``rrf`` by reciprocal-rank fusion (each hit scores
+``1 / (60 + rank in its segment)``), which needs no calibration.
+Measured against a single-space gallery of the same items in
+``bench/RESULTS.md``.
 
 Example:
     >>> hits = Hits([["a"]], [[0.9]], [["v2"]])
@@ -24,6 +33,7 @@ from ..errors import GenerationMismatch, ValidationError
 from ..models import Encoder
 from ..registry import Generation, Registry
 from ..routing import FaissIndex, QueryPath, Resolver
+from .calibration import MERGES, Calibration
 from .index import as_matrix
 from .storage import Segment
 
@@ -33,7 +43,18 @@ if TYPE_CHECKING:
 
     FloatArray = npt.NDArray[np.float32]
 
-__all__ = ["Hits", "RoutedIndexes", "query_vectors", "route_segments", "search_segments"]
+__all__ = [
+    "RRF_K",
+    "Hits",
+    "RoutedIndexes",
+    "merge_mode",
+    "query_vectors",
+    "route_segments",
+    "search_segments",
+]
+
+#: The rank offset of reciprocal-rank fusion (Cormack et al.'s 60).
+RRF_K = 60
 
 
 @dataclass
@@ -135,6 +156,32 @@ def route_segments(
     return out
 
 
+def merge_mode(
+    merge: str,
+    paths: Mapping[str, QueryPath | None],
+    calibration: Mapping[str, Calibration],
+    query: str,
+) -> str:
+    """The merge a search uses: ``auto`` becomes ``calibrated`` or ``score``.
+
+    Raises:
+        ValidationError: an unknown mode, or ``calibrated`` with a routed
+            segment that has no calibration for the query generation.
+    """
+    if merge not in MERGES:
+        raise ValidationError(f"merge must be one of {', '.join(MERGES)}, got {merge!r}")
+    routed = [name for name, path in paths.items() if path is not None]
+    missing = [name for name in routed if name not in calibration]
+    if merge == "calibrated" and missing:
+        raise ValidationError(
+            f"segment(s) {', '.join(missing)} have no score calibration for {query!r} queries",
+            "merge by score or rrf, or calibrate with 'embedreg upgrade apply --strategy partial'",
+        )
+    if merge == "auto":
+        return "calibrated" if routed and not missing else "score"
+    return merge
+
+
 def query_vectors(queries: Any, generation: Generation, *, device: str = "auto") -> Any:
     """Texts embedded with ``generation`` (query role); a torch tensor as numpy; arrays as they are."""
     if isinstance(queries, str):
@@ -158,12 +205,17 @@ def search_segments(
     paths: Mapping[str, QueryPath | None],
     routed: RoutedIndexes,
     item: Callable[[int], tuple[str, str]],
+    merge: str = "auto",
+    calibration: Mapping[str, Calibration] | None = None,
 ) -> Hits:
     """Search each segment's index through its path and merge the results, best first.
 
-    ``item(faiss_id)`` gives a hit's ``(item id, segment)``.
+    ``item(faiss_id)`` gives a hit's ``(item id, segment)``; ``calibration``
+    maps routed segments to their calibration for the queries' generation.
     """
     import numpy as np
+
+    mode = merge_mode(merge, paths, calibration or {}, generation.name)
 
     q = as_matrix(queries, generation.dimension, f"query vectors of generation {generation.name!r}")
     if k < 1:
@@ -182,7 +234,13 @@ def search_segments(
         else:
             mapped = q if path is None else path.apply(q)
             scores, fids = index.search(np.ascontiguousarray(mapped, dtype=np.float32), kk)
-        all_scores.append(scores if metric == "ip" else -scores)
+        scores = scores if metric == "ip" else -scores
+        if mode == "rrf":
+            ranks = np.arange(1, scores.shape[1] + 1, dtype=np.float32)
+            scores = np.where(fids >= 0, 1.0 / (RRF_K + ranks), -np.inf).astype(np.float32)
+        elif mode == "calibrated" and path is not None:
+            scores = (calibration or {})[name].apply(scores)
+        all_scores.append(scores)
         all_fids.append(fids)
     ids: list[list[str]] = [[] for _ in range(nq)]
     out_scores: list[list[float]] = [[] for _ in range(nq)]

@@ -6,12 +6,15 @@ Layout::
     DIR/items.<v>.jsonl          one line per item: id, FAISS id, segment, text
     DIR/<segment>.<v>.faiss      one FAISS index per segment
     DIR/.gallery.lock            held by writers for a whole load-change-save
+    DIR/.retained/<key>.json     copies of earlier manifests whose files are kept
 
 A save writes the index and item files of a new version ``v``, then replaces
 the manifest atomically (temp file + rename): a reader sees the old gallery or
 the new one, never a mixture; superseded files are deleted after the switch.
 The manifest records each file's sha256 and a content hash over them, which
-loading checks.
+loading checks.  A manifest copied under ``.retained/`` (:func:`retain`)
+keeps the files it names on disk through later saves, until it is released
+(an upgrade keeps the version it replaced this way, for rollback).
 
 Example:
     >>> seg = Segment("v2", "sha256:" + "0" * 64, "1" * 64, 384, True, 10)
@@ -30,13 +33,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..constants import GALLERY_FORMAT, GALLERY_FORMAT_VERSION, GALLERY_LOCK, GALLERY_MANIFEST
+from ..constants import (
+    GALLERY_FORMAT,
+    GALLERY_FORMAT_VERSION,
+    GALLERY_LOCK,
+    GALLERY_MANIFEST,
+    GALLERY_RETAINED_DIR,
+    NAME_RE,
+)
 from ..errors import EmbedRegError, GalleryError, GenerationMismatch, LockTimeout, NotFound
 from ..registry import Generation
 from ..routing import FaissIndex
 from ..util.atomic import atomic_write_bytes
 from ..util.fields import check_fields
 from ..util.hashing import canonical_json_sha256, file_sha256
+from .calibration import Calibrations, parse_calibrations
 from .index import IndexSpec
 
 __all__ = [
@@ -51,7 +62,11 @@ __all__ = [
     "locked",
     "read_items",
     "read_manifest",
+    "release",
     "remove_stale",
+    "retain",
+    "retained",
+    "retained_files",
     "verify_files",
     "write_manifest",
     "write_version",
@@ -223,6 +238,7 @@ class Manifest:
     next_id: int
     items_file: str | None
     content_hash: str | None
+    calibration: Calibrations
 
 
 def load_manifest(folder: Path) -> Manifest:
@@ -255,6 +271,7 @@ def load_manifest(folder: Path) -> Manifest:
             next_id=int(data["next_id"]),
             items_file=data.get("items_file"),
             content_hash=data.get("content_hash"),
+            calibration=parse_calibrations(data.get("calibration")),
         )
     except GalleryError:
         raise
@@ -327,8 +344,61 @@ def current_version(folder: Path) -> int:
         return 0
 
 
+def _retained_path(folder: Path, key: str) -> Path:
+    if not NAME_RE.fullmatch(key):
+        raise GalleryError(f"invalid retention key {key!r}")
+    return folder / GALLERY_RETAINED_DIR / f"{key}.json"
+
+
+def retain(folder: Path, key: str, manifest: Mapping[str, Any]) -> None:
+    """Keep the files ``manifest`` names through later saves, under ``key`` (atomic)."""
+    path = _retained_path(folder, key)
+    path.parent.mkdir(exist_ok=True)
+    text = json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(path, text.encode())
+
+
+def retained(folder: Path, key: str) -> dict[str, Any] | None:
+    """The manifest retained under ``key``, or ``None``."""
+    try:
+        data = json.loads(_retained_path(folder, key).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GalleryError(
+            f"retained manifest {_retained_path(folder, key)} is corrupted ({exc})",
+            "restore it from a backup, or delete it to let its files go",
+        ) from None
+    return data if isinstance(data, dict) else None
+
+
+def release(folder: Path, key: str) -> None:
+    """Stop retaining ``key``'s files (the next save or :func:`remove_stale` deletes them)."""
+    with contextlib.suppress(FileNotFoundError):
+        _retained_path(folder, key).unlink()
+
+
+def retained_files(folder: Path) -> set[str]:
+    """Names of the files that retained manifests name."""
+    names: set[str] = set()
+    root = folder / GALLERY_RETAINED_DIR
+    if not root.is_dir():
+        return names
+    for entry in root.glob("*.json"):
+        data = retained(folder, entry.stem)
+        if not data:
+            continue
+        if isinstance(data.get("items_file"), str):
+            names.add(data["items_file"])
+        for seg in (data.get("segments") or {}).values():
+            if isinstance(seg, dict) and isinstance(seg.get("index_file"), str):
+                names.add(seg["index_file"])
+    return names
+
+
 def remove_stale(folder: Path, keep: set[str]) -> None:
-    """Delete versioned files that the current manifest no longer names."""
+    """Delete versioned files that neither the current manifest nor a retained one names."""
+    keep = keep | retained_files(folder)
     for entry in folder.iterdir():
         if entry.name in keep or not _FILE_RE.match(entry.name):
             continue
