@@ -154,7 +154,12 @@ def info(folder: Path, as_json: bool) -> None:
     say(f"content hash {data['content_hash']}")
     say(f"created {data['created']}, updated {data['updated']}")
     for src in data["sources"]:
-        say(f"source: {src['kind']} {src['path']}")
+        if src.get("kind") == "upgrade":
+            say(
+                f"upgrade: to {src.get('to')} ({src.get('strategy')}, job {src.get('job')}, {src.get('at')})"
+            )
+        else:
+            say(f"source: {src['kind']} {src.get('path')}")
 
 
 @gallery.command("add")

@@ -114,20 +114,22 @@ def plan(
         "DISK",
         "MEMORY",
         "QUALITY",
-        "BASIS",
         title=f"upgrade of {p.name or folder} ({segs}) to {p.target}",
     )
+    marks = {"measured": "", "estimate": " *", "not measured": ""}
     for row in p.rows:
         tbl.add_row(
-            row.strategy + ("" if row.available else " (missing)"),
+            row.strategy + ("" if row.available else " !"),
             str(row.items),
             _human_seconds(row.seconds),
             _human_bytes(row.disk_bytes),
             _human_bytes(row.memory_bytes),
-            row.quality.label(),
-            row.quality.basis,
+            row.quality.label() + marks.get(row.quality.basis, ""),
         )
-    tbl.caption = "quality: 1.0 = today's search, [95% interval]; time and disk are estimates"
+    tbl.caption = (
+        "quality: 1.0 = today's search [95% interval], * an estimate; ! something is "
+        "missing (below); time, disk and memory are estimates from rates measured here"
+    )
     show(tbl)
     for row in p.rows:
         for need in row.needs:

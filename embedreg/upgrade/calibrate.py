@@ -2,14 +2,18 @@
 
 After a partial upgrade the re-embedded items are known in both spaces:
 their old vectors ``H`` (the gallery kept them) and their new vectors ``G``
-(the job just made them).  For queries of the new generation, the scores an
-item would get in the new space are ``⟨g_i, g_j⟩``, and the scores it gets in
-the old segment through the query path ``B`` are ``⟨B(g_i), h_j⟩``.  A
-least-squares line through those pairs, restricted to the top of each
-ranking (where merging decides anything), maps routed scores onto the new
-space's scale: a :class:`~embedreg.gallery.Calibration`.  The same is done
-the other way (old queries, new segment through a forward path) when there
-is one.
+(the job just made them).  Queries of the new generation score the items
+``⟨g_i, g_j⟩`` in the new space, and ``⟨B(g_i), h_j⟩`` in the old segment
+through the query path ``B``.  Merging decides at the top of each ranking,
+so the fit matches *rank profiles*: for each query, the k-th best routed
+score is paired with the k-th best native score (k = 1 … :data:`TOP`, the
+item itself left out), and a least-squares line through those pairs maps
+routed scores onto the native scale: the k-th best hit of a routed segment
+then scores about what the k-th best of a native segment of the same items
+would.  (A regression of each pair's native score on its routed score
+would shrink routed scores towards the mean, and the routed segment would
+lose the top ranks it deserves.)  The same is done the other way (old
+queries, new segment through a forward path) when there is one.
 
 Example:
     >>> import numpy as np
@@ -17,7 +21,7 @@ Example:
     >>> g = rng.standard_normal((200, 8)).astype("float32")
     >>> g /= np.linalg.norm(g, axis=1, keepdims=True)
     >>> c = fit_calibration(g, g, 0.5 * g, g, metric="ip")
-    >>> round(c.scale, 3), round(c.shift, 3)
+    >>> round(c.scale, 3), abs(round(c.shift, 3))
     (2.0, 0.0)
 """
 
@@ -37,7 +41,7 @@ __all__ = ["MAX_ITEMS", "TOP", "fit_calibration"]
 
 #: Items used for a fit (their pairwise scores: MAX_ITEMS² at most).
 MAX_ITEMS = 600
-#: Each query contributes the pairs in the top ``TOP`` of either ranking.
+#: Each query contributes its ``TOP`` best scores in each space, rank against rank.
 TOP = 20
 
 
@@ -78,12 +82,9 @@ def fit_calibration(
     np.fill_diagonal(t, -np.inf)
     np.fill_diagonal(r, -np.inf)
     top = min(TOP, n - 1)
-    mask = np.zeros_like(t, dtype=bool)
-    rows = np.arange(n)[:, None]
-    mask[rows, np.argpartition(-t, top - 1, axis=1)[:, :top]] = True
-    mask[rows, np.argpartition(-r, top - 1, axis=1)[:, :top]] = True
-    np.fill_diagonal(mask, False)
-    x, y = r[mask].astype(np.float64), t[mask].astype(np.float64)
+    # each query's best ``top`` scores in both spaces, best first: rank k against rank k
+    y = -np.sort(-t, axis=1)[:, :top].astype(np.float64).ravel()
+    x = -np.sort(-r, axis=1)[:, :top].astype(np.float64).ravel()
     if x.size < 3 or float(np.var(x)) <= 1e-12:
         return None
     scale, shift = np.polyfit(x, y, 1)
@@ -95,5 +96,5 @@ def fit_calibration(
         float(shift),
         pairs=int(x.size),
         rmse=round(rmse, 5),
-        basis=basis or f"least squares over the top-{top} scores of {n} items in both spaces",
+        basis=basis or f"rank profiles: the top {top} scores of {n} items in both spaces",
     )

@@ -13,7 +13,7 @@ Example:
     >>> index_bytes(IndexSpec("flat"), 384, 1000)
     1544000
     >>> human_bytes(1544000), human_seconds(4000)
-    ('1.5 MB', '1.1 h')
+    ('1.5 MB', '67 min')
 """
 
 from __future__ import annotations

@@ -93,19 +93,20 @@ def _progress(root: Path, job: Job, running: bool) -> tuple[int, float | None]:
     done = completed(work_dir(root), spec)
     if not job.runs:
         return done, None
-    run = job.runs[-1]
-    gained = done - int(run.get("done", 0))
-    if running:
-        end = time.time()
-    else:
-        stamps = [
-            chunk_path(work_dir(root), k).stat().st_mtime
-            for k in range(spec.chunks)
-            if chunk_path(work_dir(root), k).exists()
-        ]
-        end = max(stamps, default=float(run["at"]))
-    elapsed = end - float(run["at"])
-    return done, (gained / elapsed if gained > 0 and elapsed > 0 else None)
+    # the chunks this run wrote, by time: the rate between the first and the last
+    # (model loading before the first one does not count)
+    since = float(job.runs[-1]["at"])
+    stamps = sorted(
+        (path.stat().st_mtime, spec.rows(k))
+        for k in range(spec.chunks)
+        if (path := chunk_path(work_dir(root), k)).exists() and path.stat().st_mtime >= since
+    )
+    if len(stamps) < 2:
+        return done, None
+    end = time.time() if running else stamps[-1][0]
+    gained = sum(rows for _, rows in stamps[1:])
+    elapsed = end - stamps[0][0]
+    return done, (gained / elapsed if elapsed > 0 else None)
 
 
 def status(folder: str | os.PathLike[str]) -> JobStatus:

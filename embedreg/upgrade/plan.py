@@ -86,7 +86,7 @@ class StrategyRow:
             "available": self.available,
             "items": self.items,
             "quality": self.quality.to_dict(),
-            "seconds": None if self.seconds is None else round(self.seconds, 2),
+            "seconds": None if self.seconds is None else round(self.seconds, 4),
             "disk_bytes": self.disk_bytes,
             "memory_bytes": self.memory_bytes,
             "query_us": None if self.query_us is None else round(self.query_us, 2),

@@ -92,12 +92,12 @@ class Estimate:
         }
 
     def label(self) -> str:
-        """``0.962 [0.93, 0.98]`` for tables."""
+        """``0.962 [0.93,0.98]`` for tables."""
         if self.value is None:
             return "unknown"
         if self.low is None or self.high is None:
             return f"{self.value:.3f}"
-        return f"{self.value:.3f} [{self.low:.2f}, {self.high:.2f}]"
+        return f"{self.value:.3f} [{self.low:.2f},{self.high:.2f}]"
 
 
 def _r(x: float | None) -> float | None:
