@@ -15,58 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from embedreg import Generation, HubSource, Recipe, Registry
-from embedreg.data.pairs import PairedEmbeddings
 from embedreg.errors import ConflictError, NotFound, ValidationError
 from embedreg.gallery import Gallery, build_gallery, storage
-from embedreg.registry import GalleryRecord
-from embedreg.training import train_adapter
 from embedreg.upgrade import apply, finalize, plan, resume, rollback, status
-
-N, CLASSES = 600, 6
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> dict[str, object]:
-    rng = np.random.default_rng(0)
-    centres = rng.standard_normal((CLASSES, 10)).astype(np.float32)
-    labels = rng.integers(0, CLASSES, N)
-    z = centres[labels] + 0.6 * rng.standard_normal((N, 10)).astype(np.float32)
-    vecs = {}
-    for name, dim in (("v1", 12), ("v2", 16)):
-        x = z @ rng.standard_normal((10, dim)).astype(np.float32)
-        x += 0.05 * rng.standard_normal(x.shape).astype(np.float32)
-        vecs[name] = x / np.linalg.norm(x, axis=1, keepdims=True)
-    reg = Registry.open(tmp_path / "reg")
-    reg.init()
-    v1 = reg.add_generation(Generation("v1", HubSource("org/v1", "1" * 40), Recipe(), 12))
-    reg.add_generation(Generation("v2", HubSource("org/v2", "2" * 40), Recipe(), 16, parent="v1"))
-    ids = [f"i{n}" for n in range(N)]
-    train_adapter(
-        reg,
-        "v2",
-        "v1",
-        PairedEmbeddings(
-            ids[:400], vecs["v2"][:400], vecs["v1"][:400], [str(x) for x in labels[:400]]
-        ),
-        family="affine",
-        direction="both",
-    )
-    folder = tmp_path / "gallery"
-    g = Gallery.create(v1, name="g")
-    g.add(vecs["v1"][400:], ids[400:], generation=v1)
-    g.save(folder)
-    reg.add_gallery(GalleryRecord(name="g", location=str(folder.resolve()), generation="v1"))
-    reg.set_alias("production", "v1")
-    return {"reg": reg, "folder": folder, "vecs": vecs, "ids": ids}
 
 
 def content_hash(folder: Path) -> str:
     return str(storage.read_manifest(folder)["content_hash"])
 
 
-def test_plan_lists_the_four_strategies_and_what_is_missing(world: dict[str, object]) -> None:
-    reg, folder = world["reg"], world["folder"]
+def test_plan_lists_the_four_strategies_and_what_is_missing(planted: dict[str, object]) -> None:
+    reg, folder = planted["reg"], planted["folder"]
     p = plan(reg, folder, "v2", sample=0)  # type: ignore[arg-type]
     assert [r.strategy for r in p.rows] == ["adapt-queries", "forward", "partial", "reembed"]
     adapt, fwd, part, full = p.rows
@@ -87,8 +46,8 @@ def test_plan_lists_the_four_strategies_and_what_is_missing(world: dict[str, obj
     assert p.reason
 
 
-def test_forward_upgrade_promote_rollback_exactly(world: dict[str, object]) -> None:
-    reg, folder, vecs = world["reg"], world["folder"], world["vecs"]
+def test_forward_upgrade_promote_rollback_exactly(planted: dict[str, object]) -> None:
+    reg, folder, vecs = planted["reg"], planted["folder"], planted["vecs"]
     before = content_hash(folder)  # type: ignore[arg-type]
     result = apply(reg, folder, "v2", "forward", promote="production")  # type: ignore[arg-type]
     assert result.state == "done" and result.segments == {"v2": 200} and result.mapped == 200
@@ -99,7 +58,7 @@ def test_forward_upgrade_promote_rollback_exactly(world: dict[str, object]) -> N
     fwd = load_registered_adapter(reg, adapter.id).adapter  # type: ignore[arg-type]
     expected = fwd.transform(vecs["v1"][400:405])  # type: ignore[index]
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
-    assert np.allclose(g.vectors(world["ids"][400:405]), expected, atol=1e-5)  # type: ignore[index]
+    assert np.allclose(g.vectors(planted["ids"][400:405]), expected, atol=1e-5)  # type: ignore[index]
     assert reg.aliases()["production"] == "v2" and reg.gallery("g").generation == "v2"  # type: ignore[attr-defined]
     st = status(folder)  # type: ignore[arg-type]
     assert st.state == "done" and st.previous and st.previous["content_hash"] == before
@@ -115,8 +74,8 @@ def test_forward_upgrade_promote_rollback_exactly(world: dict[str, object]) -> N
     assert status(folder).state == "none"  # type: ignore[arg-type]
 
 
-def test_finalize_deletes_the_previous_version(world: dict[str, object]) -> None:
-    reg, folder = world["reg"], world["folder"]
+def test_finalize_deletes_the_previous_version(planted: dict[str, object]) -> None:
+    reg, folder = planted["reg"], planted["folder"]
     old_files = {p.name for p in folder.iterdir() if p.suffix in (".faiss", ".jsonl")}  # type: ignore[attr-defined]
     apply(reg, folder, "v2", "forward")  # type: ignore[arg-type]
     with Gallery.edit(folder) as g:  # type: ignore[arg-type]
@@ -130,8 +89,8 @@ def test_finalize_deletes_the_previous_version(world: dict[str, object]) -> None
     assert Gallery.load(folder).generations == ["v2"]  # type: ignore[arg-type]
 
 
-def test_rollback_refuses_a_gallery_changed_since_unless_forced(world: dict[str, object]) -> None:
-    reg, folder = world["reg"], world["folder"]
+def test_rollback_refuses_a_gallery_changed_since_unless_forced(planted: dict[str, object]) -> None:
+    reg, folder = planted["reg"], planted["folder"]
     before = content_hash(folder)  # type: ignore[arg-type]
     apply(reg, folder, "v2", "forward")  # type: ignore[arg-type]
     with Gallery.edit(folder) as g:  # type: ignore[arg-type]
@@ -143,9 +102,9 @@ def test_rollback_refuses_a_gallery_changed_since_unless_forced(world: dict[str,
 
 
 def test_a_crash_before_the_switch_resumes_and_one_after_it_never_switches_twice(
-    world: dict[str, object], monkeypatch: pytest.MonkeyPatch
+    planted: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reg, folder = world["reg"], world["folder"]
+    reg, folder = planted["reg"], planted["folder"]
     before = content_hash(folder)  # type: ignore[arg-type]
 
     class Killed(BaseException):
@@ -182,8 +141,8 @@ def test_a_crash_before_the_switch_resumes_and_one_after_it_never_switches_twice
     assert content_hash(folder) == before  # type: ignore[arg-type]
 
 
-def test_refusals(world: dict[str, object], tmp_path: Path) -> None:
-    reg, folder = world["reg"], world["folder"]
+def test_refusals(planted: dict[str, object], tmp_path: Path) -> None:
+    reg, folder = planted["reg"], planted["folder"]
     with pytest.raises(ValidationError, match="adapt-queries leaves"):
         apply(reg, folder, "v2", "adapt-queries", promote="production")  # type: ignore[arg-type]
     unchanged = apply(reg, folder, "v2", "adapt-queries")  # type: ignore[arg-type]
