@@ -166,6 +166,7 @@ def _new_job(
         todo = candidates
     else:
         todo = []
+    _check_sizes(g, target.name, strategy, len(todo), len(candidates))
     untexted = [i for i in todo if not g.item(i)["text"]]
     if untexted:
         raise ValidationError(
@@ -220,6 +221,25 @@ def _new_job(
     )
     write_job(root, job)
     return job
+
+
+def _check_sizes(g: Gallery, target: str, strategy: str, todo: int, candidates: int) -> None:
+    """Refuse up front a switch that could not write its index (IVF trains on each segment)."""
+    need = g.index_spec.training_size
+    if not need:
+        return
+    moved = candidates if strategy in ("reembed", "forward") else todo
+    sizes = {target: g.segments[target].count + moved if target in g.segments else moved}
+    if strategy == "partial":
+        left = candidates - todo
+        sizes["old"] = left
+    small = {s: n for s, n in sizes.items() if 0 < n < need}
+    if small:
+        raise ValidationError(
+            f"an ivfpq gallery trains each segment on its items, and the upgrade would leave "
+            f"{', '.join(f'{n} in {s}' for s, n in small.items())} (at least {need} needed)",
+            "re-embed a larger fraction, or all of it",
+        )
 
 
 def _start_run(root: Path, job: Job, processes_: int) -> None:
