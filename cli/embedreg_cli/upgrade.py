@@ -11,7 +11,7 @@ from embedreg.devices import DEVICE_HELP
 
 from .context import State, json_option, pass_state, registry_option
 from .gallery import routing_options
-from .output import emit_json, say, show, table
+from .output import console, emit_json, say, show, table
 from .progress import progress_bar
 
 STRATEGIES = ("adapt-queries", "forward", "partial", "reembed")
@@ -91,18 +91,19 @@ def plan(
     """Compare the upgrade strategies for the gallery in FOLDER and recommend one."""
     from embedreg.upgrade import plan as make_plan
 
-    p = make_plan(
-        state.registry(),
-        folder,
-        to,
-        sample=sample,
-        fraction=fraction,
-        order=order,
-        device=device,
-        batch_size=batch_size,
-        max_hops=max_hops,
-        min_quality=min_quality,
-    )
+    with console().status(f"Measuring {to} on {sample} item(s) of {folder} …"):
+        p = make_plan(
+            state.registry(),
+            folder,
+            to,
+            sample=sample,
+            fraction=fraction,
+            order=order,
+            device=device,
+            batch_size=batch_size,
+            max_hops=max_hops,
+            min_quality=min_quality,
+        )
     if as_json:
         emit_json(p.to_dict())
         return

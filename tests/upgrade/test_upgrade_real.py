@@ -26,6 +26,7 @@ from embedreg.data.pairs import PairedEmbeddings
 from embedreg.errors import ConflictError
 from embedreg.gallery import Gallery, add_to_gallery, build_gallery, storage
 from embedreg.models import Encoder, pin_model
+from embedreg.models.processes import free_port
 from embedreg.training import train_adapter
 from embedreg.upgrade import apply, status
 
@@ -236,7 +237,7 @@ def test_two_accelerate_processes_give_the_same_gallery_as_one(world: dict[str, 
     launch = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", "29517", "-m", "embedreg_cli", *args[:2], str(two), *args[2:],
+        "--main_process_port", str(free_port()), "-m", "embedreg_cli", *args[:2], str(two), *args[2:],
         "--device", "cpu", "--json",
     ]  # fmt: skip
     double = subprocess.run(launch, capture_output=True, text=True, env=world["env"], timeout=600)
