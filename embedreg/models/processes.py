@@ -102,7 +102,11 @@ def parent_alive() -> bool:
         return False
     except (PermissionError, ValueError):
         return True
-    return True
+    try:  # a killed parent not yet reaped is a zombie: dead all the same
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def free_port() -> int:
