@@ -193,11 +193,6 @@ def test_kill_mid_job_then_resume_equals_a_direct_build_and_rollback_is_exact(
         reg, "v2", tmp / "all.jsonl", tmp / "direct", device="cpu", register=False
     )
     same_gallery(Gallery.load(folder), direct, world["q2"], v2)
-    assert (
-        reg.gallery("killed").generation == "v2"
-        if "killed" in {g.name for g in reg.galleries()}
-        else True
-    )
 
     back = cli(world, "upgrade", "rollback", str(folder))
     assert back.returncode == 0, back.stderr
