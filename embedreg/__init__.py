@@ -10,8 +10,9 @@ The package is a house of rooms, one concept each, lowest first:
 (pinning, encoding, fingerprints), :mod:`embedreg.adapters` (the families and
 their files), :mod:`embedreg.evaluation` (figures), :mod:`embedreg.training`
 (fitting and registering adapters), :mod:`embedreg.routing` (query paths),
-:mod:`embedreg.gallery` (FAISS galleries) and :mod:`embedreg.hub` (the Hugging
-Face Hub: cards, publishing and pulling adapters, pushing and pulling registries).
+:mod:`embedreg.gallery` (FAISS galleries), :mod:`embedreg.upgrade` (moving
+galleries to new generations) and :mod:`embedreg.hub` (the Hugging Face Hub:
+cards, publishing and pulling adapters, pushing and pulling registries).
 The names below are the ones most programs need.
 
 Example:

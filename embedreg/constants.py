@@ -58,6 +58,34 @@ GALLERY_LOCK = ".gallery.lock"
 GALLERY_BUILD_JOURNAL = ".embedreg-build.json"
 GALLERY_FORMAT = "embedreg.gallery"
 GALLERY_FORMAT_VERSION = 1
+#: Folder of manifests whose versioned files are kept on disk (the version an
+#: upgrade replaced, until ``embedreg upgrade finalize``).
+GALLERY_RETAINED_DIR = ".retained"
+
+# --- upgrade jobs (inside a gallery folder) and sharded embedding work folders ------------
+
+#: The upgrade job's folder inside a gallery folder.
+UPGRADE_DIR = ".upgrade"
+#: The job's journal (its spec and state), replaced atomically at each step.
+UPGRADE_JOB = "job.json"
+#: Held by the process that runs the job (released when it ends or dies).
+UPGRADE_LOCK = "job.lock"
+UPGRADE_JOB_FORMAT = "embedreg.upgrade-job"
+UPGRADE_JOB_FORMAT_VERSION = 1
+#: Retention key of the version an upgrade replaced (``.retained/previous.json``).
+UPGRADE_PREVIOUS = "previous"
+
+#: A sharded embedding's work folder: its spec, the items, the checkpointed chunks.
+WORK_SPEC = "spec.json"
+WORK_ITEMS = "items.jsonl"
+WORK_CHUNKS = "chunks"
+WORK_LOGS = "logs"
+WORK_FORMAT = "embedreg.embedding-work"
+WORK_FORMAT_VERSION = 1
+#: Items per checkpointed chunk unless told otherwise.
+DEFAULT_CHUNK_ITEMS = 256
+#: Set by a launcher in its worker processes: the pid whose death stops them.
+ENV_PARENT_PID = "EMBEDREG_PARENT_PID"
 
 # --- the Hugging Face Hub ------------------------------------------------------------
 

@@ -54,6 +54,20 @@ from .progress import progress_bar
     "--shard-rows", type=click.IntRange(min=1), default=DEFAULT_SHARD_ROWS, show_default=True
 )
 @click.option("--force", is_flag=True, help="Replace OUT if it exists (never the input).")
+@click.option(
+    "--num-processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Embed data-parallel in N processes (started with accelerate), in checkpointed chunks.",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=8192,
+    show_default=True,
+    help="Items read and encoded at a time (the checkpoint unit with --num-processes).",
+)
 @json_option
 @registry_option
 @pass_state
@@ -71,12 +85,16 @@ def embed(
     label_field: str | None,
     shard_rows: int,
     force: bool,
+    num_processes: int,
+    chunk_size: int,
     as_json: bool,
 ) -> None:
     """Embed INPUT (.txt, .jsonl or .csv) with GENERATION into an embeddings file.
 
     The file (safetensors) records the generation's name, pin and recipe
-    hash, so it can never be read as another generation's vectors.
+    hash, so it can never be read as another generation's vectors.  With
+    --num-processes N (or under 'accelerate launch -m embedreg_cli embed …')
+    the work is shared among processes, each on its own device.
     """
     from embedreg.models import embed_inputs
 
@@ -96,7 +114,11 @@ def embed(
             shard_rows=shard_rows,
             progress=update,
             overwrite=force,
+            num_processes=num_processes,
+            chunk_size=chunk_size,
         )
+    if result.process != 0:
+        return  # another process of a launch: the main one reports
     if as_json:
         emit_json(result.to_dict())
     say(

@@ -155,7 +155,12 @@ def info(folder: Path, as_json: bool) -> None:
     say(f"content hash {data['content_hash']}")
     say(f"created {data['created']}, updated {data['updated']}")
     for src in data["sources"]:
-        say(f"source: {src['kind']} {src['path']}")
+        if src.get("kind") == "upgrade":
+            say(
+                f"upgrade: to {src.get('to')} ({src.get('strategy')}, job {src.get('job')}, {src.get('at')})"
+            )
+        else:
+            say(f"source: {src['kind']} {src.get('path')}")
 
 
 @gallery.command("add")
@@ -164,7 +169,8 @@ def info(folder: Path, as_json: bool) -> None:
 @click.option(
     "--gen",
     "generation",
-    help="Segment (generation) the items belong to (default: the gallery's only one).",
+    help="Generation that embeds the items (default: the gallery's only one); "
+    "a generation the gallery has no segment of starts a new segment.",
 )
 @source_options
 @registry_option
@@ -251,6 +257,14 @@ def list_(state: State, as_json: bool) -> None:
     "-k", type=click.IntRange(min=1), default=10, show_default=True, help="Results per query."
 )
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@click.option(
+    "--merge",
+    type=click.Choice(("auto", "score", "calibrated", "rrf")),
+    default="auto",
+    show_default=True,
+    help="How segments' results merge: calibrated scores (auto, when the gallery has them), "
+    "raw scores, or reciprocal-rank fusion.",
+)
 @routing_options
 @json_option
 @registry_option
@@ -262,6 +276,7 @@ def search(
     generation: str,
     k: int,
     device: str,
+    merge: str,
     max_hops: int,
     min_quality: float,
     as_json: bool,
@@ -274,7 +289,14 @@ def search(
     g = Gallery.load(folder)
     resolver = Resolver(reg, max_hops=max_hops, min_quality=min_quality)
     hits = search_gallery(
-        reg, g, list(queries), generation=generation, k=k, resolver=resolver, device=device
+        reg,
+        g,
+        list(queries),
+        generation=generation,
+        k=k,
+        resolver=resolver,
+        device=device,
+        merge=merge,
     )
     if as_json:
         data = hits.to_dict()

@@ -16,7 +16,7 @@ from embedreg import __version__
 from embedreg.constants import ENV_DEBUG, ENV_HF_PROGRESS
 from embedreg.errors import EmbedRegError
 
-from . import adapter, alias, embed, gallery, gen, hub, init, resolve
+from . import adapter, alias, embed, gallery, gen, hub, init, resolve, upgrade
 from .context import State, registry_option
 
 
@@ -74,7 +74,8 @@ def cli(ctx: click.Context) -> None:
     """embedreg: the version manager for embedding models.
 
     Register pinned model generations, train and measure adapters between
-    them, and route queries of one generation to galleries of another.
+    them, route queries of one generation to galleries of another, and
+    upgrade galleries to new generations.
     Listings take --json (pure JSON on stdout); messages go to stderr.
     """
     ctx.ensure_object(State)
@@ -92,6 +93,7 @@ cli.add_command(hub.pull)
 gen.gen.add_command(hub.check_updates)
 adapter.adapter.add_command(hub.publish)
 adapter.adapter.add_command(hub.pull_adapter)
+cli.add_command(upgrade.upgrade)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -69,14 +69,17 @@ class _Summary:
 
     def __init__(self) -> None:
         self.start: dict[str, float] = {}
+        self.first: dict[str, int] = {}
         self.done: dict[str, tuple[int, str]] = {}
 
     def update(self, name: str, done: int, unit: str = "items") -> None:
         self.start.setdefault(name, time.perf_counter())
+        self.first.setdefault(name, done)  # work resumed part-way counts from there
         self.done[name] = (done, unit)
 
     def print(self) -> None:
-        for name, (done, unit) in self.done.items():
+        for name, (total, unit) in self.done.items():
+            done = total - self.first.get(name, 0)
             if not done:
                 continue
             elapsed = time.perf_counter() - self.start[name]

@@ -4,6 +4,7 @@
 - :mod:`.index`: :class:`IndexSpec` and the FAISS calls (flat, HNSW, IVF-PQ);
 - :mod:`.storage`: the folder on disk (manifest, versioned files, lock);
 - :mod:`.search`: routing each segment's queries and merging the results;
+- :mod:`.calibration`: score calibrations that merge segments on one scale;
 - :mod:`.operations`: build, add, remove and search from files; :func:`resolve`.
 
 Example:
@@ -14,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from .calibration import MERGES, Calibration
 from .gallery import Gallery
 from .index import INDEX_KINDS, METRICS, IndexSpec
 from .operations import (
@@ -31,7 +33,9 @@ from .storage import Segment
 
 __all__ = [
     "INDEX_KINDS",
+    "MERGES",
     "METRICS",
+    "Calibration",
     "Gallery",
     "Hits",
     "IndexSpec",

@@ -42,10 +42,12 @@ from ..routing import FaissIndex
 from ..util.atomic import remove_stale_temps
 from ..util.clock import utc_now
 from . import storage
+from .calibration import Calibrations, calibrations_to_dict
 from .index import (
     METRICS,
     IndexSpec,
     as_matrix,
+    check_items,
     is_ivf,
     new_index,
     read_index,
@@ -89,6 +91,7 @@ class Gallery(Searching):
         path: Path | None = None,
         version: int = 0,
         next_id: int = 0,
+        calibration: Calibrations | None = None,
     ) -> None:
         if metric not in METRICS:
             raise ValidationError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
@@ -100,6 +103,8 @@ class Gallery(Searching):
         self.sources: list[dict[str, Any]] = [dict(s) for s in sources]
         self.path = path
         self._segments: dict[str, Segment] = dict(segments)
+        #: score calibrations, segment → query generation (see :mod:`.calibration`)
+        self.calibration: Calibrations = dict(calibration or {})
         self._indexes: dict[str, FaissIndex] = {}
         self._routed = RoutedIndexes()
         self._version = version
@@ -211,21 +216,7 @@ class Gallery(Searching):
             f"vectors for segment {seg.generation!r}",
             f"these vectors were not made by generation {seg.generation!r}",
         )
-        if len(ids) != x.shape[0] or (texts is not None and len(texts) != x.shape[0]):
-            raise ValidationError(
-                f"{x.shape[0]} vectors but {len(ids)} ids"
-                + (f" and {len(texts)} texts" if texts is not None else "")
-            )
-        if not np.isfinite(x).all():
-            bad = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
-            raise ValidationError(f"vector of item {ids[bad]!r} holds NaN or infinite values")
-        seen: set[str] = set()
-        for item_id in ids:
-            if not isinstance(item_id, str) or not item_id:
-                raise ValidationError(f"item ids must be non-empty strings, got {item_id!r}")
-            if item_id in self._by_id or item_id in seen:
-                raise DuplicateName("item", item_id, "an item already in the gallery")
-            seen.add(item_id)
+        check_items(x, ids, texts, self._by_id)
         if len(ids) == 0:
             return 0
         index = self._index(seg.generation)
@@ -302,6 +293,9 @@ class Gallery(Searching):
             "items_file": storage.items_file(self._version) if self._version else None,
             "sources": self.sources,
             "content_hash": self._content_hash(),
+            "calibration": calibrations_to_dict(
+                {s: c for s, c in self.calibration.items() if s in self._segments}
+            ),
             "created": self.created,
             "updated": self.updated,
         }
@@ -383,6 +377,7 @@ class Gallery(Searching):
             path=folder,
             version=m.version,
             next_id=m.next_id,
+            calibration=m.calibration,
         )
         if m.items_file:
             table = storage.read_item_table(folder, m)

@@ -10,12 +10,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DimensionMismatch, GalleryError, ValidationError
+from ..errors import DimensionMismatch, DuplicateName, GalleryError, ValidationError
 from ..routing import FaissIndex
 from ..util.fields import check_fields
 
@@ -30,6 +30,7 @@ __all__ = [
     "METRICS",
     "IndexSpec",
     "as_matrix",
+    "check_items",
     "is_ivf",
     "new_index",
     "read_index",
@@ -110,6 +111,29 @@ def as_matrix(x: Any, dim: int, what: str, hint: str | None = None) -> FloatArra
     if out.shape[1] != dim:
         raise DimensionMismatch(dim, int(out.shape[1]), what, hint)
     return out
+
+
+def check_items(
+    x: FloatArray, ids: Sequence[str], texts: Sequence[str | None] | None, taken: Container[str]
+) -> None:
+    """Refuse items to add: lengths that disagree, NaN rows, bad, repeated or ``taken`` ids."""
+    import numpy as np
+
+    if len(ids) != x.shape[0] or (texts is not None and len(texts) != x.shape[0]):
+        raise ValidationError(
+            f"{x.shape[0]} vectors but {len(ids)} ids"
+            + (f" and {len(texts)} texts" if texts is not None else "")
+        )
+    if not np.isfinite(x).all():
+        bad = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+        raise ValidationError(f"vector of item {ids[bad]!r} holds NaN or infinite values")
+    seen: set[str] = set()
+    for item_id in ids:
+        if not isinstance(item_id, str) or not item_id:
+            raise ValidationError(f"item ids must be non-empty strings, got {item_id!r}")
+        if item_id in taken or item_id in seen:
+            raise DuplicateName("item", item_id, "an item already in the gallery")
+        seen.add(item_id)
 
 
 def new_index(spec: IndexSpec, dim: int, metric: str) -> FaissIndex:

@@ -285,8 +285,11 @@ def add_to_gallery(
     """Add items from raw inputs or an embeddings file to a saved gallery (under its lock).
 
     ``generation`` picks the segment; it defaults to the gallery's only
-    generation.  Returns the number of items added: 0 when the gallery already
-    holds the items of that very file (same content), e.g. on a rerun after a kill.
+    generation.  A generation the gallery has no segment of gets a new one
+    (the gallery then holds items of several generations, each searched
+    through its own path).  Returns the number of items added: 0 when the
+    gallery already holds the items of that very file (same content), e.g. on
+    a rerun after a kill.
     """
     src = Path(source)
     with Gallery.edit(gallery) as g:
@@ -298,6 +301,8 @@ def add_to_gallery(
                 )
             generation = g.generations[0]
         gen = registry.generation(generation)
+        if gen.name not in g.segments:
+            g.add_segment(gen)
         g.segment_for(gen)
         origin = _source_record(src, text_field, id_field)
         if origin in g.sources:
@@ -332,15 +337,23 @@ def search_gallery(
     k: int = 10,
     resolver: Resolver | None = None,
     device: str = "auto",
+    merge: str = "auto",
 ) -> Hits:
     """Search a gallery with texts or vectors of ``generation``, routed per segment.
 
     Texts are embedded with the generation's recipe (query role); vectors
-    must already be that generation's.
+    must already be that generation's.  ``merge`` is how the segments'
+    results combine (``auto``, ``score``, ``calibrated``, ``rrf``).
     """
     g = gallery if isinstance(gallery, Gallery) else Gallery.load(gallery)
     return g.search(
-        queries, k, generation=generation, registry=registry, resolver=resolver, device=device
+        queries,
+        k,
+        generation=generation,
+        registry=registry,
+        resolver=resolver,
+        device=device,
+        merge=merge,
     )
 
 

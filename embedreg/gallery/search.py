@@ -5,8 +5,17 @@ to the segment's generation (no mapping for the same generation).  An affine
 path runs inside FAISS as a pre-transform of the segment's index
 (:class:`RoutedIndexes` keeps one per segment and path); mapped queries are
 re-normalised when the segment's generation normalises, so the segments'
-scores share one scale (cosine for normalised galleries) and merge into one
-ranking.
+scores share one kind of score (cosine for normalised galleries).
+
+Merging (``merge``): scores of a routed segment run lower than those of the
+query generation's own segment (an adapter lands queries near their items,
+not on them), so a gallery of mixed generations merges on a *calibrated*
+scale when its manifest holds a :class:`~.calibration.Calibration` for each
+routed segment (``auto``, ``calibrated``); ``score`` merges the scores as
+they come, and ``rrf`` by reciprocal-rank fusion (each hit scores
+``1 / (60 + rank in its segment)``), which needs no calibration.
+Measured against a single-space gallery of the same items in
+``bench/RESULTS.md``.
 
 Example:
     >>> hits = Hits([["a"]], [[0.9]], [["v2"]])
@@ -24,6 +33,7 @@ from ..errors import GenerationMismatch, ValidationError
 from ..models import Encoder
 from ..registry import Generation, Registry
 from ..routing import FaissIndex, QueryPath, Resolver
+from .calibration import MERGES, Calibration, Calibrations
 from .index import as_matrix
 from .storage import Segment
 
@@ -34,13 +44,18 @@ if TYPE_CHECKING:
     FloatArray = npt.NDArray[np.float32]
 
 __all__ = [
+    "RRF_K",
     "Hits",
     "RoutedIndexes",
     "Searching",
+    "merge_mode",
     "query_vectors",
     "route_segments",
     "search_segments",
 ]
+
+#: The rank offset of reciprocal-rank fusion (Cormack et al.'s 60).
+RRF_K = 60
 
 
 @dataclass
@@ -142,6 +157,32 @@ def route_segments(
     return out
 
 
+def merge_mode(
+    merge: str,
+    paths: Mapping[str, QueryPath | None],
+    calibration: Mapping[str, Calibration],
+    query: str,
+) -> str:
+    """The merge a search uses: ``auto`` becomes ``calibrated`` or ``score``.
+
+    Raises:
+        ValidationError: an unknown mode, or ``calibrated`` with a routed
+            segment that has no calibration for the query generation.
+    """
+    if merge not in MERGES:
+        raise ValidationError(f"merge must be one of {', '.join(MERGES)}, got {merge!r}")
+    routed = [name for name, path in paths.items() if path is not None]
+    missing = [name for name in routed if name not in calibration]
+    if merge == "calibrated" and missing:
+        raise ValidationError(
+            f"segment(s) {', '.join(missing)} have no score calibration for {query!r} queries",
+            "merge by score or rrf, or calibrate with 'embedreg upgrade apply --strategy partial'",
+        )
+    if merge == "auto":
+        return "calibrated" if routed and not missing else "score"
+    return merge
+
+
 def query_vectors(queries: Any, generation: Generation, *, device: str = "auto") -> Any:
     """Texts embedded with ``generation`` (query role); a torch tensor as numpy; arrays as they are."""
     if isinstance(queries, str):
@@ -165,12 +206,17 @@ def search_segments(
     paths: Mapping[str, QueryPath | None],
     routed: RoutedIndexes,
     item: Callable[[int], tuple[str, str]],
+    merge: str = "auto",
+    calibration: Mapping[str, Calibration] | None = None,
 ) -> Hits:
     """Search each segment's index through its path and merge the results, best first.
 
-    ``item(faiss_id)`` gives a hit's ``(item id, segment)``.
+    ``item(faiss_id)`` gives a hit's ``(item id, segment)``; ``calibration``
+    maps routed segments to their calibration for the queries' generation.
     """
     import numpy as np
+
+    mode = merge_mode(merge, paths, calibration or {}, generation.name)
 
     q = as_matrix(queries, generation.dimension, f"query vectors of generation {generation.name!r}")
     if k < 1:
@@ -189,7 +235,13 @@ def search_segments(
         else:
             mapped = q if path is None else path.apply(q)
             scores, fids = index.search(np.ascontiguousarray(mapped, dtype=np.float32), kk)
-        all_scores.append(scores if metric == "ip" else -scores)
+        scores = scores if metric == "ip" else -scores
+        if mode == "rrf":
+            ranks = np.arange(1, scores.shape[1] + 1, dtype=np.float32)
+            scores = np.where(fids >= 0, 1.0 / (RRF_K + ranks), -np.inf).astype(np.float32)
+        elif mode == "calibrated" and path is not None:
+            scores = (calibration or {})[name].apply(scores)
+        all_scores.append(scores)
         all_fids.append(fids)
     ids: list[list[str]] = [[] for _ in range(nq)]
     out_scores: list[list[float]] = [[] for _ in range(nq)]
@@ -214,6 +266,7 @@ class Searching:
     """The searching half of :class:`~embedreg.gallery.Gallery` (its data live there)."""
 
     metric: str
+    calibration: Calibrations
     _segments: dict[str, Segment]
     _items: dict[int, tuple[str, str, str | None]]
     _routed: RoutedIndexes
@@ -233,12 +286,15 @@ class Searching:
         registry: Registry | None = None,
         resolver: Resolver | None = None,
         device: str = "auto",
+        merge: str = "auto",
     ) -> Hits:
         """Search with texts or vectors of ``generation``, routed to each segment.
 
         Texts are embedded (query role) on ``device`` once every segment's
         path is known; arrays or tensors must hold that generation's vectors.
         ``generation`` may be a name when a registry (or resolver) is given.
+        ``merge`` is how the segments' results combine
+        (:data:`~embedreg.gallery.calibration.MERGES`, see the module).
 
         Example::
 
@@ -256,8 +312,9 @@ class Searching:
         if k < 1:
             raise ValidationError(f"k must be at least 1, got {k}")
         paths = self.routes(generation, registry=reg, resolver=resolver)  # before any model loads
+        merge_mode(merge, paths, self._calibration_for(generation), generation.name)
         vectors = query_vectors(queries, generation, device=device)
-        return self._search(vectors, k, generation, paths)
+        return self._search(vectors, k, generation, paths, merge)
 
     def search_vectors(
         self,
@@ -267,6 +324,7 @@ class Searching:
         generation: Generation,
         registry: Registry | None = None,
         resolver: Resolver | None = None,
+        merge: str = "auto",
     ) -> Hits:
         """Search with query vectors embedded by ``generation`` (see :mod:`.search`)."""
         q = as_matrix(
@@ -274,12 +332,20 @@ class Searching:
         )
         if k < 1:
             raise ValidationError(f"k must be at least 1, got {k}")
-        return self._search(
-            q, k, generation, self.routes(generation, registry=registry, resolver=resolver)
-        )
+        paths = self.routes(generation, registry=registry, resolver=resolver)
+        return self._search(q, k, generation, paths, merge)
+
+    def _calibration_for(self, generation: Generation) -> dict[str, Calibration]:
+        name = generation.name
+        return {s: c[name] for s, c in self.calibration.items() if name in c}
 
     def _search(
-        self, queries: Any, k: int, generation: Generation, paths: dict[str, QueryPath | None]
+        self,
+        queries: Any,
+        k: int,
+        generation: Generation,
+        paths: dict[str, QueryPath | None],
+        merge: str,
     ) -> Hits:
         return search_segments(
             queries,
@@ -290,6 +356,8 @@ class Searching:
             paths=paths,
             routed=self._routed,
             item=lambda fid: self._items[fid][:2],
+            merge=merge,
+            calibration=self._calibration_for(generation),
         )
 
     def routes(

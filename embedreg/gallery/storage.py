@@ -6,6 +6,7 @@ Layout::
     DIR/items.<v>.jsonl          one line per item: id, FAISS id, segment, text
     DIR/<segment>.<v>.faiss      one FAISS index per segment
     DIR/.gallery.lock            held by writers for a whole load-change-save
+    DIR/.retained/<key>.json     copies of earlier manifests whose files are kept
 
 A save writes the index and item files of a new version ``v``, then replaces
 the manifest atomically (temp file + rename): a reader sees the old gallery or
@@ -14,7 +15,10 @@ the new one, never a mixture.  The files of the version just replaced stay
 deleted after the switch, and so are the temporary files of killed writers.
 The manifest records each file's sha256 and a content hash over them, which
 loading checks; every value in it that decides what is read or written
-(segment names, file names, ids) is checked before use.
+(segment names, file names, ids) is checked before use.  A manifest copied
+under ``.retained/`` (:func:`.retention.retain`) keeps the files it names on disk through
+later saves, until it is released (an upgrade keeps the version it replaced
+this way, for rollback).
 
 Example:
     >>> seg = Segment("v2", "sha256:" + "0" * 64, "1" * 64, 384, True, 10)
@@ -46,7 +50,9 @@ from ..routing import FaissIndex
 from ..util.atomic import atomic_write_bytes, temp_prefix
 from ..util.fields import check_fields
 from ..util.hashing import canonical_json_sha256, file_sha256
+from .calibration import Calibrations, parse_calibrations
 from .index import IndexSpec
+from .retention import retained_files
 
 __all__ = [
     "ItemRow",
@@ -235,6 +241,7 @@ class Manifest:
     next_id: int
     items_file: str | None
     content_hash: str | None
+    calibration: Calibrations
 
 
 def load_manifest(folder: Path) -> Manifest:
@@ -267,6 +274,7 @@ def load_manifest(folder: Path) -> Manifest:
             next_id=int(data["next_id"]),
             items_file=data.get("items_file"),
             content_hash=data.get("content_hash"),
+            calibration=parse_calibrations(data.get("calibration")),
         )
         _check_manifest(manifest)
         return manifest
@@ -411,7 +419,8 @@ def current_version(folder: Path) -> int:
 
 
 def remove_stale(folder: Path, keep: set[str]) -> None:
-    """Delete versioned files that the current manifest no longer names."""
+    """Delete versioned files that neither the current manifest nor a retained one names."""
+    keep = keep | retained_files(folder)
     for entry in folder.iterdir():
         if entry.name in keep or not _FILE_RE.match(entry.name):
             continue

@@ -35,7 +35,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from ..errors import ConflictError, InputError, ValidationError
 from ..registry import Generation, LocalStore, Registry
 from ..util.hashing import canonical_json_sha256, file_sha256
 from .encoder import Encoder, ProgressCallback
+from .sharded import WorkSpec, launched, on_main, prepare, processes, read_chunks, run
 
 __all__ = [
     "CACHE_KEY_VERSION",
@@ -84,9 +85,12 @@ class EmbedResult:
         role: ``query`` or ``document``.
         count: vectors written.
         dimension: their dimension.
-        seconds: wall time of reading, encoding and writing (model load excluded).
+        seconds: wall time of reading, encoding and writing (model load excluded,
+            except in the processes of a sharded run).
         device: where the model ran.
         precision: in which precision.
+        processes: how many processes embedded (see :mod:`.sharded`).
+        process: this process's rank (0: the main one, which wrote the file).
     """
 
     path: Path
@@ -98,6 +102,8 @@ class EmbedResult:
     seconds: float
     device: str
     precision: str
+    processes: int = 1
+    process: int = 0
 
     @property
     def items_per_second(self) -> float:
@@ -117,6 +123,7 @@ class EmbedResult:
             "items_per_second": round(self.items_per_second, 2),
             "device": self.device,
             "precision": self.precision,
+            "processes": self.processes,
         }
 
 
@@ -162,6 +169,7 @@ def embed_inputs(
     encoder: Encoder | None = None,
     progress: ProgressCallback | None = None,
     overwrite: bool = False,
+    num_processes: int = 1,
 ) -> EmbedResult:
     """Embed every item of ``input_path`` with ``generation`` into ``output_path``.
 
@@ -178,6 +186,12 @@ def embed_inputs(
         encoder: an already loaded encoder of ``generation`` to reuse.
         progress: called with ``(items done, estimated total)`` after each batch.
         overwrite: replace an existing ``output_path`` (never the input itself).
+        num_processes: above 1, embed data-parallel in that many processes
+            started with accelerate (:mod:`.sharded`): ``chunk_size`` items
+            are checkpointed at a time in a work folder beside the output
+            (``.OUT.work``), so a rerun after a crash embeds only what is
+            missing.  Inside ``accelerate launch`` every process runs this
+            function and takes a share; the main one writes the output.
 
     Raises:
         ConflictError: ``output_path`` exists (unless ``overwrite``) or is the input.
@@ -191,6 +205,29 @@ def embed_inputs(
     """
     source = Path(input_path)
     check_output(output_path, source, overwrite=overwrite)
+    if num_processes > 1 or launched():
+        return _embed_sharded(
+            generation,
+            source,
+            Path(output_path),
+            WorkSpec(
+                generation,
+                str(source.resolve()),
+                input_sha256="",
+                count=0,
+                role=role,
+                text_field=text_field,
+                id_field=id_field,
+                label_field=label_field,
+                chunk_size=chunk_size,
+                batch_size=batch_size,
+                precision=precision,
+            ),
+            num_processes=num_processes,
+            device=device,
+            shard_rows=shard_rows,
+            progress=progress,
+        )
     items = read_inputs(source, text_field=text_field, id_field=id_field, label_field=label_field)
     if not source.is_file():
         raise InputError(str(source), None, "does not exist or is not a file", "check the path")
@@ -240,6 +277,65 @@ def embed_inputs(
         seconds=time.perf_counter() - started,
         device=encoder.device,
         precision=encoder.precision,
+    )
+
+
+def _embed_sharded(
+    generation: Generation,
+    source: Path,
+    output: Path,
+    draft: WorkSpec,
+    *,
+    num_processes: int,
+    device: str,
+    shard_rows: int,
+    progress: ProgressCallback | None,
+) -> EmbedResult:
+    """:func:`embed_inputs` through a checkpointed work folder, on one or more processes."""
+    work = output.parent / f".{output.name}.work"
+    procs = processes(device)
+    started = time.perf_counter()
+
+    def setup() -> WorkSpec:
+        if not source.is_file():
+            raise InputError(str(source), None, "does not exist or is not a file", "check the path")
+        count = sum(
+            1
+            for _ in read_inputs(
+                source,
+                text_field=draft.text_field,
+                id_field=draft.id_field,
+                label_field=draft.label_field,
+            )
+        )
+        if count == 0:
+            raise InputError(str(source), None, "holds no items", "give it at least one item")
+        spec = replace(draft, input_sha256=file_sha256(source), count=count)
+        prepare(work, spec)
+        return spec
+
+    spec = on_main(procs, setup)
+    if run(work, num_processes=num_processes, device=device, progress=progress, procs=procs):
+        with EmbeddingsWriter(output, generation, spec.role, shard_rows=shard_rows) as writer:
+            for chunk in read_chunks(work):
+                writer.write(chunk.vectors, ids=chunk.ids, labels=chunk.labels)
+        shutil.rmtree(work, ignore_errors=True)
+    return EmbedResult(
+        path=output,
+        generation=generation.name,
+        pin=generation.pin,
+        role=spec.role,
+        count=spec.count,
+        dimension=generation.dimension,
+        seconds=time.perf_counter() - started,
+        device=procs.device if procs.world > 1 or num_processes == 1 else device,
+        precision=(
+            spec.precision
+            if spec.precision != "auto"
+            else ("fp32" if procs.device == "cpu" else "fp16")
+        ),
+        processes=max(procs.world, num_processes),
+        process=procs.rank,
     )
 
 

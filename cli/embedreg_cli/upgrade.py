@@ -1,0 +1,343 @@
+"""``embedreg upgrade``: plan, apply, resume, follow, roll back and finalize gallery upgrades."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from embedreg.constants import DEFAULT_CHUNK_ITEMS, DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
+from embedreg.devices import DEVICE_HELP
+
+from .context import State, json_option, pass_state, registry_option
+from .gallery import routing_options
+from .output import console, emit_json, say, show, table
+from .progress import progress_bar
+
+STRATEGIES = ("adapt-queries", "forward", "partial", "reembed")
+ORDERS = ("given", "random", "worst")
+
+
+def _human_bytes(n: int | None) -> str:
+    from embedreg.upgrade.costs import human_bytes
+
+    return human_bytes(n)
+
+
+def _human_seconds(s: float | None) -> str:
+    from embedreg.upgrade.costs import human_seconds
+
+    return human_seconds(s)
+
+
+def _processes(fn: Any) -> Any:
+    return click.option(
+        "--num-processes",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Re-embed data-parallel in N processes (started with accelerate).",
+    )(fn)
+
+
+def _device(fn: Any) -> Any:
+    return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")(fn)
+
+
+@click.group()
+def upgrade() -> None:
+    """Move a gallery to a new generation: plan, apply (resumably), roll back."""
+
+
+@upgrade.command("plan")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--to", "to", required=True, help="Target generation (name or alias).")
+@click.option(
+    "--sample",
+    type=click.IntRange(min=0),
+    default=64,
+    show_default=True,
+    help="Gallery items the target encodes to measure its rate (0: load no model).",
+)
+@click.option(
+    "--fraction",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=0.5,
+    show_default=True,
+    help="Fraction the partial strategy re-embeds.",
+)
+@click.option(
+    "--order", type=click.Choice(ORDERS), default="random", show_default=True, help="Partial order."
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@_device
+@routing_options
+@json_option
+@registry_option
+@pass_state
+def plan(
+    state: State,
+    folder: Path,
+    to: str,
+    sample: int,
+    fraction: float,
+    order: str,
+    batch_size: int,
+    device: str,
+    max_hops: int,
+    min_quality: float,
+    as_json: bool,
+) -> None:
+    """Compare the upgrade strategies for the gallery in FOLDER and recommend one."""
+    from embedreg.upgrade import plan as make_plan
+
+    with console().status(f"Measuring {to} on {sample} item(s) of {folder} …"):
+        p = make_plan(
+            state.registry(),
+            folder,
+            to,
+            sample=sample,
+            fraction=fraction,
+            order=order,
+            device=device,
+            batch_size=batch_size,
+            max_hops=max_hops,
+            min_quality=min_quality,
+        )
+    if as_json:
+        emit_json(p.to_dict())
+        return
+    segs = ", ".join(f"{n} of {s}" for s, n in p.segments.items())
+    tbl = table(
+        "STRATEGY",
+        "ITEMS",
+        "TIME",
+        "DISK",
+        "MEMORY",
+        "QUALITY",
+        title=f"upgrade of {p.name or folder} ({segs}) to {p.target}",
+    )
+    marks = {"measured": "", "estimate": " *", "not measured": ""}
+    for row in p.rows:
+        tbl.add_row(
+            row.strategy + ("" if row.available else " !"),
+            str(row.items),
+            _human_seconds(row.seconds),
+            _human_bytes(row.disk_bytes),
+            _human_bytes(row.memory_bytes),
+            row.quality.label() + marks.get(row.quality.basis, ""),
+        )
+    tbl.caption = (
+        "quality: 1.0 = today's search [95% interval], * an estimate; ! something is "
+        "missing (below); time, disk and memory are estimates from rates measured here"
+    )
+    show(tbl)
+    for row in p.rows:
+        for need in row.needs:
+            say(f"{row.strategy} needs: {need}")
+        if row.query_us:
+            say(f"{row.strategy}: adds {row.query_us:.0f} µs per query")
+        say(f"{row.strategy} quality: {row.quality.detail}")
+    say(f"[bold]Recommendation: {p.recommendation}[/] ({p.reason})")
+    if p.command:
+        say(f"run: {p.command}")
+
+
+@upgrade.command("apply")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--to", "to", required=True, help="Target generation (name or alias).")
+@click.option("--strategy", type=click.Choice(STRATEGIES), required=True)
+@click.option(
+    "--fraction",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=0.5,
+    show_default=True,
+    help="Fraction of the items a partial upgrade re-embeds.",
+)
+@click.option("--order", type=click.Choice(ORDERS), default="random", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random order.")
+@click.option(
+    "--promote", metavar="ALIAS", help="Move ALIAS to the target once the gallery is wholly it."
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CHUNK_ITEMS,
+    show_default=True,
+    help="Items per checkpointed chunk.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@_processes
+@_device
+@routing_options
+@json_option
+@registry_option
+@pass_state
+def apply(
+    state: State,
+    folder: Path,
+    to: str,
+    strategy: str,
+    fraction: float,
+    order: str,
+    seed: int,
+    promote: str | None,
+    chunk_size: int,
+    batch_size: int,
+    num_processes: int,
+    device: str,
+    max_hops: int,
+    min_quality: float,
+    as_json: bool,
+) -> None:
+    """Upgrade the gallery in FOLDER to --to by --strategy, as a resumable job."""
+    from embedreg.upgrade import apply as run_apply
+
+    with progress_bar(f"Re-embedding with {to}") as update:
+        result = run_apply(
+            state.registry(),
+            folder,
+            to,
+            strategy,
+            fraction=fraction,
+            order=order,
+            seed=seed,
+            promote=promote,
+            chunk_size=chunk_size,
+            num_processes=num_processes,
+            device=device,
+            batch_size=batch_size,
+            max_hops=max_hops,
+            min_quality=min_quality,
+            progress=update,
+            on_stage=say,
+        )
+    _report(result, as_json)
+
+
+def _report(result: Any, as_json: bool) -> None:
+    if result.state == "worker":
+        return  # a non-main process of a launch: the main one reports
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    for note in result.notes:
+        say(note)
+    if result.state == "unchanged":
+        say(f"The gallery {result.gallery} is unchanged (adapt-queries).")
+        return
+    segs = ", ".join(f"{n} of {s}" for s, n in result.segments.items())
+    say(
+        f"Upgraded {result.gallery} to [bold]{result.target}[/] ({result.strategy}): "
+        f"version {result.version}, {segs}; {result.embedded} re-embedded"
+        f"{f', {result.mapped} mapped' if result.mapped else ''} in {result.seconds:.1f}s "
+        f"on {result.processes} process(es)"
+    )
+    say(
+        f"The previous version is kept: 'embedreg upgrade rollback {result.gallery}' returns "
+        f"to it, 'embedreg upgrade finalize {result.gallery}' deletes it."
+    )
+
+
+@upgrade.command("resume")
+@click.argument("folder", type=click.Path(path_type=Path))
+@_processes
+@_device
+@click.option("--max-hops", type=click.IntRange(min=0), default=DEFAULT_MAX_HOPS, show_default=True)
+@click.option(
+    "--min-quality", type=click.FloatRange(min=0.0), default=DEFAULT_MIN_QUALITY, show_default=True
+)
+@json_option
+@registry_option
+@pass_state
+def resume(
+    state: State,
+    folder: Path,
+    num_processes: int,
+    device: str,
+    max_hops: int,
+    min_quality: float,
+    as_json: bool,
+) -> None:
+    """Continue the interrupted upgrade job of the gallery in FOLDER."""
+    from embedreg.upgrade import resume as run_resume
+
+    with progress_bar(f"Re-embedding for {folder}") as update:
+        result = run_resume(
+            state.registry(),
+            folder,
+            num_processes=num_processes,
+            device=device,
+            max_hops=max_hops,
+            min_quality=min_quality,
+            progress=update,
+            on_stage=say,
+        )
+    _report(result, as_json)
+
+
+@upgrade.command("status")
+@click.argument("folder", type=click.Path(path_type=Path))
+@json_option
+def status(folder: Path, as_json: bool) -> None:
+    """Show the upgrade job of the gallery in FOLDER: state, progress, rate, ETA."""
+    from embedreg.upgrade import status as job_status
+
+    st = job_status(folder)
+    if as_json:
+        emit_json(st.to_dict())
+        return
+    if st.state == "none":
+        say(f"No upgrade job in {folder} (version {st.version}).")
+        return
+    tbl = table("FIELD", "VALUE", title=f"upgrade of {folder}")
+    tbl.add_row("state", st.state)
+    tbl.add_row("job", f"{st.job}: {st.strategy} to {st.target}, created {st.created}")
+    if st.total:
+        tbl.add_row(
+            "progress", f"{st.done} of {st.total} item(s) ({100 * st.done / st.total:.0f}%)"
+        )
+    if st.rate:
+        tbl.add_row("rate", f"{st.rate:,.1f} items/s")
+    if st.eta_seconds is not None:
+        tbl.add_row("ETA", _human_seconds(st.eta_seconds))
+    tbl.add_row("version", str(st.version))
+    show(tbl)
+    say(st.message)
+
+
+@upgrade.command("rollback")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Roll back even if the gallery changed since.")
+@json_option
+@registry_option
+@pass_state
+def rollback(state: State, folder: Path, force: bool, as_json: bool) -> None:
+    """Return the gallery in FOLDER to its version before the last upgrade (or discard a job)."""
+    from embedreg.upgrade import rollback as run_rollback
+
+    result = run_rollback(state.registry(), folder, force=force)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    for note in result.notes:
+        say(note)
+    say(
+        f"Rolled back {folder}: {result.action}, version {result.version}, content hash {result.content_hash}"
+    )
+
+
+@upgrade.command("finalize")
+@click.argument("folder", type=click.Path(path_type=Path))
+@json_option
+def finalize(folder: Path, as_json: bool) -> None:
+    """Forget the version the last upgrade of FOLDER replaced, and delete its files."""
+    from embedreg.upgrade import finalize as run_finalize
+
+    result = run_finalize(folder)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    for note in result.notes:
+        say(note)
+    say(f"Finalized the upgrade of {folder} (version {result.version}).")

@@ -1,0 +1,113 @@
+"""Score calibration: putting the scores of differently embedded segments on one scale.
+
+A query of generation ``Q`` reaches a segment of another generation through a
+path, and its scores there (cosine in that segment's space) are not on the
+same scale as its scores in a segment of ``Q`` itself: an adapter lands
+queries near, not on, their items, so routed scores run lower.  Merged as
+they come, the native segment wins most of the top ranks.  A
+:class:`Calibration` is an affine map ``score · scale + shift`` fitted (by
+:mod:`embedreg.upgrade`, on items embedded by both generations) so that a
+routed score estimates the score the same item would have had in ``Q``'s
+space; the manifest keeps one per (segment, query generation).
+
+Example:
+    >>> c = Calibration(scale=1.2, shift=0.05, pairs=400)
+    >>> round(float(c.apply(0.5)), 3)
+    0.65
+    >>> parse_calibrations(calibrations_to_dict({"v1": {"v2": c}}))["v1"]["v2"] == c
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ValidationError
+from ..util.fields import check_fields
+
+__all__ = ["MERGES", "Calibration", "Calibrations", "calibrations_to_dict", "parse_calibrations"]
+
+#: How a search merges the segments' results: ``auto`` (calibrated when every
+#: routed segment has a calibration for the query generation, else as scored),
+#: ``score`` (as scored), ``calibrated`` (required), ``rrf`` (reciprocal-rank fusion).
+MERGES: tuple[str, ...] = ("auto", "score", "calibrated", "rrf")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """An affine map of one segment's scores onto the query generation's scale.
+
+    Attributes:
+        scale, shift: ``calibrated = score * scale + shift``.
+        pairs: score pairs it was fitted on.
+        rmse: root-mean-square error of the fit on those pairs.
+        basis: how it was fitted, in words.
+    """
+
+    scale: float
+    shift: float
+    pairs: int = 0
+    rmse: float | None = None
+    basis: str = ""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scale) and math.isfinite(self.shift)) or self.scale <= 0:
+            raise ValidationError(
+                f"a calibration needs a finite positive scale and finite shift, "
+                f"got {self.scale!r}, {self.shift!r}"
+            )
+
+    def apply(self, scores: Any) -> Any:
+        """Calibrated scores (numpy arrays or floats)."""
+        return scores * self.scale + self.shift
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "scale": self.scale,
+            "shift": self.shift,
+            "pairs": self.pairs,
+            "rmse": self.rmse,
+            "basis": self.basis,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Calibration:
+        """Inverse of :meth:`to_dict`."""
+        check_fields(
+            "calibration", data, {"scale", "shift", "pairs", "rmse", "basis"}, {"scale", "shift"}
+        )
+        return cls(
+            scale=float(data["scale"]),
+            shift=float(data["shift"]),
+            pairs=int(data.get("pairs", 0)),
+            rmse=None if data.get("rmse") is None else float(data["rmse"]),
+            basis=str(data.get("basis", "")),
+        )
+
+
+#: Segment name → query generation → calibration.
+Calibrations = dict[str, dict[str, Calibration]]
+
+
+def parse_calibrations(data: Any) -> Calibrations:
+    """Calibrations from their manifest form (``{}`` when absent)."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ValidationError("calibration must map segments to query generations")
+    return {
+        str(seg): {str(q): Calibration.from_dict(c) for q, c in by_query.items()}
+        for seg, by_query in data.items()
+    }
+
+
+def calibrations_to_dict(calibrations: Calibrations) -> dict[str, Any]:
+    """The manifest form of ``calibrations``."""
+    return {
+        seg: {q: c.to_dict() for q, c in sorted(by_query.items())}
+        for seg, by_query in sorted(calibrations.items())
+        if by_query
+    }

@@ -1,0 +1,492 @@
+"""``embedreg upgrade apply`` and ``resume``: an upgrade as a journaled, resumable job.
+
+:func:`apply` creates the job in the gallery folder (:mod:`.job`): the items
+to re-embed, with their texts, are written beside it and embedded in
+checkpointed chunks (:mod:`embedreg.models.sharded`: one process, N
+processes with ``num_processes``, or the processes of an ``accelerate
+launch``).  All the while the gallery answers from its current version,
+which nothing touches.  When every chunk exists, the job switches the
+gallery to a new version atomically (:mod:`.switch`), keeping the replaced
+one for :func:`~embedreg.upgrade.rollback` until
+:func:`~embedreg.upgrade.finalize`.  :func:`resume` continues a job that was
+killed, from its last complete chunk.  One job per gallery: a second
+:func:`apply` is refused while a job runs, is interrupted, or awaits
+finalize.
+
+Example:
+    >>> r = apply(reg, "galleries/news", "v3", "reembed", promote="production")  # doctest: +SKIP
+    >>> r.state, r.segments  # doctest: +SKIP
+    ('done', {'v3': 600})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..constants import DEFAULT_CHUNK_ITEMS
+from ..errors import ConflictError, NotFound, ValidationError
+from ..gallery import Gallery
+from ..models.encoder import ProgressCallback
+from ..models.sharded import (
+    Processes,
+    WorkSpec,
+    completed,
+    load_spec,
+    on_main,
+    prepare,
+    processes,
+    run,
+)
+from ..registry import Registry
+from ..routing import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, Resolver
+from ..util.atomic import atomic_write_bytes
+from ..util.clock import utc_now
+from ..util.hashing import file_sha256
+from .job import Job, items_path, job_dir, job_lock, read_job, work_dir, write_job
+from .selection import ORDERS, round_trip, select
+from .switch import StageFn, after_switch, switch
+
+__all__ = ["APPLY_STRATEGIES", "UpgradeResult", "apply", "resume"]
+
+#: Strategies :func:`apply` carries out (``adapt-queries`` changes nothing on disk).
+APPLY_STRATEGIES: tuple[str, ...] = ("adapt-queries", "forward", "partial", "reembed")
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    """What an :func:`apply` or :func:`resume` did.
+
+    Attributes:
+        state: ``done`` (switched), ``unchanged`` (adapt-queries), or
+            ``worker`` (a non-main process of a launch: it embedded its share).
+        embedded: items this run re-embedded (all processes).
+        notes: what else happened (registry record, alias), in words.
+    """
+
+    gallery: str
+    job: str | None
+    strategy: str
+    target: str
+    state: str
+    version: int | None
+    content_hash: str | None
+    segments: dict[str, int]
+    embedded: int
+    mapped: int
+    seconds: float
+    processes: int
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "gallery": self.gallery,
+            "job": self.job,
+            "strategy": self.strategy,
+            "target": self.target,
+            "state": self.state,
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "segments": dict(self.segments),
+            "embedded": self.embedded,
+            "mapped": self.mapped,
+            "seconds": round(self.seconds, 2),
+            "processes": self.processes,
+            "notes": list(self.notes),
+        }
+
+
+def _refuse_existing(root: Path, job: Job) -> None:
+    if job.state == "done":
+        raise ConflictError(
+            f"the last upgrade of {root} (to {job.target.name}) is kept for rollback",
+            f"finalize it with 'embedreg upgrade finalize {root}' or undo it with "
+            f"'embedreg upgrade rollback {root}' first",
+        )
+    raise ConflictError(
+        f"an interrupted upgrade job of {root} (to {job.target.name}, {job.strategy}) is pending",
+        f"continue it with 'embedreg upgrade resume {root}' or discard it with "
+        f"'embedreg upgrade rollback {root}'",
+    )
+
+
+def _new_job(
+    registry: Registry,
+    root: Path,
+    to: str,
+    strategy: str,
+    *,
+    fraction: float,
+    order: str,
+    seed: int,
+    promote: str | None,
+    chunk_size: int,
+    batch_size: int,
+    resolver: Resolver,
+) -> Job:
+    """Choose the items, write them and the work spec, then the journal (the commit point)."""
+    g = Gallery.load(root)
+    target = registry.generation(to)
+    old = [s for s in g.generations if s != target.name and g.segments[s].count]
+    candidates = [i for i in g.ids() if g.item(i)["segment"] != target.name]
+    if not candidates:
+        raise ValidationError(
+            f"every item of {root} is already embedded by {target.name}", "no upgrade is needed"
+        )
+    if promote is not None and strategy == "partial":
+        raise ValidationError(
+            f"--promote {promote} moves the alias once the gallery is wholly {target.name}, "
+            "and a partial upgrade leaves part of it as it is",
+            "promote after a reembed or forward upgrade",
+        )
+    forward: dict[str, list[str]] = {}
+    if strategy in ("forward",) or (strategy == "partial" and order == "worst"):
+        forward = {s: resolver.resolve(s, target.name).adapter_ids for s in old}
+    if strategy == "partial":
+        back = {s: resolver.resolve(target.name, s) for s in old}  # the rest must stay searchable
+        count = max(1, round(fraction * len(candidates)))
+        scores: dict[str, float] | None = None
+        if order == "worst":
+            scores = {}
+            for s in old:
+                ids = g.ids(s)
+                fwd = resolver.resolve(s, target.name)
+                values = round_trip(g.vectors(ids), fwd, back[s])
+                scores.update(zip(ids, values.tolist(), strict=True))
+        chosen = set(select(candidates, count, order, seed=seed, scores=scores))
+        todo = [i for i in candidates if i in chosen]
+    elif strategy == "reembed":
+        todo = candidates
+    else:
+        todo = []
+    _check_sizes(g, target.name, strategy, len(todo), len(candidates))
+    untexted = [i for i in todo if not g.item(i)["text"]]
+    if untexted:
+        raise ValidationError(
+            f"{len(untexted)} item(s) of {root} have no text to re-embed (e.g. {untexted[0]!r}; "
+            "the gallery was built from an embeddings file)",
+            f"rebuild it from the original inputs: embedreg gallery build {target.name} INPUT -o NEWDIR",
+        )
+    job_dir(root).mkdir(exist_ok=True)
+    items = items_path(root)
+    lines = []
+    for item_id in todo:
+        rec = g.item(item_id)
+        row = {
+            "id": item_id,
+            "text": rec["text"],
+            "fid": rec["faiss_id"],
+            "segment": rec["segment"],
+        }
+        lines.append(json.dumps(row, ensure_ascii=False))
+    atomic_write_bytes(items, ("\n".join(lines) + ("\n" if lines else "")).encode())
+    if todo:
+        spec = WorkSpec(
+            target,
+            str(items.resolve()),
+            input_sha256=file_sha256(items),
+            count=len(todo),
+            chunk_size=chunk_size,
+            batch_size=batch_size,
+        )
+        prepare(work_dir(root), spec)
+    info = g.manifest()
+    job = Job(
+        id=uuid.uuid4().hex[:12],
+        state="running",
+        target=target,
+        strategy=strategy,
+        fraction=fraction,
+        order=order,
+        seed=seed,
+        promote=promote,
+        base_version=int(info["version"]),
+        base_hash=info["content_hash"],
+        counts={
+            "items": len(g),
+            "reembed": len(todo),
+            "forward": len(candidates) if strategy == "forward" else 0,
+            "kept": len(g) - len(todo) - (len(candidates) if strategy == "forward" else 0),
+        },
+        chunk_size=chunk_size,
+        created=utc_now(),
+        forward=forward,
+    )
+    write_job(root, job)
+    return job
+
+
+def _check_sizes(g: Gallery, target: str, strategy: str, todo: int, candidates: int) -> None:
+    """Refuse up front a switch that could not write its index (IVF trains on each segment)."""
+    need = g.index_spec.training_size
+    if not need:
+        return
+    moved = candidates if strategy in ("reembed", "forward") else todo
+    sizes = {target: g.segments[target].count + moved if target in g.segments else moved}
+    if strategy == "partial":
+        left = candidates - todo
+        sizes["old"] = left
+    small = {s: n for s, n in sizes.items() if 0 < n < need}
+    if small:
+        raise ValidationError(
+            f"an ivfpq gallery trains each segment on its items, and the upgrade would leave "
+            f"{', '.join(f'{n} in {s}' for s, n in small.items())} (at least {need} needed)",
+            "re-embed a larger fraction, or all of it",
+        )
+
+
+def _start_run(root: Path, job: Job, processes_: int) -> None:
+    """Record a (re)start in the journal: status computes the rate from it."""
+    done = completed(work_dir(root)) if job.counts.get("reembed") else 0
+    job.runs.append(
+        {
+            "started": utc_now(),
+            "at": time.time(),
+            "pid": os.getpid(),
+            "processes": processes_,
+            "done": done,
+        }
+    )
+    write_job(root, job)
+
+
+def _run_job(
+    registry: Registry,
+    root: Path,
+    procs: Processes,
+    *,
+    num_processes: int,
+    device: str,
+    resolver: Resolver,
+    progress: ProgressCallback | None,
+    on_stage: StageFn | None,
+    started: float,
+) -> UpgradeResult:
+    job = read_job(root)
+    assert job is not None
+    before = completed(work_dir(root)) if job.counts.get("reembed") else 0
+    if job.state == "running" and job.counts.get("reembed"):
+        if on_stage and procs.is_main:
+            on_stage(f"Re-embedding {job.counts['reembed']} item(s) with {job.target.name}")
+        run(
+            work_dir(root),
+            num_processes=num_processes,
+            device=device,
+            progress=progress,
+            procs=procs,
+        )
+    if not procs.is_main:  # the main process switches; the others are done
+        return _result(root, job, "worker", 0, started, procs.world, [])
+    embedded = (completed(work_dir(root)) if job.counts.get("reembed") else 0) - before
+    job = switch(registry, root, job, resolver, device=device, on_stage=on_stage)
+    notes = after_switch(registry, root, job)
+    return _result(root, job, "done", embedded, started, max(procs.world, num_processes), notes)
+
+
+def _result(
+    root: Path, job: Job, state: str, embedded: int, started: float, n: int, notes: list[str]
+) -> UpgradeResult:
+    segments: dict[str, int] = {}
+    if state == "done":
+        segments = {s: seg.count for s, seg in Gallery.load(root, verify=False).segments.items()}
+    return UpgradeResult(
+        gallery=str(root),
+        job=job.id,
+        strategy=job.strategy,
+        target=job.target.name,
+        state=state,
+        version=job.result_version,
+        content_hash=job.result_hash,
+        segments=segments,
+        embedded=embedded,
+        mapped=job.counts.get("mapped", 0),
+        seconds=time.perf_counter() - started,
+        processes=n,
+        notes=notes,
+    )
+
+
+def apply(
+    registry: Registry,
+    folder: str | os.PathLike[str],
+    to: str,
+    strategy: str,
+    *,
+    fraction: float = 0.5,
+    order: str = "random",
+    seed: int = 0,
+    promote: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_ITEMS,
+    num_processes: int = 1,
+    device: str = "auto",
+    batch_size: int = 32,
+    max_hops: int = DEFAULT_MAX_HOPS,
+    min_quality: float = DEFAULT_MIN_QUALITY,
+    progress: ProgressCallback | None = None,
+    on_stage: StageFn | None = None,
+) -> UpgradeResult:
+    """Upgrade the gallery at ``folder`` to generation ``to`` by ``strategy``, as a job.
+
+    Args:
+        strategy: ``reembed`` (every item), ``partial`` (``fraction`` of the
+            items, chosen in ``order``: ``given``, ``random`` with ``seed``,
+            or ``worst``), ``forward`` (map the stored vectors by the forward
+            path) or ``adapt-queries`` (nothing changes; checks the paths).
+        promote: an alias moved to ``to`` once the gallery is wholly ``to``.
+        chunk_size: items per checkpointed chunk.
+        num_processes: re-embed with that many processes (accelerate).
+        progress: ``(items embedded, total)``; ``on_stage``: a line per step.
+
+    Raises:
+        ConflictError: another job runs, is interrupted, or awaits finalize.
+        NoCompatiblePath: a path the strategy needs is missing.
+        ValidationError: nothing to upgrade, items without text, bad options.
+    """
+    started = time.perf_counter()
+    root = Path(folder)
+    if strategy not in APPLY_STRATEGIES:
+        raise ValidationError(
+            f"strategy must be one of {', '.join(APPLY_STRATEGIES)}, got {strategy!r}"
+        )
+    if order not in ORDERS or not 0.0 < fraction <= 1.0 or chunk_size < 1:
+        raise ValidationError(
+            f"order must be one of {', '.join(ORDERS)}, fraction in (0, 1], chunk size ≥ 1; "
+            f"got {order!r}, {fraction}, {chunk_size}"
+        )
+    resolver = Resolver(registry, max_hops=max_hops, min_quality=min_quality)
+    if strategy == "adapt-queries":
+        return _adapt_queries(registry, root, to, promote, resolver, started)
+    procs = processes(device)
+    with contextlib.ExitStack() as stack:
+
+        def create() -> str:
+            stack.enter_context(job_lock(root))
+            existing = read_job(root)
+            if existing is not None:
+                _refuse_existing(root, existing)
+            job = _new_job(
+                registry,
+                root,
+                to,
+                strategy,
+                fraction=fraction if strategy == "partial" else 1.0,
+                order=order,
+                seed=seed,
+                promote=promote,
+                chunk_size=chunk_size,
+                batch_size=batch_size,
+                resolver=resolver,
+            )
+            _start_run(root, job, max(procs.world, num_processes))
+            return job.id
+
+        on_main(procs, create)
+        return _run_job(
+            registry,
+            root,
+            procs,
+            num_processes=num_processes,
+            device=device,
+            resolver=resolver,
+            progress=progress,
+            on_stage=on_stage,
+            started=started,
+        )
+
+
+def _adapt_queries(
+    registry: Registry, root: Path, to: str, promote: str | None, resolver: Resolver, started: float
+) -> UpgradeResult:
+    g = Gallery.load(root)
+    target = registry.generation(to)
+    if promote is not None:
+        raise ValidationError(
+            f"--promote {promote} moves the alias once the gallery is wholly {target.name}; "
+            "adapt-queries leaves the gallery as it is",
+            "promote after a reembed or forward upgrade, or move it with 'embedreg alias set'",
+        )
+    paths = g.routes(target, resolver=resolver)
+    notes = [
+        f"{target.name} queries reach segment {s} through "
+        + (" → ".join(p.adapter_ids) + f" (quality {p.quality:.3f})" if p else "no mapping")
+        for s, p in paths.items()
+    ]
+    info = g.manifest()
+    return UpgradeResult(
+        gallery=str(root),
+        job=None,
+        strategy="adapt-queries",
+        target=target.name,
+        state="unchanged",
+        version=int(info["version"]),
+        content_hash=info["content_hash"],
+        segments={s: seg.count for s, seg in g.segments.items()},
+        embedded=0,
+        mapped=0,
+        seconds=time.perf_counter() - started,
+        processes=1,
+        notes=notes,
+    )
+
+
+def resume(
+    registry: Registry,
+    folder: str | os.PathLike[str],
+    *,
+    num_processes: int = 1,
+    device: str = "auto",
+    max_hops: int = DEFAULT_MAX_HOPS,
+    min_quality: float = DEFAULT_MIN_QUALITY,
+    progress: ProgressCallback | None = None,
+    on_stage: StageFn | None = None,
+) -> UpgradeResult:
+    """Continue the interrupted upgrade job of the gallery at ``folder`` from its last chunk.
+
+    Raises:
+        NotFound: the gallery has no job to resume.
+        ConflictError: the job is running, or already done.
+    """
+    started = time.perf_counter()
+    root = Path(folder)
+    resolver = Resolver(registry, max_hops=max_hops, min_quality=min_quality)
+    procs = processes(device)
+    with contextlib.ExitStack() as stack:
+
+        def check() -> str:
+            stack.enter_context(job_lock(root))
+            job = read_job(root)
+            if job is None:
+                Gallery.load(root, verify=False)  # no gallery at all: say so
+                raise NotFound(
+                    f"the gallery at {root} has no upgrade job to resume",
+                    f"start one with 'embedreg upgrade apply {root} --to GEN --strategy S'",
+                )
+            if job.state == "done":
+                raise ConflictError(
+                    f"the upgrade of {root} to {job.target.name} is already done",
+                    f"finalize it with 'embedreg upgrade finalize {root}' or roll it back",
+                )
+            if job.counts.get("reembed") and job.state == "running":
+                prepare(work_dir(root), load_spec(work_dir(root)))  # clear dead writers' leftovers
+            _start_run(root, job, max(procs.world, num_processes))
+            return job.id
+
+        on_main(procs, check)
+        return _run_job(
+            registry,
+            root,
+            procs,
+            num_processes=num_processes,
+            device=device,
+            resolver=resolver,
+            progress=progress,
+            on_stage=on_stage,
+            started=started,
+        )
