@@ -36,6 +36,7 @@ from ._version import __version__
 from .errors import EmbedRegError
 
 if TYPE_CHECKING:
+    from .adapters import defect
     from .gallery import Gallery, resolve
     from .models import Encoder, pin_model, register_model
     from .registry import (
@@ -79,6 +80,7 @@ _WHERE = {
     "QueryPath": "routing",
     "Resolver": "routing",
     "compatible": "routing",
+    "defect": "adapters",
     "Gallery": "gallery",
     "resolve": "gallery",
 }
@@ -104,6 +106,7 @@ __all__ = [
     "TrainConfig",
     "__version__",
     "compatible",
+    "defect",
     "open_store",
     "pin_model",
     "register_model",

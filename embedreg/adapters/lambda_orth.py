@@ -251,6 +251,8 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
             "temperature": cfg.temperature,
             "joint_forward": gallery is not None,
         }
+        if cfg.center:
+            settings["center"] = True
         return cls(weight, to_numpy(trained.bias), gallery, **settings)
 
 
