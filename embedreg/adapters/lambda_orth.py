@@ -146,6 +146,12 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
     order = 30
     config_class = LambdaOrthConfig
 
+    @classmethod
+    def auto_candidates(
+        cls, *, n_train: int, input_dim: int, output_dim: int, labels: bool
+    ) -> list[dict[str, Any]]:
+        return [{}, {"center": True}, {"lam_per_dim": 1.0}]
+
     def __init__(
         self,
         weight: FloatArray,

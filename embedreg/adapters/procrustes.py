@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -57,6 +57,12 @@ class ProcrustesAdapter(LinearAdapter):
     family = "procrustes"
     order = 10
     config_class = ProcrustesConfig
+
+    @classmethod
+    def auto_candidates(
+        cls, *, n_train: int, input_dim: int, output_dim: int, labels: bool
+    ) -> list[dict[str, Any]]:
+        return [{}, {"center": True}]
 
     @classmethod
     def fit(

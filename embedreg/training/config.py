@@ -124,4 +124,6 @@ class TrainConfig:
         """The schedule as a JSON-ready dict (recorded in provenance, without the device)."""
         data = asdict(self)
         data.pop("device")
+        if not self.refit:
+            data.pop("refit")  # as before the option existed: earlier requests hash the same
         return data
