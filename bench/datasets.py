@@ -1,7 +1,7 @@
 """Hard labelled text sets for the adapter benchmarks: short texts, many classes.
 
 BBC News as whole documents is too easy to tell adapters apart (every family
-lands within a point of 93–96 % CMC@1).  These sets are hard the way real
+lands within a point of 93 to 96 % CMC@1).  These sets are hard the way real
 search is: short texts, and the old model finds a same-class item first well
 under 60 % of the time.
 
@@ -60,7 +60,11 @@ SETS = ("debian-packages", "manpages", "bbc-headlines")
 def man_pages() -> list[dict[str, str]]:
     """The manual pages' one-line descriptions, labelled by section (see the module docstring)."""
     out = subprocess.run(
-        ["apropos", "-l", "."], capture_output=True, text=True, check=False, env={**os.environ, "LC_ALL": "C.UTF-8"}
+        ["apropos", "-l", "."],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
     ).stdout
     rows: list[dict[str, str]] = []
     for line in out.splitlines():

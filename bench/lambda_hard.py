@@ -28,7 +28,12 @@ VARIANTS: list[tuple[str, str, dict[str, object], dict[str, object]]] = [
     ("affine (ridge)", "affine", {}, {}),
     ("λ-orth defaults (stop on mAP)", "lambda-orth", {}, {}),
     ("stop on CMC@1 (before)", "lambda-orth", {}, {"monitor": "cmc"}),
-    ("stop on mAP, validation 0.25 + refit", "lambda-orth", {}, {"validation": 0.25, "refit": True}),
+    (
+        "stop on mAP, validation 0.25 + refit",
+        "lambda-orth",
+        {},
+        {"validation": 0.25, "refit": True},
+    ),
     ("centred start", "lambda-orth", {"center": True}, {}),
     ("λ per dim 0.25", "lambda-orth", {"lam_per_dim": 0.25}, {}),
     ("λ per dim 1", "lambda-orth", {"lam_per_dim": 1.0}, {}),
@@ -69,16 +74,33 @@ def main() -> None:
                     flush=True,
                 )
                 everything.append(
-                    {"set": name, "pair": spec, "variant": label, "seconds": secs,
-                     "epochs": result.epochs_run, "best_epoch": result.best_epoch, **figs}
+                    {
+                        "set": name,
+                        "pair": spec,
+                        "variant": label,
+                        "seconds": secs,
+                        "epochs": result.epochs_run,
+                        "best_epoch": result.best_epoch,
+                        **figs,
+                    }
                 )
             print()
-    base = {(e["set"], e["pair"]): e["cmc@1"] for e in everything if e["variant"].startswith("λ-orth defaults")}
+    base = {
+        (e["set"], e["pair"]): e["cmc@1"]
+        for e in everything
+        if e["variant"].startswith("λ-orth defaults")
+    }
     print("| variant | mean CMC@1 change from the defaults (points) | cases better / worse |")
     print("|---|---|---|")
     for label, *_ in VARIANTS:
-        deltas = [100 * (e["cmc@1"] - base[(e["set"], e["pair"])]) for e in everything if e["variant"] == label]
-        print(f"| {label} | {statistics.fmean(deltas):+.2f} | {sum(d > 0 for d in deltas)} / {sum(d < 0 for d in deltas)} |")
+        deltas = [
+            100 * (e["cmc@1"] - base[(e["set"], e["pair"])])
+            for e in everything
+            if e["variant"] == label
+        ]
+        print(
+            f"| {label} | {statistics.fmean(deltas):+.2f} | {sum(d > 0 for d in deltas)} / {sum(d < 0 for d in deltas)} |"
+        )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(everything, fh, indent=1)

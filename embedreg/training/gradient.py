@@ -238,9 +238,9 @@ class GradientRun:
             n_used = source.shape[0]
         extra = {}
         if model.gallery is not None:
-            from ..adapters.torch_modules import to_numpy
+            from ..adapters.torch_modules import AffineModule, expect, to_numpy
 
-            gal = model.gallery
+            gal = expect(model.gallery, AffineModule)
             extra["gallery"] = AffineMap(to_numpy(gal.weight), to_numpy(gal.bias))
         adapter = self.cls.from_module(model.module, opts, **extra)
         result = TrainResult(

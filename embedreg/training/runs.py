@@ -115,9 +115,8 @@ def fit_family(
 ) -> tuple[TrainResult, Selection | None]:
     """Fit ``family`` on ``train``; ``auto`` chooses among the candidates (and says how)."""
     if family == AUTO:
-        auto = options if isinstance(options, AutoConfig) else None
-        if auto is None:
-            auto = AutoConfig.from_options(dict(options or {}), family=AUTO)
+        auto = make_options(AUTO, options)
+        assert isinstance(auto, AutoConfig)
         return select_adapter(train, config, auto, callbacks=callbacks, on_stage=on_stage)
     result = AdapterTrainer(config, callbacks=callbacks).fit(
         family, train.source, train.target, train.labels, options=options
@@ -131,12 +130,16 @@ def make_options(family: str, options: FamilyConfig | Mapping[str, Any] | None) 
         if isinstance(options, AutoConfig):
             return options
         if isinstance(options, FamilyConfig):
-            raise ValidationError(f"--family auto takes an AutoConfig, got a {type(options).__name__}")
-        return AutoConfig.from_options(dict(options or {}), family=AUTO)
+            raise ValidationError(
+                f"--family auto takes an AutoConfig, got a {type(options).__name__}"
+            )
+        return AutoConfig.from_options(options or {}, family=AUTO)
     return family_class(family).make_config(options)
 
 
-def measure_result(result: TrainResult, heldout: PairedEmbeddings, config: TrainConfig) -> dict[str, Any]:
+def measure_result(
+    result: TrainResult, heldout: PairedEmbeddings, config: TrainConfig
+) -> dict[str, Any]:
     """The held-out figures of a fitted adapter (with the absolute λ it was trained with)."""
     figures = measure(result.adapter, heldout, device=config.device)
     lam = getattr(result.adapter, "lam", None)

@@ -41,34 +41,28 @@ Example:
 from __future__ import annotations
 
 import inspect
-import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..adapters import (
     Adapter,
-    AffineMap,
     FamilyConfig,
-    GradientConfig,
     TrainableAdapter,
     family_class,
 )
-from ..adapters.linear import moments, procrustes_from_moments
 from ..data.labels import label_codes
 from ..data.pairs import check_pairs
 from ..devices import select_device
-from ..errors import BrokenPlugin, TrainingDataError, ValidationError
-from .callbacks import EpochStats, TrainerCallback, TrainResult, TrainStart
+from ..errors import BrokenPlugin
+from .callbacks import TrainerCallback, TrainResult, TrainStart
 from .config import TrainConfig
 from .gradient import GradientRun
 
 if TYPE_CHECKING:
     import numpy.typing as npt
-    import torch
 
     FloatArray = npt.NDArray[np.float32]
     IntArray = npt.NDArray[np.int64]

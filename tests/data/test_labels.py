@@ -6,7 +6,6 @@ import enum
 
 import numpy as np
 import pytest
-
 from embedreg.data.labels import label_codes
 from embedreg.errors import TrainingDataError
 

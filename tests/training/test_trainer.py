@@ -162,7 +162,10 @@ def test_labels_may_be_strings_or_codes_and_are_checked(data):
         train(data, labels=strings[:-1], epochs=1)
     with pytest.raises(TrainingDataError, match="class names or integer codes"):
         train(data, labels=np.linspace(0, 1, len(data)), epochs=1)
-    with pytest.raises(TrainingDataError, match=rf"shape \({len(data)},\); got an array of shape \({len(data)}, 2\)"):
+    with pytest.raises(
+        TrainingDataError,
+        match=rf"shape \({len(data)},\); got an array of shape \({len(data)}, 2\)",
+    ):
         train(data, labels=np.zeros((len(data), 2), dtype=int), epochs=1)
 
 
