@@ -69,7 +69,7 @@ def test_a_simpler_candidate_within_the_tolerance_and_tied_is_chosen():
     index, reason = choose([simple, mid, top], 0.001, 0)  # a tighter tolerance: the best
     assert index == 2 and reason.startswith("best validation cmc@1")
     failed = CandidateResult(Candidate("mlp", AutoConfig(), "mlp"), error="too few pairs")
-    with pytest.raises(TrainingDataError, match="no candidate could be fit .*mlp: too few pairs"):
+    with pytest.raises(TrainingDataError, match=r"no candidate could be fit .*mlp: too few pairs"):
         choose([failed], 0.0025, 0)
 
 
@@ -84,7 +84,7 @@ def test_auto_finds_the_planted_family_and_refits_it():
     final, sel = select_adapter(
         replace(warped, labels=None), FAST, {"families": "procrustes,affine"}
     )
-    # a planted affine map with singular values 0.5–2 and a bias: the affine map wins
+    # a planted affine map with singular values 0.5 to 2 and a bias: the affine map wins
     assert sel.basis == "recall@1" and final.adapter.family == "affine"
     figures = {r.candidate.label: r.figure for r in sel.results}
     assert figures["affine"] > figures["procrustes"]
