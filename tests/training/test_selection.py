@@ -110,3 +110,27 @@ def test_the_record_keeps_every_candidate_and_a_rerun_finds_it(reg):
     assert again[0].training is None and again[0].record == rec
     with pytest.raises(ValidationError, match="unknown option 'rank' for adapter family 'auto'"):
         train_adapter(reg, "v2", "v1", pairs, options={"rank": 4})
+
+
+def test_the_adapter_card_carries_the_candidates(reg):
+    from embedreg.adapters import load_registered_adapter
+    from embedreg.hub.adapter_card import AdapterFacts, adapter_card
+
+    pairs = planted_pairs(400, 24, 16, kind="affine", noise=0.1, n_classes=4, seed=0).pairs
+    (run,) = train_adapter(reg, "v2", "v1", pairs, options={"families": "procrustes,affine"})
+    loaded = load_registered_adapter(reg, run.record.id)
+    doc = reg.document()
+    facts = AdapterFacts.build(
+        run.record.id, loaded, doc.generations["v2"], doc.generations["v1"], "backward", {}
+    )
+    folder = reg.store.fetch_artifact(run.record.location)
+    card = str(
+        adapter_card(facts, loaded, (Path(folder) / "model.safetensors").read_bytes(), "a/b")
+    )
+    assert (
+        "## How the family was chosen" in card and "selection" not in card.split("## Provenance")[1]
+    )
+    for cand in run.record.provenance["selection"]["candidates"]:
+        figure = f"{cand['validation']['cmc@1']:.4f}"
+        assert f"| {cand['label']} | {figure} |" in card
+    assert card.count("| chosen |") == 1
