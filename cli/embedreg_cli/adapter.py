@@ -94,7 +94,7 @@ def train(
     into OLD's space. A fifth of the pairs (--heldout) is kept out of training;
     the figures measured on it are stored with the adapter and in the
     registry. The default --family auto fits the candidates of every family
-    (closed forms, λ-orth over a grid of λ, low-rank, MLP) on part of the
+    (closed forms, λ-orth variants, low-rank, MLP) on part of the
     training pairs, keeps the best on the rest and refits it; 'adapter show'
     lists the candidates' figures. Family options go in -o KEY=VALUE
     (lambda-orth: -o lam=12 is an absolute λ, -o lam_per_dim=0.375 per
