@@ -10,7 +10,9 @@ The package is a house of rooms, one concept each, lowest first:
 (pinning, encoding, fingerprints), :mod:`embedreg.adapters` (the families and
 their files), :mod:`embedreg.evaluation` (figures), :mod:`embedreg.training`
 (fitting and registering adapters), :mod:`embedreg.routing` (query paths),
-:mod:`embedreg.gallery` (FAISS galleries) and :mod:`embedreg.hub` (cards).
+:mod:`embedreg.gallery` (FAISS galleries), :mod:`embedreg.reports` (the
+compatibility lookup, matrix, backfill curves, reports) and
+:mod:`embedreg.hub` (cards).
 The names below are the ones most programs need.
 
 Example:
@@ -50,7 +52,14 @@ if TYPE_CHECKING:
         Store,
         open_store,
     )
-    from .routing import QueryPath, Resolver, compatible
+    from .reports import (
+        EvalSet,
+        backfill,
+        compatibility_matrix,
+        compatible,
+        write_report,
+    )
+    from .routing import QueryPath, Resolver, reachable
     from .training import TrainConfig, train_adapter
 
 #: Public name → the room that defines it (imported on first access).
@@ -74,7 +83,12 @@ _WHERE = {
     "train_adapter": "training",
     "QueryPath": "routing",
     "Resolver": "routing",
-    "compatible": "routing",
+    "reachable": "routing",
+    "compatible": "reports",
+    "EvalSet": "reports",
+    "backfill": "reports",
+    "compatibility_matrix": "reports",
+    "write_report": "reports",
     "Gallery": "gallery",
     "resolve": "gallery",
 }
@@ -83,6 +97,7 @@ __all__ = [
     "AdapterRecord",
     "EmbedRegError",
     "Encoder",
+    "EvalSet",
     "Fingerprint",
     "Gallery",
     "GalleryRecord",
@@ -98,12 +113,16 @@ __all__ = [
     "Store",
     "TrainConfig",
     "__version__",
+    "backfill",
+    "compatibility_matrix",
     "compatible",
     "open_store",
     "pin_model",
+    "reachable",
     "register_model",
     "resolve",
     "train_adapter",
+    "write_report",
 ]
 
 
