@@ -302,19 +302,33 @@ def list_(state: State, source: str | None, target: str | None, as_json: bool) -
     if not records:
         say("No adapters yet: train one with 'embedreg adapter train NEW OLD --texts INPUT'.")
         return
-    tbl = table("ID", "MAPS", "DIRECTION", "FAMILY", "RETENTION", "CRITERION", "R@1")
+    from embedreg.routing.scale import hop_basis, on_scale
+
+    tbl = table(
+        "ID", "MAPS", "DIRECTION", "FAMILY", "RETENTION", "95% CI", "BASIS", "CRITERION", "R@1"
+    )
+    legacy = False
     for r in records:
         f = r.figures
+        basis = hop_basis(f)
+        legacy = legacy or not on_scale(basis)
         tbl.add_row(
             r.id,
             f"{r.source} → {r.target}",
             r.direction,
             r.family,
             format_figure("retention", f.get("retention")),
+            format_figure("retention.interval", f.get("retention.interval")),
+            basis + ("" if on_scale(basis) else " (old)"),
             format_figure("criterion", f.get("criterion")),
             format_figure("recall@1", f.get("recall@1")),
         )
     show(tbl)
+    if legacy:
+        say(
+            "(old): measured before the label-free estimate; its retention is not on the "
+            "quality scale (see 'Path quality' in the README)"
+        )
 
 
 @adapter.command("show")

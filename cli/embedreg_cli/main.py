@@ -16,7 +16,7 @@ from embedreg import __version__
 from embedreg.constants import ENV_DEBUG
 from embedreg.errors import EmbedRegError
 
-from . import adapter, alias, embed, gallery, gen, init, resolve
+from . import adapter, alias, compatible, embed, evaluate, gallery, gen, init, resolve
 from .context import State, registry_option
 
 
@@ -78,6 +78,8 @@ cli.add_command(embed.embed)
 cli.add_command(adapter.adapter)
 cli.add_command(gallery.gallery)
 cli.add_command(resolve.resolve)
+cli.add_command(compatible.compatible)
+cli.add_command(evaluate.evaluate)
 
 
 def main(args: list[str] | None = None) -> None:

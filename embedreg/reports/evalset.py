@@ -12,7 +12,10 @@ measure on:
 :meth:`EvalSet.embed` embeds the queries (query role) and the items
 (document role) with a generation; vectors are cached in the registry's
 embeddings cache, keyed by the generation's pin and recipe, the role and the
-texts' hash, so each generation embeds a set once.
+texts' hash, so each generation embeds a set once.  Items of an input file
+share the cache of :func:`~embedreg.models.embed.embed_pairs` (what
+``adapter train --texts`` fills), and a role whose prefix equals the other
+role's reuses its vectors.
 
 Example:
     >>> data = EvalSet.from_texts("bbc.jsonl")  # doctest: +SKIP
@@ -29,19 +32,21 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..constants import ROLES
 from ..data.embeddings import load_embeddings, save_embeddings
 from ..data.inputs import read_inputs
 from ..errors import InputError, ValidationError
 from ..evaluation.qrels import Qrels, Relevance, read_judged_texts, read_qrels
 from ..evaluation.ranking import Judge
 from ..models import Encoder
-from ..models.embed import embeddings_cache_dir
+from ..models.embed import cache_key, embeddings_cache_dir
 from ..registry import Generation, Registry
-from ..util.hashing import canonical_json_sha256
+from ..util.hashing import canonical_json_sha256, file_sha256
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -82,6 +87,7 @@ class EvalSet:
     query_texts: list[str] | None = None
     qrels: Qrels | None = None
     source: str = ""
+    file: tuple[str, str, str | None, str | None] | None = None  # sha256 and fields of an input
 
     @classmethod
     def from_texts(
@@ -104,6 +110,7 @@ class EvalSet:
             [i.text for i in items],
             [str(x) for x in labels] if labels is not None else None,
             source=str(path),
+            file=(file_sha256(path), text_field, id_field, label_field),
         )
 
     @classmethod
@@ -175,43 +182,69 @@ class EvalSet:
     ) -> EvalVectors:
         """The queries and items embedded by ``generation`` (cached per pin, recipe, role, texts)."""
         gen = registry.generation(generation)
-        items = _cached(
-            registry, gen, self.ids, self.texts, "document", device, batch_size, progress
-        )
+        run = (registry, gen, device, batch_size, progress)
+        items = _cached(*run, self.ids, self.texts, "document", self.file)
         if self.query_texts is None:
-            texts, ids = self.texts, self.ids
+            if gen.recipe.query_prefix == gen.recipe.document_prefix:
+                return EvalVectors(gen.name, items, items)
+            queries = _cached(*run, self.ids, self.texts, "query", self.file)
         else:
-            texts, ids = self.query_texts, self.query_ids or []
-        queries = _cached(registry, gen, ids, texts, "query", device, batch_size, progress)
+            queries = _cached(*run, self.query_ids or [], self.query_texts, "query", None)
         return EvalVectors(gen.name, queries, items)
+
+
+def _cache_paths(
+    registry: Registry,
+    gen: Generation,
+    texts: list[str],
+    role: str,
+    file: tuple[str, str, str | None, str | None] | None,
+) -> list[Path]:
+    """Where ``gen``'s vectors of these texts may be cached, the path to write first."""
+    cache = embeddings_cache_dir(registry)
+    recipe = gen.recipe
+    same = recipe.query_prefix == recipe.document_prefix
+    roles = [role, *([r for r in ROLES if r != role] if same else [])]
+    if file is not None:  # an input file: the same keys as embed_pairs
+        sha, *fields = file
+        keys = [cache_key(gen, sha, r, (fields[0], fields[1], fields[2])) for r in roles]
+        return [cache / f"{gen.name}-{k[:32]}.safetensors" for k in keys]
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(hashlib.sha256(text.encode("utf-8")).digest())
+    out = []
+    for r in roles:
+        key = canonical_json_sha256(
+            {
+                "version": _CACHE_VERSION,
+                "pin": gen.pin,
+                "recipe": recipe.hash,
+                "role": r,
+                "texts": digest.hexdigest(),
+            }
+        )
+        out.append(cache / f"eval-{gen.name}-{key[:32]}.safetensors")
+    return out
 
 
 def _cached(
     registry: Registry,
     gen: Generation,
-    ids: list[str],
-    texts: list[str],
-    role: str,
     device: str,
     batch_size: int,
     progress: Progress | None,
+    ids: list[str],
+    texts: list[str],
+    role: str,
+    file: tuple[str, str, str | None, str | None] | None,
 ) -> FloatArray:
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(hashlib.sha256(text.encode("utf-8")).digest())
-    key = canonical_json_sha256(
-        {
-            "version": _CACHE_VERSION,
-            "pin": gen.pin,
-            "recipe": gen.recipe.hash,
-            "role": role,
-            "texts": digest.hexdigest(),
-        }
-    )
-    path = embeddings_cache_dir(registry) / f"eval-{gen.name}-{role}-{key[:32]}.safetensors"
-    if path.exists():
-        vectors: FloatArray = load_embeddings(path, generation=gen).vectors
-        return vectors
+    paths = _cache_paths(registry, gen, texts, role, file)
+    for path in paths:
+        if path.exists():
+            emb = load_embeddings(path, generation=gen)
+            if emb.ids is None or list(emb.ids) == list(ids):
+                vectors: FloatArray = emb.vectors
+                return vectors
 
     def report(done: int, total: int | None) -> None:
         if progress is not None:
@@ -220,7 +253,7 @@ def _cached(
     encoded = Encoder(gen, device=device, batch_size=batch_size).encode(
         texts, role=role, progress=report
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_embeddings(path, encoded, generation=gen, role=role, ids=ids)
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    save_embeddings(paths[0], encoded, generation=gen, role=role, ids=ids)
     out: FloatArray = np.asarray(encoded, dtype=np.float32)
     return out

@@ -105,30 +105,6 @@ _HTML = """<!DOCTYPE html>
 </html>
 """
 
-_MD = """# Adapter {{ title }}
-
-{{ summary }}
-
-**{{ verdict }}**
-{% if plots_note %}
-> No plots: {{ plots_note }}.
-{% endif %}
-{% for section in sections %}
-## {{ section.title }}
-{% if section.text %}
-{{ section.text }}
-{% endif %}{% if section.note %}
-> {{ section.note }}
-{% endif %}{% if section.rows %}
-| {{ section.header | join(" | ") }} |
-|{% for h in section.header %}---|{% endfor %}
-{% for row in section.rows %}| {{ row | join(" | ") }} |
-{% endfor %}{% endif %}{% if section.image %}
-![{{ section.title }}]({{ section.image }})
-{% endif %}{% endfor %}
-embedreg {{ version }}, {{ created }}
-"""
-
 
 def fmt(key: str, value: Any) -> str:
     """A figure as the report shows it."""
@@ -174,9 +150,10 @@ def report_sections(report: Report) -> dict[str, Any]:
             "title": "Figures",
             "text": (
                 f"Measured on {report.data} ({report.kind}); the last column holds the figures "
-                "the adapter was registered with (its own held-out split). Intervals: 95 % "
-                "bootstrap over queries. Retention 1.0 = as good, on this gallery, as the "
-                "target generation's own queries."
+                "the adapter was registered with (its own held-out split). Figures on items "
+                "the adapter was trained on are optimistic: measure on items it has not seen. "
+                "Intervals: 95 % bootstrap over queries. Retention 1.0 = as good, on this "
+                "gallery, as the target generation's own queries."
             ),
             "note": "; ".join(notes) or None,
             "header": ["figure", "measured", "95 % interval", "registered"],
@@ -279,9 +256,29 @@ def render_html(report: Report) -> str:
     return env.from_string(_HTML).render(**report_sections(report))
 
 
-def render_markdown(report: Report) -> str:
-    """The Markdown twin."""
-    from jinja2 import Environment
+def _md_cell(value: str) -> str:
+    return value.replace("|", "\\|").replace("\n", " ")
 
-    env = Environment(autoescape=False, trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(_MD).render(**report_sections(report))
+
+def render_markdown(report: Report) -> str:
+    """The Markdown twin (the same sections as the HTML page)."""
+    page = report_sections(report)
+    out = [f"# Adapter {page['title']}", "", page["summary"], "", f"**{page['verdict']}**", ""]
+    if page["plots_note"]:
+        out += [f"> No plots: {page['plots_note']}.", ""]
+    for section in page["sections"]:
+        out += [f"## {section['title']}", ""]
+        if section.get("text"):
+            out += [section["text"], ""]
+        if section.get("note"):
+            out += [f"> {section['note']}", ""]
+        if section.get("rows"):
+            header = section["header"]
+            out.append("| " + " | ".join(_md_cell(h) for h in header) + " |")
+            out.append("|" + "---|" * len(header))
+            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in section["rows"]]
+            out.append("")
+        if section.get("image"):
+            out += [f"![{section['title']}]({section['image']})", ""]
+    out.append(f"embedreg {page['version']}, {page['created']}")
+    return "\n".join(out) + "\n"

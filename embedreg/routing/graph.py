@@ -206,8 +206,9 @@ class Resolver:
             passing = [c for c in eligible if c.criterion == "pass"]
             if not passing:
                 best = eligible[0]
+                failed = [h.adapter_id for h in best.hops if h.criterion is False]
                 why = (
-                    "fails the compatibility criterion on held-out data"
+                    f"fails the compatibility criterion on held-out data ({', '.join(map(str, failed))} failed it)"
                     if best.criterion == "fail"
                     else "was not judged by the compatibility criterion (no labels or qrels)"
                 )
