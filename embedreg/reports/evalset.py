@@ -183,13 +183,14 @@ class EvalSet:
         """The queries and items embedded by ``generation`` (cached per pin, recipe, role, texts)."""
         gen = registry.generation(generation)
         run = (registry, gen, device, batch_size, progress)
-        items = _cached(*run, self.ids, self.texts, "document", self.file)
+        mine = (self.ids, self.texts, self.labels)
+        items = _cached(*run, *mine, "document", self.file)
         if self.query_texts is None:
             if gen.recipe.query_prefix == gen.recipe.document_prefix:
                 return EvalVectors(gen.name, items, items)
-            queries = _cached(*run, self.ids, self.texts, "query", self.file)
+            queries = _cached(*run, *mine, "query", self.file)
         else:
-            queries = _cached(*run, self.query_ids or [], self.query_texts, "query", None)
+            queries = _cached(*run, self.query_ids or [], self.query_texts, None, "query", None)
         return EvalVectors(gen.name, queries, items)
 
 
@@ -204,7 +205,9 @@ def _cache_paths(
     cache = embeddings_cache_dir(registry)
     recipe = gen.recipe
     same = recipe.query_prefix == recipe.document_prefix
-    roles = [role, *([r for r in ROLES if r != role] if same else [])]
+    # equal prefixes: one set of vectors serves both roles, kept under the query role's key
+    # (the role adapter training embeds in by default), so training and evaluation share it
+    roles = list(ROLES) if same else [role]
     if file is not None:  # an input file: the same keys as embed_pairs
         sha, *fields = file
         keys = [cache_key(gen, sha, r, (fields[0], fields[1], fields[2])) for r in roles]
@@ -235,14 +238,16 @@ def _cached(
     progress: Progress | None,
     ids: list[str],
     texts: list[str],
+    labels: list[str] | None,
     role: str,
     file: tuple[str, str, str | None, str | None] | None,
 ) -> FloatArray:
+    """``gen``'s vectors of ``texts``, from the cache or embedded and cached (with ids, labels)."""
     paths = _cache_paths(registry, gen, texts, role, file)
     for path in paths:
         if path.exists():
             emb = load_embeddings(path, generation=gen)
-            if emb.ids is None or list(emb.ids) == list(ids):
+            if list(emb.ids or []) == list(ids) and (emb.labels is None) == (labels is None):
                 vectors: FloatArray = emb.vectors
                 return vectors
 
@@ -254,6 +259,6 @@ def _cached(
         texts, role=role, progress=report
     )
     paths[0].parent.mkdir(parents=True, exist_ok=True)
-    save_embeddings(paths[0], encoded, generation=gen, role=role, ids=ids)
+    save_embeddings(paths[0], encoded, generation=gen, role=role, ids=ids, labels=labels)
     out: FloatArray = np.asarray(encoded, dtype=np.float32)
     return out
