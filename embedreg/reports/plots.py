@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import math
 import os
@@ -30,8 +29,12 @@ __all__ = ["curve_plot", "heatmap_plot", "plots_available"]
 
 
 def plots_available() -> bool:
-    """Whether matplotlib (the ``plots`` extra) is installed."""
-    return importlib.util.find_spec("matplotlib") is not None
+    """Whether matplotlib (the ``plots`` extra) can be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _figure(width: float, height: float) -> Any:
