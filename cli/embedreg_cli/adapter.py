@@ -304,14 +304,9 @@ def list_(state: State, source: str | None, target: str | None, as_json: bool) -
         return
     from embedreg.routing.scale import hop_basis, on_scale
 
-    tbl = table(
-        "ID", "MAPS", "DIRECTION", "FAMILY", "RETENTION", "95% CI", "BASIS", "CRITERION", "R@1"
-    )
-    legacy = False
+    tbl = table("ID", "MAPS", "DIRECTION", "FAMILY", "RETENTION", "95% CI", "BASIS", "CRITERION")
     for r in records:
-        f = r.figures
-        basis = hop_basis(f)
-        legacy = legacy or not on_scale(basis)
+        f, basis = r.figures, hop_basis(r.figures)
         tbl.add_row(
             r.id,
             f"{r.source} → {r.target}",
@@ -319,16 +314,10 @@ def list_(state: State, source: str | None, target: str | None, as_json: bool) -
             r.family,
             format_figure("retention", f.get("retention")),
             format_figure("retention.interval", f.get("retention.interval")),
-            basis + ("" if on_scale(basis) else " (old)"),
+            basis if on_scale(basis) else f"{basis} (old: not on the quality scale)",
             format_figure("criterion", f.get("criterion")),
-            format_figure("recall@1", f.get("recall@1")),
         )
     show(tbl)
-    if legacy:
-        say(
-            "(old): measured before the label-free estimate; its retention is not on the "
-            "quality scale (see 'Path quality' in the README)"
-        )
 
 
 @adapter.command("show")

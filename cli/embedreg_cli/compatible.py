@@ -6,7 +6,7 @@ import click
 
 from .context import State, json_option, pass_state, registry_option
 from .gallery import routing_options
-from .output import emit_json, say, show, table
+from .output import emit_json, say, say_plain, show, table
 
 
 def _ci(interval: object) -> str:
@@ -71,11 +71,11 @@ def compatible(
             )
         show(tbl)
         for g in found.galleries:
-            say(f"  {g.name}: {g.folder}")
+            say_plain(f"  {g.name}: {g.folder}")
     else:
         say(f"No registered gallery can be searched with {found.query} queries.")
     for u in found.unreachable:
-        say(f"  not {u.name} ({u.generation}): {u.reason}")
+        say_plain(f"  not {u.name} ({u.generation}): {u.reason}")
     gens = table(
         "GENERATION", "PATH", "QUALITY", "BASIS", "CRITERION", title="generations reachable"
     )

@@ -16,7 +16,7 @@ from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
 from embedreg.devices import DEVICE_HELP
 
 from .context import State, json_option, pass_state, registry_option
-from .output import emit_json, say, show, table
+from .output import emit_json, say, say_plain, show, table
 from .progress import evaluation_progress
 
 if TYPE_CHECKING:
@@ -114,9 +114,9 @@ def _plot_tip(plot: Path | None, what: str) -> None:
 
     if plot is None:
         extra = "" if plots_available() else " (needs: pip install 'embedreg[plots]')"
-        say(f"Add --plot FILE.png for {what}{extra}.")
+        say_plain(f"Add --plot FILE.png for {what}{extra}.")
     else:
-        say(f"Wrote {plot}")
+        say_plain(f"Wrote {plot}")
 
 
 def routing(fn: F) -> F:
@@ -222,7 +222,7 @@ def matrix(
         for t, row in enumerate(m.reasons):
             for j, reason in enumerate(row):
                 if reason:
-                    say(f"  {m.generations[t]} → {m.generations[j]}: no path ({reason})")
+                    say_plain(f"  {m.generations[t]} → {m.generations[j]}: no path ({reason})")
     _plot_tip(plot, "a heatmap")
 
 
@@ -417,9 +417,7 @@ def report(
         )
     if as_json:
         emit_json(rep.to_dict())
-    say(
-        f"Wrote {rep.html} and {rep.markdown}"
-        + (f" with {', '.join(rep.images)}" if rep.images else "")
-    )
+    images = f" with {', '.join(rep.images)}" if rep.images else ""
+    say_plain(f"Wrote {rep.html} and {rep.markdown}{images}")
     if rep.plots_note:
-        say(f"No plots: {rep.plots_note}")
+        say_plain(f"No plots: {rep.plots_note}")

@@ -71,7 +71,8 @@ DEFAULT_PROBE = 0.1
 def _unit(x: FloatArray) -> FloatArray:
     out: FloatArray = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.maximum(norms, 1e-12)
+    unit: FloatArray = out / np.maximum(norms, 1e-12)
+    return unit
 
 
 def misalignment(mapped: FloatArray, reference: FloatArray) -> npt.NDArray[np.float64]:

@@ -110,7 +110,7 @@ class EvalSet:
             [i.text for i in items],
             [str(x) for x in labels] if labels is not None else None,
             source=str(path),
-            file=(file_sha256(path), text_field, id_field, label_field),
+            file=(file_sha256(Path(path)), text_field, id_field, label_field),
         )
 
     @classmethod
@@ -209,8 +209,8 @@ def _cache_paths(
     # (the role adapter training embeds in by default), so training and evaluation share it
     roles = list(ROLES) if same else [role]
     if file is not None:  # an input file: the same keys as embed_pairs
-        sha, *fields = file
-        keys = [cache_key(gen, sha, r, (fields[0], fields[1], fields[2])) for r in roles]
+        sha, text_field, id_field, label_field = file
+        keys = [cache_key(gen, sha, r, (text_field, id_field, label_field)) for r in roles]
         return [cache / f"{gen.name}-{k[:32]}.safetensors" for k in keys]
     digest = hashlib.sha256()
     for text in texts:

@@ -179,7 +179,7 @@ def write_report(
 
     names = (rec.source, rec.target)
     if data is not None and data.kind == "qrels":
-        report = _judged_report(registry, names, adapter, rec.direction, data, embed, dev, stage)
+        report = _judged_report(names, adapter, rec.direction, data, embed, dev, stage)
     else:
         if pairs is None:
             assert data is not None
@@ -235,23 +235,29 @@ def _backfill(
     bad = misalignment(mapped_items, sides.tgt_items)
     if direction == "forward":
         old, new, rest = names[0], names[1], "forward"
-        vectors = {
-            "queries_new": sides.tgt_queries,
-            "items_new": sides.tgt_items,
-            "queries_rest": sides.tgt_queries,
-            "items_rest": mapped_items,
-            "old_items": sides.src_items,
-        }
+        q_new, items_new, q_rest, items_rest = (
+            sides.tgt_queries,
+            sides.tgt_items,
+            sides.tgt_queries,
+            mapped_items,
+        )
+        old_items = sides.src_items
     else:
         new, old, rest = names[0], names[1], "path"
-        vectors = {
-            "queries_new": sides.src_queries,
-            "items_new": sides.src_items,
-            "queries_rest": np.asarray(adapter.transform(sides.src_queries), dtype=np.float32),
-            "items_rest": sides.tgt_items,
-            "old_items": sides.tgt_items,
-        }
-    betas, curves, areas = backfill_vectors(judge, bad=bad, device=dev, step=step, **vectors)
+        q_new, items_new, items_rest = sides.src_queries, sides.src_items, sides.tgt_items
+        q_rest = np.asarray(adapter.transform(sides.src_queries), dtype=np.float32)
+        old_items = sides.tgt_items
+    betas, curves, areas = backfill_vectors(
+        judge,
+        queries_new=q_new,
+        items_new=items_new,
+        queries_rest=q_rest,
+        items_rest=items_rest,
+        bad=bad,
+        old_items=old_items,
+        device=dev,
+        step=step,
+    )
     return BackfillResult(old, new, rest, [], judge.metric, betas, curves, areas, judge.queries)
 
 
@@ -300,7 +306,6 @@ def _paired_report(
 
 
 def _judged_report(
-    registry: Registry,
     names: tuple[str, str],
     adapter: Any,
     direction: str,
