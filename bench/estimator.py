@@ -128,9 +128,7 @@ def bbc_pairs() -> dict[str, PairedEmbeddings]:
     specs += [("v2-cls", "v2"), ("v2-short", "v2"), ("v2", "v2-short")]
     from embedreg.models.embed import embed_pairs
 
-    return {
-        f"{n}→{o}": embed_pairs(reg, n, o, _chain.bbc_jsonl(), role="query") for n, o in specs
-    }
+    return {f"{n}→{o}": embed_pairs(reg, n, o, _chain.bbc_jsonl(), role="query") for n, o in specs}
 
 
 def digits_pairs() -> dict[str, PairedEmbeddings]:
@@ -263,7 +261,9 @@ def main() -> None:
     everything: dict[str, list[dict[str, Any]]] = {}
     for label, pairs in sets.items():
         everything[label] = [r for name, p in pairs.items() for r in evaluate(name, p, config)]
-    print("| estimate | Spearman ρ | Kendall τ | mean abs. error | mean error | max abs. error |")
+    print(
+        "| estimate | Spearman rho | Kendall tau | mean abs. error | mean error | max abs. error |"
+    )
     print("|---|---|---|---|---|---|")
     for label, rows in [*everything.items(), ("all", [r for v in everything.values() for r in v])]:
         print(f"| **{label}** ({len(rows)} adapters) | | | | | |")

@@ -7,13 +7,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import browser
 import numpy as np
 import pytest
 from embedreg import Registry
 from embedreg.errors import ReportExists
 from embedreg.reports import EvalSet, backfill, compatibility_matrix, write_report
 from embedreg.training import train_adapter, training_pairs
+
+import browser
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -105,3 +106,21 @@ def test_report_files_and_a_real_browser(world, tmp_path: Path) -> None:
     shown, log = browser.load(broken / "report.html")
     missing = [i["src"] for i in shown["images"] if not (i["complete"] and i["width"])]
     assert missing == ["matrix.png"]
+
+
+@pytest.mark.slow
+def test_matrix_over_the_real_chain_v1_v2_v3(small_chain, v3_dir: Path, tmp_path: Path) -> None:
+    """The upgrade chain of the test bed: v3 (768-d) needs an adapter to reach v2 and v1."""
+    from embedreg.models import pin_model
+
+    reg = Registry.open(small_chain.copy(tmp_path / "registry"))
+    reg.add_generation(pin_model("v3", v3_dir, max_tokens=128, parent="v2", fingerprint=False))
+    for new, old, family in (("v2", "v1", "affine"), ("v3", "v2", "lambda-orth")):
+        train_adapter(
+            reg, new, old, training_pairs(reg, new, old, texts=small_chain.inputs), family=family
+        )
+    m = compatibility_matrix(reg, ["v1", "v2", "v3"], EvalSet.from_texts(small_chain.inputs))
+    assert m.paths[2][0] == ["v3-to-v2.lambda-orth", "v2-to-v1.affine"]
+    assert all(m.values[t][j] is not None for t in range(3) for j in range(t + 1))
+    assert m.values[2][2] > m.values[0][0]  # v3 is the better model on its own gallery
+    assert 0.0 <= m.ac <= 1.0 and m.am > 0.8
