@@ -25,25 +25,28 @@ def one_line_error(result: Any) -> str:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, small_chain) -> dict[str, Any]:
-    from conftest import run_cli  # type: ignore[import-not-found]
+    """The small chain with adapters v2 → v1 (affine) and v2-cls → v2 (Procrustes), a v1 gallery.
+
+    Set up through the library (what ``adapter train --texts`` and ``gallery
+    build`` run, tested elsewhere), from the session's cached embeddings.
+    """
+    from embedreg import Registry
+    from embedreg.gallery import build_gallery
+    from embedreg.training import train_adapter, training_pairs
 
     tmp = tmp_path_factory.mktemp("eval-cli")
-    env = {"EMBEDREG_REGISTRY": str(small_chain.copy(tmp / "registry"))}
-    inputs = str(small_chain.inputs)
-    for args in (
-        ("v2", "v1", "--family", "affine"),
-        ("v2-cls", "v2", "--family", "procrustes"),
-    ):
-        run = run_cli("adapter", "train", *args, "--texts", inputs, env=env)
-        assert run.returncode == 0, run.stderr
-        assert "from the cache" in run.stderr  # the session embedded these texts once
+    reg = Registry.open(small_chain.copy(tmp / "registry"))
+    for new, old, family in (("v2", "v1", "affine"), ("v2-cls", "v2", "procrustes")):
+        pairs = training_pairs(reg, new, old, texts=small_chain.inputs)
+        train_adapter(reg, new, old, pairs, family=family)
     lines = small_chain.inputs.read_text(encoding="utf-8").splitlines()
     (tmp / "gallery.jsonl").write_text("\n".join(lines[:120]) + "\n", encoding="utf-8")
-    built = run_cli(
-        "gallery", "build", "v1", str(tmp / "gallery.jsonl"), "-o", str(tmp / "news"), env=env
-    )
-    assert built.returncode == 0, built.stderr
-    return {"tmp": tmp, "env": env, "inputs": inputs}
+    build_gallery(reg, "v1", tmp / "gallery.jsonl", tmp / "news", device="cpu")
+    return {
+        "tmp": tmp,
+        "env": {"EMBEDREG_REGISTRY": str(tmp / "registry")},
+        "inputs": str(small_chain.inputs),
+    }
 
 
 @pytest.fixture
