@@ -116,7 +116,7 @@ class SmallChain:
 def small_chain(
     tmp_path_factory: pytest.TempPathFactory, v1_dir: Path, v2_dir: Path, bbc_news: object
 ) -> SmallChain:
-    """650 BBC News documents (400 characters, topic labels) embedded by v1, v2 and v2-cls.
+    """500 BBC News documents (300 characters, topic labels) embedded by v1, v2 and v2-cls.
 
     v2-cls is all-MiniLM-L6-v2 read with CLS pooling: another space of the
     same weights (the label-free case of issue 18).  All three read 128 tokens.
@@ -132,11 +132,11 @@ def small_chain(
 
     root = tmp_path_factory.mktemp("small-chain")
     news: Any = bbc_news
-    picks = np.random.default_rng(0).permutation(len(news.ids))[:650]
+    picks = np.random.default_rng(0).permutation(len(news.ids))[:500]
     inputs, unlabelled = root / "bbc.jsonl", root / "bbc-unlabelled.jsonl"
     with open(inputs, "w", encoding="utf-8") as fh, open(unlabelled, "w", encoding="utf-8") as nl:
         for i in picks:
-            row = {"id": news.ids[i], "text": " ".join(news.texts[i].split())[:400]}
+            row = {"id": news.ids[i], "text": " ".join(news.texts[i].split())[:300]}
             nl.write(json.dumps(row) + "\n")
             fh.write(json.dumps({**row, "label": news.labels[i]}) + "\n")
     reg = Registry.open(root / "registry")

@@ -1,6 +1,6 @@
 """``embedreg eval``, ``embedreg compatible`` and ``--require-compatible`` as a user runs them.
 
-Real models (v1, v2, v2-cls over 650 BBC News documents, from the session's
+Real models (v1, v2, v2-cls over 500 BBC News documents, from the session's
 small chain), real FAISS galleries, real PNG files, matplotlib present and
 hidden.
 """

@@ -1,7 +1,7 @@
 """One quality scale on real models: the label-free cls → mean case of issue 18.
 
 all-MiniLM-L6-v2 read with CLS pooling (v2-cls) and with mean pooling (v2)
-over 650 BBC News documents: a Procrustes adapter fit without labels finds
+over 500 BBC News documents: a Procrustes adapter fit without labels finds
 its own pair almost always, and the resolver must accept it with the default
 minimum; an adapter fit on shuffled pairs must be refused.  The labels the
 fixture hides give the labelled retention to compare the estimate with.
@@ -33,7 +33,9 @@ def test_label_free_procrustes_is_found_and_shuffled_pairs_are_refused(reg, smal
     figs = good.figures
     assert figs["labels"] is False and figs["recall@1"] >= 0.99
     assert figs["retention.basis"] == "judged-sim@10"
-    assert figs["agreement@10"] < DEFAULT_MIN_QUALITY  # the old figure would have refused it
+    # the old label-free figure (top-10 agreement, about 0.5 here and 0.49 in the issue's run)
+    # sat at the refusal line; the estimate reads the same adapter well above it
+    assert figs["retention"] > figs["agreement@10"] + 0.1
     low, high = figs["retention.interval"]
     assert low <= figs["retention"] <= high
 
