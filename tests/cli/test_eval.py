@@ -207,3 +207,46 @@ def test_require_compatible_on_resolve_and_search(cli: Any, world: dict[str, Any
     assert "Warning: path v2-cls → v1" in loose.stderr
     strict = cli("gallery", "search", news, "--gen", "v2-cls", "rates", "--require-compatible")
     assert "compatibility is required" in one_line_error(strict)
+
+
+def test_judged_queries_give_ndcg_retention(cli: Any, world: dict[str, Any], bbc_news) -> None:
+    """BEIR files: 30 queries (openings of documents outside the corpus), same-topic items relevant."""
+    tmp = world["tmp"]
+    rows = [json.loads(line) for line in Path(world["inputs"]).read_text().splitlines()]
+    inside = {row["id"] for row in rows}
+    corpus = rows[:120]
+    outside = [i for i, ident in enumerate(bbc_news.ids) if ident not in inside][:30]
+    with open(tmp / "queries.jsonl", "w", encoding="utf-8") as fh:
+        for i in outside:
+            text = " ".join(bbc_news.texts[i].split())[:120]
+            fh.write(json.dumps({"_id": f"q{i}", "text": text}) + "\n")
+    with open(tmp / "corpus.jsonl", "w", encoding="utf-8") as fh:
+        for row in corpus:
+            fh.write(json.dumps({"_id": row["id"], "title": "", "text": row["text"]}) + "\n")
+    lines = ["query-id\tcorpus-id\tscore"]
+    for i in outside:
+        lines += [f"q{i}\t{r['id']}\t1" for r in corpus if r["label"] == bbc_news.labels[i]]
+    (tmp / "qrels.tsv").write_text("\n".join(lines) + "\n")
+    judged = [
+        "--qrels",
+        str(tmp / "qrels.tsv"),
+        "--queries",
+        str(tmp / "queries.jsonl"),
+        "--corpus",
+        str(tmp / "corpus.jsonl"),
+    ]
+    run = cli("eval", "matrix", "v1", "v2", *judged, "--json")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["metric"] == "ndcg@10" and data["queries"] == 30
+    assert all(0 < v <= 1 for row in data["matrix"] for v in row if v is not None)
+    out = tmp / "judged-report"
+    run = cli("eval", "report", "v2-to-v1.affine", *judged, "-o", str(out), "--json")
+    assert run.returncode == 0, run.stderr
+    figs = json.loads(run.stdout)["figures"]
+    assert figs["retention.basis"] == "ndcg@10" and figs["queries"] == 30
+    assert figs["retention"] == pytest.approx(figs["ndcg@10"] / figs["target.ndcg@10"])
+    assert "recall@10.retention" in figs and isinstance(figs["criterion"], bool)
+    assert (out / "backfill.png").is_file() and "nDCG@10" in (out / "report.md").read_text()
+    usage = cli("eval", "matrix", "v1", "v2", "--qrels", str(tmp / "qrels.tsv"))
+    assert usage.returncode == 2 and "--queries and --corpus" in usage.stderr
