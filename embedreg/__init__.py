@@ -11,8 +11,9 @@ The package is a house of rooms, one concept each, lowest first:
 their files), :mod:`embedreg.evaluation` (figures), :mod:`embedreg.training`
 (fitting and registering adapters), :mod:`embedreg.routing` (query paths),
 :mod:`embedreg.gallery` (FAISS galleries), :mod:`embedreg.upgrade` (moving
-galleries to new generations) and :mod:`embedreg.hub` (the Hugging Face Hub:
-cards, publishing and pulling adapters, pushing and pulling registries).
+galleries to new generations), :mod:`embedreg.reports` (the compatibility
+lookup, matrix, backfill curves, reports) and :mod:`embedreg.hub` (the Hugging
+Face Hub: cards, publishing and pulling adapters, pushing and pulling registries).
 The names below are the ones most programs need.
 
 Example:
@@ -54,7 +55,14 @@ if TYPE_CHECKING:
         Store,
         open_store,
     )
-    from .routing import QueryPath, Resolver, compatible
+    from .reports import (
+        EvalSet,
+        backfill,
+        compatibility_matrix,
+        compatible,
+        write_report,
+    )
+    from .routing import QueryPath, Resolver, reachable
     from .training import TrainConfig, train_adapter
 
 #: Public name → the room that defines it (imported on first access).
@@ -79,8 +87,13 @@ _WHERE = {
     "train_adapter": "training",
     "QueryPath": "routing",
     "Resolver": "routing",
-    "compatible": "routing",
     "defect": "adapters",
+    "reachable": "routing",
+    "compatible": "reports",
+    "EvalSet": "reports",
+    "backfill": "reports",
+    "compatibility_matrix": "reports",
+    "write_report": "reports",
     "Gallery": "gallery",
     "resolve": "gallery",
 }
@@ -89,6 +102,7 @@ __all__ = [
     "AdapterRecord",
     "EmbedRegError",
     "Encoder",
+    "EvalSet",
     "Fingerprint",
     "Gallery",
     "GalleryRecord",
@@ -105,13 +119,17 @@ __all__ = [
     "Store",
     "TrainConfig",
     "__version__",
+    "backfill",
+    "compatibility_matrix",
     "compatible",
     "defect",
     "open_store",
     "pin_model",
+    "reachable",
     "register_model",
     "resolve",
     "train_adapter",
+    "write_report",
 ]
 
 

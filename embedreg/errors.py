@@ -402,3 +402,28 @@ class ReadOnlyRegistry(EmbedRegError):
 
 class GenerationNotMatched(EmbedRegError, LookupError):
     """An adapter from elsewhere joins generations the local registry lacks or pins differently."""
+
+
+# --- evaluation reports -----------------------------------------------------------------
+
+
+class PlotsUnavailable(EmbedRegError, ImportError):
+    """Plots need matplotlib, an optional extra that is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "plots need matplotlib, which is not installed",
+            "install the plots extra with \"pip install 'embedreg[plots]'\" "
+            "(tables and --json work without it)",
+        )
+
+
+class ReportExists(EmbedRegError, FileExistsError):
+    """A report's output files exist already and would be overwritten."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} exists already",
+            "choose another -o folder, or pass --overwrite to replace the report's files",
+        )

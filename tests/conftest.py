@@ -10,10 +10,13 @@ fake token, which no output of the CLI and no file the tests leave may contain.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,3 +155,62 @@ def no_token_in_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     roots = [HUB_HOME, tmp_path_factory.getbasetemp()]
     leaked = [p for root in roots if root.exists() for p in _leaks(root)]
     assert not leaked, f"a token was written to {leaked[:5]}"
+
+
+@dataclass(frozen=True)
+class SmallChain:
+    """A registry template (v1, v2, v2-cls; BBC News embedded) and its input file.
+
+    ``copy(dest)`` gives a test module a registry of its own, embeddings
+    cache included, so nothing is embedded twice in a session.
+    """
+
+    template: Path
+    inputs: Path
+    unlabelled: Path
+
+    def copy(self, dest: Path) -> Path:
+        shutil.copytree(self.template, dest)
+        return dest
+
+
+@pytest.fixture(scope="session")
+def small_chain(
+    tmp_path_factory: pytest.TempPathFactory, v1_dir: Path, v2_dir: Path, bbc_news: object
+) -> SmallChain:
+    """500 BBC News documents (300 characters, topic labels) embedded by v1, v2 and v2-cls.
+
+    v2-cls is all-MiniLM-L6-v2 read with CLS pooling: another space of the
+    same weights (the label-free case of issue 18).  All three read 128 tokens.
+    """
+    import json
+
+    import numpy as np
+    from embedreg import Registry
+    from embedreg.models import pin_model
+    from embedreg.reports import EvalSet
+
+    import testbed
+
+    root = tmp_path_factory.mktemp("small-chain")
+    news: Any = bbc_news
+    picks = np.random.default_rng(0).permutation(len(news.ids))[:500]
+    inputs, unlabelled = root / "bbc.jsonl", root / "bbc-unlabelled.jsonl"
+    with open(inputs, "w", encoding="utf-8") as fh, open(unlabelled, "w", encoding="utf-8") as nl:
+        for i in picks:
+            row = {"id": news.ids[i], "text": " ".join(news.texts[i].split())[:300]}
+            nl.write(json.dumps(row) + "\n")
+            fh.write(json.dumps({**row, "label": news.labels[i]}) + "\n")
+    reg = Registry.open(root / "registry")
+    reg.init()
+    reg.add_generation(
+        pin_model("v1", v1_dir, **{**testbed.V1_RECIPE, "max_tokens": 128}, fingerprint=False)
+    )
+    reg.add_generation(pin_model("v2", v2_dir, max_tokens=128, parent="v1", fingerprint=False))
+    reg.add_generation(
+        pin_model("v2-cls", v2_dir, pooling="cls", max_tokens=128, parent="v2", fingerprint=False)
+    )
+    data = EvalSet.from_texts(inputs)
+    for gen in ("v1", "v2", "v2-cls"):
+        data.embed(reg, gen, device="cpu")
+    return SmallChain(root / "registry", inputs, unlabelled)

@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("training", "routing"),
     ("gallery",),
-    ("upgrade",),
+    ("upgrade", "reports"),
     ("hub",),
 )
 #: Library modules over 500 lines are split into modules with one job each.

@@ -154,17 +154,20 @@ def list_(state: State, source: str | None, target: str | None, as_json: bool) -
     if not records:
         say("No adapters yet: train one with 'embedreg adapter train NEW OLD --texts INPUT'.")
         return
-    tbl = table("ID", "MAPS", "DIRECTION", "FAMILY", "RETENTION", "CRITERION", "R@1")
+    from embedreg.routing.scale import hop_basis, on_scale
+
+    tbl = table("ID", "MAPS", "DIRECTION", "FAMILY", "RETENTION", "95% CI", "BASIS", "CRITERION")
     for r in records:
-        f = r.figures
+        f, basis = r.figures, hop_basis(r.figures)
         tbl.add_row(
             r.id,
             f"{r.source} → {r.target}",
             r.direction,
             r.family,
             format_figure("retention", f.get("retention")),
+            format_figure("retention.interval", f.get("retention.interval")),
+            basis if on_scale(basis) else f"{basis} (old: not on the quality scale)",
             format_figure("criterion", f.get("criterion")),
-            format_figure("recall@1", f.get("recall@1")),
         )
     show(tbl)
 

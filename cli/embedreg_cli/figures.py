@@ -13,7 +13,9 @@ FIGURE_ROWS: tuple[tuple[str, str], ...] = (
     ("recall@1", "recall@1"),
     ("recall@10", "recall@10"),
     ("agreement@10", "agree@10"),
+    ("judged-sim@10", "judged-sim@10"),
     ("cmc@1", "CMC@1"),
+    ("cmc@1.interval", "CMC@1 95% CI"),
     ("cmc@5", "CMC@5"),
     ("map", "mAP"),
     ("target.cmc@1", "CMC@1 tgt/tgt"),
@@ -26,6 +28,8 @@ FIGURE_ROWS: tuple[tuple[str, str], ...] = (
     ("defect", "D"),
     ("lambda", "λ"),
     ("retention", "retention"),
+    ("retention.interval", "retention 95% CI"),
+    ("retention.basis", "retention basis"),
     ("gallery.cmc@1", "CMC@1 A/F̃"),
     ("gallery.recall@1", "recall@1 A/F̃"),
     ("heldout", "held-out"),
@@ -33,7 +37,8 @@ FIGURE_ROWS: tuple[tuple[str, str], ...] = (
 #: Printed under figure tables.
 LEGEND = (
     "A(src) queries on the tgt gallery unless named; rates in %; "
-    "A/A: adapted queries on an adapted gallery; F̃: the joint forward map"
+    "A/A: adapted queries on an adapted gallery; F̃: the joint forward map; "
+    "retention 1.0 = as good as tgt's own queries; CI: 95% bootstrap over queries"
 )
 _PERCENT = {
     "recall@1",
@@ -50,6 +55,8 @@ _PERCENT = {
     "flips.negative",
     "gallery.cmc@1",
     "gallery.recall@1",
+    "judged-sim@10",
+    "cmc@1.interval",
 }
 
 
@@ -59,9 +66,18 @@ def format_figure(key: str, value: Any) -> str:
     Example:
         >>> format_figure("cmc@1", 0.9312), format_figure("criterion", False), format_figure("map", None)
         ('93.12', 'FAIL', '—')
+        >>> format_figure("retention.interval", [0.9512, 0.9873])
+        '[0.951, 0.987]'
+
     """
     if value is None:
+        if key.endswith(".interval"):
+            return "too few queries"
         return "n/a" if key == "criterion" else "—"
+    if isinstance(value, list) and len(value) == 2:
+        scale = 100 if key in _PERCENT else 1
+        digits = 2 if key in _PERCENT else 3
+        return f"[{scale * value[0]:.{digits}f}, {scale * value[1]:.{digits}f}]"
     if isinstance(value, bool):
         return "pass" if value else "FAIL"
     if isinstance(value, float):

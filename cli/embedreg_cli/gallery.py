@@ -17,13 +17,20 @@ INDEX_KINDS = ("flat", "hnsw", "ivfpq")
 
 
 def routing_options(fn: Any) -> Any:
-    """``--max-hops`` and ``--min-quality`` for commands that route queries."""
+    """``--max-hops``, ``--min-quality`` and ``--require-compatible`` for commands that route queries."""
+    fn = click.option(
+        "--require-compatible",
+        is_flag=True,
+        help="Refuse paths unless every adapter on them passed the compatibility criterion "
+        "on held-out data (label-free adapters are not judged).",
+    )(fn)
     fn = click.option(
         "--min-quality",
         type=click.FloatRange(min=0.0),
         default=DEFAULT_MIN_QUALITY,
         show_default=True,
-        help="Refuse paths whose quality (product of the hops' retentions) is lower.",
+        help="Refuse paths whose quality (product of the hops' retentions; 1.0 = as good as "
+        "the gallery's own queries) is lower.",
     )(fn)
     return click.option(
         "--max-hops",
@@ -279,15 +286,23 @@ def search(
     merge: str,
     max_hops: int,
     min_quality: float,
+    require_compatible: bool,
     as_json: bool,
 ) -> None:
-    """Search the gallery in FOLDER with QUERIES embedded by --gen, routed to each segment."""
+    """Search the gallery in FOLDER with QUERIES embedded by --gen, routed to each segment.
+
+    A path through an adapter that failed the compatibility criterion is
+    flagged (a line on stderr, and "criterion" in --json); --require-compatible
+    refuses it.
+    """
     from embedreg.gallery import Gallery, search_gallery
     from embedreg.routing import Resolver
 
     reg = state.registry()
     g = Gallery.load(folder)
-    resolver = Resolver(reg, max_hops=max_hops, min_quality=min_quality)
+    resolver = Resolver(
+        reg, max_hops=max_hops, min_quality=min_quality, require_compatible=require_compatible
+    )
     hits = search_gallery(
         reg,
         g,
@@ -298,6 +313,8 @@ def search(
         device=device,
         merge=merge,
     )
+    for warning in hits.warnings():
+        say(f"Warning: {warning}")
     if as_json:
         data = hits.to_dict()
         for rows in data["results"]:

@@ -16,7 +16,7 @@ from embedreg import __version__
 from embedreg.constants import ENV_DEBUG, ENV_HF_PROGRESS
 from embedreg.errors import EmbedRegError
 
-from . import adapter, alias, embed, gallery, gen, hub, init, resolve, upgrade
+from . import adapter, alias, compatible, embed, evaluate, gallery, gen, hub, init, resolve, upgrade
 from .context import State, registry_option
 
 
@@ -94,6 +94,8 @@ gen.gen.add_command(hub.check_updates)
 adapter.adapter.add_command(hub.publish)
 adapter.adapter.add_command(hub.pull_adapter)
 cli.add_command(upgrade.upgrade)
+cli.add_command(compatible.compatible)
+cli.add_command(evaluate.evaluate)
 
 
 def main(args: list[str] | None = None) -> None:

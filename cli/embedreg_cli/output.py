@@ -46,6 +46,11 @@ def say(message: str) -> None:
     console().print(message)
 
 
+def say_plain(message: str) -> None:
+    """A line for humans on stderr, printed as it is (brackets are text, not markup)."""
+    console().print(message, markup=False)
+
+
 @dataclass
 class Table:
     """Rows for a table, printed by :func:`show` in a layout that fits the terminal.

@@ -188,3 +188,20 @@ def training_progress() -> Iterator[tuple[TrainerCallback, Callable[[str], None]
         except BaseException:
             progress.live.transient = True
             raise
+
+
+@contextmanager
+def evaluation_progress() -> Iterator[
+    tuple[Callable[[str, int, int | None], None], Callable[[str, int, int], None]]
+]:
+    """Bars while an evaluation embeds its data and measures: ``(embedding, step)`` callbacks.
+
+    ``embedding(generation, done, total)`` moves one bar per generation and
+    role; ``step(name, done, total)`` one bar per stage (matrix cells,
+    backfill points).
+    """
+    with _bars() as bar:
+        yield (
+            (lambda name, done, total: bar(f"Embedding with {name}", done, total)),
+            (lambda name, done, total: bar(f"Measuring {name}", done, total)),
+        )

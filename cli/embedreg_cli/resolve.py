@@ -31,15 +31,23 @@ def resolve(
     gallery_dir: Path | None,
     max_hops: int,
     min_quality: float,
+    require_compatible: bool,
     as_json: bool,
 ) -> None:
-    """Show the best measured path from QUERY_GENERATION to GALLERY_GENERATION (or --gallery DIR)."""
+    """Show the best measured path from QUERY_GENERATION to GALLERY_GENERATION (or --gallery DIR).
+
+    Paths through an adapter that failed the compatibility criterion rank
+    after the others and are flagged (a line on stderr, "criterion" in
+    --json); --require-compatible refuses them.
+    """
     from embedreg.routing import Resolver
 
     if (gallery_generation is None) == (gallery_dir is None):
         raise click.UsageError("give either GALLERY_GENERATION or --gallery DIR")
     reg = state.registry()
-    resolver = Resolver(reg, max_hops=max_hops, min_quality=min_quality)
+    resolver = Resolver(
+        reg, max_hops=max_hops, min_quality=min_quality, require_compatible=require_compatible
+    )
     if gallery_generation is not None:
         paths = {gallery_generation: resolver.resolve(query_generation, gallery_generation)}
     else:
@@ -50,6 +58,10 @@ def resolve(
         query = reg.generation(query_generation)
         routes = Gallery.load(gallery_dir).routes(query, resolver=resolver)
         paths = {seg: p or QueryPath(query.name, seg, ()) for seg, p in routes.items()}
+    for path in paths.values():
+        warning = path.warning()
+        if warning:
+            say(f"Warning: {warning}")
     if as_json:
         emit_json(
             next(iter(paths.values())).to_dict()

@@ -86,6 +86,7 @@ def plan(
     device: str,
     max_hops: int,
     min_quality: float,
+    require_compatible: bool,
     as_json: bool,
 ) -> None:
     """Compare the upgrade strategies for the gallery in FOLDER and recommend one."""
@@ -103,6 +104,7 @@ def plan(
             batch_size=batch_size,
             max_hops=max_hops,
             min_quality=min_quality,
+            require_compatible=require_compatible,
         )
     if as_json:
         emit_json(p.to_dict())
@@ -188,6 +190,7 @@ def apply(
     device: str,
     max_hops: int,
     min_quality: float,
+    require_compatible: bool,
     as_json: bool,
 ) -> None:
     """Upgrade the gallery in FOLDER to --to by --strategy, as a resumable job."""
@@ -209,6 +212,7 @@ def apply(
             batch_size=batch_size,
             max_hops=max_hops,
             min_quality=min_quality,
+            require_compatible=require_compatible,
             progress=update,
             on_stage=say,
         )
@@ -257,6 +261,7 @@ def resume(
     device: str,
     max_hops: int,
     min_quality: float,
+    require_compatible: bool,
     as_json: bool,
 ) -> None:
     """Continue the interrupted upgrade job of the gallery in FOLDER."""
@@ -270,6 +275,7 @@ def resume(
             device=device,
             max_hops=max_hops,
             min_quality=min_quality,
+            require_compatible=require_compatible,
             progress=update,
             on_stage=say,
         )

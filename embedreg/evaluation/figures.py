@@ -40,11 +40,21 @@ key                    definition
 ``flips.negative``     fraction where ``tgt``/``tgt`` succeeds and ``A(src)``/``tgt`` fails
 ``defect``             ``D = ‖WWᵀ − I‖_F`` of the adapter's linear weight (``None`` for
                        non-affine families)
-``retention``          the one number paths are ranked by; it multiplies over hops:
-                       labels: ``cmc@1 / target.cmc@1`` (above 1 when the path beats the
-                       target's own queries); without labels: ``agreement@10`` (the target's
-                       own queries agree with themselves, so its reference is exactly 1)
-``retention.basis``    ``"cmc@1"`` or ``"agreement@10"``
+``judged-sim@10``      the label-free retention estimate (:mod:`.estimators`): how related,
+                       as the ``tgt`` generation itself judges, the path's top 10 are to
+                       the query's item, against ``tgt``'s own top 10 (1.0) and a random
+                       retrieval (0.0); computed with and without labels
+``retention``          the one number paths are ranked by, on one scale (1.0 = as good,
+                       for retrieval on this gallery, as the ``tgt`` generation's own
+                       queries): labels: ``cmc@1 / target.cmc@1`` (above 1 when the path
+                       beats them); without labels: the ``judged-sim@10`` estimate (never
+                       above 1)
+``retention.basis``    ``"cmc@1"`` or ``"judged-sim@10"`` (``"agreement@10"`` in records
+                       written before the estimate existed; see :mod:`embedreg.routing.scale`)
+``*.interval``         ``[low, high]``: 95 % bootstrap interval over the held-out queries
+                       (:mod:`.bootstrap`) of ``retention``, ``recall@1`` and, with labels,
+                       ``cmc@1``; ``None`` when fewer than 30 queries were held out, and then
+                       ``retention.interval.note`` says so
 ``gallery.cmc@1``      joint λ-orth only: ``A(src)`` queries on the gallery ``F̃(tgt)``
 ``gallery.recall@1``   … the same, own pair
 =====================  ====================================================================
@@ -55,8 +65,10 @@ Example:
     >>> from embedreg.data.pairs import PairedEmbeddings
     >>> x = np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32)
     >>> figs = measure(IdentityAdapter(4), PairedEmbeddings([str(i) for i in range(40)], x, x))
-    >>> figs["recall@1"], figs["retention"], figs["criterion"]
-    (1.0, 1.0, None)
+    >>> figs["recall@1"], figs["retention"], figs["retention.basis"], figs["criterion"]
+    (1.0, 1.0, 'judged-sim@10', None)
+    >>> [round(v, 3) for v in figs["retention.interval"]]
+    [1.0, 1.0]
 """
 
 from __future__ import annotations
@@ -70,6 +82,8 @@ from ..adapters.linear import defect
 from ..data.pairs import PairedEmbeddings
 from ..devices import select_device
 from ..errors import DimensionMismatch
+from .bootstrap import Interval, bootstrap_interval, interval_note
+from .estimators import ESTIMATE_BASIS, judged_similarity_parts
 from .metrics import (
     cmc,
     cmc_hits,
@@ -77,7 +91,6 @@ from .metrics import (
     mean_average_precision,
     neighbour_agreement,
     own_pair_ranks,
-    recall_at_k,
 )
 
 if TYPE_CHECKING:
@@ -86,12 +99,31 @@ if TYPE_CHECKING:
     FloatArray = npt.NDArray[np.float32]
     IntArray = npt.NDArray[np.int64]
 
-__all__ = ["RETENTION", "RETENTION_BASIS", "measure"]
+__all__ = [
+    "INTERVAL_SUFFIX",
+    "RETENTION",
+    "RETENTION_BASIS",
+    "RETENTION_INTERVAL",
+    "measure",
+    "store_interval",
+]
 
 #: The figure that paths are ranked by (it multiplies over hops).
 RETENTION = "retention"
-#: What :data:`RETENTION` was computed from (``cmc@1`` or ``agreement@10``).
+#: What :data:`RETENTION` was computed from (``cmc@1``, ``ndcg@10`` or ``judged-sim@10``).
 RETENTION_BASIS = "retention.basis"
+#: Suffix of a figure's bootstrap interval (``[low, high]`` or ``None``).
+INTERVAL_SUFFIX = ".interval"
+#: The interval of :data:`RETENTION`.
+RETENTION_INTERVAL = RETENTION + INTERVAL_SUFFIX
+
+
+def store_interval(figs: dict[str, Any], key: str, interval: Interval | None, n: int) -> None:
+    """Put ``key``'s interval in ``figs`` (``None`` with a note when ``n`` queries are too few)."""
+    figs[key + INTERVAL_SUFFIX] = interval.to_list() if interval is not None else None
+    note = interval_note(n)
+    if interval is None and note is not None:
+        figs[key + INTERVAL_SUFFIX + ".note"] = note
 
 
 def _label_figures(
@@ -123,15 +155,20 @@ def measure(adapter: Adapter, heldout: PairedEmbeddings, *, device: str = "auto"
         raise DimensionMismatch(adapter.input_dim, src.shape[1], "held-out source vectors")
     if tgt.shape[1] != adapter.output_dim:
         raise DimensionMismatch(adapter.output_dim, tgt.shape[1], "held-out target vectors")
+    n = len(heldout)
     adapted = adapter.transform(src)
-    rec = recall_at_k(adapted, tgt, (1, 10), device=dev)
+    ranks = own_pair_ranks(adapted, tgt, device=dev)
+    own_hits = ranks == 0
+    path_gain, own_gain = judged_similarity_parts(adapted, tgt, device=dev)
     figs: dict[str, Any] = {
-        "heldout": len(heldout),
+        "heldout": n,
         "labels": heldout.labels is not None,
-        "recall@1": rec[1],
-        "recall@10": rec[10],
+        "recall@1": float(np.mean(own_hits)),
+        "recall@10": float(np.mean(ranks < 10)),
         "agreement@10": neighbour_agreement(adapted, tgt, tgt, tgt, device=dev),
+        ESTIMATE_BASIS: float(path_gain.sum() / own_gain.sum()) if own_gain.sum() > 0 else 0.0,
     }
+    store_interval(figs, "recall@1", bootstrap_interval(own_hits), n)
     labels = heldout.label_codes()
     if labels is not None:
         figs.update(_label_figures("", adapted, tgt, labels, dev))
@@ -145,24 +182,26 @@ def measure(adapter: Adapter, heldout: PairedEmbeddings, *, device: str = "auto"
         reference = figs["target.cmc@1"]
         figs[RETENTION] = figs["cmc@1"] / reference if reference > 0 else 0.0
         figs[RETENTION_BASIS] = "cmc@1"
+        store_interval(figs, "cmc@1", bootstrap_interval(after), n)
+        store_interval(figs, RETENTION, bootstrap_interval(after, before), n)
     else:
         figs["adapted.agreement@10"] = neighbour_agreement(adapted, adapted, src, src, device=dev)
         figs["geometry"] = figs["adapted.agreement@10"] - 1.0
         figs["criterion"] = None
-        before = np.ones(len(heldout), dtype=bool)
-        after = own_pair_ranks(adapted, tgt, device=dev) == 0
-        figs[RETENTION] = figs["agreement@10"]
-        figs[RETENTION_BASIS] = "agreement@10"
+        before = np.ones(n, dtype=bool)
+        after = own_hits
+        figs[RETENTION] = figs[ESTIMATE_BASIS]
+        figs[RETENTION_BASIS] = ESTIMATE_BASIS
+        store_interval(figs, RETENTION, bootstrap_interval(path_gain, own_gain), n)
     figs["flips.positive"], figs["flips.negative"] = flip_rates(before, after)
     weight = adapter.defect_weight()
-    if weight is not None:
-        figs["defect"] = defect(weight)
-    else:
-        figs["defect"] = None
+    figs["defect"] = defect(weight) if weight is not None else None
     gallery_map = getattr(adapter, "gallery", None)
     if gallery_map is not None:
         adapted_gallery = gallery_map.apply(tgt)
-        figs["gallery.recall@1"] = recall_at_k(adapted, adapted_gallery, (1,), device=dev)[1]
+        figs["gallery.recall@1"] = float(
+            np.mean(own_pair_ranks(adapted, adapted_gallery, device=dev) == 0)
+        )
         if labels is not None:
             figs["gallery.cmc@1"] = cmc(adapted, adapted_gallery, labels, labels, (1,), device=dev)[
                 1

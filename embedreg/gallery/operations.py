@@ -364,6 +364,7 @@ def resolve(
     registry: Registry | None = None,
     max_hops: int = DEFAULT_MAX_HOPS,
     min_quality: float = DEFAULT_MIN_QUALITY,
+    require_compatible: bool = False,
 ) -> QueryPath:
     """The best path for queries of generation ``query`` to reach ``gallery``.
 
@@ -371,6 +372,8 @@ def resolve(
     registry (by name), a gallery folder, or a loaded :class:`Gallery`.  A
     gallery whose items come from several generations (after a partial
     upgrade) has one path per segment: use :meth:`Gallery.routes` for it.
+    ``require_compatible`` refuses paths through adapters that failed (or were
+    not judged by) the compatibility criterion.
 
     Example:
         >>> import embedreg
@@ -383,7 +386,9 @@ def resolve(
         NoCompatiblePath: no measured path, or none good enough.
     """
     reg = registry if registry is not None else Registry.open()
-    resolver = Resolver(reg, max_hops=max_hops, min_quality=min_quality)
+    resolver = Resolver(
+        reg, max_hops=max_hops, min_quality=min_quality, require_compatible=require_compatible
+    )
     if isinstance(gallery, Gallery):
         generations = gallery.generations
     else:

@@ -76,9 +76,14 @@ class Hits:
     segments: list[list[str]]
     paths: dict[str, QueryPath] = field(default_factory=dict)
 
+    def warnings(self) -> list[str]:
+        """One line per segment whose path failed the compatibility criterion."""
+        return [w for p in self.paths.values() if (w := p.warning()) is not None]
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
+        """JSON-ready form (each path carries its ``criterion``; ``warnings`` flags failures)."""
         return {
+            "warnings": self.warnings(),
             "results": [
                 [
                     {"id": i, "score": s, "segment": g}

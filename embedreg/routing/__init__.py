@@ -1,5 +1,6 @@
 """Routing: which measured path a query of one generation takes to a gallery of another.
 
+- :mod:`.scale`: the one quality scale (bases that compare) and the criterion flags;
 - :mod:`.hops`: a path's steps and its quality (product of retentions, capped at 1);
 - :mod:`.graph`: :class:`Resolver`, the registry as a graph of measured adapters;
 - :mod:`.path`: :class:`QueryPath`, the chosen route, explained and applied;
@@ -16,18 +17,22 @@ Example:
 
 from __future__ import annotations
 
-from .graph import Resolver, compatible
+from .graph import Resolver, reachable
 from .hops import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, Candidate, Hop
 from .path import QueryPath
 from .pretransform import FaissIndex
+from .scale import LEGACY_BASIS, SCALE_BASES, on_scale
 
 __all__ = [
     "DEFAULT_MAX_HOPS",
     "DEFAULT_MIN_QUALITY",
+    "LEGACY_BASIS",
+    "SCALE_BASES",
     "Candidate",
     "FaissIndex",
     "Hop",
     "QueryPath",
     "Resolver",
-    "compatible",
+    "on_scale",
+    "reachable",
 ]

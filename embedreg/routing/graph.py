@@ -4,15 +4,20 @@ The registry is a graph: generations are nodes; every adapter record is a
 directed edge from its source generation to its target; generations with the
 same model pin and recipe are joined both ways by identity (they embed into
 one space).  Each adapter edge carries its measured held-out *retention*
-(``figures["retention"]``); a path's quality is the product of its hops'
-retentions, each capped at 1 (a hop that beats its gallery's own queries
-gains nothing further down a chain), so a direct adapter competes fairly with
-chains of adapters.
+(``figures["retention"]``, on the one scale of :mod:`.scale`: 1.0 = as good
+as the gallery generation's own queries); a path's quality is the product of
+its hops' retentions, each capped at 1 (a hop that beats its gallery's own
+queries gains nothing further down a chain), so a direct adapter competes
+fairly with chains of adapters.  Bases that cannot be compared are never
+multiplied: such a path is skipped.
 
 :class:`Resolver` finds every simple path of at most ``max_hops`` adapter
-hops, ranks them by quality (then by fewer hops), and returns the best as a
-:class:`QueryPath`, or raises :class:`~embedreg.errors.NoCompatiblePath` when
-there is none or when the best one falls below ``min_quality``.  A
+hops and ranks them: paths through an adapter that failed the compatibility
+criterion on held-out data come after the others, then by quality, then by
+fewer hops.  It returns the best path of at least ``min_quality`` as a
+:class:`QueryPath` (flagged when it fails the criterion; with
+``require_compatible`` only paths that pass it are taken), or raises
+:class:`~embedreg.errors.NoCompatiblePath` saying why there is none.  A
 :class:`QueryPath` compiles consecutive affine hops into one affine map, so a
 three-hop path costs one matrix multiply per query, and can export itself as
 a FAISS ``IndexPreTransform``.
@@ -39,7 +44,7 @@ from ..registry import AdapterRecord, Registry, RegistryDocument
 from .hops import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, Candidate, Hop, adapter_hops
 from .path import QueryPath
 
-__all__ = ["Resolver", "compatible"]
+__all__ = ["Resolver", "reachable"]
 
 
 class Resolver:
@@ -49,6 +54,9 @@ class Resolver:
         registry: the registry whose generations and adapters form the graph.
         max_hops: longest chain of adapters considered.
         min_quality: paths whose quality (product of retentions) is lower are refused.
+        require_compatible: refuse paths unless every adapter on them passed the
+            compatibility criterion on held-out data (label-free adapters are not
+            judged, so they are refused too).
         loader: loads an adapter by id (default: strict loading from the registry).
     """
 
@@ -58,6 +66,7 @@ class Resolver:
         *,
         max_hops: int = DEFAULT_MAX_HOPS,
         min_quality: float = DEFAULT_MIN_QUALITY,
+        require_compatible: bool = False,
         loader: Callable[[str], Adapter] | None = None,
     ) -> None:
         if max_hops < 0:
@@ -67,6 +76,7 @@ class Resolver:
         self.registry = registry
         self.max_hops = max_hops
         self.min_quality = min_quality
+        self.require_compatible = require_compatible
         self._loader = loader
         self._loaded: dict[str, Adapter] = {}
 
@@ -111,14 +121,36 @@ class Resolver:
     def candidates(
         self, query: str, gallery: str, doc: RegistryDocument | None = None
     ) -> list[Candidate]:
-        """Every simple path from ``query`` to ``gallery`` within ``max_hops`` adapter hops, best first."""
+        """Every scored simple path from ``query`` to ``gallery`` within ``max_hops``, best first.
+
+        Best first: paths that do not fail the criterion, then higher quality,
+        then fewer hops.  Paths whose bases cannot be multiplied are left out
+        (:meth:`unscored` lists them).
+        """
+        return [c for c in self._all(query, gallery, doc) if c.scored]
+
+    def unscored(
+        self, query: str, gallery: str, doc: RegistryDocument | None = None
+    ) -> list[Candidate]:
+        """Paths skipped because they mix bases that cannot be compared (:mod:`.scale`)."""
+        return [c for c in self._all(query, gallery, doc) if not c.scored]
+
+    def _all(self, query: str, gallery: str, doc: RegistryDocument | None) -> list[Candidate]:
         doc = doc or self.registry.document()
         src, dst = doc.generation_name(query), doc.generation_name(gallery)
         if src == dst:
             return [Candidate(())]
         graph = self.edges(doc)
         found = [Candidate(tuple(hops)) for hops in self._walk(graph, src, dst, [src], [])]
-        found.sort(key=lambda c: (-c.quality, c.adapter_hops, len(c.hops), c.label()))
+        found.sort(
+            key=lambda c: (
+                c.criterion == "fail",
+                -c.quality,
+                c.adapter_hops,
+                len(c.hops),
+                c.label(),
+            )
+        )
         return found
 
     def _walk(
@@ -152,30 +184,60 @@ class Resolver:
             reason = f"no chain of at most {self.max_hops} measured adapter(s) leads there"
             if unmeasured:
                 reason += f" (unmeasured adapters are not used: {', '.join(sorted(unmeasured))})"
+            mixed = self.unscored(q.name, g.name, doc)
+            if mixed:
+                reason += (
+                    f" (skipped {mixed[0].label()}: its hops' bases ({mixed[0].basis}) cannot "
+                    "be multiplied; re-measure the older adapter)"
+                )
             raise NoCompatiblePath(q.name, g.name, reason, _train_hint(doc, q.name, g.name))
-        best = found[0]
-        if best.quality < self.min_quality:
+        eligible = [c for c in found if c.quality >= self.min_quality]
+        if not eligible:
+            best = found[0]
             raise NoCompatiblePath(
                 q.name,
                 g.name,
-                f"the best path ({best.label()}) has quality {best.quality:.3f}, "
-                f"below the minimum {self.min_quality:.3f}",
+                f"the best path ({best.label()}) has quality {best.quality:.3f} "
+                f"(by {best.basis}), below the minimum {self.min_quality:.3f}",
                 _train_hint(doc, q.name, g.name, "a better adapter")
                 + ", or lower the minimum quality",
             )
+        if self.require_compatible:
+            passing = [c for c in eligible if c.criterion == "pass"]
+            if not passing:
+                best = eligible[0]
+                failed = [h.adapter_id for h in best.hops if h.criterion is False]
+                why = (
+                    f"fails the compatibility criterion on held-out data ({', '.join(map(str, failed))} failed it)"
+                    if best.criterion == "fail"
+                    else "was not judged by the compatibility criterion (no labels or qrels)"
+                )
+                raise NoCompatiblePath(
+                    q.name,
+                    g.name,
+                    f"compatibility is required and the best path ({best.label()}) {why}",
+                    _train_hint(doc, q.name, g.name, "an adapter that passes it")
+                    + " (with --label-column), or drop --require-compatible",
+                )
+            eligible = passing
+        best = eligible[0]
         return QueryPath(
             q.name,
             g.name,
             best.hops,
-            alternatives=found[1:],
+            alternatives=[c for c in found if c is not best],
             renormalize=g.recipe.normalize,
             input_dim=q.dimension,
             output_dim=g.dimension,
             loader=self._load,
         )
 
-    def compatible(self, generation: str) -> list[QueryPath]:
-        """Paths from ``generation`` to every generation it can reach, best first."""
+    def reachable(self, generation: str) -> list[QueryPath]:
+        """Paths from ``generation`` to every generation it can reach, best first.
+
+        These are generations, not galleries: :func:`embedreg.compatible`
+        lists the registered galleries a generation can search.
+        """
         doc = self.registry.document()
         q = doc.generation(generation)
         paths = []
@@ -209,18 +271,20 @@ def _retention(record: AdapterRecord) -> float | None:
     return max(float(value), 0.0)
 
 
-def compatible(
+def reachable(
     generation: str, *, registry: Registry | None = None, **options: Any
 ) -> list[QueryPath]:
-    """Every generation whose galleries queries of ``generation`` can search, best path first.
+    """Every generation queries of ``generation`` can reach, best path first.
 
-    Options are those of :class:`Resolver` (``max_hops``, ``min_quality``);
-    the registry defaults to ``$EMBEDREG_REGISTRY``, else ``./.embedreg``.
-    The generation itself comes first (no mapping).
+    Options are those of :class:`Resolver` (``max_hops``, ``min_quality``,
+    ``require_compatible``); the registry defaults to ``$EMBEDREG_REGISTRY``,
+    else ``./.embedreg``.  The generation itself comes first (no mapping).
+    Each path's ``.gallery`` is a *generation* name; for the registered
+    galleries a generation can search, use :func:`embedreg.compatible`.
 
     Example:
-        >>> [(p.gallery, round(p.quality, 3)) for p in compatible("v3", registry=reg)]  # doctest: +SKIP
+        >>> [(p.gallery, round(p.quality, 3)) for p in reachable("v3", registry=reg)]  # doctest: +SKIP
         [('v3', 1.0), ('v2', 0.981), ('v1', 0.957)]
     """
     reg = registry if registry is not None else Registry.open()
-    return Resolver(reg, **options).compatible(generation)
+    return Resolver(reg, **options).reachable(generation)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..adapters import Adapter, AffineMap
 from ..errors import DimensionMismatch, EmbedRegError, ValidationError
+from ..evaluation.bootstrap import Interval
 from .compiled import NumpyMap, Stage, TorchMap, merge_stages
 from .hops import Candidate, Hop, quality
 from .pretransform import FaissIndex, pretransform
@@ -75,6 +76,36 @@ class QueryPath:
         return quality(self.hops)
 
     @property
+    def basis(self) -> str:
+        """What the hops' retentions were measured with (``cmc@1``, ``judged-sim@10``, …)."""
+        return Candidate(self.hops).basis
+
+    @property
+    def interval(self) -> Interval | None:
+        """The quality's band from the hops' bootstrap intervals (``None`` if a hop has none)."""
+        return Candidate(self.hops).interval
+
+    @property
+    def criterion(self) -> str:
+        """``pass``, ``fail`` (an adapter on the path failed it) or ``unknown`` (not judged)."""
+        return Candidate(self.hops).criterion
+
+    def warning(self) -> str | None:
+        """A line for stderr when an adapter on the path failed the criterion (else ``None``)."""
+        failed = [h for h in self.hops if h.criterion is False]
+        if not failed:
+            return None
+        parts = []
+        for hop in failed:
+            detail = _criterion_detail(hop)
+            parts.append(f"{hop.adapter_id}{f' ({detail})' if detail else ''}")
+        return (
+            f"path {self.query} → {self.gallery} goes through {', '.join(parts)}, which failed the "
+            f"compatibility criterion on held-out data: its queries do worse than "
+            f"{self.gallery}'s own; --require-compatible refuses it"
+        )
+
+    @property
     def adapter_ids(self) -> list[str]:
         """Ids of the adapters applied, in order."""
         return [h.adapter_id for h in self.hops if h.adapter_id]
@@ -98,11 +129,17 @@ class QueryPath:
 
     def explain(self) -> str:
         """Why this path: its hops with their figures, and what it beat."""
-        lines = [f"{self.query} → {self.gallery}: quality {self.quality:.3f} ({self._summary()})"]
+        ci = self.interval
+        band = f" {ci.format()}" if ci and not self.is_identity else ""
+        head = f"{self.query} → {self.gallery}: quality {self.quality:.3f}{band}"
+        if not self.is_identity:
+            head += f" by {self.basis}, criterion {self.criterion.upper() if self.criterion == 'fail' else self.criterion}"
+        lines = [f"{head} ({self._summary()})"]
         lines += [f"  hop {i}: {hop.describe()}" for i, hop in enumerate(self.hops, 1)]
         for alt in self.alternatives[:5]:
+            flag = ", fails the criterion" if alt.criterion == "fail" else ""
             lines.append(
-                f"  beat: {alt.label()} (quality {alt.quality:.3f}, {alt.adapter_hops} hop(s))"
+                f"  beat: {alt.label()} (quality {alt.quality:.3f}, {alt.adapter_hops} hop(s){flag})"
             )
         return "\n".join(lines)
 
@@ -114,15 +151,26 @@ class QueryPath:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what ``embedreg resolve --json`` prints)."""
+        ci = self.interval
         return {
             "query": self.query,
             "gallery": self.gallery,
             "quality": self.quality,
+            "basis": self.basis,
+            "interval": ci.to_list() if ci else None,
+            "criterion": self.criterion,
+            "compatible": self.criterion != "fail",
+            "warning": self.warning(),
             "hops": [h.to_dict() for h in self.hops],
             "adapters": self.adapter_ids,
             "renormalize": self.renormalize,
             "alternatives": [
-                {"adapters": [h.adapter_id for h in a.hops if h.adapter_id], "quality": a.quality}
+                {
+                    "adapters": [h.adapter_id for h in a.hops if h.adapter_id],
+                    "quality": a.quality,
+                    "basis": a.basis,
+                    "criterion": a.criterion,
+                }
                 for a in self.alternatives
             ],
         }
@@ -219,3 +267,13 @@ class QueryPath:
                 index.d, affine.output_dim, f"path {self.query} → {self.gallery} output"
             )
         return pretransform(affine, index, renormalize=self.renormalize)
+
+
+def _criterion_detail(hop: Hop) -> str:
+    """``CMC@1 0.801 < 0.934`` from a hop's figures, when they hold the two sides."""
+    f = hop.figures
+    for key, label in (("cmc@1", "CMC@1"), ("ndcg@10", "nDCG@10")):
+        mine, theirs = f.get(key), f.get(f"target.{key}")
+        if isinstance(mine, (int, float)) and isinstance(theirs, (int, float)):
+            return f"{label} {mine:.3f} < {theirs:.3f}"
+    return ""

@@ -329,6 +329,7 @@ def apply(
     batch_size: int = 32,
     max_hops: int = DEFAULT_MAX_HOPS,
     min_quality: float = DEFAULT_MIN_QUALITY,
+    require_compatible: bool = False,
     progress: ProgressCallback | None = None,
     on_stage: StageFn | None = None,
 ) -> UpgradeResult:
@@ -360,7 +361,12 @@ def apply(
             f"order must be one of {', '.join(ORDERS)}, fraction in (0, 1], chunk size ≥ 1; "
             f"got {order!r}, {fraction}, {chunk_size}"
         )
-    resolver = Resolver(registry, max_hops=max_hops, min_quality=min_quality)
+    resolver = Resolver(
+        registry,
+        max_hops=max_hops,
+        min_quality=min_quality,
+        require_compatible=require_compatible,
+    )
     if strategy == "adapt-queries":
         return _adapt_queries(registry, root, to, promote, resolver, started)
     procs = processes(device)
@@ -444,6 +450,7 @@ def resume(
     device: str = "auto",
     max_hops: int = DEFAULT_MAX_HOPS,
     min_quality: float = DEFAULT_MIN_QUALITY,
+    require_compatible: bool = False,
     progress: ProgressCallback | None = None,
     on_stage: StageFn | None = None,
 ) -> UpgradeResult:
@@ -455,7 +462,12 @@ def resume(
     """
     started = time.perf_counter()
     root = Path(folder)
-    resolver = Resolver(registry, max_hops=max_hops, min_quality=min_quality)
+    resolver = Resolver(
+        registry,
+        max_hops=max_hops,
+        min_quality=min_quality,
+        require_compatible=require_compatible,
+    )
     procs = processes(device)
     with contextlib.ExitStack() as stack:
 

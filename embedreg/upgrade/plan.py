@@ -170,12 +170,15 @@ def plan(
     batch_size: int = 32,
     max_hops: int = DEFAULT_MAX_HOPS,
     min_quality: float = DEFAULT_MIN_QUALITY,
+    require_compatible: bool = False,
 ) -> UpgradePlan:
     """Compare the four strategies for moving the gallery at ``folder`` to generation ``to``.
 
     ``sample`` items of the gallery are encoded with ``to`` on ``device`` to
     measure its rate (0: no model is loaded, and times that need it are
-    unknown).  ``fraction`` and ``order`` describe the ``partial`` row.
+    unknown).  ``fraction`` and ``order`` describe the ``partial`` row.  With
+    ``require_compatible`` a path through an adapter that fails the
+    compatibility criterion counts as missing for ``adapt-queries``.
 
     Raises:
         NotFound / GalleryError: no readable gallery at ``folder``.
@@ -264,17 +267,26 @@ def plan(
         return encode.load_seconds + n / encode.items_per_second + n / add_rate
 
     # --- rows ---------------------------------------------------------------------------
-    needs_back = [
-        f"no measured path for {target.name} queries to reach segment {s}: "
-        f"embedreg adapter train {target.name} {s} --texts INPUT"
-        for s, p in back.items()
-        if p is None
-    ] + [
-        f"the best path from {target.name} to {s} has quality {p.quality:.3f}, below "
-        f"{min_quality:g}: embedreg adapter train {target.name} {s} --texts INPUT (a better one)"
-        for s, p in back.items()
-        if p is not None and p.quality < min_quality
-    ]
+    needs_back = (
+        [
+            f"no measured path for {target.name} queries to reach segment {s}: "
+            f"embedreg adapter train {target.name} {s} --texts INPUT"
+            for s, p in back.items()
+            if p is None
+        ]
+        + [
+            f"the best path from {target.name} to {s} has quality {p.quality:.3f}, below "
+            f"{min_quality:g}: embedreg adapter train {target.name} {s} --texts INPUT (a better one)"
+            for s, p in back.items()
+            if p is not None and p.quality < min_quality
+        ]
+        + [
+            f"the best path from {target.name} to {s} fails the compatibility criterion "
+            f"(--require-compatible): embedreg adapter train {target.name} {s} --texts INPUT"
+            for s, p in back.items()
+            if require_compatible and p is not None and p.criterion == "fail"
+        ]
+    )
     needs_fwd = [
         f"no forward path from {s} to {target.name}: "
         f"embedreg adapter train {target.name} {s} --direction forward --texts INPUT"

@@ -138,6 +138,10 @@ def path_quality(path: QueryPath, adapters: dict[str, AdapterRecord]) -> Estimat
         high *= min(ratio[2], 1.0)
         parts.append(f"{adapter_id} retention {retention:.3f} ({basis})")
     detail = "; ".join(parts) + " (held-out figures of the path's adapters)"
+    band = path.interval  # the hops' bootstrap intervals, where they were measured
+    if band is not None:
+        low, high = min(band.low, 1.0), min(band.high, 1.0)
+        detail += ", 95 % bootstrap interval"
     return Estimate(path.quality, round(low, 4), round(high, 4), "measured", detail)
 
 
@@ -186,9 +190,8 @@ def forward_quality(record: AdapterRecord | None) -> Estimate:
         if retention is None:
             return Estimate(None, basis="not measured", detail=f"{record.id} has no figures")
         lo, hi = wilson(retention, int(_num(record.figures, "heldout") or 0))
-        return Estimate(
-            retention, lo, hi, "estimate", f"{record.id} agreement@10 (no labels), held out"
-        )
+        basis = record.figures.get(RETENTION_BASIS, "agreement@10")
+        return Estimate(retention, lo, hi, "estimate", f"{record.id} {basis} (no labels), held out")
     detail = (
         f"{record.id}: cmc@1 of F({record.source}) across to {record.target} over "
         f"{record.source}/{record.source}, held out (the reverse of how the gallery is searched)"

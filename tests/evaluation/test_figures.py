@@ -9,7 +9,7 @@ from embedreg.adapters.identity import IdentityAdapter
 from embedreg.adapters.procrustes import ProcrustesAdapter
 from embedreg.data.pairs import PairedEmbeddings
 from embedreg.data.synthetic import planted_pairs
-from embedreg.evaluation import measure
+from embedreg.evaluation import judged_similarity, measure
 from embedreg.evaluation.metrics import (
     average_compatibility,
     average_multimodel_accuracy,
@@ -121,20 +121,40 @@ def test_measure_with_labels_has_every_figure():
         assert key in figs, key
     assert figs["labels"] is True and figs["heldout"] == 600
     assert figs["retention"] == pytest.approx(figs["cmc@1"] / figs["target.cmc@1"])
+    assert figs["retention.basis"] == "cmc@1" and 0 <= figs["judged-sim@10"] <= 1
+    low, high = figs["retention.interval"]
+    assert low <= figs["retention"] <= high
+    low, high = figs["cmc@1.interval"]
+    assert low <= figs["cmc@1"] <= high
     assert figs["criterion"] == (figs["cmc@1"] >= figs["target.cmc@1"])
     # an orthogonal map of equal dimension keeps the new space's geometry exactly
     assert figs["geometry"] == pytest.approx(0.0, abs=1e-9)
     assert figs["defect"] < 1e-4
 
 
-def test_measure_without_labels_uses_agreement():
+def test_measure_without_labels_uses_the_label_free_estimate():
     pairs = planted_pairs(400, 10, 8, kind="affine", noise=0.2, seed=1).pairs
     a = AffineAdapter.fit(pairs.source, pairs.target, AffineAdapter.make_config())
     figs = measure(a, pairs, device="cpu")
     assert figs["criterion"] is None and "cmc@1" not in figs
-    assert figs["retention"] == figs["agreement@10"] and figs["retention.basis"] == "agreement@10"
+    assert figs["retention.basis"] == "judged-sim@10"
+    assert (
+        figs["retention"]
+        == figs["judged-sim@10"]
+        == pytest.approx(judged_similarity(a.transform(pairs.source), pairs.target))
+    )
+    assert figs["retention"] > figs["agreement@10"]  # the old, stricter figure is still recorded
+    low, high = figs["retention.interval"]
+    assert low <= figs["retention"] <= high and figs["recall@1.interval"] is not None
     assert figs["flips.negative"] == pytest.approx(1 - figs["recall@1"])
     assert -1 <= figs["geometry"] <= 0
+
+
+def test_small_heldout_sets_say_they_are_too_small_for_an_interval():
+    pairs = planted_pairs(25, 6, 6, noise=0.1, seed=3).pairs
+    figs = measure(IdentityAdapter(6), pairs, device="cpu")
+    assert figs["retention.interval"] is None
+    assert "too few" in figs["retention.interval.note"]
 
 
 def test_identity_between_rotated_spaces_finds_few_pairs():

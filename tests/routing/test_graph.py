@@ -211,13 +211,15 @@ def test_programmatic_lookup(tmp_path: Path, vecs: dict[str, np.ndarray]) -> Non
     path = embedreg.resolve("v3", "v1", registry=reg, min_quality=0.0)
     assert path.adapter_ids == ["v3-to-v2.affine", "v2-to-v1.affine"]
     reachable = [
-        (p.gallery, p.is_identity) for p in embedreg.compatible("v3", registry=reg, min_quality=0.0)
+        (p.gallery, p.is_identity) for p in embedreg.reachable("v3", registry=reg, min_quality=0.0)
     ]
     assert reachable[0] == ("v3", True)
     assert {g for g, _ in reachable} == {"v3", "v2", "v1"}
-    assert [p.gallery for p in embedreg.compatible("v1", registry=reg)] == [
+    assert [p.gallery for p in embedreg.reachable("v1", registry=reg)] == [
         "v1"
     ]  # nothing maps v1 anywhere
+    found = embedreg.compatible("v3", registry=reg, min_quality=0.0)
+    assert found.galleries == [] and found.generations[0].gallery == "v3"
 
 
 def test_unmeasured_adapters_are_not_trusted(tmp_path: Path, vecs: dict[str, np.ndarray]) -> None:

@@ -1,0 +1,157 @@
+"""Reports on real models (v1, v2, v2-cls over BBC News): files, figures, plots, a real browser."""
+
+from __future__ import annotations
+
+import html.parser
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from embedreg import Registry
+from embedreg.errors import ReportExists
+from embedreg.reports import EvalSet, backfill, compatibility_matrix, write_report
+from embedreg.training import train_adapter, training_pairs
+
+import browser
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, small_chain) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("reports")
+    reg = Registry.open(small_chain.copy(root / "registry"))
+    for new, old, family in (("v2", "v1", "affine"), ("v2-cls", "v2", "procrustes")):
+        pairs = training_pairs(reg, new, old, texts=small_chain.inputs)  # from the cache
+        train_adapter(reg, new, old, pairs, family=family)
+    return {"reg": reg, "data": EvalSet.from_texts(small_chain.inputs), "root": root}
+
+
+class Refs(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.refs += [v for k, v in attrs if k in ("src", "href") and v]
+
+
+def test_matrix_over_three_generations(world) -> None:
+    m = compatibility_matrix(world["reg"], ["v1", "v2", "v2-cls"], world["data"], device="cpu")
+    assert m.metric == "cmc@1" and m.queries == 500
+    for t in range(3):
+        for j in range(3):
+            assert (m.values[t][j] is None) == (j > t), (t, j)
+    assert m.paths[2][0] == ["v2-cls-to-v2.procrustes", "v2-to-v1.affine"]
+    assert 0.8 < m.values[1][1] < 1.0  # v2's own leave-one-out CMC@1 on these texts
+    assert m.ac == sum(m.values[t][j] > m.values[j][j] for t, j in ((1, 0), (2, 0), (2, 1))) / 3
+    lower = [m.values[t][j] for t in range(3) for j in range(t + 1)]
+    assert m.am == pytest.approx(np.mean(lower))
+    for t, j in ((0, 0), (1, 0), (2, 1)):
+        ci = m.intervals[t][j]
+        assert ci is not None and ci.low <= m.values[t][j] <= ci.high
+
+
+def test_backfill_curve_from_gallery_to_new_generation(world) -> None:
+    result = backfill(world["reg"], "v1", "v2", world["data"], steps=4, device="cpu")
+    assert result.betas == [0.0, 0.25, 0.5, 0.75, 1.0] and result.via == ["v2-to-v1.affine"]
+    assert set(result.curves) == {"random", "worst-first", "predicted"}
+    ends = {round(c[-1], 6) for c in result.curves.values()}
+    starts = {round(c[0], 6) for c in result.curves.values()}
+    assert len(ends) == 1 and len(starts) == 1  # every order starts and ends at the same gallery
+    assert result.to_dict()["gains"].keys() == {"worst-first", "predicted"}
+
+
+def test_report_files_and_a_real_browser(world, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    rep = write_report(
+        world["reg"],
+        "v2-to-v1.affine",
+        out,
+        data=world["data"],
+        chain=["v1", "v2", "v2-cls"],
+        device="cpu",
+    )
+    assert rep.images == ["cmc.png", "backfill.png", "matrix.png"]
+    for name in rep.images:
+        assert (out / name).read_bytes().startswith(PNG)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    twin = (out / "report.md").read_text(encoding="utf-8")
+    for text in (page, twin):
+        assert "v2-to-v1.affine" in text and "Compatibility matrix" in text
+        assert "Backfill curve" in text and "positive flips" in text and "95 % interval" in text
+    refs = Refs()
+    refs.feed(page)
+    assert sorted(refs.refs) == sorted(rep.images)  # nothing but the PNGs beside it
+    assert all("](" + name + ")" in twin for name in rep.images)
+    assert rep.figures["retention.basis"] == "cmc@1" and rep.figures["retention.interval"]
+    with pytest.raises(ReportExists):
+        write_report(world["reg"], "v2-to-v1.affine", out, data=world["data"], device="cpu")
+    again = tmp_path / "again"
+    shutil.copytree(out, again)
+    redo = write_report(
+        world["reg"], "v2-to-v1.affine", again, data=world["data"], device="cpu", overwrite=True
+    )
+    assert redo.images == ["cmc.png", "backfill.png"]  # no chain: the old matrix.png is gone
+    assert sorted(p.name for p in again.iterdir()) == sorted(
+        [*redo.images, "report.html", "report.md"]
+    )
+
+    if browser.chromium() is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install -y chromium)")
+    shown, log = browser.load(out / "report.html")
+    assert "error" not in shown, shown
+    assert shown["title"] == "embedreg report: v2-to-v1.affine" and shown["external"] == 0
+    assert [i["src"] for i in shown["images"]] == rep.images
+    for image in shown["images"]:
+        assert image["complete"] and image["width"] > 100 and image["height"] > 100, image
+    assert "ERR_FILE_NOT_FOUND" not in log
+    # the check sees a missing image: the same page without one of its files
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    (broken / "matrix.png").unlink()
+    shown, log = browser.load(broken / "report.html")
+    missing = [i["src"] for i in shown["images"] if not (i["complete"] and i["width"])]
+    assert missing == ["matrix.png"]
+
+
+@pytest.mark.slow
+def test_matrix_over_the_real_chain_v1_v2_v3(
+    small_chain, v3_dir: Path, bbc_news, tmp_path: Path
+) -> None:
+    """The upgrade chain of the test bed: v3 (768-d) needs an adapter to reach v2 and v1.
+
+    A 768 → 384 map needs 962 pairs with a fifth held out: 1100 documents here.
+    """
+    import json
+
+    from embedreg.models import pin_model
+
+    inputs = tmp_path / "bbc-1100.jsonl"
+    picks = np.random.default_rng(1).permutation(len(bbc_news.ids))[:1100]
+    inputs.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": bbc_news.ids[i],
+                    "text": " ".join(bbc_news.texts[i].split())[:300],
+                    "label": bbc_news.labels[i],
+                }
+            )
+            + "\n"
+            for i in picks
+        ),
+        encoding="utf-8",
+    )
+    reg = Registry.open(small_chain.copy(tmp_path / "registry"))
+    reg.add_generation(pin_model("v3", v3_dir, max_tokens=128, parent="v2", fingerprint=False))
+    for new, old, family in (("v2", "v1", "affine"), ("v3", "v2", "procrustes")):
+        pairs = training_pairs(reg, new, old, texts=inputs)
+        train_adapter(reg, new, old, pairs, family=family)
+    m = compatibility_matrix(reg, ["v1", "v2", "v3"], EvalSet.from_texts(inputs))
+    assert m.paths[2][0] == ["v3-to-v2.procrustes", "v2-to-v1.affine"]
+    assert all(m.values[t][j] is not None for t in range(3) for j in range(t + 1))
+    assert m.values[2][2] > m.values[0][0]  # v3 is the better model on its own gallery
+    assert 0.0 <= m.ac <= 1.0 and m.am > 0.8
