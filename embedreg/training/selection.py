@@ -10,8 +10,8 @@ has no way to know beforehand.  So:
    grid: :meth:`~embedreg.adapters.Adapter.auto_candidates` gives its configs
    for the data's size and dimensions (the built-ins: identity between equal
    dimensions, Procrustes uncentred and centred, ridge, λ-orth at its
-   defaults, centred, with a looser λ and with labels a stronger contrastive
-   term, low-rank, the residual MLP; a plugin family joins by overriding it).  ``-o families=a,b`` keeps only some families.
+   defaults, centred and with a looser λ, low-rank, the residual MLP; a
+   plugin family joins by overriding it).  ``-o families=a,b`` keeps only some families.
 2. **Fit and validate.**  A validation part of the training pairs
    (``-o validation=0.25``) is held back; each candidate is fit on the rest
    and its adapted queries are searched on the validation part's target
