@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from embedreg.constants import DEFAULT_CHUNK_ITEMS, DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
+from embedreg.constants import DEFAULT_CHUNK_ITEMS
 from embedreg.devices import DEVICE_HELP
 
 from .context import State, json_option, pass_state, registry_option
@@ -247,10 +247,7 @@ def _report(result: Any, as_json: bool) -> None:
 @click.argument("folder", type=click.Path(path_type=Path))
 @_processes
 @_device
-@click.option("--max-hops", type=click.IntRange(min=0), default=DEFAULT_MAX_HOPS, show_default=True)
-@click.option(
-    "--min-quality", type=click.FloatRange(min=0.0), default=DEFAULT_MIN_QUALITY, show_default=True
-)
+@routing_options
 @json_option
 @registry_option
 @pass_state

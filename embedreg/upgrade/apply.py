@@ -26,7 +26,7 @@ import json
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,21 +86,7 @@ class UpgradeResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "gallery": self.gallery,
-            "job": self.job,
-            "strategy": self.strategy,
-            "target": self.target,
-            "state": self.state,
-            "version": self.version,
-            "content_hash": self.content_hash,
-            "segments": dict(self.segments),
-            "embedded": self.embedded,
-            "mapped": self.mapped,
-            "seconds": round(self.seconds, 2),
-            "processes": self.processes,
-            "notes": list(self.notes),
-        }
+        return {**asdict(self), "seconds": round(self.seconds, 2)}
 
 
 def _refuse_existing(root: Path, job: Job) -> None:

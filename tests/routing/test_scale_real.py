@@ -31,7 +31,9 @@ def test_label_free_procrustes_is_found_and_shuffled_pairs_are_refused(reg, smal
     pairs = replace(labelled, labels=None)  # the labels stay hidden from training and figures
     (good,) = train_adapter(reg, "v2-cls", "v2", pairs, family="procrustes")
     figs = good.figures
-    assert figs["labels"] is False and figs["recall@1"] >= 0.99
+    # 14 of the 500 texts are exact duplicates of another (first 300 characters): ties count
+    # against the query (issue 14), so each held-out duplicate is a miss however good the map
+    assert figs["labels"] is False and figs["recall@1"] >= 0.95
     assert figs["retention.basis"] == "judged-sim@10"
     # the old label-free figure (top-10 agreement, about 0.5 here and 0.49 in the issue's run)
     # sat at the refusal line; the estimate reads the same adapter well above it
