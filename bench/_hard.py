@@ -45,7 +45,8 @@ def split(pairs: PairedEmbeddings, seed: int) -> tuple[PairedEmbeddings, PairedE
 
 #: environment → (the peers' PyPI requirements, the Python minor version it needs)
 ENVS: dict[str, tuple[tuple[str, ...], str]] = {
-    "py311": (("isotrieve==0.4.0", "vectormigrate==1.0.1"), "3.11"),
+    # torch for isotrieve's residual MLP (2.13.0: the CPU build this machine has for 3.11)
+    "py311": (("isotrieve==0.4.0", "vectormigrate==1.0.1", "torch==2.13.0"), "3.11"),
     "py312": (("rebasis==0.1.0",), "3.12"),  # rebasis requires Python 3.12
 }
 #: peer → the environment it runs in
