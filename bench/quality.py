@@ -1,4 +1,6 @@
-"""`adapter compare` on the real chain: BBC News split in halves, train on one, measure on the other.
+"""Adapter quality: BBC News halves (``adapter compare``), or the hard sets with the peers (``--hard``).
+
+**BBC News** (the default).
 
 For each pair of the chain (v3 → v2, v2 → v1; backward adapters, new
 queries on an old gallery) and each of three random half splits, every
@@ -8,6 +10,15 @@ markdown tables for bench/RESULTS.md: per family the mean and range over
 the splits, then the v3 → v2 targets' verdicts.
 
     python bench/quality.py [--splits 3] [--pairs v3:v2,v2:v1] [--json out.json]
+
+**The hard sets** (``--hard``, bench/_hard_quality.py): per set and
+generation pair, on the split ``adapter train`` makes, the default
+(``--family auto``), every candidate of its grid fit alone on all the
+training pairs, and the peers' methods (isotrieve, vectormigrate, rebasis,
+each in its own environment), all measured by embedreg's metrics on the same
+held-out items.
+
+    python bench/quality.py --hard [--sets debian-packages,manpages,bbc-headlines] [--pairs v2:v1,v3:v2,v3:v1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -46,11 +57,21 @@ def fmt(values: list[float], key: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--hard", action="store_true", help="the hard sets, with the peers")
+    ap.add_argument("--sets", default="debian-packages,manpages,bbc-headlines")
+    ap.add_argument("--peers", default="isotrieve,vectormigrate,rebasis")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--splits", type=int, default=3)
-    ap.add_argument("--pairs", default="v3:v2,v2:v1")
+    ap.add_argument("--pairs", default=None, help="v3:v2,v2:v1 (hard: v2:v1,v3:v2,v3:v1)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", help="also write every figure to this file")
     args = ap.parse_args()
+    if args.hard:
+        import _hard_quality
+
+        _hard_quality.main(args)
+        return
+    args.pairs = args.pairs or "v3:v2,v2:v1"
     config = TrainConfig(device=args.device)
     print(f"machine: {_chain.machine()}; load average {_chain.load_average()}\n")
     everything: dict[str, list[dict[str, object]]] = {}

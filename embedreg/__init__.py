@@ -37,6 +37,7 @@ from ._version import __version__
 from .errors import EmbedRegError
 
 if TYPE_CHECKING:
+    from .adapters import defect
     from .gallery import Gallery, resolve
     from .models import Encoder, pin_model, register_model
     from .registry import (
@@ -86,6 +87,7 @@ _WHERE = {
     "train_adapter": "training",
     "QueryPath": "routing",
     "Resolver": "routing",
+    "defect": "adapters",
     "reachable": "routing",
     "compatible": "reports",
     "EvalSet": "reports",
@@ -120,6 +122,7 @@ __all__ = [
     "backfill",
     "compatibility_matrix",
     "compatible",
+    "defect",
     "open_store",
     "pin_model",
     "reachable",

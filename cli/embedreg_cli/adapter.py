@@ -9,28 +9,16 @@ built-in one does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import click
 from embedreg.devices import DEVICE_HELP
 
+from .adapter_options import data_options, load_data, parse_options, schedule, train_options
 from .context import State, json_option, pass_state, registry_option
-from .figures import figures_table, format_figure
+from .figures import candidates_table, figures_table, format_figure
 from .output import emit_json, say, show, table
-from .progress import embedding_progress, training_progress
-
-if TYPE_CHECKING:
-    from embedreg.data.pairs import PairedEmbeddings
-    from embedreg.registry import Registry
-    from embedreg.training import TrainConfig
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-_DATA_KEYS = ("pairs", "texts", "role", "text_field", "id_field", "label_field", "no_cache")
-_SCHEDULE_KEYS = ("device", "epochs", "batch_size", "lr", "seed")
+from .progress import training_progress
 
 
 class FamiliesHelp(click.Command):
@@ -53,160 +41,6 @@ def adapter() -> None:
     """Train, measure and manage adapters between generations."""
 
 
-# --- shared options ---------------------------------------------------------------
-
-
-def _apply(fn: F, options: list[Callable[[F], F]]) -> F:
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def data_options(fn: F) -> F:
-    """``--pairs NEW_FILE OLD_FILE`` or ``--texts INPUT`` and the input's options."""
-    return _apply(
-        fn,
-        [
-            click.option(
-                "--pairs",
-                nargs=2,
-                type=click.Path(exists=True, path_type=Path),
-                metavar="FILE FILE",
-                help="Embeddings files of the same items by the two generations, in the order given.",
-            ),
-            click.option(
-                "--texts",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                metavar="INPUT",
-                help="Raw items (.txt, .jsonl, .csv) to embed with both generations (cached).",
-            ),
-            click.option(
-                "--role",
-                type=click.Choice(("query", "document")),
-                help="With --texts: the recipe prefix both sides use "
-                "[default: query for backward, document for forward].",
-            ),
-            click.option(
-                "--column",
-                "text_field",
-                default="text",
-                show_default=True,
-                help="With --texts: field or column of the text.",
-            ),
-            click.option("--id-column", "id_field", help="With --texts: field or column of ids."),
-            click.option(
-                "--label-column", "label_field", help="With --texts: field or column of labels."
-            ),
-            click.option(
-                "--no-cache", is_flag=True, help="With --texts: embed again, ignoring the cache."
-            ),
-        ],
-    )
-
-
-def train_options(fn: F) -> F:
-    """The schedule and family options shared by ``train`` and ``compare``."""
-    return _apply(
-        fn,
-        [
-            click.option(
-                "-o",
-                "--option",
-                "family_options",
-                multiple=True,
-                metavar="KEY=VALUE",
-                help="A family option, e.g. -o lam=12 or -o rank=16 (repeatable; "
-                "'embedreg adapter families' lists them).",
-            ),
-            click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + "."),
-            click.option(
-                "--epochs",
-                type=click.IntRange(min=1),
-                help="Most epochs (default 40; early stopping ends sooner).",
-            ),
-            click.option(
-                "--batch-size",
-                type=click.IntRange(min=1),
-                help="Pairs per step (default: about 32 steps per epoch).",
-            ),
-            click.option(
-                "--lr",
-                type=click.FloatRange(min=0, min_open=True),
-                help="Adam learning rate (default: 1e-3 scaled down for large maps).",
-            ),
-            click.option(
-                "--seed",
-                type=int,
-                default=0,
-                show_default=True,
-                help="Seeds the split, batches and initialisation.",
-            ),
-            click.option(
-                "--heldout",
-                type=click.FloatRange(0, 1, min_open=True, max_open=True),
-                default=0.2,
-                show_default=True,
-                help="Fraction of the pairs kept out of training for the figures.",
-            ),
-        ],
-    )
-
-
-def parse_options(values: tuple[str, ...]) -> dict[str, str]:
-    """``KEY=VALUE`` strings as a dict (a malformed one is a usage error)."""
-    out: dict[str, str] = {}
-    for value in values:
-        key, sep, text = value.partition("=")
-        if not sep or not key.strip():
-            raise click.UsageError(f"-o takes KEY=VALUE, got {value!r}")
-        out[key.strip()] = text.strip()
-    return out
-
-
-def schedule(settings: dict[str, Any]) -> TrainConfig:
-    """The training schedule from the command-line options (popped from ``settings``)."""
-    from embedreg.training import TrainConfig
-
-    given = {k: settings.pop(k) for k in _SCHEDULE_KEYS}
-    return replace(TrainConfig(), **{k: v for k, v in given.items() if v is not None})
-
-
-def load_data(
-    reg: Registry,
-    new: str,
-    old: str,
-    direction: str,
-    settings: dict[str, Any],
-    *,
-    device: str,
-    ordered: bool = True,
-) -> PairedEmbeddings:
-    """Paired vectors from ``--pairs`` or ``--texts`` (the data options popped from ``settings``)."""
-    from embedreg.training import training_pairs
-
-    data = {k: settings.pop(k) for k in _DATA_KEYS}
-    if bool(data["pairs"]) == (data["texts"] is not None):
-        raise click.UsageError("give either --pairs FILE FILE or --texts INPUT")
-    with embedding_progress() as (update, cached):
-        return training_pairs(
-            reg,
-            new,
-            old,
-            pairs=tuple(data["pairs"]) if data["pairs"] else None,
-            texts=data["texts"],
-            direction=direction,
-            role=data["role"],
-            device=device,
-            text_field=data["text_field"],
-            id_field=data["id_field"],
-            label_field=data["label_field"],
-            use_cache=not data["no_cache"],
-            progress=update,
-            on_cached=cached,
-            ordered=ordered,
-        )
-
-
 # --- commands -------------------------------------------------------------------------
 
 
@@ -216,9 +50,10 @@ def load_data(
 @data_options
 @click.option(
     "--family",
-    default="lambda-orth",
+    default="auto",
     show_default=True,
-    help="Adapter family (an installed 'embedreg.adapters' entry point, listed below).",
+    help="Adapter family (an installed 'embedreg.adapters' entry point, listed below), "
+    "or auto: fit every family's candidates, choose on a validation part, refit the best.",
 )
 @click.option(
     "--direction",
@@ -258,14 +93,18 @@ def train(
     one (its galleries exist). The default backward adapter maps NEW vectors
     into OLD's space. A fifth of the pairs (--heldout) is kept out of training;
     the figures measured on it are stored with the adapter and in the
-    registry. Family options go in -o KEY=VALUE (lambda-orth: -o lam=12 is an
-    absolute λ, -o lam_per_dim=0.375 per dimension, the default).
+    registry. The default --family auto fits the candidates of every family
+    (closed forms, λ-orth variants, low-rank, MLP) on part of the
+    training pairs, keeps the best on the rest and refits it; 'adapter show'
+    lists the candidates' figures. Family options go in -o KEY=VALUE
+    (lambda-orth: -o lam=12 is an absolute λ, -o lam_per_dim=0.375 per
+    dimension; auto: -o families=procrustes,affine, -o validation=0.25).
     """
-    from embedreg.adapters import family_class
     from embedreg.training import train_adapter
+    from embedreg.training.runs import make_options
 
     reg = state.registry()
-    options = family_class(family).make_config(parse_options(family_options))  # fail fast
+    options = make_options(family, parse_options(family_options))  # fail fast
     config = schedule(settings)
     data = load_data(reg, new, old, direction, settings, device=config.device)
     with training_progress() as (bar, stage):
@@ -292,8 +131,10 @@ def train(
         if run.training is None:
             say(f"Adapter [bold]{rec.id}[/] is registered already, from the same data and settings")
             continue
+        chosen = rec.provenance.get("selection")
+        how = f"chosen by auto from {len(chosen['candidates'])} candidates, " if chosen else ""
         say(
-            f"Registered adapter [bold]{rec.id}[/] ({rec.family}, {rec.direction}, "
+            f"Registered adapter [bold]{rec.id}[/] ({rec.family}, {how}{rec.direction}, "
             f"{run.training.epochs_run} epoch(s), {run.training.seconds:.1f}s)"
         )
 
@@ -346,7 +187,7 @@ def show_(state: State, adapter_id: str, as_json: bool) -> None:
     info = table("FIELD", "VALUE", title=f"adapter {rec.id}")
     rows = [
         ("maps", f"{rec.source} → {rec.target} ({rec.direction})"),
-        ("family", rec.family),
+        ("family", rec.family + (" (chosen by auto)" if prov.get("selection") else "")),
         ("location", rec.location),
         ("sha256", rec.sha256),
         ("created", rec.created),
@@ -363,6 +204,8 @@ def show_(state: State, adapter_id: str, as_json: bool) -> None:
     for key, value in rows:
         info.add_row(key, value)
     show(info)
+    if isinstance(prov.get("selection"), dict):
+        show(candidates_table(prov["selection"]))
     show(figures_table([(rec.id, rec.figures)], title="held-out figures"))
 
 

@@ -102,3 +102,41 @@ def figures_table(
     for label, cells in extra:
         out.add_row(label, *cells)
     return out
+
+
+def candidates_table(selection: dict[str, Any]) -> Table:
+    """The candidates ``--family auto`` compared, with their validation figures and the choice."""
+    basis = str(selection.get("basis", "cmc@1"))
+    n_val = selection.get("validation_pairs", "?")
+    out = table(
+        "CANDIDATE",
+        basis,
+        "Δ best 95%" if basis else "",
+        "recall@1",
+        "epochs",
+        "seconds",
+        "",
+        title=f"auto: candidates on {n_val} validation pairs ({basis}); {selection.get('reason', '')}",
+    )
+    for cand in selection.get("candidates", []):
+        figs = cand.get("validation") or {}
+        interval = cand.get("difference_interval")
+        delta = (
+            f"{100 * interval[0]:+.1f} to {100 * interval[1]:+.1f}"
+            if isinstance(interval, list) and len(interval) == 2
+            else ""
+        )
+        mark = "chosen" if cand.get("label") == selection.get("chosen") else ""
+        if cand.get("error"):
+            out.add_row(str(cand.get("label")), "—", "", "—", "", "", f"not fit: {cand['error']}")
+            continue
+        out.add_row(
+            str(cand.get("label")),
+            format_figure(basis, figs.get(basis)),
+            delta,
+            format_figure("recall@1", figs.get("recall@1")),
+            str(cand.get("epochs") or "—"),
+            f"{float(cand.get('seconds') or 0):.1f}",
+            mark,
+        )
+    return out

@@ -11,12 +11,15 @@ Example:
     True
     >>> [o.name for o in family_class("lowrank").config_class.options()][0]
     'rank'
+    >>> defect([[1.0, 0.0], [0.0, 1.0]])   # the orthogonality defect ‖WWᵀ − I‖_F
+    0.0
 """
 
 from __future__ import annotations
 
 from .base import Adapter, AffineMap, families, family_class
 from .config import FamilyConfig, OptionInfo
+from .linear import defect
 from .persistence import LoadedAdapter, load_adapter, save_adapter
 from .registered import (
     adapter_id,
@@ -37,6 +40,7 @@ __all__ = [
     "TrainableAdapter",
     "adapter_id",
     "artifact_key",
+    "defect",
     "families",
     "family_class",
     "load_adapter",

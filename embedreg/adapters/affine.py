@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,12 @@ class AffineAdapter(LinearAdapter):
     family = "affine"
     order = 20
     config_class = AffineConfig
+
+    @classmethod
+    def auto_candidates(
+        cls, *, n_train: int, input_dim: int, output_dim: int, labels: bool
+    ) -> list[dict[str, Any]]:
+        return [{}]
 
     @classmethod
     def fit(

@@ -125,6 +125,19 @@ class Adapter(ABC):
         return input_dim + 1
 
     @classmethod
+    def auto_candidates(
+        cls, *, n_train: int, input_dim: int, output_dim: int, labels: bool
+    ) -> list[dict[str, Any]]:
+        """The settings this family puts in ``--family auto``'s grid, simplest first.
+
+        Each is a mapping of options (``{}``: the defaults) for data of
+        ``n_train`` training pairs mapping ``input_dim`` to ``output_dim``,
+        with or without ``labels``.  The default is none: a plugin family
+        joins the grid by overriding this (see :mod:`embedreg.training.selection`).
+        """
+        return []
+
+    @classmethod
     def make_config(cls, options: FamilyConfig | Mapping[str, Any] | None = None) -> FamilyConfig:
         """The family's config from ``options``: a config, ``key=value`` settings, or defaults.
 

@@ -38,6 +38,12 @@ class IdentityAdapter(LinearAdapter):
     def min_train_pairs(cls, input_dim: int) -> int:
         return 1  # nothing is fit
 
+    @classmethod
+    def auto_candidates(
+        cls, *, n_train: int, input_dim: int, output_dim: int, labels: bool
+    ) -> list[dict[str, Any]]:
+        return [{}] if input_dim == output_dim else []
+
     def transform(self, x: FloatArray) -> FloatArray:
         arr = as_float32(x, "input")
         if arr.shape[1] != self.input_dim:

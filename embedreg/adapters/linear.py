@@ -44,16 +44,36 @@ def as_float32(x: Any, name: str = "array") -> FloatArray:
     return arr
 
 
-def defect(weight: FloatArray) -> float:
+def defect(weight: Any) -> float:
     """Orthogonality defect ``D(W) = ‖G − I‖_F`` with ``G`` the smaller Gram matrix.
 
     ``G = W Wᵀ`` when ``W`` has no more rows than columns (a map that reduces
     or keeps the dimension), else ``Wᵀ W``: so ``D`` is zero exactly for a
-    semi-orthogonal ``W`` (orthonormal rows or columns).
+    semi-orthogonal ``W`` (orthonormal rows or columns), and
+    ``D = sqrt(Σ (σᵢ² − 1)²)`` over its singular values.  ``W`` is any 2-D
+    array (numpy, or a list of rows; torch tensors on the CPU too).
+
+    Raises:
+        ValidationError: ``W`` is not a 2-D array of finite numbers.
+
+    Example:
+        >>> defect([[1.0, 0.0], [0.0, 1.0]]), defect([[2.0, 0.0], [0.0, 1.0]])
+        (0.0, 3.0)
+        >>> defect([[0.6, 0.8, 0.0]])   # one orthonormal row: semi-orthogonal
+        0.0
     """
-    w = np.asarray(weight, dtype=np.float64)
+    try:
+        w = np.asarray(weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValidationError(
+            f"defect() takes a 2-D array of numbers, got a {type(weight).__name__}"
+        ) from None
+    if w.ndim != 2 or 0 in w.shape:
+        raise ValidationError(f"defect() takes a 2-D weight (out, in), got shape {w.shape}")
+    if not np.isfinite(w).all():
+        raise ValidationError("defect() takes finite weights; this one holds NaN or Inf")
     gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
-    return float(np.linalg.norm(gram - np.eye(gram.shape[0])))
+    return round(float(np.linalg.norm(gram - np.eye(gram.shape[0]))), 12)
 
 
 def gram_size(input_dim: int, output_dim: int) -> int:
@@ -114,11 +134,17 @@ def moments(source: Any, target: Any, device: str = "cpu", rows: Any = None) -> 
     return Moments(n, sx, sy, xx, xy)
 
 
-def procrustes_from_moments(m: Moments) -> npt.NDArray[np.float64]:
-    """Semi-orthogonal ``W`` (out × in) maximising ``tr(W XᵀY)``: ``W = V Uᵀ`` for ``XᵀY = U S Vᵀ``."""
+def procrustes_from_moments(m: Moments, *, center: bool = False) -> npt.NDArray[np.float64]:
+    """Semi-orthogonal ``W`` (out × in) maximising ``tr(W XᵀY)``: ``W = V Uᵀ`` for ``XᵀY = U S Vᵀ``.
+
+    With ``center`` the cross-covariance of the centred rows is used
+    (``XᵀY − N μ_x μ_yᵀ``): the rotation of the deviations from each side's
+    mean, to be paired with the bias ``μ_y − W μ_x``.
+    """
     import torch  # one thread pool: numpy's BLAS threads would fight torch's
 
-    u, _s, vt = torch.linalg.svd(torch.from_numpy(m.xy), full_matrices=False)
+    cross = m.xy - m.count * np.outer(m.mean_x, m.mean_y) if center else m.xy
+    u, _s, vt = torch.linalg.svd(torch.from_numpy(cross), full_matrices=False)
     out: npt.NDArray[np.float64] = (u @ vt).T.numpy()
     return out
 

@@ -50,6 +50,12 @@ class LowRankAdapter(BaseShaped, TrainableAdapter):
     order = 40
     config_class = LowRankConfig
 
+    @classmethod
+    def auto_candidates(
+        cls, *, n_train: int, input_dim: int, output_dim: int, labels: bool
+    ) -> list[dict[str, Any]]:
+        return [{}]
+
     def __init__(self, base: FloatArray, u: FloatArray, v: FloatArray, bias: FloatArray) -> None:
         self.base = as_float32(base, "base")
         self.u = as_float32(u, "u")

@@ -67,6 +67,12 @@ class ResidualMLPAdapter(BaseShaped, TrainableAdapter):
     order = 50
     config_class = MLPConfig
 
+    @classmethod
+    def auto_candidates(
+        cls, *, n_train: int, input_dim: int, output_dim: int, labels: bool
+    ) -> list[dict[str, Any]]:
+        return [{}]
+
     def __init__(
         self,
         base: FloatArray,

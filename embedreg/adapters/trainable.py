@@ -57,6 +57,10 @@ class GradientConfig(FamilyConfig):
             its positive) when they do not; ``None`` means 0.1 with labels and
             0 without (InfoNCE measured no CMC gain on BBC News and costs time).
         temperature: temperature of InfoNCE / SupCon.
+        center: start from the *centred* Procrustes map (the rotation of the
+            deviations from each side's mean, plus the bias between the
+            means) instead of the uncentred one; for low-rank and MLP it is
+            also their fixed base map.
     """
 
     w_backward: float = field(default=1.0, metadata={"help": "weight of the alignment loss L_B"})
@@ -66,6 +70,9 @@ class GradientConfig(FamilyConfig):
     )
     temperature: float = field(
         default=0.1, metadata={"help": "temperature of the contrastive term"}
+    )
+    center: bool = field(
+        default=False, metadata={"help": "start from the centred Procrustes map (means removed)"}
     )
 
     def __post_init__(self) -> None:

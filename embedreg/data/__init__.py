@@ -2,6 +2,7 @@
 
 - :mod:`.inputs`: items to embed from ``.txt`` / ``.jsonl`` / ``.csv``;
 - :mod:`.embeddings`: safetensors files of vectors pinned to their generation;
+- :mod:`.labels`: class labels as users have them, coded as integers;
 - :mod:`.pairs`: the same items embedded by two generations, checked and split;
 - :mod:`.synthetic`: pairs with a planted map, for known answers.
 
@@ -20,6 +21,7 @@ from .embeddings import (
     save_embeddings,
 )
 from .inputs import INPUT_SUFFIXES, InputItem, count_lines, read_inputs
+from .labels import label_codes
 from .pairs import MIN_HELDOUT, PairedEmbeddings, load_pairs, minimum_pairs, pair_embeddings
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "PairedEmbeddings",
     "count_lines",
     "iter_embeddings",
+    "label_codes",
     "load_embeddings",
     "load_pairs",
     "minimum_pairs",

@@ -36,6 +36,7 @@ import numpy as np
 from ..errors import TrainingDataError
 from ..registry import Registry
 from .embeddings import Embeddings, load_embeddings
+from .labels import label_codes
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -242,8 +243,7 @@ class PairedEmbeddings:
         """Labels as integer codes (``None`` without labels)."""
         if self.labels is None:
             return None
-        _, codes = np.unique(np.asarray(self.labels, dtype=object).astype(str), return_inverse=True)
-        return codes.astype(np.int64)
+        return label_codes(self.labels, len(self))
 
 
 def pairs_from_embeddings(

@@ -315,6 +315,40 @@ def _eval_results(facts: AdapterFacts, figures: dict[str, Any]) -> list[Any]:
     return out
 
 
+def selection_rows(selection: Any) -> dict[str, Any] | None:
+    """What the card says about a ``--family auto`` choice: the basis and one row per candidate.
+
+    Example:
+        >>> sel = {"basis": "cmc@1", "validation_pairs": 600, "chosen": "affine", "reason": "best",
+        ...        "candidates": [{"label": "affine", "validation": {"cmc@1": 0.5, "recall@1": 0.9},
+        ...                        "seconds": 1.0, "error": None}]}
+        >>> selection_rows(sel)["rows"]
+        [{'label': 'affine', 'figure': '0.5000', 'recall': '0.9000', 'seconds': '1.0', 'chosen': True}]
+    """
+    if not isinstance(selection, dict):
+        return None
+    basis = str(selection.get("basis", "cmc@1"))
+    rows = []
+    for cand in selection.get("candidates") or []:
+        figs = cand.get("validation") or {}
+        rows.append(
+            {
+                "label": str(cand.get("label")),
+                "figure": _value(figs.get(basis)) if not cand.get("error") else "not fit",
+                "recall": _value(figs.get("recall@1")),
+                "seconds": f"{float(cand.get('seconds') or 0):.1f}",
+                "chosen": cand.get("label") == selection.get("chosen"),
+            }
+        )
+    return {
+        "basis": basis,
+        "pairs": selection.get("validation_pairs"),
+        "fit_pairs": selection.get("fit_pairs"),
+        "reason": str(selection.get("reason", "")),
+        "rows": rows,
+    }
+
+
 def adapter_card(
     facts: AdapterFacts, loaded: LoadedAdapter, weights: bytes, repo_id: str
 ) -> ModelCard:
@@ -341,7 +375,9 @@ def adapter_card(
             f"# config.json holds its shapes, model.safetensors its tensors"
         )
     provenance = {
-        k: _value(v) for k, v in sorted(loaded.provenance.items()) if k not in ("source", "target")
+        k: _value(v)
+        for k, v in sorted(loaded.provenance.items())
+        if k not in ("source", "target", "selection")
     }
     return render_card(
         "adapter_card.md",
@@ -357,5 +393,6 @@ def adapter_card(
         repo_id=repo_id,
         files=facts.files,
         figures=[(k, _value(v)) for k, v in sorted(figures.items())],
+        selection=selection_rows(loaded.provenance.get("selection")),
         provenance=list(provenance.items()),
     )

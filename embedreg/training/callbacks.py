@@ -30,6 +30,7 @@ class EpochStats:
         lr: the learning rate the epoch ran with.
         improved: whether the epoch beat the best so far (its weights are kept).
         seconds: wall time of the epoch.
+        val_map: mAP on the validation pairs (with labels, leave-one-out), else ``None``.
     """
 
     epoch: int
@@ -41,6 +42,7 @@ class EpochStats:
     lr: float
     improved: bool
     seconds: float
+    val_map: float | None = None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ..errors import ValidationError
 __all__ = ["MONITORS", "TrainConfig", "auto_batch_size", "auto_learning_rate"]
 
 #: Values of ``TrainConfig.monitor``.
-MONITORS: tuple[str, ...] = ("auto", "recall", "cmc", "loss")
+MONITORS: tuple[str, ...] = ("auto", "recall", "cmc", "map", "loss")
 
 
 def auto_batch_size(n_train: int) -> int:
@@ -76,9 +76,13 @@ class TrainConfig:
         max_validation: at most this many validation pairs.
         monitor: the validation figure early stopping follows: ``recall``
             (each item's own pair at rank 1), ``cmc`` (CMC top-1 with labels,
-            leave-one-out), ``loss`` (the alignment loss alone), or ``auto``
-            (``cmc`` when the pairs carry labels, else ``recall``).  Ties on
-            ``recall``/``cmc`` are broken by the loss.
+            leave-one-out), ``map`` (mAP with labels, leave-one-out: smoother
+            than CMC on a few hundred pairs), ``loss`` (the alignment loss
+            alone), or ``auto`` (``map`` when the pairs carry labels, else
+            ``recall``).  Ties are broken by the loss.
+        refit: after early stopping has chosen the epoch count on the
+            validation part, train again on all the training pairs for that
+            many epochs (same learning rates), so the validation pairs train too.
         seed: seeds the validation split, batch order and initialisation.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     """
@@ -92,6 +96,7 @@ class TrainConfig:
     validation: float = 0.1
     max_validation: int = 4096
     monitor: str = "auto"
+    refit: bool = False
     seed: int = 0
     device: str = "auto"
 
@@ -119,4 +124,6 @@ class TrainConfig:
         """The schedule as a JSON-ready dict (recorded in provenance, without the device)."""
         data = asdict(self)
         data.pop("device")
+        if not self.refit:
+            data.pop("refit")  # as before the option existed: earlier requests hash the same
         return data

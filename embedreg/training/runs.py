@@ -50,7 +50,13 @@ from ..adapters import (
     store_adapter,
 )
 from ..data.pairs import MIN_HELDOUT, PairedEmbeddings
-from ..errors import ConflictError, DimensionMismatch, DuplicateName, TrainingDataError
+from ..errors import (
+    ConflictError,
+    DimensionMismatch,
+    DuplicateName,
+    TrainingDataError,
+    ValidationError,
+)
 from ..evaluation import measure
 from ..registry import AdapterRecord, Generation, Registry, validate_name
 from ..util.clock import utc_now
@@ -58,9 +64,18 @@ from ..util.hashing import canonical_json_sha256
 from .callbacks import TrainerCallback, TrainResult
 from .config import TrainConfig
 from .data import DEFAULT_HELDOUT, check_order, directions, split_pairs
+from .selection import AUTO, AutoConfig, Selection, candidate_grid, select_adapter
 from .trainer import AdapterTrainer
 
-__all__ = ["AdapterRun", "StageFn", "evaluate_adapter", "fit_and_measure", "train_adapter"]
+__all__ = [
+    "AdapterRun",
+    "StageFn",
+    "evaluate_adapter",
+    "fit_and_measure",
+    "fit_family",
+    "measure_result",
+    "train_adapter",
+]
 
 #: ``on_stage(text)``: a short description as each stage of a run starts.
 StageFn = Callable[[str], None]
@@ -86,14 +101,51 @@ def fit_and_measure(
     callbacks: Sequence[TrainerCallback] = (),
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Fit ``family`` on ``train`` and measure it on ``heldout`` (nothing is stored)."""
+    result, _selection = fit_family(family, train, config, options, callbacks)
+    return result, measure_result(result, heldout, config)
+
+
+def fit_family(
+    family: str,
+    train: PairedEmbeddings,
+    config: TrainConfig,
+    options: FamilyConfig | Mapping[str, Any] | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    on_stage: StageFn | None = None,
+) -> tuple[TrainResult, Selection | None]:
+    """Fit ``family`` on ``train``; ``auto`` chooses among the candidates (and says how)."""
+    if family == AUTO:
+        auto = make_options(AUTO, options)
+        assert isinstance(auto, AutoConfig)
+        return select_adapter(train, config, auto, callbacks=callbacks, on_stage=on_stage)
     result = AdapterTrainer(config, callbacks=callbacks).fit(
         family, train.source, train.target, train.labels, options=options
     )
+    return result, None
+
+
+def make_options(family: str, options: FamilyConfig | Mapping[str, Any] | None) -> FamilyConfig:
+    """The config of ``family`` (``auto`` included) from ``options``; unknown keys refused."""
+    if family == AUTO:
+        if isinstance(options, AutoConfig):
+            return options
+        if isinstance(options, FamilyConfig):
+            raise ValidationError(
+                f"--family auto takes an AutoConfig, got a {type(options).__name__}"
+            )
+        return AutoConfig.from_options(options or {}, family=AUTO)
+    return family_class(family).make_config(options)
+
+
+def measure_result(
+    result: TrainResult, heldout: PairedEmbeddings, config: TrainConfig
+) -> dict[str, Any]:
+    """The held-out figures of a fitted adapter (with the absolute λ it was trained with)."""
     figures = measure(result.adapter, heldout, device=config.device)
     lam = getattr(result.adapter, "lam", None)
     if isinstance(lam, float) and math.isfinite(lam):
         figures["lambda"] = lam
-    return result, figures
+    return figures
 
 
 def train_adapter(
@@ -102,7 +154,7 @@ def train_adapter(
     old: str,
     pairs: PairedEmbeddings,
     *,
-    family: str = "lambda-orth",
+    family: str = AUTO,
     options: FamilyConfig | Mapping[str, Any] | None = None,
     direction: str = "backward",
     config: TrainConfig | None = None,
@@ -120,9 +172,14 @@ def train_adapter(
         old: the older generation; ``pairs.target`` are its vectors.
         pairs: paired embeddings of the same items by both generations
             (:func:`~embedreg.training.training_pairs` makes them from files or texts).
-        family: adapter family (an ``embedreg.adapters`` entry point).
+        family: adapter family (an ``embedreg.adapters`` entry point), or
+            ``auto`` (the default): fit the candidates of every family, choose
+            on a validation part of the training pairs, refit the winner
+            (:mod:`embedreg.training.selection`); the record's ``family`` is
+            the chosen one and ``provenance["selection"]`` says how it was chosen.
         options: the family's hyperparameters (its config, or ``key: value``
-            settings checked against it; ``embedreg adapter families`` lists them).
+            settings checked against it; ``embedreg adapter families`` lists them);
+            for ``auto`` the :class:`~embedreg.training.selection.AutoConfig`.
         direction: ``backward`` (new → old), ``forward`` (old → new) or ``both``.
         config: the training schedule (defaults: :class:`~embedreg.training.TrainConfig`).
         heldout: fraction of the pairs kept for the figures.
@@ -149,7 +206,7 @@ def train_adapter(
     _check_generation_names(pairs, new_gen, old_gen)
     dirs = directions(direction)
     # an unknown family or option fails before the data are touched
-    family_options = family_class(family).make_config(options)
+    family_options = make_options(family, options)
     plans: list[tuple[str, Generation, Generation, str, str]] = []
     done: dict[str, AdapterRun] = {}
     for d in dirs:
@@ -182,9 +239,13 @@ def train_adapter(
         tr, te = (train, test) if d == "backward" else (train.swapped(), test.swapped())
         if on_stage:
             on_stage(f"fitting {family} {src.name} → {tgt.name} ({d}) on {len(tr)} pairs")
-        result, figures = fit_and_measure(family, tr, te, config, family_options, callbacks)
+        result, selection = fit_family(family, tr, config, family_options, callbacks, on_stage)
+        figures = measure_result(result, te, config)
         provenance = _provenance(pairs, src, tgt, d, config, result, len(tr), len(te), heldout)
         provenance["request"] = request
+        if selection is not None:
+            provenance["requested_family"] = AUTO
+            provenance["selection"] = selection.to_dict()
         record = store_adapter(
             registry,
             result.adapter,
@@ -281,19 +342,36 @@ def _request_hash(
     config: TrainConfig,
     heldout: float,
 ) -> str:
-    """What was asked for: the data, both generations, the family and every setting, hashed."""
-    return canonical_json_sha256(
-        {
-            "data": pairs.content_hash(),
-            "source": list(src.space_key),
-            "target": list(tgt.space_key),
-            "direction": direction,
-            "family": family,
-            "options": options.to_dict(),
-            "schedule": config.to_dict(),
-            "heldout": heldout,
-        }
-    )
+    """What was asked for: the data, both generations, the family and every setting, hashed.
+
+    For ``auto`` the candidate grid (which depends on the data's size) is part of it.
+    """
+    grid = None
+    if isinstance(options, AutoConfig):
+        n_train = len(pairs) - max(1, round(len(pairs) * heldout))
+        grid = [
+            c.to_dict()
+            for c in candidate_grid(
+                n_train,
+                src.dimension,
+                tgt.dimension,
+                labels=pairs.labels is not None,
+                families=options.family_names(),
+            )
+        ]
+    asked: dict[str, Any] = {
+        "data": pairs.content_hash(),
+        "source": list(src.space_key),
+        "target": list(tgt.space_key),
+        "direction": direction,
+        "family": family,
+        "options": options.to_dict(),
+        "schedule": config.to_dict(),
+        "heldout": heldout,
+    }
+    if grid is not None:
+        asked["candidates"] = grid
+    return canonical_json_sha256(asked)
 
 
 def _provenance(

@@ -79,6 +79,8 @@ def test_train_list_show_eval_rm(cli: Cli, files, registry_dir: Path) -> None:
         "--pairs",
         str(new),
         str(old),
+        "--family",
+        "lambda-orth",
         "--device",
         "cpu",
         "--epochs",
@@ -207,18 +209,24 @@ def test_errors_are_one_line(cli: Cli, files, registry_dir: Path) -> None:
     assert "failed verification" in tampered
     unknown = one_line_error(cli("adapter", "show", "nope"))
     assert "unknown adapter 'nope'" in unknown
-    pairs = ["--pairs", str(new), str(old)]
+    pairs = ["--pairs", str(new), str(old), "--family", "lambda-orth"]
+    auto_option = one_line_error(
+        cli("adapter", "train", "v2", "v1", "--pairs", str(new), str(old), "-o", "lam=1")
+    )
+    assert "unknown option 'lam' for adapter family 'auto'" in auto_option
     both = one_line_error(
         cli("adapter", "train", "v2", "v1", *pairs, "-o", "lam=1", "-o", "lam_per_dim=1")
     )
     assert "both absolutely (lam) and per dimension" in both
     unknown_option = one_line_error(
-        cli("adapter", "train", "v2", "v1", *pairs, "--family", "affine", "-o", "rank=4")
+        cli("adapter", "train", "v2", "v1", *pairs[:3], "--family", "affine", "-o", "rank=4")
     )
     assert "unknown option 'rank' for adapter family 'affine' (known: ridge)" in unknown_option
     bad_value = one_line_error(cli("adapter", "train", "v2", "v1", *pairs, "-o", "lam=big"))
     assert "lam='big'" in bad_value and "not a number" in bad_value
-    unknown_family = one_line_error(cli("adapter", "train", "v2", "v1", *pairs, "--family", "x"))
+    unknown_family = one_line_error(
+        cli("adapter", "train", "v2", "v1", *pairs[:3], "--family", "x")
+    )
     assert (
         "no adapter family plugin named 'x'" in unknown_family and "lambda-orth" in unknown_family
     )

@@ -45,7 +45,7 @@ def pairs():
 
 
 def test_backward_adapter_is_stored_measured_and_registered(reg, pairs):
-    (run,) = train_adapter(reg, "v2", "v1", pairs, config=FAST)
+    (run,) = train_adapter(reg, "v2", "v1", pairs, family="lambda-orth", config=FAST)
     rec = reg.adapter("v2-to-v1.lambda-orth")
     assert rec == run.record
     assert (rec.source, rec.target, rec.direction, rec.family) == (

@@ -67,7 +67,7 @@ def test_texts_are_embedded_once_then_served_from_the_cache(chain) -> None:
 def test_lambda_orth_adapter_on_the_real_pair(chain) -> None:
     reg, inputs = chain
     pairs = embed_pairs(reg, "v2", "v1", inputs, device="cpu")
-    (run,) = train_adapter(reg, "v2", "v1", pairs, config=None)
+    (run,) = train_adapter(reg, "v2", "v1", pairs, family="lambda-orth", config=None)
     figs = run.figures
     rows = {
         r.family: r.figures for r in compare_families(pairs, families=["identity", "procrustes"])

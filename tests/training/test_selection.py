@@ -1,0 +1,136 @@
+"""--family auto: the candidate grid, the choice on a validation part, the record it leaves."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from embedreg import Generation, HubSource, Recipe, Registry
+from embedreg.adapters import Adapter
+from embedreg.data.synthetic import planted_pairs
+from embedreg.errors import PluginError, TrainingDataError, ValidationError
+from embedreg.training import TrainConfig, train_adapter
+from embedreg.training.selection import (
+    AutoConfig,
+    Candidate,
+    CandidateResult,
+    candidate_grid,
+    choose,
+    select_adapter,
+)
+
+FAST = TrainConfig(device="cpu", epochs=3)
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Registry:
+    registry = Registry.open(tmp_path / "reg")
+    registry.init()
+    registry.add_generation(Generation("v1", HubSource("org/one", "1" * 40), Recipe(), 16))
+    registry.add_generation(
+        Generation("v2", HubSource("org/two", "2" * 40), Recipe(), 24, parent="v1")
+    )
+    return registry
+
+
+def test_every_family_puts_its_candidates_in_the_grid_simplest_first():
+    square = [c.label for c in candidate_grid(3000, 384, 384, labels=True)]
+    assert square[0] == "identity" and square[1:3] == ["procrustes", "procrustes center=true"]
+    assert square.index("affine") < square.index("lambda-orth") < square.index("mlp")
+    assert [c for c in square if c.startswith("lambda-orth")][1:]  # a grid of λ-orth settings
+    rect = [c.label for c in candidate_grid(3000, 768, 384, labels=True)]
+    assert "identity" not in rect  # 768 → 384 has no identity
+    only = candidate_grid(3000, 8, 8, labels=False, families=["affine", "procrustes"])
+    assert [c.family for c in only] == ["affine", "procrustes", "procrustes"]
+    assert Adapter.auto_candidates(n_train=10, input_dim=2, output_dim=2, labels=False) == []
+
+
+def _result(label: str, hits: list[int]) -> CandidateResult:
+    cand = Candidate("affine", AutoConfig(), label)
+    arr = np.array(hits, dtype=bool)
+    return CandidateResult(cand, float(arr.mean()), {"cmc@1": float(arr.mean())}, hits=arr)
+
+
+def test_a_simpler_candidate_within_the_tolerance_and_tied_is_chosen():
+    rng = np.random.default_rng(0)
+    best = rng.random(2000) < 0.6
+    near = best.copy()  # better on 16 queries, worse on 20: 0.002 behind, inside the interval
+    near[np.flatnonzero(best)[:20]] = False
+    near[np.flatnonzero(~best)[:16]] = True
+    far = best.copy()
+    far[np.flatnonzero(best)[:40]] = False  # 0.02 behind
+    simple, mid, top = _result("simple", far), _result("mid", near), _result("top", best)
+    index, reason = choose([simple, mid, top], 0.0025, 0)
+    assert index == 1 and "within 0.0025 of the best (top" in reason
+    assert mid.interval is not None and mid.interval[0] <= 0 <= mid.interval[1]
+    assert simple.interval is not None and simple.interval[0] > 0  # clearly behind
+    index, reason = choose([simple, mid, top], 0.001, 0)  # a tighter tolerance: the best
+    assert index == 2 and reason.startswith("best validation cmc@1")
+    failed = CandidateResult(Candidate("mlp", AutoConfig(), "mlp"), error="too few pairs")
+    with pytest.raises(TrainingDataError, match=r"no candidate could be fit .*mlp: too few pairs"):
+        choose([failed], 0.0025, 0)
+
+
+def test_auto_finds_the_planted_family_and_refits_it():
+    data = planted_pairs(800, 16, 16, kind="rotation", noise=0.05, n_classes=4, seed=1).pairs
+    final, sel = select_adapter(data, FAST, {"families": "procrustes,affine"})
+    # a planted rotation: Procrustes (the simplest) is as good as anything on validation
+    assert sel.winner.candidate.family == "procrustes" and final.adapter.family == "procrustes"
+    assert sel.basis == "cmc@1" and sel.n_fit + sel.n_validation == 800
+    assert final.n_train == 800  # refit on every training pair
+    warped = planted_pairs(800, 16, 16, kind="affine", noise=0.05, n_classes=4, seed=1).pairs
+    final, sel = select_adapter(
+        replace(warped, labels=None), FAST, {"families": "procrustes,affine"}
+    )
+    # a planted affine map with singular values 0.5 to 2 and a bias: the affine map wins
+    assert sel.basis == "recall@1" and final.adapter.family == "affine"
+    figures = {r.candidate.label: r.figure for r in sel.results}
+    assert figures["affine"] > figures["procrustes"]
+    with pytest.raises(ValidationError, match="validation must be a fraction"):
+        AutoConfig(validation=1.5)
+    with pytest.raises(PluginError, match="'nope'"):
+        select_adapter(data, FAST, {"families": "nope"})
+
+
+def test_the_record_keeps_every_candidate_and_a_rerun_finds_it(reg):
+    pairs = planted_pairs(600, 24, 16, kind="affine", noise=0.1, n_classes=4, seed=0).pairs
+    opts = {"families": "identity,procrustes,affine,lowrank"}
+    (run,) = train_adapter(reg, "v2", "v1", pairs, options=opts, config=FAST)
+    rec = run.record
+    assert rec.id == "v2-to-v1.auto" and rec.family in ("procrustes", "affine", "lowrank")
+    sel = rec.provenance["selection"]
+    assert rec.provenance["requested_family"] == "auto"
+    labels = [c["label"] for c in sel["candidates"]]  # no identity: 24 → 16
+    assert labels == ["procrustes", "procrustes center=true", "affine", "lowrank"]
+    assert all(0 <= c["validation"]["cmc@1"] <= 1 for c in sel["candidates"])
+    assert sel["chosen"] in labels and sel["fit_pairs"] + sel["validation_pairs"] == 480
+    again = train_adapter(reg, "v2", "v1", pairs, options=opts, config=FAST)
+    assert again[0].training is None and again[0].record == rec
+    with pytest.raises(ValidationError, match="unknown option 'rank' for adapter family 'auto'"):
+        train_adapter(reg, "v2", "v1", pairs, options={"rank": 4})
+
+
+def test_the_adapter_card_carries_the_candidates(reg):
+    from embedreg.adapters import load_registered_adapter
+    from embedreg.hub.adapter_card import AdapterFacts, adapter_card
+
+    pairs = planted_pairs(400, 24, 16, kind="affine", noise=0.1, n_classes=4, seed=0).pairs
+    (run,) = train_adapter(reg, "v2", "v1", pairs, options={"families": "procrustes,affine"})
+    loaded = load_registered_adapter(reg, run.record.id)
+    doc = reg.document()
+    facts = AdapterFacts.build(
+        run.record.id, loaded, doc.generations["v2"], doc.generations["v1"], "backward", {}
+    )
+    folder = reg.store.fetch_artifact(run.record.location)
+    card = str(
+        adapter_card(facts, loaded, (Path(folder) / "model.safetensors").read_bytes(), "a/b")
+    )
+    assert (
+        "## How the family was chosen" in card and "selection" not in card.split("## Provenance")[1]
+    )
+    for cand in run.record.provenance["selection"]["candidates"]:
+        figure = f"{cand['validation']['cmc@1']:.4f}"
+        assert f"| {cand['label']} | {figure} |" in card
+    assert card.count("| chosen |") == 1
