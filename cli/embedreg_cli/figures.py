@@ -105,38 +105,39 @@ def figures_table(
 
 
 def candidates_table(selection: dict[str, Any]) -> Table:
-    """The candidates ``--family auto`` compared, with their validation figures and the choice."""
+    """The candidates ``--family auto`` compared, with their validation figures and the choice.
+
+    The chosen one is marked ``✓``; ``Δ BEST`` is the 95 % paired-bootstrap
+    interval of the best candidate's figure minus this one's (points).
+    """
     basis = str(selection.get("basis", "cmc@1"))
     n_val = selection.get("validation_pairs", "?")
     out = table(
         "CANDIDATE",
         basis,
-        "Δ best 95%" if basis else "",
-        "recall@1",
+        "Δ BEST, 95%",
         "epochs",
         "seconds",
-        "",
         title=f"auto: candidates on {n_val} validation pairs ({basis}); {selection.get('reason', '')}",
     )
     for cand in selection.get("candidates", []):
         figs = cand.get("validation") or {}
         interval = cand.get("difference_interval")
         delta = (
-            f"{100 * interval[0]:+.1f} to {100 * interval[1]:+.1f}"
+            f"{100 * interval[0]:+.1f}…{100 * interval[1]:+.1f}"
             if isinstance(interval, list) and len(interval) == 2
             else ""
         )
-        mark = "chosen" if cand.get("label") == selection.get("chosen") else ""
+        chosen = cand.get("label") == selection.get("chosen")
+        label = ("✓ " if chosen else "  ") + str(cand.get("label"))
         if cand.get("error"):
-            out.add_row(str(cand.get("label")), "—", "", "—", "", "", f"not fit: {cand['error']}")
+            out.add_row(label, "—", f"not fit: {cand['error']}", "", "")
             continue
         out.add_row(
-            str(cand.get("label")),
+            label,
             format_figure(basis, figs.get(basis)),
             delta,
-            format_figure("recall@1", figs.get("recall@1")),
             str(cand.get("epochs") or "—"),
             f"{float(cand.get('seconds') or 0):.1f}",
-            mark,
         )
     return out

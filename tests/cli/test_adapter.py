@@ -117,6 +117,24 @@ def test_train_list_show_eval_rm(cli: Cli, files, registry_dir: Path) -> None:
     assert json.loads(cli("adapter", "list", "--json").stdout) == []
 
 
+def test_auto_is_the_default_and_show_lists_its_candidates(cli: Cli, files) -> None:
+    new, old = files
+    pairs = ("--pairs", str(new), str(old), "--device", "cpu")
+    trained = cli("adapter", "train", "v2", "v1", *pairs, "-o", "families=procrustes,affine")
+    assert trained.returncode == 0, trained.stderr
+    shown = cli("adapter", "show", "v2-to-v1.auto")
+    assert shown.returncode == 0, shown.stderr
+    rows = [line for line in shown.stderr.splitlines() if "procrustes" in line or "affine" in line]
+    assert "Δ BEST, 95%" in shown.stderr and "(chosen by auto)" in shown.stderr
+    assert sum("✓" in r for r in rows) == 1, shown.stderr  # exactly one chosen candidate
+    data = json.loads(cli("adapter", "show", "v2-to-v1.auto", "--json").stdout)
+    selection = data["provenance"]["selection"]
+    assert {c["family"] for c in selection["candidates"]} == {"procrustes", "affine"}
+    assert data["family"] == next(
+        c["family"] for c in selection["candidates"] if c["label"] == selection["chosen"]
+    )
+
+
 def test_both_directions_and_compare(cli: Cli, files) -> None:
     new, old = files
     both = cli(
