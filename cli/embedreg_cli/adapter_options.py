@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from embedreg.devices import DEVICE_HELP
 
+from .context import column_options
 from .progress import embedding_progress
 
 if TYPE_CHECKING:
@@ -58,17 +59,7 @@ def data_options(fn: F) -> F:
                 help="With --texts: the recipe prefix both sides use "
                 "[default: query for backward, document for forward].",
             ),
-            click.option(
-                "--column",
-                "text_field",
-                default="text",
-                show_default=True,
-                help="With --texts: field or column of the text.",
-            ),
-            click.option("--id-column", "id_field", help="With --texts: field or column of ids."),
-            click.option(
-                "--label-column", "label_field", help="With --texts: field or column of labels."
-            ),
+            column_options("With --texts: "),
             click.option(
                 "--no-cache", is_flag=True, help="With --texts: embed again, ignoring the cache."
             ),

@@ -57,6 +57,37 @@ def registry_option(fn: F) -> F:
     )(fn)
 
 
+def column_options(when: str = "") -> Callable[[F], F]:
+    """``--column``, ``--id-column`` and ``--label-column``: where an input's fields are.
+
+    ``when`` prefixes the help (e.g. ``"With --texts: "``).
+    """
+
+    def say(text: str) -> str:
+        return when + text if when else text[0].upper() + text[1:]
+
+    def decorate(fn: F) -> F:
+        fn = click.option(
+            "--label-column",
+            "label_field",
+            help=say("field or column of labels (default: 'label' when present)."),
+        )(fn)
+        fn = click.option(
+            "--id-column",
+            "id_field",
+            help=say("field or column of ids (default: 'id' when present)."),
+        )(fn)
+        return click.option(
+            "--column",
+            "text_field",
+            default="text",
+            show_default=True,
+            help=say("JSONL field or CSV column of the text."),
+        )(fn)
+
+    return decorate
+
+
 def json_option(fn: F) -> F:
     """``--json``: print pure JSON on stdout instead of a table on stderr."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(fn)

@@ -8,7 +8,7 @@ import click
 from embedreg.constants import DEFAULT_SHARD_ROWS, PRECISIONS, ROLES
 from embedreg.devices import DEVICE_HELP
 
-from .context import State, json_option, pass_state, registry_option
+from .context import State, column_options, json_option, pass_state, registry_option
 from .output import emit_json, say
 from .progress import progress_bar
 
@@ -35,21 +35,7 @@ from .progress import progress_bar
     show_default=True,
     help="auto: float16 autocast on GPUs, float32 on CPU.",
 )
-@click.option(
-    "--column",
-    "text_field",
-    default="text",
-    show_default=True,
-    help="JSONL field or CSV column of the text.",
-)
-@click.option(
-    "--id-column", "id_field", help="Field or column of ids (default: 'id' when present)."
-)
-@click.option(
-    "--label-column",
-    "label_field",
-    help="Field or column of labels (default: 'label' when present).",
-)
+@column_options()
 @click.option(
     "--shard-rows", type=click.IntRange(min=1), default=DEFAULT_SHARD_ROWS, show_default=True
 )

@@ -15,7 +15,7 @@ import click
 from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
 from embedreg.devices import DEVICE_HELP
 
-from .context import State, json_option, pass_state, registry_option
+from .context import State, column_options, json_option, pass_state, registry_option
 from .output import emit_json, say, say_plain, show, table
 from .progress import evaluation_progress
 
@@ -36,17 +36,7 @@ def data_options(fn: F) -> F:
             metavar="INPUT",
             help="Items (.txt, .jsonl, .csv); with labels each is a query among the others.",
         ),
-        click.option(
-            "--column",
-            "text_field",
-            default="text",
-            show_default=True,
-            help="With --texts: field or column of the text.",
-        ),
-        click.option("--id-column", "id_field", help="With --texts: field or column of ids."),
-        click.option(
-            "--label-column", "label_field", help="With --texts: field or column of labels."
-        ),
+        column_options("With --texts: "),
         click.option(
             "--qrels",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
