@@ -108,6 +108,8 @@ def candidates_table(selection: dict[str, Any]) -> Table:
     """The candidates ``--family auto`` compared, with their validation figures and the choice."""
     basis = str(selection.get("basis", "cmc@1"))
     n_val = selection.get("validation_pairs", "?")
+    folds = int(selection.get("folds") or 1)
+    where = f"{n_val} validation pairs" + (f", {folds} folds pooled" if folds > 1 else "")
     out = table(
         "CANDIDATE",
         basis,
@@ -116,7 +118,7 @@ def candidates_table(selection: dict[str, Any]) -> Table:
         "epochs",
         "seconds",
         "",
-        title=f"auto: candidates on {n_val} validation pairs ({basis}); {selection.get('reason', '')}",
+        title=f"auto: candidates on {where} ({basis}); {selection.get('reason', '')}",
     )
     for cand in selection.get("candidates", []):
         figs = cand.get("validation") or {}
