@@ -53,7 +53,7 @@ def adapter() -> None:
     default="auto",
     show_default=True,
     help="Adapter family (an installed 'embedreg.adapters' entry point, listed below), "
-    "or auto: fit every family's candidates, choose on a validation part, refit the best.",
+    "or auto: fit every family's candidates, choose by k-fold validation, refit the best.",
 )
 @click.option(
     "--direction",
@@ -98,7 +98,7 @@ def train(
     training pairs, keeps the best on the rest and refits it; 'adapter show'
     lists the candidates' figures. Family options go in -o KEY=VALUE
     (lambda-orth: -o lam=12 is an absolute λ, -o lam_per_dim=0.375 per
-    dimension; auto: -o families=procrustes,affine, -o validation=0.25).
+    dimension; auto: -o families=procrustes,affine, -o folds=5).
     """
     from embedreg.training import train_adapter
     from embedreg.training.runs import make_options

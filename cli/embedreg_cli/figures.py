@@ -112,13 +112,15 @@ def candidates_table(selection: dict[str, Any]) -> Table:
     """
     basis = str(selection.get("basis", "cmc@1"))
     n_val = selection.get("validation_pairs", "?")
+    folds = int(selection.get("folds") or 1)
+    where = f"{n_val} validation pairs" + (f", {folds} folds pooled" if folds > 1 else "")
     out = table(
         "CANDIDATE",
         basis,
         "Δ BEST, 95%",
         "epochs",
         "seconds",
-        title=f"auto: candidates on {n_val} validation pairs ({basis}); {selection.get('reason', '')}",
+        title=f"auto: candidates on {where} ({basis}); {selection.get('reason', '')}",
     )
     for cand in selection.get("candidates", []):
         figs = cand.get("validation") or {}

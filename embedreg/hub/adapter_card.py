@@ -344,6 +344,7 @@ def selection_rows(selection: Any) -> dict[str, Any] | None:
         "basis": basis,
         "pairs": selection.get("validation_pairs"),
         "fit_pairs": selection.get("fit_pairs"),
+        "folds": int(selection.get("folds") or 1),
         "reason": str(selection.get("reason", "")),
         "rows": rows,
     }

@@ -174,7 +174,7 @@ def train_adapter(
             (:func:`~embedreg.training.training_pairs` makes them from files or texts).
         family: adapter family (an ``embedreg.adapters`` entry point), or
             ``auto`` (the default): fit the candidates of every family, choose
-            on a validation part of the training pairs, refit the winner
+            by k-fold validation on the training pairs, refit the winner
             (:mod:`embedreg.training.selection`); the record's ``family`` is
             the chosen one and ``provenance["selection"]`` says how it was chosen.
         options: the family's hyperparameters (its config, or ``key: value``

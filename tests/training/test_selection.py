@@ -1,4 +1,4 @@
-"""--family auto: the candidate grid, the choice on a validation part, the record it leaves."""
+"""--family auto: the candidate grid, the k-fold choice, the record it leaves."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.adapters import Adapter
 from embedreg.data.synthetic import planted_pairs
 from embedreg.errors import PluginError, TrainingDataError, ValidationError
-from embedreg.training import TrainConfig, train_adapter
+from embedreg.evaluation.metrics import cmc_hits
+from embedreg.training import AdapterTrainer, TrainConfig, train_adapter
 from embedreg.training.selection import (
     AutoConfig,
     Candidate,
     CandidateResult,
     candidate_grid,
     choose,
+    fold_rows,
     select_adapter,
 )
 
@@ -73,14 +75,64 @@ def test_a_simpler_candidate_within_the_tolerance_and_tied_is_chosen():
         choose([failed], 0.0025, 0)
 
 
+def test_with_map_the_simplest_tied_candidate_near_the_top_map_is_chosen():
+    rng = np.random.default_rng(1)
+    best = rng.random(2000) < 0.6
+    near = best.copy()  # 0.002 behind on CMC@1, inside the interval: tied
+    near[np.flatnonzero(best)[:20]] = False
+    near[np.flatnonzero(~best)[:16]] = True
+    simple, mid, top = _result("simple", near), _result("mid", near), _result("top", best)
+    for res, m in ((simple, 0.300), (mid, 0.330), (top, 0.310)):
+        res.figures["map"] = m
+    index, reason = choose([simple, mid, top], 0.0025, 0)  # mid earns its place by mAP
+    assert index == 1 and reason.endswith("and mAP 0.3300 within 0.0025 of the tied best")
+    mid.figures["map"] = 0.300  # now the best's mAP is the top one: it stays
+    index, reason = choose([simple, mid, top], 0.0025, 0)
+    assert index == 2 and reason.endswith("of 3 tied, mAP 0.3100 within 0.0025 of the tied best")
+    simple.figures["map"] = 0.309  # 0.001 under the top mAP: a noise-sized gap, the simpler
+    assert choose([simple, mid, top], 0.0025, 0)[0] == 0
+
+
+def test_the_folds_cut_the_pairs_once_each_and_one_fold_is_the_old_split():
+    data = planted_pairs(100, 8, 8, kind="rotation", noise=0.1, n_classes=4, seed=0).pairs
+    folds = fold_rows(len(data), AutoConfig(folds=3), 7)
+    held = np.concatenate([val for _, val in folds])
+    assert sorted(held.tolist()) == list(range(100))  # each pair validated exactly once
+    for fit, val in folds:
+        assert len(np.intersect1d(fit, val)) == 0 and len(fit) + len(val) == 100
+    ((fit, val),) = fold_rows(len(data), AutoConfig(folds=1, validation=0.25), 7)
+    part_fit, part_val = data.split(0.25, 7)  # folds=1: the single validation part of before
+    assert data.subset(val).ids == part_val.ids and data.subset(fit).ids == part_fit.ids
+    with pytest.raises(TrainingDataError, match="fewer than 2 pairs a fold"):
+        fold_rows(10, AutoConfig(folds=6), 0)
+
+
+def test_the_figures_are_the_held_folds_pooled():
+    data = planted_pairs(300, 8, 8, kind="affine", noise=0.3, n_classes=5, seed=2).pairs
+    _, sel = select_adapter(data, FAST, {"families": "affine", "folds": 3})
+    (res,) = sel.results
+    folds = fold_rows(len(data), AutoConfig(folds=3), FAST.seed + 1)
+    trainer, expected = AdapterTrainer(FAST), []
+    for fit_rows, val_rows in folds:  # the same fits by hand, each scored on its held fold
+        fit, val = data.subset(fit_rows), data.subset(val_rows)
+        adapter = trainer.fit("affine", fit.source, fit.target, fit.labels).adapter
+        codes = val.label_codes()
+        assert codes is not None
+        expected.append(cmc_hits(adapter.transform(val.source), val.target, codes, codes, 1))
+    assert res.hits is not None and np.array_equal(res.hits, np.concatenate(expected))
+    assert res.figure == pytest.approx(res.hits.mean()) and 0 < res.figures["map"] < 1
+    assert 0 < res.figure < 1  # a noisy affine map: neither trivial nor perfect
+
+
 def test_auto_finds_the_planted_family_and_refits_it():
     data = planted_pairs(800, 16, 16, kind="rotation", noise=0.05, n_classes=4, seed=1).pairs
     final, sel = select_adapter(data, FAST, {"families": "procrustes,affine"})
     # a planted rotation: Procrustes (the simplest) is as good as anything on validation
     assert sel.winner.candidate.family == "procrustes" and final.adapter.family == "procrustes"
-    assert sel.basis == "cmc@1" and sel.n_fit + sel.n_validation == 800
+    assert sel.basis == "cmc@1" and sel.folds == 5
+    assert sel.n_validation == 800 and sel.n_fit == 640  # every pair validated once; 4 folds fit
     assert final.n_train == 800  # refit on every training pair
-    warped = planted_pairs(800, 16, 16, kind="affine", noise=0.05, n_classes=4, seed=1).pairs
+    warped = planted_pairs(800, 16, 16, kind="affine", noise=0.2, n_classes=4, seed=1).pairs
     final, sel = select_adapter(
         replace(warped, labels=None), FAST, {"families": "procrustes,affine"}
     )
@@ -90,6 +142,8 @@ def test_auto_finds_the_planted_family_and_refits_it():
     assert figures["affine"] > figures["procrustes"]
     with pytest.raises(ValidationError, match="validation must be a fraction"):
         AutoConfig(validation=1.5)
+    with pytest.raises(ValidationError, match="folds must be a whole number"):
+        AutoConfig(folds=0)
     with pytest.raises(PluginError, match="'nope'"):
         select_adapter(data, FAST, {"families": "nope"})
 
@@ -105,7 +159,8 @@ def test_the_record_keeps_every_candidate_and_a_rerun_finds_it(reg):
     labels = [c["label"] for c in sel["candidates"]]  # no identity: 24 → 16
     assert labels == ["procrustes", "procrustes center=true", "affine", "lowrank"]
     assert all(0 <= c["validation"]["cmc@1"] <= 1 for c in sel["candidates"])
-    assert sel["chosen"] in labels and sel["fit_pairs"] + sel["validation_pairs"] == 480
+    assert sel["chosen"] in labels and sel["folds"] == 5
+    assert sel["fit_pairs"] == 384 and sel["validation_pairs"] == 480
     again = train_adapter(reg, "v2", "v1", pairs, options=opts, config=FAST)
     assert again[0].training is None and again[0].record == rec
     with pytest.raises(ValidationError, match="unknown option 'rank' for adapter family 'auto'"):
@@ -134,3 +189,4 @@ def test_the_adapter_card_carries_the_candidates(reg):
         figure = f"{cand['validation']['cmc@1']:.4f}"
         assert f"| {cand['label']} | {figure} |" in card
     assert card.count("| chosen |") == 1
+    assert "fitted each candidate 5 times" in card and "(320 queries pooled; cmc@1" in card
