@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-from embedreg import Generation, HubSource, Recipe, Registry, __version__
+from embedreg import __version__
 from embedreg.adapters import load_registered_adapter
 from embedreg.adapters.persistence import WEIGHTS_FILENAME
 from embedreg.data.embeddings import save_embeddings
@@ -25,17 +23,6 @@ from embedreg.errors import (
 from embedreg.training import TrainConfig, compare_families, evaluate_adapter, train_adapter
 
 FAST = TrainConfig(device="cpu", epochs=3)
-
-
-@pytest.fixture
-def reg(tmp_path: Path) -> Registry:
-    registry = Registry.open(tmp_path / "reg")
-    registry.init()
-    registry.add_generation(Generation("v1", HubSource("org/one", "1" * 40), Recipe(), 16))
-    registry.add_generation(
-        Generation("v2", HubSource("org/two", "2" * 40), Recipe(), 24, parent="v1")
-    )
-    return registry
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.adapters import Adapter
 from embedreg.data.synthetic import planted_pairs
 from embedreg.errors import PluginError, TrainingDataError, ValidationError
@@ -24,17 +23,6 @@ from embedreg.training.selection import (
 )
 
 FAST = TrainConfig(device="cpu", epochs=3)
-
-
-@pytest.fixture
-def reg(tmp_path: Path) -> Registry:
-    registry = Registry.open(tmp_path / "reg")
-    registry.init()
-    registry.add_generation(Generation("v1", HubSource("org/one", "1" * 40), Recipe(), 16))
-    registry.add_generation(
-        Generation("v2", HubSource("org/two", "2" * 40), Recipe(), 24, parent="v1")
-    )
-    return registry
 
 
 def test_every_family_puts_its_candidates_in_the_grid_simplest_first():
