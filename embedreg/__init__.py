@@ -30,11 +30,11 @@ torch, transformers and faiss load only when a function that needs them runs.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .errors import EmbedRegError
+from .util.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .adapters import defect
@@ -133,14 +133,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    room = _WHERE.get(name)
-    if room is None:
-        raise AttributeError(f"module 'embedreg' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{room}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _WHERE)
