@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from embedreg.adapters import load_registered_adapter
 from embedreg.data.embeddings import save_embeddings
-from embedreg.data.pairs import load_pairs
+from embedreg.data.pairs import PairedEmbeddings, load_pairs
 from embedreg.data.synthetic import planted_pairs
 from embedreg.errors import ConflictError, DuplicateName
 from embedreg.registry import Generation, HubSource, Recipe, Registry
@@ -77,17 +77,18 @@ def test_replace_interrupted_before_the_switch_keeps_the_old_adapter(reg, pairs,
     assert load_registered_adapter(reg, "v2-to-v1.affine").sha256 == old.record.sha256
 
 
+def save_pair_files(reg: Registry, data: PairedEmbeddings, folder: Path) -> None:
+    """``v2.st`` and ``v1.st`` in ``folder``: the pairs' two sides as each generation's file."""
+    for name, side in (("v2", data.source), ("v1", data.target)):
+        save_embeddings(
+            folder / f"{name}.st", side, generation=reg.generation(name), role="query", ids=data.ids
+        )
+
+
 def test_a_generation_replaced_during_training_refuses_the_record(reg, tmp_path) -> None:
     """Issue 14 #6: gen rm + gen add of the source while training: the adapter is not bound to it."""
     data = planted_pairs(600, 24, 16, kind="affine", noise=0.1, seed=0).pairs
-    for name, side in (("v2", data.source), ("v1", data.target)):
-        save_embeddings(
-            tmp_path / f"{name}.st",
-            side,
-            generation=reg.generation(name),
-            role="query",
-            ids=data.ids,
-        )
+    save_pair_files(reg, data, tmp_path)
     pairs = load_pairs(reg, "v2", "v1", tmp_path / "v2.st", tmp_path / "v1.st")
 
     def swap_v2(stage: str) -> None:  # called as fitting starts
@@ -108,14 +109,7 @@ def test_concurrent_trainings_of_one_id_leave_a_loadable_adapter(tmp_path: Path)
     reg.add_generation(gen("v1", 16))
     reg.add_generation(gen("v2", 24, parent="v1"))
     data = planted_pairs(600, 24, 16, kind="affine", noise=0.1, seed=0).pairs
-    for name, side in (("v2", data.source), ("v1", data.target)):
-        save_embeddings(
-            tmp_path / f"{name}.st",
-            side,
-            generation=reg.generation(name),
-            role="query",
-            ids=data.ids,
-        )
+    save_pair_files(reg, data, tmp_path)
     exe = Path(sys.executable).with_name("embedreg")
     args = [str(exe), "--registry", str(tmp_path / "reg"), "adapter", "train", "v2", "v1"]
     args += ["--pairs", str(tmp_path / "v2.st"), str(tmp_path / "v1.st"), "--family", "lambda-orth"]
