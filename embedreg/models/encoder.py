@@ -39,7 +39,7 @@ import numpy as np
 from ..constants import PRECISIONS, ROLES
 from ..devices import select_device
 from ..errors import DimensionMismatch, ModelLoadError, ValidationError
-from ..registry import TEXT_IMAGE, Generation, Tower
+from ..registry import Generation, Tower
 from .folders import model_folder
 from .towers import image_features, load_image_processor, text_features
 
@@ -133,9 +133,9 @@ class Encoder:
         self.folder = (
             Path(folder) if folder is not None else model_folder(generation, verify_pin=verify_pin)
         )
-        self._two_tower = generation.modality == TEXT_IMAGE
         self._image_processor: Any = None
         self._tokenizer, self._model = self._load()
+        self._two_tower = hasattr(self._model, "get_text_features")
         names = getattr(self._tokenizer, "model_input_names", ["input_ids", "attention_mask"])
         self._token_types = "token_type_ids" in names
         pad = getattr(self._tokenizer, "pad_token_id", None)

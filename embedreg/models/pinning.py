@@ -131,6 +131,11 @@ def pin_model(
         hub = source  # its config files are read like a local folder's
         folder = _loading(lambda: hub_snapshot(hub, generation=name))
     towers = inspect_towers(folder) if folder is not None else None
+    if towers is not None and modality == "text":
+        raise ModelSourceError(
+            f"{os.fspath(model)} is a two-tower ({towers.model_type}) model: text and images",
+            "drop --modality (it is read from the model), or pass --modality text+image",
+        )
     modality = modality or (TEXT_IMAGE if towers is not None else "text")
     if fingerprint is None:
         fingerprint = Tower.TEXT in towers_of(modality)
