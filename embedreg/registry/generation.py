@@ -257,10 +257,12 @@ class Generation:
 
     @property
     def space_key(self) -> tuple[str, str]:
-        """(pin, recipe hash(es)): generations with equal keys embed into one space."""
-        if self.image_recipe is None:
-            return (self.pin, self.recipe.hash)
-        return (self.pin, f"{self.recipe.hash}+{self.image_recipe.hash}")
+        """(pin, recipe hash): generations with equal keys embed into one space.
+
+        A two-tower generation's image recipe is the model's own processor,
+        read from the same pinned files, so the pin covers it.
+        """
+        return (self.pin, self.recipe.hash)
 
     def same_space(self, other: Generation) -> bool:
         """True when ``other`` has the same pinned model and the same recipe."""
