@@ -167,7 +167,6 @@ def _train_images(model: Any, pixels: Any, labels: Any, table: Any) -> None:
 
 def _build_vlm(staging: Path, text_dir: Path) -> None:
     import torch
-
     from transformers.utils import logging as hf_logging
 
     threads, verbosity = torch.get_num_threads(), hf_logging.get_verbosity()
@@ -209,7 +208,9 @@ def _build_vlm_in(staging: Path, text_dir: Path) -> None:
         vision, text_config, projection_dim=text_config.hidden_size
     )
     model = VisionTextDualEncoderModel(config=config)
-    text = BertModel.from_pretrained(str(text_dir))  # v1 has no pooler: random, unused by VLM_RECIPE
+    text = BertModel.from_pretrained(
+        str(text_dir)
+    )  # v1 has no pooler: random, unused by VLM_RECIPE
     missing, unexpected = model.text_model.load_state_dict(text.state_dict(), strict=False)
     if unexpected or any(not k.startswith("pooler.") for k in missing):
         raise ValueError(f"text tower: missing {missing}, unexpected {unexpected}")

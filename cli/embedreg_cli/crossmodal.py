@@ -21,7 +21,8 @@ from .progress import embedding_progress
 if TYPE_CHECKING:
     from embedreg.data.pairs import PairedEmbeddings
     from embedreg.registry import Registry
-    from rich.table import Table
+
+    from .output import Table
 
 F = TypeVar("F", bound=Callable[..., Any])
 

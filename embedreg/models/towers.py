@@ -94,7 +94,8 @@ def inspect_towers(folder: str | Path) -> TowerInfo | None:
     config = _json(root / "config.json")
     if not isinstance(config, dict) or config.get("model_type") not in TWO_TOWER_TYPES:
         return None
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
+    found = config.get("text_config")
+    text: dict[str, Any] = found if isinstance(found, dict) else {}
     dimension = _positive(config.get("projection_dim"))
     if dimension is None and config.get("model_type") in ("siglip", "siglip2"):
         dimension = _positive(text.get("hidden_size"))  # SigLIP has no projection: its width
@@ -127,7 +128,7 @@ def load_image_processor(folder: str | Path, generation: Generation | None = Non
     try:
         from transformers import AutoImageProcessor
 
-        processor = AutoImageProcessor.from_pretrained(str(folder), backend="pil")
+        processor = AutoImageProcessor.from_pretrained(str(folder), backend="pil")  # type: ignore[no-untyped-call]
     except ImportError as exc:
         raise ModelLoadError(
             f"cannot load the image processor of {folder}: {exc}",
