@@ -120,6 +120,11 @@ class Encoder:
                 f"generation {generation.name!r} embeds {generation.modality}, "
                 "and embedreg's encoder embeds text and images"
             )
+        if generation.towers == (Tower.IMAGE,) and generation.image_recipe is None:
+            raise ValidationError(
+                f"generation {generation.name!r} embeds image, and has no image recipe",
+                "register it again with 'embedreg gen add' (its image processor is recorded then)",
+            )
         self.generation = generation
         self.recipe = generation.recipe
         self.batch_size = batch_size

@@ -41,7 +41,7 @@ from .config import TrainConfig
 from .data import DEFAULT_HELDOUT, split_pairs
 from .runs import AdapterRun, train_adapter
 
-__all__ = ["IMAGE_ID_PREFIX", "image_pairs", "measure_images", "train_crossmodal"]
+__all__ = ["IMAGE_ID_PREFIX", "image_pairs", "join_pairs", "measure_images", "train_crossmodal"]
 
 #: Prefix of image pairs' ids when they join text pairs in one fit.
 IMAGE_ID_PREFIX = "image:"
@@ -96,7 +96,7 @@ def image_pairs(
     )
 
 
-def _joined(texts: PairedEmbeddings, images: PairedEmbeddings) -> PairedEmbeddings:
+def join_pairs(texts: PairedEmbeddings, images: PairedEmbeddings) -> PairedEmbeddings:
     """Text pairs and image pairs as one training set (image ids prefixed)."""
     labels = None
     if texts.labels is not None and images.labels is not None:
@@ -171,7 +171,7 @@ def train_crossmodal(
     fit = texts
     if images is not None and refine:
         image_train, measure_on = images.split(heldout, config.seed)
-        fit = _joined(texts, image_train)
+        fit = join_pairs(texts, image_train)
     runs = train_adapter(
         registry, new, old, fit, config=config, heldout=heldout, direction="backward", **options
     )
