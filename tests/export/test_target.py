@@ -116,7 +116,15 @@ def test_cli_refusals_are_one_line_and_write_nothing(tmp_path: Path, cli) -> Non
     small_registry(reg, family="mlp")
     out = tmp_path / "st"
     line = one_line_error(
-        cli("--registry", str(reg), "export", "sentence-transformers", "v2-to-v1.mlp", "-o", str(out))
+        cli(
+            "--registry",
+            str(reg),
+            "export",
+            "sentence-transformers",
+            "v2-to-v1.mlp",
+            "-o",
+            str(out),
+        )
     )
     assert "not an affine map" in line and not out.exists()
     both = cli("--registry", str(reg), "export", "sentence-transformers", "v2-to-v1.mlp")
