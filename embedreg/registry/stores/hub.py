@@ -362,6 +362,14 @@ class HubStore(Store):
                 snapshot_download(self.repo_id, revision=commit, allow_patterns=[f"{prefix}/*"])
             )
         found = folder / prefix
+        if (not found.is_dir() or not any(found.iterdir())) and is_offline():
+            # the commit's folder is cached (its registry.json was read), not this artifact
+            raise HubUnreachable(
+                f"{ENV_HF_OFFLINE} is set and artifact {key!r} of {self.location} at commit "
+                f"{commit[:12]} is not in the local cache",
+                f"unset {ENV_HF_OFFLINE} to download it once (it is cached afterwards)",
+                repo_id=self.repo_id,
+            )
         if not found.is_dir() or not any(found.iterdir()):
             raise NotFound(
                 f"artifact {key!r} is missing from {self.location} at commit {commit[:12]}",
