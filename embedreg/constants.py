@@ -117,7 +117,26 @@ HUB_REGISTRY_TAGS: tuple[str, ...] = ("embedreg", "embedding-registry")
 # --- model cards ----------------------------------------------------------------------
 
 #: Card templates shipped as package data (``embedreg/cards/``).
-CARD_TEMPLATES: tuple[str, ...] = ("adapter_card.md", "registry_card.md")
+CARD_TEMPLATES: tuple[str, ...] = ("adapter_card.md", "registry_card.md", "st_export_card.md")
+
+# --- sentence-transformers export --------------------------------------------------------
+
+#: ``format`` of the ``embedreg`` section of an exported sentence-transformers model's card.
+ST_EXPORT_FORMAT = "embedreg.st-export/1"
+#: The lowest cosine, on every verification text, between an export's vectors and
+#: embedreg's own path output; an export below it is refused.
+ST_EXPORT_MIN_COSINE = 0.9999
+#: ``library_name`` and tags of an exported sentence-transformers model's card.
+ST_LIBRARY_NAME = "sentence-transformers"
+HUB_ST_TAGS: tuple[str, ...] = (
+    "sentence-transformers",
+    "sentence-similarity",
+    "feature-extraction",
+    "embedreg",
+    "embedding-adapter",
+)
+#: The extra that installs sentence-transformers (``pip install 'embedreg[st]'``).
+ST_EXTRA = "st"
 
 #: Entry-point group of registry stores, keyed by URL scheme (``file``, ``hf``).
 STORES_GROUP = "embedreg.stores"

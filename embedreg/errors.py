@@ -455,3 +455,33 @@ class ReportExists(EmbedRegError, FileExistsError):
             f"{path} exists already",
             "choose another -o folder, or pass --overwrite to replace the report's files",
         )
+
+
+# --- exports ------------------------------------------------------------------------------
+
+
+class ExtraUnavailable(EmbedRegError, ImportError):
+    """A feature needs an optional extra that is not installed."""
+
+    def __init__(self, what: str, package: str, extra: str) -> None:
+        self.package, self.extra = package, extra
+        super().__init__(
+            f"{what} needs {package}, which is not installed",
+            f"install it with \"pip install 'embedreg[{extra}]'\"",
+        )
+
+
+class ExportRefused(EmbedRegError, ValueError):
+    """A query path (or generation) cannot be carried by the requested model format."""
+
+
+class ExportMismatch(EmbedRegError):
+    """An exported model's vectors differ from embedreg's own; nothing was written."""
+
+
+class ExportExists(EmbedRegError, FileExistsError):
+    """An export's output folder exists already."""
+
+    def __init__(self, path: str, detail: str, hint: str) -> None:
+        self.path = path
+        super().__init__(f"{path} {detail}", hint)

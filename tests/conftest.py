@@ -259,6 +259,25 @@ class TwoTowerChain:
         return dest
 
 
+@dataclass(frozen=True)
+class ShortPair:
+    """The quick start's pair in a registry template: v2, v2-short (the same weights reading
+    32 tokens), an affine v2-short → v2 adapter and a v2 gallery, all real.
+
+    ``copy(dest)`` gives a test a registry of its own (the gallery folder is shared: search
+    it, never change it).
+    """
+
+    template: Path
+    gallery: Path
+    adapter: str
+    queries: tuple[str, ...]
+
+    def copy(self, dest: Path) -> Path:
+        shutil.copytree(self.template, dest)
+        return dest
+
+
 @pytest.fixture(scope="session")
 def two_tower_chain(
     tmp_path_factory: pytest.TempPathFactory,
@@ -292,3 +311,42 @@ def two_tower_chain(
     embed_pairs(reg, "new", "old", queries, role="query", device="cpu")
     image_pairs(reg, "new", "old", images, device="cpu")
     return TwoTowerChain(root / "registry", texts, images, queries)
+
+
+@pytest.fixture(scope="session")
+def short_pair(tmp_path_factory: pytest.TempPathFactory, v2_dir: Path, bbc_news: Any) -> ShortPair:
+    """500 BBC News texts (200 characters) embedded by v2 and v2-short, their adapter
+    (``affine``, closed form), and a gallery of 100 other texts embedded by v2."""
+    import json
+
+    from embedreg import Registry
+    from embedreg.gallery import build_gallery
+    from embedreg.models import pin_model
+    from embedreg.training import train_adapter, training_pairs
+
+    root = tmp_path_factory.mktemp("short-pair")
+    reg = Registry.open(root / "registry")
+    reg.init()
+    reg.add_generation(pin_model("v2", v2_dir, fingerprint=False))
+    reg.add_generation(pin_model("v2-short", v2_dir, max_tokens=32, parent="v2", fingerprint=False))
+    rows = [
+        {
+            "id": bbc_news.ids[i],
+            "text": " ".join(bbc_news.texts[i].split())[:200],
+            "label": bbc_news.labels[i],
+        }
+        for i in range(0, len(bbc_news), 4)
+    ][:600]
+    train, docs = root / "train.jsonl", root / "docs.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows[:500]))
+    docs.write_text("".join(json.dumps(r) + "\n" for r in rows[500:]))
+    pairs = training_pairs(reg, "v2-short", "v2", texts=train, device="cpu")
+    (run,) = train_adapter(reg, "v2-short", "v2", pairs, family="affine")
+    build_gallery(reg, "v2", docs, root / "news", device="cpu")
+    queries = (
+        "interest rates rise",
+        "the election campaign",
+        "a new mobile phone",
+        "the cup final",
+    )
+    return ShortPair(root / "registry", root / "news", run.record.id, queries)

@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gallery",),
     ("upgrade", "reports"),
     ("hub",),
+    ("export",),
 )
 #: Library modules over 500 lines are split into modules with one job each.
 MAX_LINES = 500

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("torch", "transformers", "faiss")
+HEAVY = ("torch", "transformers", "faiss", "sentence_transformers")
 
 PROBE = """
 import sys
@@ -25,6 +25,11 @@ def run(action: str) -> str:
 
 def test_import_embedreg_is_light() -> None:
     assert run("import embedreg, embedreg.errors, embedreg.adapters") == ""
+
+
+def test_import_export_is_light() -> None:
+    """sentence-transformers (the st extra) loads only when a model is built or loaded."""
+    assert run("import embedreg.export; embedreg.export.export_sentence_transformers") == ""
 
 
 def test_cli_help_is_light() -> None:

@@ -47,10 +47,19 @@ def test_wheel_contents(wheel: zipfile.ZipFile) -> None:
     assert "embedreg_cli/main.py" in names
     assert "embedreg/cards/adapter_card.md" in names
     assert "embedreg/cards/registry_card.md" in names
+    assert "embedreg/cards/st_export_card.md" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = wheel.read(entry_points).decode()
     assert "embedreg = embedreg_cli.main:main" in text
     assert "[embedreg.stores]" in text
+    metadata = wheel.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    # sentence-transformers is an optional extra (the export), never a hard dependency
+    assert "Provides-Extra: st" in metadata
+    assert "Requires-Dist: sentence-transformers>=6.2; extra == 'st'" in metadata
+    assert not any(
+        line.startswith("Requires-Dist: sentence-transformers") and "extra ==" not in line
+        for line in metadata.splitlines()
+    )
 
 
 def test_installed_wheel_finds_card_templates(wheel: zipfile.ZipFile, tmp_path: Path) -> None:

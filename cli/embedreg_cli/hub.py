@@ -62,6 +62,15 @@ def check_updates(state: State, names: tuple[str, ...], as_json: bool) -> None:
 @click.option(
     "--replace", is_flag=True, help="Overwrite files of another adapter (or tool) in the repo."
 )
+@click.option(
+    "--as",
+    "form",
+    type=click.Choice(["embedreg", "sentence-transformers"]),
+    default="embedreg",
+    show_default=True,
+    help="Publish the adapter's files, or a sentence-transformers model that applies it "
+    "(see 'embedreg export sentence-transformers').",
+)
 @json_option
 @registry_option
 @pass_state
@@ -72,6 +81,7 @@ def publish(
     private: bool,
     tag: str | None,
     replace: bool,
+    form: str,
     as_json: bool,
 ) -> None:
     """Publish adapter ID to a Hub repo: config.json, model.safetensors and a card, one commit.
@@ -80,7 +90,16 @@ def publish(
     recipes, the family, λ, the training data's sha256, the files' sha256
     and the held-out figures, with a snippet that applies the map with numpy
     alone.  The registry records the repo and commit.
+
+    With --as sentence-transformers, the repo gets instead the source
+    generation's model with the adapter as a Dense layer, verified against
+    embedreg's own vectors: SentenceTransformer("OWNER/NAME") loads it.
     """
+    if form == "sentence-transformers":
+        from .export import publish_st
+
+        publish_st(state.registry(), adapter_id, repo_id, None, private, tag, replace, as_json)
+        return
     from embedreg.hub import publish_adapter
 
     pub = publish_adapter(

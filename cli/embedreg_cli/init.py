@@ -9,12 +9,17 @@ from .output import say
 
 
 @click.command()
+@click.option(
+    "--private",
+    is_flag=True,
+    help="For a Hub registry (hf://OWNER/NAME): create its repo private.",
+)
 @registry_option
 @pass_state
-def init(state: State) -> None:
+def init(state: State, private: bool) -> None:
     """Create an empty registry (default ./.embedreg); harmless if one exists."""
     reg = state.registry()
-    if reg.init():
+    if reg.init(private=private):
         say(f"Initialised an empty registry at {reg.location}")
     else:
         count = len(reg.document().generations)

@@ -16,7 +16,20 @@ from embedreg import __version__
 from embedreg.constants import ENV_DEBUG, ENV_HF_PROGRESS
 from embedreg.errors import EmbedRegError
 
-from . import adapter, alias, compatible, embed, evaluate, gallery, gen, hub, init, resolve, upgrade
+from . import (
+    adapter,
+    alias,
+    compatible,
+    embed,
+    evaluate,
+    export,
+    gallery,
+    gen,
+    hub,
+    init,
+    resolve,
+    upgrade,
+)
 from .context import State, registry_option
 
 
@@ -96,10 +109,13 @@ adapter.adapter.add_command(hub.pull_adapter)
 cli.add_command(upgrade.upgrade)
 cli.add_command(compatible.compatible)
 cli.add_command(evaluate.evaluate)
+cli.add_command(export.export)
 
 
 def main(args: list[str] | None = None) -> None:
     """Console-script entry point."""
-    # The command line shows its own progress; huggingface_hub's bars would interleave.
-    os.environ.setdefault(ENV_HF_PROGRESS, "1")
+    # The command line shows its own progress: huggingface_hub's bars (and transformers',
+    # which follow them) would interleave with it, and would reach logs and --json runs.
+    # Forced, not defaulted: a user's HF_HUB_DISABLE_PROGRESS_BARS=0 must not bring them back.
+    os.environ[ENV_HF_PROGRESS] = "1"
     cli.main(args=args, prog_name="embedreg")

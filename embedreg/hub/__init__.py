@@ -15,7 +15,7 @@ Names that need ``huggingface_hub`` load it on first use.
 Example:
     >>> from embedreg.hub import card_template_names
     >>> card_template_names()
-    ('adapter_card.md', 'registry_card.md')
+    ('adapter_card.md', 'registry_card.md', 'st_export_card.md')
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,16 +33,14 @@ from ..constants import (
     ADAPTER_WEIGHTS_FILENAME,
     CARD_FILENAME,
     HUB_DEFAULT_BRANCH,
-    HUB_LIBRARY_NAME,
-    HUB_REGISTRY_TAGS,
     HUB_SCHEME,
     REGISTRY_FILENAME,
 )
 from ..errors import ConflictError, HubConflict, ReadOnlyRegistry
 from ..registry import Registry, RegistryDocument
+from ..registry.card import registry_card
 from ..registry.stores.hub import HubStore, artifact_path
 from ..util.hubcalls import hf_api, hub_errors
-from .cards import render_card
 
 __all__ = ["Transfer", "pull_registry", "push_registry", "registry_card"]
 
@@ -65,57 +62,6 @@ class Transfer:
             "generations": list(self.generations),
             "adapters": list(self.adapters),
         }
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "pass" if value else "fail"
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return f"{value:.3f}"
-    return "—"
-
-
-def registry_card(doc: RegistryDocument, repo_id: str) -> Any:
-    """The card of a registry repo: lineages of generations, adapters and their figures."""
-    from huggingface_hub import ModelCardData
-
-    gens = sorted(doc.generations.values(), key=lambda g: (g.created, g.name))
-    children = {g.parent for g in gens if g.parent}
-    lineages = []
-    for leaf in (g for g in reversed(gens) if g.name not in children):
-        chain, seen = [leaf.name], leaf
-        while seen.parent is not None and seen.parent in doc.generations:
-            seen = doc.generations[seen.parent]
-            chain.append(seen.name)
-        lineages.append(" → ".join(chain))
-    adapters = []
-    for a in sorted(doc.adapters.values(), key=lambda r: r.id):
-        pub = a.published
-        adapters.append(
-            {
-                "id": a.id,
-                "source": a.source,
-                "target": a.target,
-                "family": a.family,
-                "direction": a.direction,
-                "retention": _fmt(a.figures.get("retention")),
-                "cmc1": _fmt(a.figures.get("cmc@1")),
-                "recall1": _fmt(a.figures.get("recall@1")),
-                "criterion": _fmt(a.figures.get("criterion")),
-                "published": f"[{pub.repo_id}](/{pub.repo_id})" if pub else "",
-            }
-        )
-    data = ModelCardData(library_name=HUB_LIBRARY_NAME, tags=list(HUB_REGISTRY_TAGS))
-    return render_card(
-        "registry_card.md",
-        data,
-        title=f"{repo_id} (embedreg registry)",
-        repo_id=repo_id,
-        lineages=lineages,
-        generations=gens,
-        adapters=adapters,
-        aliases=dict(doc.aliases),
-    )
 
 
 def push_registry(

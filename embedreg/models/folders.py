@@ -29,7 +29,7 @@ from ..constants import ENV_HF_OFFLINE, HUB_DEFAULT_BRANCH
 from ..errors import HubUnreachable, ModelChanged, ModelLoadError, ModelSourceError
 from ..registry import Generation, HubSource, LocalSource
 from ..util.hashing import folder_weights_sha256, weight_files
-from ..util.hubcalls import hf_api, hub_errors, is_offline
+from ..util.hubcalls import hf_api, hub_errors, is_offline, quiet_hub_bars
 
 __all__ = [
     "ModelDirInfo",
@@ -228,7 +228,8 @@ def hub_snapshot(source: HubSource, *, generation: str) -> Path:
     )
 
     try:
-        return Path(snapshot_download(repo_id=source.repo_id, revision=source.revision))
+        with quiet_hub_bars():  # never into logs
+            return Path(snapshot_download(repo_id=source.repo_id, revision=source.revision))
     except RepositoryNotFoundError:
         raise ModelLoadError(
             f"Hub repo {source.repo_id} of generation {name!r} was not found",

@@ -101,13 +101,17 @@ class Registry:
 
     # --- reading and writing --------------------------------------------------------------
 
-    def init(self) -> bool:
+    def init(self, *, private: bool = False) -> bool:
         """Create an empty registry; ``False`` when a valid one exists already.
 
         An existing file is parsed, so a corrupted or newer registry is
         reported (and left untouched) rather than silently accepted.
+        ``private`` creates it readable only by its owner (a Hub registry's
+        repo; other stores refuse it).
         """
-        if self.store.create(RegistryDocument().serialize()):
+        content = RegistryDocument().serialize()
+        created = self.store.create_private(content) if private else self.store.create(content)
+        if created:
             return True
         self.document()
         return False

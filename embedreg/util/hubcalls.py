@@ -10,6 +10,12 @@ and what to do.  Tokens are the client's own (``HF_TOKEN``, or the file
 :func:`scrub` removes the current token from any text taken from a server
 reply before it goes into a message.
 
+huggingface_hub's own progress bars never reach logs: inside
+:func:`hub_errors` (and :func:`quiet_hub_bars`) they are off whenever stderr
+is not a terminal, unless the user asked for them with
+``HF_HUB_DISABLE_PROGRESS_BARS=0``.  The command line turns them off
+altogether (it shows its own progress, and ``--json`` runs stay clean).
+
 ``huggingface_hub`` is imported only when a call is made.
 
 Example:
@@ -24,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -42,7 +49,15 @@ from ..errors import (
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
-__all__ = ["endpoint", "hf_api", "hub_errors", "is_offline", "scrub", "translate"]
+__all__ = [
+    "endpoint",
+    "hf_api",
+    "hub_errors",
+    "is_offline",
+    "quiet_hub_bars",
+    "scrub",
+    "translate",
+]
 
 _LOGIN_HINT = "log in with 'hf auth login' or set HF_TOKEN to a token that has access"
 
@@ -187,6 +202,40 @@ def _is_network_error(exc: BaseException) -> bool:
     return isinstance(exc, (httpx2.TransportError, ConnectionError, TimeoutError))
 
 
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr: not a terminal
+        return False
+
+
+@contextmanager
+def quiet_hub_bars() -> Iterator[None]:
+    """huggingface_hub's progress bars off inside, when stderr is not a terminal (logs, pipes).
+
+    ``HF_HUB_DISABLE_PROGRESS_BARS``, when set either way, is the user's
+    choice and is left to decide.  Bars already off stay off.
+    """
+    if _stderr_is_terminal():
+        yield
+        return
+    from huggingface_hub import constants
+    from huggingface_hub.utils.tqdm import (
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
+
+    if constants.HF_HUB_DISABLE_PROGRESS_BARS is not None or are_progress_bars_disabled():
+        yield
+        return
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        enable_progress_bars()
+
+
 @contextmanager
 def hub_errors(
     repo_id: str, *, revision: str | None = None, path: str | None = None, action: str = "read"
@@ -194,10 +243,12 @@ def hub_errors(
     """Run Hub calls; their errors leave as embedreg's typed errors (see :func:`translate`).
 
     The original exception is not chained (``from None``), so a traceback
-    carries nothing from the client's request objects.
+    carries nothing from the client's request objects.  huggingface_hub's
+    progress bars stay out of logs (:func:`quiet_hub_bars`).
     """
     try:
-        yield
+        with quiet_hub_bars():
+            yield
     except HubError:
         raise
     except Exception as exc:

@@ -47,14 +47,27 @@ def test_gen_add_pins_the_branch_head_and_check_updates_sees_it_move(
     assert shown["pin"] == f"{repo}@{head}"
 
 
+#: What a progress bar (tqdm's or anyone's) leaves in a captured stream.
+BAR_MARKS = ("\r", "%|", "it/s]", "█")
+#: A user who asked huggingface_hub for its bars: --json runs and logs still get none.
+BARS_ON = {"HF_HUB_DISABLE_PROGRESS_BARS": "0"}
+
+
+def only_json(result) -> object:
+    """The command's stdout, which must be one JSON value; its stderr must hold no bar."""
+    assert result.returncode == 0, result.stderr
+    assert not any(mark in result.stderr for mark in BAR_MARKS), result.stderr
+    return json.loads(result.stdout)
+
+
 def test_publish_and_pull_from_the_command_line(hub, tmp_path: Path, cli) -> None:
     small_registry(tmp_path / "reg")
     repo = hub.repo_name("cli-adapter")
     published = cli(
         "--registry", str(tmp_path / "reg"), "adapter", "publish", ADAPTER, "--repo", repo,
-        "--revision-tag", "v1", "--json",
+        "--revision-tag", "v1", "--json", env=BARS_ON,
     )  # fmt: skip
-    assert published.returncode == 0, published.stderr
+    only_json(published)
     pub = json.loads(published.stdout)
     assert pub["repo_id"] == repo and pub["tag"] == "v1" and len(pub["commit"]) == 40
     shown = json.loads(
@@ -64,9 +77,9 @@ def test_publish_and_pull_from_the_command_line(hub, tmp_path: Path, cli) -> Non
     small_registry(tmp_path / "other")  # the same pins and recipes (and an adapter of its own)
     other = ["--registry", str(tmp_path / "other")]
     assert cli(*other, "adapter", "rm", ADAPTER).returncode == 0
-    pulled = cli(*other, "adapter", "pull", f"{repo}@v1", "--name", "pulled", "--json")
-    assert pulled.returncode == 0, pulled.stderr
-    rec = json.loads(pulled.stdout)
+    pulled = cli(*other, "adapter", "pull", f"{repo}@v1", "--name", "pulled", "--json", env=BARS_ON)
+    rec = only_json(pulled)
+    assert isinstance(rec, dict)
     assert rec["id"] == "pulled" and rec["published"]["commit"] == pub["commit"]
     conflict = one_line_error(
         cli(
@@ -123,3 +136,28 @@ def test_an_hf_registry_offline_reads_its_cached_state(hub, tmp_path: Path, cli)
     assert f"Note: read a cached state of {url}: commit {commit[:12]}" in offline.stderr
     write = cli("--registry", url, "alias", "set", "p", "v1", env={"HF_HUB_OFFLINE": "1"})
     assert "HF_HUB_OFFLINE is set: cannot write" in one_line_error(write)
+
+
+def test_json_runs_that_reach_the_hub_print_only_json(hub, tmp_path: Path, cli) -> None:
+    """push, pull, a Hub registry read and check-updates: JSON on stdout, no bar on stderr."""
+    small_registry(tmp_path / "reg")
+    url = f"hf://{hub.repo_name('json-runs')}"
+    pushed = only_json(cli("--registry", str(tmp_path / "reg"), "push", url, "--json", env=BARS_ON))
+    assert isinstance(pushed, dict) and pushed["adapters"] == [ADAPTER]
+    pulled = only_json(
+        cli("--registry", str(tmp_path / "copy"), "pull", url, "--json", env=BARS_ON)
+    )
+    assert isinstance(pulled, dict) and pulled["commit"] == pushed["commit"]
+    listed = only_json(cli("--registry", url, "adapter", "list", "--json", env=BARS_ON))
+    assert [a["id"] for a in listed] == [ADAPTER]  # type: ignore[union-attr]
+    checked = only_json(cli("--registry", url, "gen", "check-updates", "--json", env=BARS_ON))
+    assert isinstance(checked, list)
+
+
+def test_init_private(hub, tmp_path: Path, cli) -> None:
+    url = f"hf://{hub.repo_name('private-cli')}"
+    made = cli("--registry", url, "init", "--private")
+    assert made.returncode == 0, made.stderr
+    assert hub.repo(url.removeprefix("hf://")).private is True
+    local = one_line_error(cli("--registry", str(tmp_path / "reg"), "init", "--private"))
+    assert "cannot be made private" in local and "hf://OWNER/NAME" in local

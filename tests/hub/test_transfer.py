@@ -10,10 +10,8 @@ import pytest
 from embedreg import Registry
 from embedreg.adapters import load_registered_adapter
 from embedreg.errors import AdapterIntegrityError, ConflictError, ReadOnlyRegistry
-from embedreg.gallery.operations import build_gallery, search_gallery
+from embedreg.gallery.operations import search_gallery
 from embedreg.hub import pull_registry, push_registry
-from embedreg.models import pin_model
-from embedreg.training import train_adapter, training_pairs
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 
 from hub.helpers import ADAPTER, one_line_error, small_registry
@@ -84,26 +82,13 @@ def test_a_tampered_adapter_on_the_hub_is_not_pulled(hub, tmp_path: Path) -> Non
 
 
 def test_a_pulled_registry_searches_like_the_original(
-    hub, tmp_path: Path, v2_dir: Path, bbc_news: Any, cli
+    hub, tmp_path: Path, short_pair: Any, cli
 ) -> None:
     """Push, pull into a fresh directory: the same hits, through the pulled adapter."""
-    reg = Registry.open(tmp_path / "reg")
-    reg.init()
-    reg.add_generation(pin_model("v2", v2_dir, max_tokens=128, fingerprint=False))
-    reg.add_generation(pin_model("v2-short", v2_dir, max_tokens=16, parent="v2", fingerprint=False))
-    rows = [
-        {"id": bbc_news.ids[i], "text": " ".join(bbc_news.texts[i].split())[:120]}
-        for i in range(0, len(bbc_news), 4)
-    ][:600]
-    train, docs = tmp_path / "train.jsonl", tmp_path / "docs.jsonl"
-    train.write_text("".join(json.dumps(r) + "\n" for r in rows[:500]))
-    docs.write_text("".join(json.dumps(r) + "\n" for r in rows[500:]))
-    pairs = training_pairs(reg, "v2-short", "v2", texts=train, device="cpu")
-    (run,) = train_adapter(reg, "v2-short", "v2", pairs, family="procrustes")
-    build_gallery(reg, "v2", docs, tmp_path / "news", device="cpu")
-    queries = ["interest rates rise", "the election campaign", "a new mobile phone"]
+    reg = Registry.open(short_pair.copy(tmp_path / "reg"))
+    queries = list(short_pair.queries[:3])
     before = search_gallery(
-        reg, tmp_path / "news", queries, generation="v2-short", k=5, device="cpu"
+        reg, short_pair.gallery, queries, generation="v2-short", k=5, device="cpu"
     )
 
     url = f"hf://{hub.repo_name('searchable')}"
@@ -111,7 +96,7 @@ def test_a_pulled_registry_searches_like_the_original(
     pulled = cli("--registry", str(tmp_path / "copy"), "pull", url)
     assert pulled.returncode == 0, pulled.stderr
     found = cli(
-        "--registry", str(tmp_path / "copy"), "gallery", "search", str(tmp_path / "news"),
+        "--registry", str(tmp_path / "copy"), "gallery", "search", str(short_pair.gallery),
         "--gen", "v2-short", *queries, "-k", "5", "--device", "cpu", "--json",
     )  # fmt: skip
     assert found.returncode == 0, found.stderr
@@ -119,7 +104,7 @@ def test_a_pulled_registry_searches_like_the_original(
     assert [[hit["id"] for hit in q] for q in after["results"]] == before.ids
     for q, scores in zip(after["results"], before.scores, strict=True):
         assert [hit["score"] for hit in q] == pytest.approx(scores, abs=1e-5)
-    assert after["paths"]["v2"]["adapters"] == [run.record.id]
+    assert after["paths"]["v2"]["adapters"] == [short_pair.adapter]
 
 
 def test_cli_refusals_are_one_line(hub, tmp_path: Path, cli) -> None:

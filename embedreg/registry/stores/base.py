@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
+from ...errors import ValidationError
+
 
 class Store(ABC):
     """Abstract registry store; subclasses serve one URL scheme."""
@@ -60,6 +62,19 @@ class Store(ABC):
     @abstractmethod
     def create(self, content: bytes) -> bool:
         """Write the first document; return ``False`` (writing nothing) if one exists."""
+
+    def create_private(self, content: bytes) -> bool:
+        """Like :meth:`create`, where only the owner (and those they allow) can read it.
+
+        Stores without such a notion refuse (the default).
+
+        Raises:
+            ValidationError: this store cannot make a registry private.
+        """
+        raise ValidationError(
+            f"the registry at {self.registry_root} cannot be made private",
+            "--private applies to registries on the Hub (hf://OWNER/NAME)",
+        )
 
     @abstractmethod
     def update(self, fn: Callable[[bytes], bytes | None]) -> None:

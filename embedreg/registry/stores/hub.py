@@ -4,7 +4,7 @@ Layout of the repo (a model repo, written on its ``main`` branch)::
 
     registry.json                 the document, exactly as a local registry keeps it
     artifacts/<key>/...           artifact folders (adapter config + weights)
-    README.md                     the registry's card (written by ``embedreg push``)
+    README.md                     the registry's card (lineages, adapters, figures, aliases)
 
 Reads are pinned: :meth:`HubStore.read` asks the Hub which commit the branch
 (or the revision given after ``@``) points to, downloads ``registry.json`` at
@@ -15,7 +15,11 @@ with ``create_commit(..., parent_commit=<the commit it read>)``; when another
 writer got there first (HTTP 412) it reads again, re-applies the (pure)
 change and retries, pausing a little longer each time, up to
 ``HUB_COMMIT_ATTEMPTS`` tries, then fails with :class:`~embedreg.errors.HubConflict`.
-A registry opened at ``@REVISION`` is read-only.
+A registry opened at ``@REVISION`` is read-only.  Every commit that changes
+``registry.json`` carries ``README.md``, the registry's card
+(:func:`~embedreg.registry.card.registry_card`) rendered from the new
+document, so the repo's front page never shows an old state.
+:meth:`HubStore.create_private` makes the repo private (``embedreg init --private``).
 
 Each read is also kept in the local cache (``$EMBEDREG_CACHE/hub-registries``);
 with ``HF_HUB_OFFLINE=1`` reads come from there, and :attr:`HubStore.notice`
@@ -44,6 +48,7 @@ from urllib.parse import quote, unquote
 
 from ...constants import (
     ARTIFACTS_DIRNAME,
+    CARD_FILENAME,
     ENV_HF_OFFLINE,
     HUB_CACHE_DIRNAME,
     HUB_COMMIT_ATTEMPTS,
@@ -54,6 +59,7 @@ from ...constants import (
     REGISTRY_FILENAME,
 )
 from ...errors import (
+    ConflictError,
     HubConflict,
     HubUnreachable,
     NotFound,
@@ -65,6 +71,8 @@ from ...util.atomic import atomic_write_bytes
 from ...util.cache import cache_root
 from ...util.clock import utc_now
 from ...util.hubcalls import hf_api, hub_errors, is_offline
+from ..card import registry_card
+from ..document import RegistryDocument
 from .base import Store
 
 __all__ = ["HubStore", "artifact_path", "parse_hub_url"]
@@ -255,11 +263,36 @@ class HubStore(Store):
             )
         return str(info.oid)
 
+    def _card(self, content: bytes) -> bytes:
+        """The registry card for the document ``content`` (committed beside it)."""
+        doc = RegistryDocument.parse(content, self.location)
+        return str(registry_card(doc, self.repo_id)).encode("utf-8")
+
     def create(self, content: bytes) -> bool:
+        return self._create(content, private=False)
+
+    def create_private(self, content: bytes) -> bool:
+        """Create the registry in a private repo (only its owner and those they allow read it).
+
+        Raises:
+            ConflictError: the repo exists and is public (its visibility is the owner's to change).
+        """
+        return self._create(content, private=True)
+
+    def _create(self, content: bytes, *, private: bool) -> bool:
         self._writable()
         api = hf_api()
         with hub_errors(self.repo_id, action="create"):
-            api.create_repo(self.repo_id, exist_ok=True)
+            api.create_repo(self.repo_id, private=private, exist_ok=True)
+        if private:
+            with hub_errors(self.repo_id):
+                public = not api.model_info(self.repo_id).private
+            if public:
+                raise ConflictError(
+                    f"Hub repo {self.repo_id} exists and is public",
+                    "make it private on the Hub (HfApi().update_repo_settings(repo_id, "
+                    "private=True)), or init --private a new repo",
+                )
         for attempt in self._tries():
             raw, head = self._read_at(self.branch)
             if raw is not None:
@@ -267,7 +300,9 @@ class HubStore(Store):
                 return False
             try:
                 self.commit = self._commit(
-                    "embedreg: create the registry", {REGISTRY_FILENAME: content}, parent=head
+                    "embedreg: create the registry",
+                    {REGISTRY_FILENAME: content, CARD_FILENAME: self._card(content)},
+                    parent=head,
                 )
             except HubConflict:
                 attempt.failed()
@@ -288,7 +323,9 @@ class HubStore(Store):
                 return
             try:
                 self.commit = self._commit(
-                    "embedreg: update the registry", {REGISTRY_FILENAME: new}, parent=head
+                    "embedreg: update the registry",
+                    {REGISTRY_FILENAME: new, CARD_FILENAME: self._card(new)},
+                    parent=head,
                 )
             except HubConflict:
                 attempt.failed()
@@ -325,6 +362,14 @@ class HubStore(Store):
                 snapshot_download(self.repo_id, revision=commit, allow_patterns=[f"{prefix}/*"])
             )
         found = folder / prefix
+        if (not found.is_dir() or not any(found.iterdir())) and is_offline():
+            # the commit's folder is cached (its registry.json was read), not this artifact
+            raise HubUnreachable(
+                f"{ENV_HF_OFFLINE} is set and artifact {key!r} of {self.location} at commit "
+                f"{commit[:12]} is not in the local cache",
+                f"unset {ENV_HF_OFFLINE} to download it once (it is cached afterwards)",
+                repo_id=self.repo_id,
+            )
         if not found.is_dir() or not any(found.iterdir()):
             raise NotFound(
                 f"artifact {key!r} is missing from {self.location} at commit {commit[:12]}",

@@ -205,3 +205,70 @@ def test_eight_writers_at_once_lose_nothing(hub, tmp_path: Path) -> None:
     updates = [c for c in history if c.title == "embedreg: update the registry"]
     assert len(updates) == 8  # one commit per writer, each on top of the one before
     assert all(c.parent == history[i + 1].oid for i, c in enumerate(history[:-1]))
+
+
+def test_the_card_follows_every_change(hub) -> None:
+    """README.md is rendered from the document in every commit that changes it."""
+    from huggingface_hub import ModelCard
+
+    url = f"hf://{hub.repo_name('carded')}"
+    repo_id = url.removeprefix("hf://")
+    reg = Registry.open(url)
+    reg.init()
+    assert "README.md" in hub.head(repo_id).files
+    reg.add_generation(gen("v1"))
+    reg.add_generation(gen("v2", parent="v1"))
+    reg.set_alias("production", "v1")
+    card = ModelCard.load(repo_id)
+    assert card.data.library_name == "embedreg"
+    text = str(card)
+    assert "- v2 → v1" in text and "`production` → v1" in text
+    reg.remove_alias("production")
+    assert "`production`" not in hub.head(repo_id).files["README.md"].decode()
+    for commit in hub.history(repo_id):  # at every commit, the card shows that commit's registry
+        if "registry.json" not in commit.files:
+            continue
+        doc = json.loads(commit.files["registry.json"])
+        readme = commit.files["README.md"].decode()
+        assert all(f"| {name} |" in readme for name in doc["generations"]), commit.title
+        assert all(f"`{alias}` → " in readme for alias in doc["aliases"]), commit.title
+
+
+def test_init_private_makes_a_private_repo(hub, tmp_path: Path) -> None:
+    from embedreg.errors import ConflictError, ValidationError
+
+    url = f"hf://{hub.repo_name('private')}"
+    assert Registry.open(url).init(private=True) is True
+    assert hub.repo(url.removeprefix("hf://")).private is True
+    assert Registry.open(url).init(private=True) is False  # exists: harmless
+    public = f"hf://{hub.repo_name('public')}"
+    Registry.open(public).init()
+    with pytest.raises(ConflictError, match="exists and is public"):
+        Registry.open(public).init(private=True)
+    with pytest.raises(ValidationError, match="cannot be made private"):
+        Registry.open(tmp_path / "local").init(private=True)
+    assert not (tmp_path / "local").exists()
+
+
+def test_adapter_files_are_fetched_offline_from_the_cache(
+    hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read once online, an adapter of an hf:// registry loads offline, still sha256-checked."""
+    url = f"hf://{hub.repo_name('offline-artifacts')}"
+    from embedreg.hub import push_registry
+
+    local = small_registry(tmp_path / "local")
+    push_registry(local, url)
+    sha = local.adapter(ADAPTER).sha256
+    assert load_registered_adapter(Registry.open(url), ADAPTER).sha256 == sha  # online: cached
+    never = f"hf://{hub.repo_name('offline-never')}"
+    push_registry(local, never)
+    Registry.open(never).document()  # the document is cached, the adapter's files are not
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    offline = Registry.open(url)
+    assert load_registered_adapter(offline, ADAPTER).sha256 == sha
+    assert "cached state" in (offline.store.notice or "")
+    with pytest.raises(
+        HubUnreachable, match=r"HF_HUB_OFFLINE is set and .* not in the local cache"
+    ):
+        load_registered_adapter(Registry.open(never), ADAPTER)
