@@ -10,7 +10,15 @@ import pytest
 from embedreg import Registry
 from embedreg.data.embeddings import load_embeddings
 from embedreg.evaluation import image_figures_missing
+from embedreg.gallery import search_gallery
+from embedreg.gallery.crossmodal import (
+    build_image_gallery,
+    gallery_towers,
+    search_images,
+    tower_warnings,
+)
 from embedreg.models import Encoder, embed_images
+from embedreg.registry import Tower
 from embedreg.training import (
     TrainConfig,
     image_pairs,
@@ -71,14 +79,36 @@ def test_text_pairs_alone_carry_new_text_queries_to_the_old_image_gallery(
 
 
 def test_a_text_only_adapter_is_flagged_until_image_figures_are_recorded(
-    reg: Registry, two_tower_chain: TwoTowerChain
+    reg: Registry, two_tower_chain: TwoTowerChain, digits_dir: Path, tmp_path: Path
 ) -> None:
     texts, queries, images = _data(reg, two_tower_chain)
     (run,) = train_crossmodal(reg, "new", "old", texts, family="procrustes", config=CPU)
     assert image_figures_missing(reg.adapter(run.record.id).figures)
+    few = tmp_path / "few.jsonl"
+    few.write_text("".join(two_tower_chain.images.read_text().splitlines(True)[:30]))
+    gallery = build_image_gallery(reg, "old", few, tmp_path / "gallery", device="cpu")
+    assert gallery_towers(gallery) == {Tower.IMAGE} and len(gallery) == 30
+    probe = [digits_dir / "images" / "d0001.png"]
+
+    def flags(query: Tower) -> list[str]:
+        if query == Tower.IMAGE:
+            hits = search_images(reg, gallery, probe, generation="new", k=3, device="cpu")
+        else:
+            hits = search_gallery(
+                reg, gallery, ["the digit 3"], generation="new", k=3, device="cpu"
+            )
+        assert hits.paths["old"].adapter_ids == [run.record.id]
+        return tower_warnings(hits, query=query, gallery=gallery_towers(gallery))
+
+    for query in (Tower.IMAGE, Tower.TEXT):
+        (line,) = flags(query)
+        assert "measured on text only" in line and "measure-images" in line
     figs = measure_images(reg, run.record.id, queries, images, device="cpu")
     assert not image_figures_missing(reg.adapter(run.record.id).figures)
     assert figs["modalities.measured"] == ["image", "text"] and "text-image.cmc@1" in figs
+    for query, key in ((Tower.IMAGE, "image-image"), (Tower.TEXT, "text-image")):
+        assert all("text only" not in line for line in flags(query))
+        assert bool(flags(query)) == (not figs[f"{key}.criterion"])
 
 
 def test_refining_with_image_pairs_trains_on_both_and_measures_on_the_rest(
