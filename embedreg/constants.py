@@ -175,6 +175,8 @@ ROLES: tuple[str, ...] = ("query", "document")
 #: The longest item (one line of an input file) read, in characters: reading stays
 #: bounded whatever the file holds, and models read only their first tokens anyway.
 DEFAULT_MAX_ITEM_CHARS = 1_000_000
+#: Images of more pixels than this are refused before they are decoded (``--max-pixels``).
+DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
 #: Rows per embeddings shard file unless told otherwise (~100 MB of float32 at 384-d).
 DEFAULT_SHARD_ROWS = 65536
 #: Encoder precisions: ``auto`` is float16 autocast on CUDA and MPS, float32 on CPU.

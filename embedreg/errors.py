@@ -273,6 +273,34 @@ class InputError(EmbedRegError, ValueError):
         super().__init__(f"{where}: {detail}", hint or "fix the input file and run again")
 
 
+class BadImage(InputError):
+    """An image to embed cannot be used: unreadable, truncated, or too large to decode safely.
+
+    ``problem`` is ``unreadable``, ``truncated`` or ``huge``; ``line`` is the
+    line of the list that named it (``None`` for an image of a folder).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        problem: str,
+        detail: str,
+        *,
+        listed_in: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.problem = problem
+        self.image = path
+        where = f"{path} (named at {listed_in}, line {line})" if listed_in is not None else path
+        super().__init__(
+            where,
+            None,
+            detail,
+            "replace or remove that image, or pass --skip-bad to embed the others and list it",
+        )
+        self.line = line
+
+
 class ModelLoadError(EmbedRegError):
     """A generation's model cannot be loaded (missing folder, Hub unreachable, bad files)."""
 

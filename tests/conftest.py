@@ -216,6 +216,49 @@ def small_chain(
     return SmallChain(root / "registry", inputs, unlabelled)
 
 
+# --- two-tower (image + text) test bed (tests/testbed_images.py) ------------------------
+
+
+@pytest.fixture(scope="session")
+def digits_dir() -> Path:
+    """sklearn's digits as PNG files with train/heldout lists, captions and queries."""
+    import testbed_images
+
+    return testbed_images.digits_dir()
+
+
+@pytest.fixture(scope="session")
+def vlm_old_dir(v1_dir: Path) -> Path:
+    """The old two-tower model: v1's text tower and a LiT-trained tiny image tower."""
+    import testbed_images
+
+    return testbed_images.vlm_old_dir()
+
+
+@pytest.fixture(scope="session")
+def vlm_new_dir(v2_dir: Path) -> Path:
+    """The new two-tower model: v2's text tower and a LiT-trained tiny image tower."""
+    import testbed_images
+
+    return testbed_images.vlm_new_dir()
+
+
+@dataclass(frozen=True)
+class TwoTowerChain:
+    """A registry template with two-tower generations ``old`` and ``new`` (text and image
+    pairs cached) and its inputs: ``texts`` (captions + headlines), ``images`` (a list of
+    200 held-out labelled images, absolute paths), ``queries`` (held-out caption queries)."""
+
+    template: Path
+    texts: Path
+    images: Path
+    queries: Path
+
+    def copy(self, dest: Path) -> Path:
+        shutil.copytree(self.template, dest)
+        return dest
+
+
 @dataclass(frozen=True)
 class ShortPair:
     """The quick start's pair in a registry template: v2, v2-short (the same weights reading
@@ -233,6 +276,41 @@ class ShortPair:
     def copy(self, dest: Path) -> Path:
         shutil.copytree(self.template, dest)
         return dest
+
+
+@pytest.fixture(scope="session")
+def two_tower_chain(
+    tmp_path_factory: pytest.TempPathFactory,
+    vlm_old_dir: Path,
+    vlm_new_dir: Path,
+    digits_dir: Path,
+) -> TwoTowerChain:
+    """Both two-tower generations registered (no model loaded) and every input embedded once."""
+    import json
+
+    from embedreg import Registry
+    from embedreg.models import embed_pairs, pin_model
+    from embedreg.training import image_pairs
+
+    import testbed_images
+
+    root = tmp_path_factory.mktemp("two-tower")
+    rows = testbed_images.read_rows(digits_dir / "heldout.jsonl")[:200]
+    images = root / "images.jsonl"
+    images.write_text(
+        "".join(json.dumps({**r, "image": str(digits_dir / r["image"])}) + "\n" for r in rows),
+        encoding="utf-8",
+    )
+    reg = Registry.open(root / "registry")
+    reg.init()
+    recipe = {**testbed_images.VLM_RECIPE, "fingerprint": False}
+    reg.add_generation(pin_model("old", vlm_old_dir, **recipe))
+    reg.add_generation(pin_model("new", vlm_new_dir, parent="old", **recipe))
+    texts, queries = digits_dir / "texts.jsonl", digits_dir / "queries.jsonl"
+    embed_pairs(reg, "new", "old", texts, role="query", device="cpu")
+    embed_pairs(reg, "new", "old", queries, role="query", device="cpu")
+    image_pairs(reg, "new", "old", images, device="cpu")
+    return TwoTowerChain(root / "registry", texts, images, queries)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from embedreg.devices import DEVICE_HELP
 
 from .adapter_options import data_options, load_data, parse_options, schedule, train_options
 from .context import State, json_option, pass_state, registry_option
+from .crossmodal import crossmodal_table, image_options, load_images, measure_images, text_only_note
 from .figures import candidates_table, figures_table, format_figure
 from .output import emit_json, say, show, table
 from .progress import training_progress
@@ -41,6 +42,9 @@ def adapter() -> None:
     """Train, measure and manage adapters between generations."""
 
 
+adapter.add_command(measure_images)
+
+
 # --- commands -------------------------------------------------------------------------
 
 
@@ -63,6 +67,7 @@ def adapter() -> None:
     help="backward: NEW → OLD; forward: OLD → NEW; both: the two.",
 )
 @train_options
+@image_options
 @click.option(
     "--name",
     help="Adapter id instead of <from>-to-<to>.<family> (with both: NAME.backward/NAME.forward).",
@@ -99,35 +104,54 @@ def train(
     lists the candidates' figures. Family options go in -o KEY=VALUE
     (lambda-orth: -o lam=12 is an absolute λ, -o lam_per_dim=0.375 per
     dimension; auto: -o families=procrustes,affine, -o folds=5).
+
+    Two two-tower (text+image) generations: the map is fitted on the text
+    pairs alone (--texts), and --images (labelled) measures it on held-out
+    text→image and image→image retrieval against old/old and new/new, or,
+    with --refine, also fits on a share of them.
     """
     from embedreg.training import train_adapter
+    from embedreg.training.crossmodal import train_crossmodal
     from embedreg.training.runs import make_options
 
     reg = state.registry()
     options = make_options(family, parse_options(family_options))  # fail fast
     config = schedule(settings)
+    doc = reg.document()
+    two_tower = all(doc.generation(g).modality == "text+image" for g in (new, old))
     data = load_data(reg, new, old, direction, settings, device=config.device)
+    images, queries, refine = load_images(reg, new, old, settings, device=config.device)
     with training_progress() as (bar, stage):
-        runs = train_adapter(
-            reg,
-            new,
-            old,
-            data,
-            family=family,
-            options=options,
-            direction=direction,
-            config=config,
-            heldout=heldout,
-            name=name,
-            replace_existing=replace_existing,
-            callbacks=[bar],
-            on_stage=stage,
-        )
+        common: dict[str, Any] = {
+            "family": family,
+            "options": options,
+            "direction": direction,
+            "config": config,
+            "heldout": heldout,
+            "name": name,
+            "replace_existing": replace_existing,
+            "callbacks": [bar],
+            "on_stage": stage,
+        }
+        if two_tower and (images is not None or direction == "backward"):
+            runs = train_crossmodal(
+                reg, new, old, data, images=images, queries=queries, refine=refine, **common
+            )
+        else:
+            if images is not None:
+                raise click.UsageError("--images needs two two-tower (text+image) generations")
+            runs = train_adapter(reg, new, old, data, **common)
     if as_json:
         emit_json([r.record.to_dict() for r in runs])
     for run in runs:
         rec = run.record
         show(figures_table([(rec.id, rec.figures)], title=f"{rec.source} → {rec.target}"))
+        shown = crossmodal_table(rec.id, rec.figures)
+        if shown is not None:
+            show(shown)
+        note = text_only_note(rec.figures)
+        if note is not None:
+            say(f"Note: {rec.id} is {note}")
         if run.training is None:
             say(f"Adapter [bold]{rec.id}[/] is registered already, from the same data and settings")
             continue

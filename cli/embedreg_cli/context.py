@@ -57,16 +57,26 @@ def registry_option(fn: F) -> F:
     )(fn)
 
 
-def column_options(when: str = "") -> Callable[[F], F]:
+def column_options(when: str = "", *, images: bool = False) -> Callable[[F], F]:
     """``--column``, ``--id-column`` and ``--label-column``: where an input's fields are.
 
-    ``when`` prefixes the help (e.g. ``"With --texts: "``).
+    ``when`` prefixes the help (e.g. ``"With --texts: "``); ``images`` adds
+    ``--image-column`` (the field or column naming image files).
     """
 
     def say(text: str) -> str:
         return when + text if when else text[0].upper() + text[1:]
 
     def decorate(fn: F) -> F:
+        if images:
+            fn = click.option(
+                "--image-column",
+                "image_field",
+                help=say(
+                    "field or column naming image files, relative to the list's folder "
+                    "(default: 'image' when the rows have no 'text')."
+                ),
+            )(fn)
         fn = click.option(
             "--label-column",
             "label_field",

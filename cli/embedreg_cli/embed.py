@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
-from embedreg.constants import DEFAULT_SHARD_ROWS, PRECISIONS, ROLES
+from embedreg.constants import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_SHARD_ROWS, PRECISIONS, ROLES
 from embedreg.devices import DEVICE_HELP
 
 from .context import State, column_options, json_option, pass_state, registry_option
 from .output import emit_json, say
 from .progress import progress_bar
 
+if TYPE_CHECKING:
+    from embedreg.registry import Generation
+
 
 @click.command()
 @click.argument("generation")
-@click.argument(
-    "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "-o",
     "--output",
@@ -35,7 +37,19 @@ from .progress import progress_bar
     show_default=True,
     help="auto: float16 autocast on GPUs, float32 on CPU.",
 )
-@column_options()
+@column_options(images=True)
+@click.option(
+    "--skip-bad",
+    is_flag=True,
+    help="Images: embed the usable ones and list the unreadable, truncated or huge ones skipped.",
+)
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_IMAGE_PIXELS,
+    show_default=True,
+    help="Images: refuse an image of more pixels, before decoding it.",
+)
 @click.option(
     "--shard-rows", type=click.IntRange(min=1), default=DEFAULT_SHARD_ROWS, show_default=True
 )
@@ -69,22 +83,52 @@ def embed(
     text_field: str,
     id_field: str | None,
     label_field: str | None,
+    image_field: str | None,
+    skip_bad: bool,
+    max_pixels: int,
     shard_rows: int,
     force: bool,
     num_processes: int,
     chunk_size: int,
     as_json: bool,
 ) -> None:
-    """Embed INPUT (.txt, .jsonl or .csv) with GENERATION into an embeddings file.
+    """Embed INPUT (.txt, .jsonl or .csv; or images) with GENERATION into an embeddings file.
 
-    The file (safetensors) records the generation's name, pin and recipe
-    hash, so it can never be read as another generation's vectors.  With
+    Images: INPUT is a folder of images, or a .jsonl/.csv list naming image
+    files (--image-column, default 'image'); GENERATION's image tower embeds
+    them with the model's own image processor, a batch at a time.  An
+    unreadable, truncated or huge image stops the run with nothing written,
+    unless --skip-bad.  The file (safetensors) records the generation's name,
+    pin and recipe hash, and which tower made the vectors, so it can never be
+    read as another generation's vectors.  With
     --num-processes N (or under 'accelerate launch -m embedreg_cli embed …')
     the work is shared among processes, each on its own device.
     """
+    from embedreg.data.images import is_image_input
     from embedreg.models import embed_inputs
 
     gen = state.registry().generation(generation)
+    if is_image_input(input_path, image_field):
+        _embed_images(
+            gen,
+            input_path,
+            output,
+            role=role,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            image_field=image_field,
+            id_field=id_field,
+            label_field=label_field,
+            shard_rows=shard_rows,
+            overwrite=force,
+            skip_bad=skip_bad,
+            max_pixels=max_pixels,
+            as_json=as_json,
+        )
+        return
+    if input_path.is_dir():
+        raise click.BadParameter("a folder holds images, and it has none", param_hint="INPUT")
     with progress_bar(f"Embedding with {gen.name}") as update:
         result = embed_inputs(
             gen,
@@ -112,3 +156,24 @@ def embed(
         f"→ {result.path} in {result.seconds:.1f} s "
         f"({result.items_per_second:,.1f} items/s, {result.device}, {result.precision})"
     )
+
+
+def _embed_images(
+    gen: Generation, input_path: Path, output: Path, *, as_json: bool, **options: Any
+) -> None:
+    from embedreg.models import embed_images
+    from rich.markup import escape
+
+    with progress_bar(f"Embedding images with {gen.name}") as update:
+        result = embed_images(gen, input_path, output, progress=update, **options)
+    if as_json:
+        emit_json(result.to_dict())
+    say(
+        f"Embedded {result.count} image(s) with [bold]{gen.name}[/]'s image tower "
+        f"({result.dimension}-d) → {result.path} in {result.seconds:.1f} s "
+        f"({result.items_per_second:,.1f} images/s, {result.device}, {result.precision})"
+    )
+    if result.skipped:
+        say(f"[yellow]Skipped {len(result.skipped)} image(s):[/]")
+        for error in result.skipped:
+            say(f"  {escape(error.image)}: {escape(error.detail)}")

@@ -117,9 +117,33 @@ def build(
     batch_size: int,
     device: str,
 ) -> None:
-    """Build a gallery of GENERATION from SOURCE: raw inputs (.txt/.jsonl/.csv) or an embeddings file."""
+    """Build a gallery of GENERATION from SOURCE: raw inputs (.txt/.jsonl/.csv), an embeddings
+    file, or images (a folder, or a .jsonl/.csv list with an 'image' column) that a two-tower
+    GENERATION's image tower embeds."""
+    from embedreg.data.images import is_image_input
     from embedreg.gallery import build_gallery
+    from embedreg.gallery.crossmodal import build_image_gallery
 
+    if is_image_input(source):
+        with progress_bar(f"Embedding images for {out}") as update:
+            g = build_image_gallery(
+                state.registry(),
+                generation,
+                source,
+                out,
+                index=index_kind,
+                metric=metric,
+                name=name,
+                id_field=id_field,
+                device=device,
+                batch_size=batch_size,
+                progress=update,
+            )
+        say(
+            f"Gallery [bold]{g.name}[/] at {out}: {len(g)} images of {generation} "
+            f"(its image tower), {g.index_spec.kind} {g.metric} index"
+        )
+        return
     with progress_bar(f"Building {out}") as update:
         g = build_gallery(
             state.registry(),
@@ -258,8 +282,15 @@ def list_(state: State, as_json: bool) -> None:
 
 @gallery.command("search")
 @click.argument("folder", type=click.Path(path_type=Path))
-@click.argument("queries", nargs=-1, required=True)
-@click.option("--gen", "generation", required=True, help="Generation that embeds the query texts.")
+@click.argument("queries", nargs=-1)
+@click.option("--gen", "generation", required=True, help="Generation that embeds the queries.")
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An image file as a query, embedded by --gen's image tower (repeatable).",
+)
 @click.option(
     "-k", type=click.IntRange(min=1), default=10, show_default=True, help="Results per query."
 )
@@ -281,6 +312,7 @@ def search(
     folder: Path,
     queries: tuple[str, ...],
     generation: str,
+    images: tuple[Path, ...],
     k: int,
     device: str,
     merge: str,
@@ -293,27 +325,37 @@ def search(
 
     A path through an adapter that failed the compatibility criterion is
     flagged (a line on stderr, and "criterion" in --json); --require-compatible
-    refuses it.
+    refuses it.  With --image FILE the queries are images; a path through an
+    adapter measured on text only is flagged when it serves image queries or
+    a gallery of images, until 'adapter measure-images' records image figures.
     """
     from embedreg.gallery import Gallery, search_gallery
+    from embedreg.gallery.crossmodal import gallery_towers, search_images, tower_warnings
+    from embedreg.registry import Tower
     from embedreg.routing import Resolver
 
+    if bool(queries) == bool(images):
+        raise click.UsageError("give query texts or --image FILE (not both)")
     reg = state.registry()
     g = Gallery.load(folder)
     resolver = Resolver(
         reg, max_hops=max_hops, min_quality=min_quality, require_compatible=require_compatible
     )
-    hits = search_gallery(
-        reg,
-        g,
-        list(queries),
-        generation=generation,
-        k=k,
-        resolver=resolver,
-        device=device,
-        merge=merge,
-    )
-    for warning in hits.warnings():
+    options: dict[str, Any] = {
+        "generation": generation,
+        "k": k,
+        "resolver": resolver,
+        "device": device,
+        "merge": merge,
+    }
+    if images:
+        hits = search_images(reg, g, list(images), **options)
+        queries = tuple(str(p) for p in images)
+    else:
+        hits = search_gallery(reg, g, list(queries), **options)
+    query_tower = Tower.IMAGE if images else Tower.TEXT
+    flags = tower_warnings(hits, query=query_tower, gallery=gallery_towers(g))
+    for warning in [*hits.warnings(), *flags]:
         say(f"Warning: {warning}")
     if as_json:
         data = hits.to_dict()
@@ -321,6 +363,7 @@ def search(
             for row in rows:
                 row["text"] = g.item(row["id"])["text"]
         data["queries"] = list(queries)
+        data["warnings"] = [*data["warnings"], *flags]
         emit_json(data)
         return
     for segment, path in hits.paths.items():

@@ -32,8 +32,9 @@ def _summary(g: Generation) -> str:
     norm = "normalised" if g.recipe.normalize else "not normalised"
     ref = getattr(g.source, "resolved_from", None)
     src = f"{g.source.kind} {short_pin(g.pin)}" + (f" (from {ref})" if ref else "")
+    towers = " (text and image towers, one space)" if g.modality == "text+image" else ""
     return (
-        f"{src}, {g.dimension}-d, {g.recipe.pooling} pooling, "
+        f"{src}, {g.dimension}-d{towers}, {g.recipe.pooling} pooling, "
         f"{norm}, max {g.recipe.max_tokens} tokens"
     )
 
@@ -67,7 +68,11 @@ def _summary(g: Generation) -> str:
     type=click.IntRange(min=1),
     help="Embedding dimension (read from the folder when it says).",
 )
-@click.option("--modality", type=click.Choice(MODALITIES), default="text", show_default=True)
+@click.option(
+    "--modality",
+    type=click.Choice(MODALITIES),
+    help="Default: read from the model (text+image for CLIP-like two-tower models, else text).",
+)
 @click.option("--parent", help="The generation this one succeeds.")
 @click.option("--notes", default="", help="Free text kept with the generation.")
 @click.option(
@@ -91,7 +96,7 @@ def add(
     doc_prefix: str | None,
     max_tokens: int | None,
     dimension: int | None,
-    modality: str,
+    modality: str | None,
     parent: str | None,
     notes: str,
     fingerprint: bool | None,
@@ -113,7 +118,7 @@ def add(
     """
     from embedreg.models import register_model
 
-    loads = fingerprint is not False and modality == "text"
+    loads = fingerprint is not False and modality in (None, "text", "text+image")
     doing = "Pinning and fingerprinting" if loads else "Pinning"
     with console().status(f"{doing} {model} …"):
         added = register_model(
@@ -203,6 +208,7 @@ def show_(state: State, name: str, as_json: bool) -> None:
         ("document prefix", repr(g.recipe.document_prefix)),
         ("max tokens", str(g.recipe.max_tokens)),
         ("recipe hash", g.recipe.hash),
+        *_image_rows(g),
         ("aliases", ", ".join(info["aliases"]) or "—"),
         ("lineage", " → ".join(lineage)),
         ("adapters", ", ".join(info["adapters"]) or "—"),
@@ -308,3 +314,20 @@ def fingerprint_(state: State, name: str, device: str, replace: bool) -> None:
     fp = g.fingerprint
     assert fp is not None
     say(f"Recorded the fingerprint of [bold]{g.name}[/] ({fp.precision} on {fp.device})")
+
+
+def _image_rows(g: Generation) -> list[tuple[str, str]]:
+    """The image tower's recipe, as ``gen show`` lists it (nothing for a text generation)."""
+    if g.image_recipe is None:
+        return []
+    proc = g.image_recipe.processor
+    size = proc.get("crop_size") if proc.get("do_center_crop") else proc.get("size")
+    return [
+        (
+            "image processor",
+            ", ".join(f"{k}={proc[k]}" for k in ("image_mean", "image_std") if k in proc)
+            + (f", size {size}" if size else ""),
+        ),
+        ("image normalize", "yes" if g.image_recipe.normalize else "no"),
+        ("image recipe hash", g.image_recipe.hash),
+    ]

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from .bootstrap import Interval, bootstrap_interval
+from .crossmodal import image_figures_missing, measure_crossmodal, modalities_figures
 from .estimators import ESTIMATE_BASIS, judged_similarity
 from .figures import RETENTION, RETENTION_BASIS, RETENTION_INTERVAL, measure
 from .judged import JUDGED_BASIS, judged_figures, measure_judged
@@ -42,11 +43,14 @@ __all__ = [
     "average_multimodel_accuracy",
     "bootstrap_interval",
     "cmc",
+    "image_figures_missing",
     "judged_figures",
     "judged_similarity",
     "mean_average_precision",
     "measure",
+    "measure_crossmodal",
     "measure_judged",
+    "modalities_figures",
     "neighbour_agreement",
     "read_judged_texts",
     "read_qrels",

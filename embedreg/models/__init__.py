@@ -6,7 +6,7 @@ Example:
     >>> Encoder(gen).encode(["a query"], role="query").shape  # doctest: +SKIP
     (1, 384)
 
-Importing this room loads no torch or transformers; an :class:`Encoder` does.
+Importing this subpackage loads no torch or transformers; an :class:`Encoder` does.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from .folders import (
     model_folder,
     resolve_hub_revision,
 )
+from .images import embed_images
 from .pinning import pin_model, register_model
+from .towers import TWO_TOWER_TYPES, TowerInfo, inspect_towers, load_image_processor
 from .updates import UpdateCheck, check_updates
 
 __all__ = [
@@ -37,19 +39,24 @@ __all__ = [
     "PROBE_SET",
     "PROBE_TEXTS",
     "TOLERANCES",
+    "TWO_TOWER_TYPES",
     "EmbedResult",
     "Encoder",
     "ModelDirInfo",
     "ProgressCallback",
+    "TowerInfo",
     "UpdateCheck",
     "VerifyReport",
     "check_updates",
     "compute_fingerprint",
+    "embed_images",
     "embed_inputs",
     "embed_pairs",
     "embeddings_cache_dir",
     "hub_snapshot",
     "inspect_model_dir",
+    "inspect_towers",
+    "load_image_processor",
     "model_folder",
     "pin_model",
     "record_fingerprint",

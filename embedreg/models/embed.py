@@ -35,7 +35,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +47,15 @@ from ..constants import (
     ROLES,
 )
 from ..data.embeddings import EmbeddingsWriter, load_embeddings
+from ..data.images import read_images
 from ..data.inputs import count_lines, read_inputs
 from ..data.pairs import PairedEmbeddings, pair_embeddings
-from ..errors import ConflictError, InputError, ValidationError
-from ..registry import Generation, LocalStore, Registry
+from ..errors import InputError, ValidationError
+from ..registry import Generation, LocalStore, Registry, Tower
 from ..util.hashing import canonical_json_sha256, file_sha256
 from .encoder import Encoder, ProgressCallback
+from .images import embed_images
+from .results import EmbedResult, check_output
 from .sharded import WorkSpec, launched, on_main, prepare, processes, read_chunks, run
 
 __all__ = [
@@ -72,84 +75,6 @@ CACHE_KEY_VERSION = 1
 PairProgress = Callable[[str, int, "int | None"], None]
 #: ``on_cached(generation, path)`` when a generation's vectors come from the cache.
 CachedFn = Callable[[str, Path], None]
-
-
-@dataclass(frozen=True)
-class EmbedResult:
-    """What :func:`embed_inputs` wrote.
-
-    Attributes:
-        path: the embeddings file (or sharded folder).
-        generation: the generation's name.
-        pin: its pin.
-        role: ``query`` or ``document``.
-        count: vectors written.
-        dimension: their dimension.
-        seconds: wall time of reading, encoding and writing (model load excluded,
-            except in the processes of a sharded run).
-        device: where the model ran.
-        precision: in which precision.
-        processes: how many processes embedded (see :mod:`.sharded`).
-        process: this process's rank (0: the main one, which wrote the file).
-    """
-
-    path: Path
-    generation: str
-    pin: str
-    role: str
-    count: int
-    dimension: int
-    seconds: float
-    device: str
-    precision: str
-    processes: int = 1
-    process: int = 0
-
-    @property
-    def items_per_second(self) -> float:
-        """Throughput over :attr:`seconds`."""
-        return self.count / self.seconds if self.seconds > 0 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "path": str(self.path),
-            "generation": self.generation,
-            "pin": self.pin,
-            "role": self.role,
-            "count": self.count,
-            "dimension": self.dimension,
-            "seconds": round(self.seconds, 3),
-            "items_per_second": round(self.items_per_second, 2),
-            "device": self.device,
-            "precision": self.precision,
-            "processes": self.processes,
-        }
-
-
-def check_output(
-    output_path: str | os.PathLike[str], input_path: str | os.PathLike[str], *, overwrite: bool
-) -> None:
-    """Refuse to write over the input, or over an existing file unless ``overwrite``.
-
-    Raises:
-        ConflictError: naming the path and the option that allows it.
-    """
-    out, source = Path(output_path), Path(input_path)
-    if out.exists() and source.exists() and _same_or_inside(source, out):
-        raise ConflictError(
-            f"the output {out} is the input file {source}", "write the vectors to another path"
-        )
-    if out.exists() and not overwrite:
-        raise ConflictError(
-            f"the output {out} exists", "choose another path, or pass --force to replace it"
-        )
-
-
-def _same_or_inside(source: Path, out: Path) -> bool:
-    if os.path.samefile(source, out):
-        return True
-    return out.is_dir() and source.resolve().is_relative_to(out.resolve())
 
 
 def embed_inputs(
@@ -380,6 +305,7 @@ def embed_pairs(
     use_cache: bool = True,
     progress: PairProgress | None = None,
     on_cached: CachedFn | None = None,
+    tower: Tower = Tower.TEXT,
 ) -> PairedEmbeddings:
     """Embed ``input_path`` with generations ``new`` and ``old`` and pair the vectors by id.
 
@@ -395,6 +321,8 @@ def embed_pairs(
         use_cache: read and write the embeddings cache.
         progress: ``(generation, done, total)`` while embedding.
         on_cached: ``(generation, path)`` when the cache serves a generation.
+        tower: ``image`` embeds a folder or list of images with both
+            generations' image towers (``text_field`` names the image column).
 
     Raises:
         InputError, ModelChanged, ModelLoadError, TrainingDataError.
@@ -408,7 +336,10 @@ def embed_pairs(
     cache = embeddings_cache_dir(registry)
     loaded = []
     for gen in gens:
-        key = cache_key(gen, digest, role, (text_field, id_field, label_field))
+        field = text_field if tower == Tower.TEXT else f"image:{text_field}"
+        if tower == Tower.IMAGE:
+            digest = _images_digest(source, text_field, id_field, label_field)
+        key = cache_key(gen, digest, role, (field, id_field, label_field))
         path = cache / f"{gen.name}-{key[:32]}.safetensors"
         if not (use_cache and path.exists()):
             cache.mkdir(parents=True, exist_ok=True)
@@ -420,7 +351,8 @@ def embed_pairs(
             target = (
                 path if use_cache else cache / f".uncached-{gen.name}-{os.getpid()}.safetensors"
             )
-            embed_inputs(
+            embed_one = embed_inputs if tower == Tower.TEXT else _embed_images
+            embed_one(
                 gen,
                 source,
                 target,
@@ -448,6 +380,29 @@ def embed_pairs(
         old_generation=gens[1].name,
         what=(f"{gens[0].name} vectors", f"{gens[1].name} vectors"),
     )
+
+
+def _embed_images(
+    gen: Generation, source: Path, target: Path, *, text_field: str, **options: Any
+) -> EmbedResult:
+    return embed_images(gen, source, target, image_field=text_field, **options)
+
+
+def _images_digest(source: Path, field: str, id_field: str | None, label_field: str | None) -> str:
+    """A key over images: the list's bytes, and each image's path, size and modification time."""
+    listing = []
+    for item in read_images(
+        source,
+        image_field=None if source.is_dir() else field,
+        id_field=id_field,
+        label_field=label_field,
+    ):
+        try:
+            stat = item.path.stat()
+        except OSError:
+            raise item.error("unreadable", "does not exist") from None
+        listing.append((str(item.path), stat.st_size, stat.st_mtime_ns))
+    return canonical_json_sha256([file_sha256(source) if source.is_file() else "", listing])
 
 
 def _remove(path: Path) -> None:

@@ -39,8 +39,9 @@ import numpy as np
 from ..constants import PRECISIONS, ROLES
 from ..devices import select_device
 from ..errors import DimensionMismatch, ModelLoadError, ValidationError
-from ..registry import Generation
+from ..registry import Generation, Tower
 from .folders import model_folder
+from .towers import image_features, load_image_processor, text_features
 
 if TYPE_CHECKING:
     import torch
@@ -114,10 +115,15 @@ class Encoder:
             raise ValidationError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
             )
-        if generation.modality != "text":
+        if not generation.towers:
             raise ValidationError(
                 f"generation {generation.name!r} embeds {generation.modality}, "
-                "and embedreg's encoder embeds text only"
+                "and embedreg's encoder embeds text and images"
+            )
+        if generation.towers == (Tower.IMAGE,) and generation.image_recipe is None:
+            raise ValidationError(
+                f"generation {generation.name!r} embeds image, and has no image recipe",
+                "register it again with 'embedreg gen add' (its image processor is recorded then)",
             )
         self.generation = generation
         self.recipe = generation.recipe
@@ -132,12 +138,14 @@ class Encoder:
         self.folder = (
             Path(folder) if folder is not None else model_folder(generation, verify_pin=verify_pin)
         )
+        self._image_processor: Any = None
         self._tokenizer, self._model = self._load()
+        self._two_tower = hasattr(self._model, "get_text_features")
         names = getattr(self._tokenizer, "model_input_names", ["input_ids", "attention_mask"])
         self._token_types = "token_type_ids" in names
-        pad = self._tokenizer.pad_token_id
+        pad = getattr(self._tokenizer, "pad_token_id", None)
         if pad is None:
-            pad = self._tokenizer.eos_token_id
+            pad = getattr(self._tokenizer, "eos_token_id", None)
         self._pad_id = int(pad) if pad is not None else 0
         self._left_pad = getattr(self._tokenizer, "padding_side", "right") == "left"
 
@@ -151,7 +159,11 @@ class Encoder:
         where = f"{self.folder} (generation {self.generation.name!r})"
         try:
             with _quiet_transformers():
-                tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
+                tokenizer = (
+                    AutoTokenizer.from_pretrained(str(self.folder))
+                    if Tower.TEXT in self.generation.towers
+                    else None
+                )
                 model, info = AutoModel.from_pretrained(
                     str(self.folder),
                     dtype=torch.float32,
@@ -187,6 +199,10 @@ class Encoder:
         return self.generation.dimension
 
     def _prepare(self, texts: Sequence[str], role: str) -> list[str]:
+        if self._tokenizer is None:
+            raise ValidationError(
+                f"generation {self.generation.name!r} has no text tower", "embed images with it"
+            )
         if role not in ROLES:
             raise ValidationError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         prefix = self.recipe.query_prefix if role == "query" else self.recipe.document_prefix
@@ -237,14 +253,19 @@ class Encoder:
         if self._token_types:
             inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
         with torch.inference_mode(), self._autocast():
-            out = self._model(**inputs)
-            states = (
-                out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-            ).float()
-            pooled = _pool(states, inputs["attention_mask"], self.recipe.pooling)
+            if self._two_tower:
+                pooled = text_features(self._model, inputs, self.recipe.pooling, _pool)
+            else:
+                out = self._model(**inputs)
+                states = (
+                    out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+                ).float()
+                pooled = _pool(states, inputs["attention_mask"], self.recipe.pooling)
             if self.recipe.normalize:
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        vectors: np.ndarray = pooled.float().cpu().numpy()
+        return self._checked(pooled.float().cpu().numpy())
+
+    def _checked(self, vectors: np.ndarray) -> np.ndarray:
         if self.check_dimension and vectors.shape[1] != self.generation.dimension:
             raise DimensionMismatch(
                 self.generation.dimension,
@@ -253,6 +274,45 @@ class Encoder:
                 "the generation's dimension is wrong; re-register it",
             )
         return vectors
+
+    def encode_images(
+        self, images: Sequence[Any], *, progress: ProgressCallback | None = None
+    ) -> np.ndarray:
+        """Encode PIL images with the image tower; float32 ``(len(images), d)`` in input order.
+
+        Each batch goes through the model's own image processor (the one the
+        generation's image recipe recorded) and ``get_image_features``.
+
+        Example:
+            >>> from PIL import Image  # doctest: +SKIP
+            >>> enc.encode_images([Image.open("cat.jpg").convert("RGB")]).shape  # doctest: +SKIP
+            (1, 512)
+        """
+        import torch
+
+        if Tower.IMAGE not in self.generation.towers:
+            raise ValidationError(
+                f"generation {self.generation.name!r} ({self.generation.modality}) has no image tower",
+                "embed images with a two-tower (text+image) or image generation",
+            )
+        if self._image_processor is None:
+            self._image_processor = load_image_processor(self.folder, self.generation)
+        recipe = self.generation.image_recipe
+        out: np.ndarray | None = None
+        for start in range(0, len(images), self.batch_size):
+            batch = list(images[start : start + self.batch_size])
+            pixels = self._image_processor(images=batch, return_tensors="pt")["pixel_values"]
+            with torch.inference_mode(), self._autocast():
+                feats = image_features(self._model, pixels.to(self.device))
+                if recipe is not None and recipe.normalize:
+                    feats = torch.nn.functional.normalize(feats, p=2, dim=1)
+            vectors = self._checked(feats.float().cpu().numpy())
+            if out is None:
+                out = np.empty((len(images), vectors.shape[1]), dtype=np.float32)
+            out[start : start + len(batch)] = vectors
+            if progress is not None:
+                progress(start + len(batch), len(images))
+        return out if out is not None else np.zeros((0, self.dimension), dtype=np.float32)
 
     def _encode_chunk(
         self,

@@ -33,12 +33,17 @@ from typing import Any, TypeVar
 from ..constants import HUB_DEFAULT_BRANCH
 from ..errors import DuplicateName, ModelLoadError, ModelSourceError
 from ..registry import (
+    MODALITIES,
+    TEXT_IMAGE,
     Generation,
     HubSource,
+    ImageRecipe,
     LocalSource,
     ModelSource,
     Recipe,
     Registry,
+    Tower,
+    towers_of,
     validate_name,
 )
 from ..registry.sources import COMMIT_RE, REPO_ID_RE
@@ -50,6 +55,7 @@ from .folders import (
     require_safetensors,
     resolve_hub_revision,
 )
+from .towers import inspect_towers, load_image_processor, processor_config
 
 __all__ = ["pin_model", "register_model"]
 
@@ -67,7 +73,7 @@ def pin_model(
     document_prefix: str | None = None,
     max_tokens: int | None = None,
     dimension: int | None = None,
-    modality: str = "text",
+    modality: str | None = None,
     parent: str | None = None,
     notes: str = "",
     fingerprint: bool | None = None,
@@ -88,7 +94,12 @@ def pin_model(
         dimension: the vectors' length; ``None`` reads the config, else
             measures it on the model's output.  A given or configured
             dimension that the model contradicts is refused.
-        modality: ``text``, ``image`` or ``multimodal``.
+        modality: ``text``, ``image``, ``text+image`` or ``multimodal``;
+            ``None`` (the default) says ``text+image`` for a folder that
+            transformers loads as a two-tower model (CLIP, SigLIP,
+            ``VisionTextDualEncoderModel``, …: its image recipe is then read
+            from the model's own image processor, and its text pooling
+            defaults to ``model``, the model's own text features), else ``text``.
         parent: the generation this one succeeds.
         notes: free text kept with the generation.
         fingerprint: load the model and store the probe set's fingerprint;
@@ -106,23 +117,43 @@ def pin_model(
             registering it without loading).
     """
     validate_name(name, "generation")
+    if modality is not None and modality not in MODALITIES:
+        raise ModelSourceError(
+            f"modality must be one of {', '.join(MODALITIES)}, got {modality!r}",
+            "choose one of those",
+        )
+    source = _source(model, revision)
+    folder: Path | None = None
+    if isinstance(source, LocalSource):
+        require_safetensors(Path(source.path), f"model folder {source.path}")
+        folder = Path(source.path)
+    elif fingerprint is not False or dimension is None or modality in (TEXT_IMAGE, "image"):
+        hub = source  # its config files are read like a local folder's
+        folder = _loading(lambda: hub_snapshot(hub, generation=name))
+    towers = inspect_towers(folder) if folder is not None else None
+    if towers is not None and modality == "text":
+        raise ModelSourceError(
+            f"{os.fspath(model)} is a two-tower ({towers.model_type}) model: text and images",
+            "drop --modality (it is read from the model), or pass --modality text+image",
+        )
+    modality = modality or (TEXT_IMAGE if towers is not None else "text")
     if fingerprint is None:
-        fingerprint = modality == "text"
-    if fingerprint and modality != "text":
+        fingerprint = Tower.TEXT in towers_of(modality)
+    if fingerprint and Tower.TEXT not in towers_of(modality):
         raise ModelSourceError(
             f"fingerprints embed text probes, and {name!r} is a {modality} model",
             "register it without a fingerprint (--no-fingerprint, fingerprint=False)",
         )
-    source = _source(model, revision)
-    measurable = modality == "text"  # embedreg's encoder can load text models only
-    if isinstance(source, LocalSource):
-        require_safetensors(Path(source.path), f"model folder {source.path}")
-        info = inspect_model_dir(source.path)
-    elif fingerprint or (dimension is None and measurable):
-        hub = source  # its config files are read like a local folder's
-        info = inspect_model_dir(_loading(lambda: hub_snapshot(hub, generation=name)))
-    else:
-        info = ModelDirInfo()
+    measurable = Tower.TEXT in towers_of(modality)  # measured on the text probes
+    info = inspect_model_dir(folder) if folder is not None else ModelDirInfo()
+    if towers is not None:
+        info = replace(
+            info,
+            dimension=towers.dimension,
+            max_tokens=min(towers.max_tokens, 512) if towers.max_tokens else info.max_tokens,
+            pooling=info.pooling or "model",
+        )
+    image_recipe = _image_recipe(name, modality, folder, normalize)
     defaults = Recipe()
     recipe = Recipe(
         pooling=_first(pooling, info.pooling, defaults.pooling),
@@ -151,6 +182,7 @@ def pin_model(
         modality=modality,
         parent=parent,
         notes=notes,
+        image_recipe=image_recipe,
     )
     if not loads:
         return gen
@@ -166,6 +198,23 @@ def pin_model(
             "drop --dim (dimension=), or fix the model's config",
         )
     return replace(gen, dimension=fp.dimension, fingerprint=fp if fingerprint else None)
+
+
+def _image_recipe(
+    name: str, modality: str, folder: Path | None, normalize: bool | None
+) -> ImageRecipe | None:
+    """The image recipe of a generation with an image tower: its model's own image processor."""
+    if Tower.IMAGE not in towers_of(modality):
+        return None
+    if folder is None:
+        raise ModelSourceError(
+            f"the image processor of {name!r} cannot be read without its files",
+            "let embedreg fetch the model (drop --no-fingerprint)",
+        )
+    processor = _loading(lambda: load_image_processor(folder))
+    return ImageRecipe(
+        processor_config(processor), normalize=True if normalize is None else normalize
+    )
 
 
 def register_model(

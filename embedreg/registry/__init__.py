@@ -21,6 +21,7 @@ from .records import DIRECTIONS, AdapterRecord, GalleryRecord, Publication
 from .registry import LATEST, Registry, Removal
 from .sources import HubSource, LocalSource, ModelSource, source_from_dict
 from .stores import HubStore, LocalStore, Store, default_location, open_store
+from .towers import TEXT_IMAGE, ImageRecipe, Tower, towers_of
 
 __all__ = [
     "DIRECTIONS",
@@ -28,12 +29,14 @@ __all__ = [
     "MODALITIES",
     "POOLING_MODES",
     "SKETCH_SIZE",
+    "TEXT_IMAGE",
     "AdapterRecord",
     "Fingerprint",
     "GalleryRecord",
     "Generation",
     "HubSource",
     "HubStore",
+    "ImageRecipe",
     "LocalSource",
     "LocalStore",
     "ModelSource",
@@ -43,8 +46,10 @@ __all__ = [
     "RegistryDocument",
     "Removal",
     "Store",
+    "Tower",
     "default_location",
     "open_store",
     "source_from_dict",
+    "towers_of",
     "validate_name",
 ]

@@ -39,6 +39,7 @@ from ..util.fields import check_fields
 from ..util.hashing import canonical_json_sha256
 from .names import validate_name
 from .sources import HubSource, LocalSource, ModelSource, source_from_dict
+from .towers import TEXT_IMAGE, ImageRecipe, Tower, towers_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,13 +51,16 @@ __all__ = [
     "Fingerprint",
     "Generation",
     "HubSource",
+    "ImageRecipe",
     "LocalSource",
     "Recipe",
 ]
 
-Pooling = Literal["mean", "cls", "last-token"]
-POOLING_MODES: tuple[str, ...] = ("mean", "cls", "last-token")
-MODALITIES: tuple[str, ...] = ("text", "image", "multimodal")
+Pooling = Literal["mean", "cls", "last-token", "model"]
+#: ``model``: a two-tower model's own pooled, projected text features (``get_text_features``).
+POOLING_MODES: tuple[str, ...] = ("mean", "cls", "last-token", "model")
+#: ``text+image``: a two-tower (vision-language) generation; ``multimodal`` is registered only.
+MODALITIES: tuple[str, ...] = ("text", "image", TEXT_IMAGE, "multimodal")
 
 #: Projections a fingerprint stores per probe vector.
 SKETCH_SIZE = 16
@@ -68,8 +72,9 @@ class Recipe:
     """How a generation turns inputs into vectors.
 
     Attributes:
-        pooling: ``mean`` (masked mean of token states), ``cls`` (first token)
-            or ``last-token`` (last non-padding token).
+        pooling: ``mean`` (masked mean of token states), ``cls`` (first token),
+            ``last-token`` (last non-padding token), or ``model`` (a two-tower
+            model's own text features: its pooling and projection).
         normalize: L2-normalise the pooled vector.
         query_prefix: text prepended to queries before tokenising.
         document_prefix: text prepended to documents before tokenising.
@@ -208,6 +213,7 @@ class Generation:
     created: str = field(default_factory=utc_now)
     notes: str = ""
     fingerprint: Fingerprint | None = None
+    image_recipe: ImageRecipe | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.name, "generation")
@@ -223,6 +229,16 @@ class Generation:
             raise ValidationError(
                 f"modality must be one of {', '.join(MODALITIES)}, got {self.modality!r}"
             )
+        if self.image_recipe is not None and Tower.IMAGE not in self.towers:
+            raise ValidationError(
+                f"generation {self.name!r} ({self.modality}) has no image tower for its image recipe"
+            )
+        if self.recipe.pooling == "model" and self.modality != TEXT_IMAGE:
+            raise ValidationError(
+                f"generation {self.name!r}: pooling 'model' reads a two-tower model's own text "
+                "features, and this is a text model",
+                "choose mean, cls or last-token pooling",
+            )
         if self.fingerprint is not None and self.fingerprint.dimension != self.dimension:
             raise ValidationError(
                 f"generation {self.name!r} is {self.dimension}-d but its fingerprint is "
@@ -235,8 +251,17 @@ class Generation:
         return self.source.pin
 
     @property
+    def towers(self) -> tuple[Tower, ...]:
+        """The towers it embeds with: text, image, or both (``text+image``)."""
+        return towers_of(self.modality)
+
+    @property
     def space_key(self) -> tuple[str, str]:
-        """(pin, recipe hash): generations with equal keys embed into one space."""
+        """(pin, recipe hash): generations with equal keys embed into one space.
+
+        A two-tower generation's image recipe is the model's own processor,
+        read from the same pinned files, so the pin covers it.
+        """
         return (self.pin, self.recipe.hash)
 
     def same_space(self, other: Generation) -> bool:
@@ -255,6 +280,8 @@ class Generation:
             "created": self.created,
             "notes": self.notes,
             "fingerprint": self.fingerprint.to_dict() if self.fingerprint else None,
+            # only two-tower and image generations carry it (text records stay as they were)
+            **({"image_recipe": self.image_recipe.to_dict()} if self.image_recipe else {}),
         }
 
     def describe(self) -> dict[str, Any]:
@@ -266,8 +293,10 @@ class Generation:
         """Inverse of :meth:`to_dict`; raises ``ValueError`` on unknown or bad fields."""
         fields = {"name", "source", "recipe", "dimension", "modality", "parent", "created", "notes"}
         fields.add("fingerprint")  # schema 2; absent (None) in schema-1 documents
+        fields.add("image_recipe")  # image towers only
         check_fields("generation", data, fields, {"name", "source", "recipe", "dimension"})
         fingerprint = data.get("fingerprint")
+        image_recipe = data.get("image_recipe")
         return cls(
             name=data["name"],
             source=source_from_dict(data["source"]),
@@ -278,6 +307,7 @@ class Generation:
             created=data.get("created", ""),
             notes=data.get("notes", ""),
             fingerprint=Fingerprint.from_dict(fingerprint) if fingerprint is not None else None,
+            image_recipe=ImageRecipe.from_dict(image_recipe) if image_recipe is not None else None,
         )
 
     def with_parent(self, parent: str | None) -> Generation:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from .callbacks import EpochStats, TrainerCallback, TrainResult, TrainStart
 from .compare import FamilyComparison, compare_families, options_by_family
 from .config import TrainConfig, auto_batch_size, auto_learning_rate
+from .crossmodal import image_pairs, measure_images, train_crossmodal
 from .data import DEFAULT_HELDOUT, DIRECTION_CHOICES, default_role, split_pairs, training_pairs
 from .runs import AdapterRun, evaluate_adapter, fit_and_measure, train_adapter
 from .trainer import AdapterTrainer, label_codes
@@ -42,9 +43,12 @@ __all__ = [
     "default_role",
     "evaluate_adapter",
     "fit_and_measure",
+    "image_pairs",
     "label_codes",
+    "measure_images",
     "options_by_family",
     "split_pairs",
     "train_adapter",
+    "train_crossmodal",
     "training_pairs",
 ]

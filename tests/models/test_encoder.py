@@ -242,9 +242,11 @@ def test_declared_dimension_is_checked(v2_gen: Generation) -> None:
         Encoder(wrong, device="cpu").encode(["hello"])
 
 
-def test_only_text_generations_are_encoded(v2_gen: Generation) -> None:
-    with pytest.raises(ValidationError, match=r"embeds image, and .* embeds text only"):
+def test_only_generations_with_a_usable_tower_are_encoded(v2_gen: Generation) -> None:
+    with pytest.raises(ValidationError, match=r"embeds image, and has no image recipe"):
         Encoder(dataclasses.replace(v2_gen, modality="image"), device="cpu")
+    with pytest.raises(ValidationError, match=r"embeds multimodal, and .* text and images"):
+        Encoder(dataclasses.replace(v2_gen, modality="multimodal"), device="cpu")
 
 
 def test_devices() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from ..._version import __version__
 from ...constants import EMBEDDINGS_FORMAT, EMBEDDINGS_FORMAT_VERSION, ROLES
 from ...errors import DimensionMismatch, EmbeddingsFileError, GenerationMismatch, ValidationError
-from ...registry import Generation
+from ...registry import Generation, Tower
 from ...util.clock import utc_now
 
 __all__ = ["VECTORS", "Embeddings", "EmbeddingsMeta", "check_generation", "describe", "meta_for"]
@@ -35,6 +35,8 @@ class EmbeddingsMeta:
         dimension: length of each vector.
         created: UTC timestamp of the write.
         embedreg_version: version of embedreg that wrote it.
+        tower: which tower made the vectors, ``text`` or ``image`` (a file
+            written before towers were recorded reads as ``text``).
     """
 
     generation: str
@@ -45,6 +47,7 @@ class EmbeddingsMeta:
     dimension: int
     created: str
     embedreg_version: str
+    tower: str = Tower.TEXT.value
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -98,6 +101,7 @@ class EmbeddingsMeta:
                 dimension=int(data["dimension"]),
                 created=str(data["created"]),
                 embedreg_version=str(data["embedreg_version"]),
+                tower=str(data.get("tower", Tower.TEXT.value)),
             )
         except KeyError as exc:
             raise EmbeddingsFileError(where, f"metadata lacks {exc.args[0]!r}") from None
@@ -105,6 +109,8 @@ class EmbeddingsMeta:
             raise EmbeddingsFileError(where, f"bad metadata ({exc})") from None
         if meta.count < 0 or meta.dimension < 1 or meta.role not in ROLES:
             raise EmbeddingsFileError(where, "inconsistent metadata (count, dimension or role)")
+        if meta.tower not in {t.value for t in Tower}:
+            raise EmbeddingsFileError(where, f"unknown tower {meta.tower!r}")
         return meta
 
 
@@ -136,9 +142,13 @@ def describe(name: str, pin: str, dimension: int) -> str:
     return f"{name!r} (pin {short}, {dimension}-d)"
 
 
-def meta_for(generation: Generation, role: str) -> EmbeddingsMeta:
+def meta_for(generation: Generation, role: str, tower: Tower = Tower.TEXT) -> EmbeddingsMeta:
     if role not in ROLES:
         raise ValidationError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if Tower(tower) not in generation.towers:
+        raise ValidationError(
+            f"generation {generation.name!r} ({generation.modality}) has no {Tower(tower)} tower"
+        )
     return EmbeddingsMeta(
         generation=generation.name,
         pin=generation.pin,
@@ -148,6 +158,7 @@ def meta_for(generation: Generation, role: str) -> EmbeddingsMeta:
         dimension=generation.dimension,
         created=utc_now(),
         embedreg_version=__version__,
+        tower=Tower(tower).value,
     )
 
 

@@ -26,7 +26,7 @@ from ...constants import (
     EMBEDDINGS_INDEX_FILENAME,
 )
 from ...errors import DimensionMismatch, EmbeddingsFileError, ValidationError
-from ...registry import Generation
+from ...registry import Generation, Tower
 from ...util.atomic import atomic_write_bytes, remove_stale_temps, temp_prefix
 from .format import VECTORS, meta_for
 
@@ -126,6 +126,7 @@ class EmbeddingsWriter:
             recipe hash go into the metadata; its dimension is enforced).
         role: ``query`` or ``document``.
         shard_rows: rows per shard file.
+        tower: which tower makes the vectors (``text``, or ``image`` for a generation with an image tower).
 
     Example:
         >>> import tempfile, numpy as np
@@ -149,13 +150,14 @@ class EmbeddingsWriter:
         role: str,
         *,
         shard_rows: int = DEFAULT_SHARD_ROWS,
+        tower: Tower = Tower.TEXT,
     ) -> None:
         if not isinstance(shard_rows, int) or shard_rows < 1:
             raise ValidationError(f"shard_rows must be a positive integer, got {shard_rows!r}")
         self.path = Path(path)
         _check_replaceable(self.path)
         self.generation = generation
-        self.meta = meta_for(generation, role)
+        self.meta = meta_for(generation, role, tower)
         self.shard_rows = shard_rows
         self.count = 0
         self._fields: tuple[str, ...] | None = None
@@ -358,8 +360,9 @@ def save_embeddings(
     ids: Sequence[str] | None = None,
     labels: Sequence[str] | None = None,
     shard_rows: int = DEFAULT_SHARD_ROWS,
+    tower: Tower = Tower.TEXT,
 ) -> Path:
-    """Write ``vectors`` (N x d) made by ``generation`` to ``path`` atomically.
+    """Write ``vectors`` (N x d) made by ``generation``'s ``tower`` to ``path`` atomically.
 
     Example:
         >>> import tempfile, numpy as np
@@ -371,6 +374,6 @@ def save_embeddings(
         >>> read_meta(p).count, read_meta(p).role
         (5, 'query')
     """
-    with EmbeddingsWriter(path, generation, role, shard_rows=shard_rows) as writer:
+    with EmbeddingsWriter(path, generation, role, shard_rows=shard_rows, tower=tower) as writer:
         writer.write(vectors, ids=ids, labels=labels)
     return writer.path
