@@ -64,6 +64,7 @@ from ..util.hashing import canonical_json_sha256
 from .callbacks import TrainerCallback, TrainResult
 from .config import TrainConfig
 from .data import DEFAULT_HELDOUT, check_order, directions, split_pairs
+from .paths import adapter_paths
 from .selection import AUTO, AutoConfig, Selection, candidate_grid, select_adapter
 from .trainer import AdapterTrainer
 
@@ -163,6 +164,7 @@ def train_adapter(
     replace_existing: bool = False,
     callbacks: Sequence[TrainerCallback] = (),
     on_stage: StageFn | None = None,
+    fit_paths: bool = True,
 ) -> list[AdapterRun]:
     """Train, measure, store and register adapters between ``new`` and ``old``.
 
@@ -187,6 +189,8 @@ def train_adapter(
         replace_existing: overwrite adapters with the same id.
         callbacks: trainer callbacks (progress).
         on_stage: called with a short description as each stage starts.
+        fit_paths: with labels, also fit the fused path's ``t`` and measure
+            cascades (:mod:`embedreg.training.paths`, ``provenance["paths"]``).
 
     Returns:
         One :class:`AdapterRun` per direction.  Asking again for an adapter that
@@ -243,6 +247,12 @@ def train_adapter(
         figures = measure_result(result, te, config)
         provenance = _provenance(pairs, src, tgt, d, config, result, len(tr), len(te), heldout)
         provenance["request"] = request
+        if fit_paths:
+            if on_stage:
+                on_stage("fitting the fused path's t and measuring cascades")
+            provenance["paths"] = adapter_paths(
+                result.family, result.options, tr, te, result.adapter, config, selection
+            )
         if selection is not None:
             provenance["requested_family"] = AUTO
             provenance["selection"] = selection.to_dict()

@@ -184,6 +184,8 @@ class CandidateResult:
     epochs: int = 0
     error: str | None = None
     hits: np.ndarray[Any, np.dtype[np.bool_]] | None = field(default=None, repr=False)
+    #: each fold's validation queries as this candidate's fold fit maps them (fused paths reuse them)
+    outputs: list[np.ndarray[Any, Any]] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the per-query hits stay out)."""
@@ -213,6 +215,8 @@ class Selection:
     reason: str
     seconds: float = 0.0
     folds: int = 1
+    #: (fit rows, validation rows) of each fold
+    splits: list[tuple[Any, Any]] = field(default_factory=list, repr=False)
 
     @property
     def winner(self) -> CandidateResult:
@@ -338,6 +342,7 @@ def _validate(
     res = CandidateResult(cand)
     t0 = time.perf_counter()
     hits: list[np.ndarray[Any, np.dtype[np.bool_]]] = []
+    outputs: list[np.ndarray[Any, Any]] = []
     weighted: dict[str, float] = {}
     first: TrainResult | None = None
     for k, (fit_rows, val_rows) in enumerate(folds, 1):
@@ -352,12 +357,15 @@ def _validate(
             res.error = exc.message
             return res, None
         first = fitted if first is None else first
-        basis, fold_hits, figures = _score(fitted.adapter.transform(val.source), val, device)
+        mapped = fitted.adapter.transform(val.source)
+        outputs.append(np.asarray(mapped, dtype=np.float32))
+        basis, fold_hits, figures = _score(mapped, val, device)
         hits.append(fold_hits)
         for key, value in figures.items():  # means over the folds, weighted by their queries
             weighted[key] = weighted.get(key, 0.0) + value * len(val_rows)
         res.epochs = max(res.epochs, fitted.epochs_run)
     res.hits = np.concatenate(hits)
+    res.outputs = outputs
     res.figures = {key: total / len(res.hits) for key, total in weighted.items()}
     res.figure = res.figures[basis]
     res.seconds = time.perf_counter() - t0
@@ -420,5 +428,6 @@ def select_adapter(
         reason,
         time.perf_counter() - t0,
         len(folds),
+        list(folds),
     )
     return final, selection
