@@ -55,7 +55,15 @@ from .config import TrainConfig
 from .selection import AutoConfig, Candidate, CandidateResult, Selection, choose, fold_rows
 from .trainer import AdapterTrainer
 
-__all__ = ["CASCADE_KS", "T_GRID", "adapter_paths", "fit_paths", "path_variants"]
+__all__ = [
+    "CASCADE_KS",
+    "T_GRID",
+    "adapter_paths",
+    "fit_paths",
+    "path_rows",
+    "path_variants",
+    "variant_label",
+]
 
 #: The weights of the old model's query fusion tried (0: the gallery generation alone; 1: the map).
 T_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
@@ -261,6 +269,23 @@ def fit_paths(
     }
 
 
+#: The most folds fitted when the pairs are too few for 5 (each fold must leave enough to fit).
+MAX_FOLDS = 40
+
+
+def _folds(family: str, train: PairedEmbeddings) -> int:
+    """5 folds, or more when 4/5 of the pairs are too few to fit ``family`` (at most :data:`MAX_FOLDS`)."""
+    import math
+
+    from ..adapters import family_class
+
+    need = family_class(family).min_train_pairs(train.source_dim)
+    n = len(train)
+    if n * 4 // 5 >= need or n <= need:
+        return 5
+    return min(MAX_FOLDS, max(5, math.ceil(n / (n - need))))
+
+
 def adapter_paths(
     family: str,
     options: FamilyConfig | None,
@@ -284,7 +309,7 @@ def adapter_paths(
         outputs = selection.winner.outputs
     else:
         try:
-            folds = fold_rows(len(train), AutoConfig(), config.seed + 1)
+            folds = fold_rows(len(train), AutoConfig(folds=_folds(family, train)), config.seed + 1)
         except TrainingDataError as exc:
             return {"fitted": False, "reason": exc.message}
         trainer = AdapterTrainer(config)
@@ -297,3 +322,49 @@ def adapter_paths(
                 return {"fitted": False, "reason": exc.message}
             outputs.append(np.asarray(fitted.adapter.transform(train.source[val_rows]), np.float32))
     return fit_paths(train, heldout, adapter, folds, outputs, seed=config.seed)
+
+
+def variant_label(variant: dict[str, Any]) -> str:
+    """``fused t=0.3``, ``cascade K=50 over map``, … for one stored variant.
+
+    Example:
+        >>> variant_label({"kind": "cascade", "first": "fused", "t": 0.2, "k": 50})
+        'cascade K=50 over fused t=0.2'
+    """
+    kind = str(variant.get("kind"))
+    if kind == "fused":
+        return f"fused t={float(variant.get('t') or 0):g}"
+    if kind == "cascade":
+        first = str(variant.get("first"))
+        over = f"fused t={float(variant.get('t') or 0):g}" if first == "fused" else first
+        return f"cascade K={variant.get('k')} over {over}"
+    return kind
+
+
+def path_rows(paths: Any) -> list[dict[str, str]]:
+    """One display row per stored variant (``adapter show``, the Hub card).
+
+    Example:
+        >>> path_rows({"fitted": False, "reason": "no labels"})
+        []
+    """
+    if not isinstance(paths, dict) or not paths.get("fitted"):
+        return []
+    rows = []
+    for v in paths.get("variants") or []:
+        figs, cost = v.get("figures") or {}, v.get("cost") or {}
+        ci = figs.get("cmc@1.interval")
+        band = f"[{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]" if isinstance(ci, list) else "—"
+        rows.append(
+            {
+                "path": variant_label(v),
+                "cmc": f"{100 * float(figs.get('cmc@1', 0)):.2f}",
+                "interval": band,
+                "map": f"{100 * float(figs.get('map', 0)):.2f}",
+                "retention": f"{float(figs.get('retention', 0)):.3f}",
+                "criterion": "pass" if figs.get("criterion") else "FAIL",
+                "encodes": str(cost.get("extra_encodes", 0)),
+                "us": f"{float(cost.get('arith_us_per_query', 0)):.1f}",
+            }
+        )
+    return rows

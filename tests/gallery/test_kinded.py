@@ -1,0 +1,128 @@
+"""Fused and cascade paths on a real gallery (v2 queries, v1 gallery, BBC News), write-back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from embedreg import Registry
+from embedreg.errors import NoCompatiblePath
+from embedreg.evaluation.paths import slerp
+from embedreg.gallery import Gallery
+from embedreg.gallery.kinded import route_kinds, search_routed
+from embedreg.models import Encoder
+from embedreg.routing.kinds import resolve_kind
+from embedreg.routing.policy import PathKind, RoutingPolicy
+from embedreg.training import train_adapter, training_pairs
+
+QUERIES = ["shares fell on the stock market", "the striker scored twice in the final"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, small_chain: Any) -> dict[str, Any]:
+    """v2 → v1 procrustes trained on 500 labelled items (100 held out); a v1 gallery of 100 of
+    them (texts kept)."""
+    root = tmp_path_factory.mktemp("kinded")
+    reg = Registry.open(small_chain.copy(root / "registry"))
+    pairs = training_pairs(reg, "v2", "v1", texts=small_chain.inputs, device="cpu")
+    rows = [json.loads(line) for line in Path(small_chain.inputs).read_text().splitlines()]
+    text = {r["id"]: r["text"] for r in rows}
+    train_adapter(reg, "v2", "v1", pairs, family="procrustes")
+    rest = pairs.subset(np.arange(400, 500))
+    folder = root / "gallery"
+    v1 = reg.generation("v1")
+    g = Gallery.create(v1, name="news")
+    g.add(rest.target, rest.ids, generation=v1, texts=[text[i] for i in rest.ids])
+    g.save(folder)
+    return {"reg": reg, "folder": folder, "ids": rest.ids}
+
+
+def test_adapter_carries_fitted_paths(world: dict[str, Any]) -> None:
+    rec = world["reg"].adapter("v2-to-v1.procrustes")
+    paths = rec.provenance["paths"]
+    assert paths["fitted"] and 0.0 <= paths["t"] <= 1.0
+    kinds = sorted({v["kind"] for v in paths["variants"]})
+    assert kinds == ["cascade", "fused", "map"]
+
+
+def test_resolve_kind_by_policy(world: dict[str, Any]) -> None:
+    reg = world["reg"]
+    fused = resolve_kind(reg, "v2", "v1", RoutingPolicy(kinds=frozenset({PathKind.FUSED})))
+    assert fused.kind is PathKind.FUSED and fused.chosen.cost == 1
+    assert fused.chosen.memory_bytes and fused.chosen.memory_bytes > 1_000_000  # v1's weights
+    assert "fused t=" in fused.note()
+    only_map = resolve_kind(reg, "v2", "v1", RoutingPolicy(kinds=frozenset({PathKind.MAP})))
+    assert only_map.kind is PathKind.MAP
+    cheap = resolve_kind(reg, "v2", "v1", RoutingPolicy(max_query_cost=1))
+    assert cheap.chosen.cost <= 1
+    best = resolve_kind(reg, "v2", "v1", RoutingPolicy())
+    allowed = [o for o, why in best.options if why is None or o is best.chosen]
+    assert best.quality >= max(o.quality for o in allowed) - 0.005
+    data = best.to_dict()
+    assert data["kind"] == best.kind.value and data["options"]
+
+
+def test_fused_unavailable_without_the_old_weights(world: dict[str, Any]) -> None:
+    reg = world["reg"]
+
+    def gone(gen: Any) -> tuple[str | None, int | None]:
+        return f"the model folder of generation {gen.name!r} does not exist", None
+
+    route = resolve_kind(reg, "v2", "v1", RoutingPolicy(), model_status=gone)
+    assert route.kind is not PathKind.FUSED and route.chosen.first != "fused"
+    with pytest.raises(NoCompatiblePath, match="does not exist"):
+        resolve_kind(
+            reg, "v2", "v1", RoutingPolicy(kinds=frozenset({PathKind.FUSED})), model_status=gone
+        )
+    no_texts = resolve_kind(reg, "v2", "v1", RoutingPolicy(), texts=False)
+    assert no_texts.kind is not PathKind.CASCADE
+
+
+def test_fused_search_is_slerp_of_both_queries(world: dict[str, Any]) -> None:
+    reg = world["reg"]
+    g = Gallery.load(world["folder"])
+    v2 = reg.generation("v2")
+    policy = RoutingPolicy(kinds=frozenset({PathKind.FUSED}))
+    routes = route_kinds(g, v2, reg, policy)
+    route = routes["v1"]
+    assert route is not None and route.kind is PathKind.FUSED
+    hits = search_routed(g, QUERIES, 5, routes, generation=v2, registry=reg, device="cpu")
+    own = Encoder(v2, device="cpu").encode(QUERIES, role="query")
+    theirs = Encoder(reg.generation("v1"), device="cpu").encode(QUERIES, role="query")
+    fused = slerp(theirs, route.map_path.apply(own), float(route.chosen.t or 0))
+    _scores, fids = g._index("v1").search(fused, 5)
+    assert hits.ids == [[g._items[int(f)][0] for f in row] for row in fids]
+    assert hits.to_dict()["kinds"]["v1"]["kind"] == "fused"
+
+
+def test_cascade_write_back_moves_each_item_once(world: dict[str, Any], tmp_path: Path) -> None:
+    import shutil
+
+    reg = world["reg"]
+    folder = tmp_path / "g"
+    shutil.copytree(world["folder"], folder)
+    v2 = reg.generation("v2")
+    policy = RoutingPolicy(kinds=frozenset({PathKind.CASCADE}), max_query_cost=20)
+    g = Gallery.load(folder)
+    routes = route_kinds(g, v2, reg, policy)
+    assert routes["v1"] is not None and routes["v1"].chosen.k == 20
+    hits = search_routed(
+        g, QUERIES, 5, routes, generation=v2, registry=reg, device="cpu", write_back=3
+    )
+    assert 3 <= hits.written <= 6
+    after = Gallery.load(folder)
+    assert len(after) == 100 and sorted(after.ids()) == sorted(world["ids"])
+    assert len(after.ids("v2")) == hits.written
+    assert {s.get("kind") for s in after.sources} >= {"write-back"}
+    # the moved items are v2's own vectors of their texts: searched again, nothing moves twice
+    routes = route_kinds(after, v2, reg, policy)
+    again = search_routed(
+        after, QUERIES, 5, routes, generation=v2, registry=reg, device="cpu", write_back=3
+    )
+    final = Gallery.load(folder)
+    assert len(final) == 100 and len(final.ids("v2")) == hits.written + again.written
+    # the top hits come from both segments, scored in v2's space
+    assert set(hits.ids[0]) <= set(world["ids"])
