@@ -48,9 +48,11 @@ __all__ = [
     "QUALITY_TIE",
     "PathOption",
     "RoutedPath",
+    "choose_option",
     "gallery_model_status",
     "path_options",
     "resolve_kind",
+    "stored_options",
 ]
 
 #: Paths this close (retention) to the best are tied on quality; the cheapest of them wins.
@@ -154,6 +156,16 @@ def _variants(path: QueryPath, registry: Registry) -> list[PathOption]:
         return []
     record = registry.document().adapters.get(path.adapter_ids[0])
     stored = record.provenance.get("paths") if record is not None else None
+    return stored_options(stored, path)
+
+
+def stored_options(stored: Any, path: QueryPath | None = None) -> list[PathOption]:
+    """The fused and cascade options an adapter's ``provenance["paths"]`` holds.
+
+    Example:
+        >>> stored_options({"fitted": False, "reason": "no labels"})
+        []
+    """
     if not isinstance(stored, dict) or not stored.get("fitted"):
         return []
     out = []
@@ -350,18 +362,34 @@ def resolve_kind(
         NoCompatiblePath: no path at all, or none the policy allows (each kind's reason named).
     """
     options = path_options(registry, query, gallery, policy, texts=texts, model_status=model_status)
-    judged = [(o, _refusal(o, policy)) for o in options]
-    allowed = [o for o, why in judged if why is None]
     doc = registry.document()
     q, g = doc.generation_name(query), doc.generation_name(gallery)
+    chosen, marked, reason = choose_option(options, policy, q, g)
+    return RoutedPath(q, g, chosen, marked, reason)
+
+
+def choose_option(
+    options: list[PathOption], policy: RoutingPolicy, query: str = "?", gallery: str = "?"
+) -> tuple[PathOption, list[tuple[PathOption, str | None]], str]:
+    """The chosen option, every option with why it was refused or lost, and why (the module's rule).
+
+    Raises:
+        NoCompatiblePath: the policy allows none of ``options``.
+    """
+    judged = [(o, _refusal(o, policy)) for o in options]
+    allowed = [o for o, why in judged if why is None]
     if not allowed:
-        reasons = "; ".join(
+        asked = [(o, why) for o, why in judged if policy.allows(o.kind)] or judged
+        lines = dict.fromkeys(
             f"{o.label()} via {' → '.join(o.map_path.adapter_ids) if o.map_path else '?'}: {why}"
-            for o, why in judged[:6]
+            for o, why in asked
+        )
+        reasons = "; ".join(list(lines)[:4]) + (
+            f"; {len(lines) - 4} more" if len(lines) > 4 else ""
         )
         raise NoCompatiblePath(
-            q,
-            g,
+            query,
+            gallery,
             f"no path the policy allows ({reasons})",
             "allow more kinds (--paths any), raise --max-query-cost, or train a better adapter",
         )
@@ -386,4 +414,4 @@ def resolve_kind(
         (o, why if why is not None else (None if o is chosen else "lower quality or higher cost"))
         for o, why in judged
     ]
-    return RoutedPath(q, g, chosen, marked, reason)
+    return chosen, marked, reason
