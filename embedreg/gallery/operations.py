@@ -25,16 +25,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..constants import (
-    EMBEDDINGS_INDEX_FILENAME,
-    GALLERY_BUILD_JOURNAL,
-    GALLERY_LOCK,
-    GALLERY_MANIFEST,
-)
+from ..constants import EMBEDDINGS_INDEX_FILENAME, GALLERY_BUILD_JOURNAL, GALLERY_MANIFEST
 from ..data.embeddings import iter_embeddings, read_meta
 from ..data.inputs import check_regular_file, count_lines, input_ids, read_inputs
 from ..errors import (
-    ConflictError,
     DuplicateName,
     EmbedRegError,
     InvalidName,
@@ -45,9 +39,8 @@ from ..errors import (
 from ..models import Encoder
 from ..registry import GalleryRecord, Generation, Registry, validate_name
 from ..routing import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, QueryPath, Resolver
-from ..util.atomic import atomic_create_bytes, process_alive, remove_stale_temps
 from ..util.hashing import file_sha256
-from . import storage
+from .claims import check_empty, claim, discard_interrupted_build
 from .gallery import Gallery
 from .index import IndexSpec
 from .search import Hits
@@ -208,14 +201,14 @@ def build_gallery(
     if folder.exists() and not folder.is_dir():
         raise ValidationError(f"{folder} is a file, not a folder", "choose another -o")
     if journal.exists():
-        _discard_interrupted_build(folder, journal)  # its files are an unfinished build's
+        discard_interrupted_build(folder, journal)  # its files are an unfinished build's
     elif (folder / GALLERY_MANIFEST).exists():
         done = _built_already(folder, gen, src, text_field, id_field, record, existing, register)
         if done is not None:
             return done
         raise DuplicateName("gallery folder", str(folder), "an existing gallery; choose another -o")
     else:
-        _check_empty(folder)  # a build writes only into a new or empty folder, or its own
+        check_empty(folder)  # a build writes only into a new or empty folder, or its own
     if existing is not None and existing.location != record.location:
         raise DuplicateName("gallery", gallery_name, f"the gallery at {existing.location}")
     check_source(src, text_field=text_field, id_field=id_field)  # before any model loads
@@ -223,12 +216,7 @@ def build_gallery(
     gallery = Gallery.create(gen, metric=metric, index=spec, name=gallery_name)
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"pid": os.getpid(), "name": gallery_name, "generation": gen.name})
-    # before any gallery file (a rerun may redo them); of concurrent builds exactly one claims it
-    if not atomic_create_bytes(journal, text.encode()):
-        raise ConflictError(
-            f"another build of gallery folder {folder} started at the same time",
-            "wait for it to finish, or build into another folder with -o",
-        )
+    claim(folder, journal, text)  # before any gallery file (a rerun may redo them)
     pending: list[tuple[Any, list[str], list[str | None]]] = []
     for vectors, ids, texts in _source_items(
         gen,
@@ -258,37 +246,6 @@ def build_gallery(
         registry.add_gallery(record, replace=existing is not None)
     journal.unlink()  # the build is complete
     return gallery
-
-
-def _discard_interrupted_build(folder: Path, journal: Path) -> None:
-    """Remove the gallery files of a build that was killed (its journal is still there)."""
-    try:
-        pid = int(json.loads(journal.read_text(encoding="utf-8"))["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pid = 0
-    if pid and pid != os.getpid() and process_alive(pid):
-        raise ConflictError(
-            f"another build of gallery folder {folder} is running (process {pid})",
-            "wait for it to finish, or stop it and run the build again",
-        )
-    (folder / GALLERY_MANIFEST).unlink(missing_ok=True)
-    storage.remove_stale(folder, keep=set())
-    remove_stale_temps(folder)
-    journal.unlink(missing_ok=True)  # the next build claims the folder afresh
-
-
-def _check_empty(folder: Path) -> None:
-    """Refuse a folder that holds anything but a gallery's lock file (not a gallery's folder)."""
-    try:
-        entries = sorted(e.name for e in folder.iterdir() if e.name != GALLERY_LOCK)
-    except FileNotFoundError:
-        return
-    if entries:
-        shown = ", ".join(entries[:3]) + (", …" if len(entries) > 3 else "")
-        raise ValidationError(
-            f"{folder} is not empty and holds no gallery ({shown})",
-            "build into a new or empty folder with -o",
-        )
 
 
 def _built_already(
