@@ -132,14 +132,35 @@ class PathOption:
 def gallery_model_status(generation: Generation) -> tuple[str | None, int | None]:
     """(why ``generation`` cannot embed queries here, or ``None``; its weights' bytes).
 
-    Local folders are looked at (not hashed: the encoder checks the pin when it
-    loads); Hub generations must be cached or reachable.
+    Nothing is downloaded and nothing is hashed (the encoder checks the pin
+    when it loads): a local generation's folder must exist, a Hub
+    generation's files must be in the local Hugging Face cache.
     """
+    from pathlib import Path
+
     from ..errors import ModelLoadError
     from ..models.folders import model_folder
+    from ..registry import HubSource
 
+    source = generation.source
     try:
-        folder = model_folder(generation, verify_pin=False)
+        if isinstance(source, HubSource):
+            from huggingface_hub import snapshot_download
+
+            try:
+                folder = Path(
+                    snapshot_download(
+                        repo_id=source.repo_id, revision=source.revision, local_files_only=True
+                    )
+                )
+            except Exception:  # noqa: BLE001 - any miss of the cache means: not here
+                return (
+                    f"generation {generation.name!r} ({source.pin}) is not in the local "
+                    "Hugging Face cache (embed anything with it once while online)",
+                    None,
+                )
+        else:
+            folder = model_folder(generation, verify_pin=False)
     except (ModelLoadError, EmbedRegError) as exc:
         return f"generation {generation.name!r} cannot embed queries here ({exc.message})", None
     size = sum(

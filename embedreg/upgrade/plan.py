@@ -38,6 +38,7 @@ from ..gallery import Gallery
 from ..registry import AdapterRecord, Registry
 from ..routing import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, QueryPath, Resolver
 from . import costs
+from .kinds import kind_rows
 from .quality import Estimate, forward_quality, partial_quality, path_quality, reembed_quality
 from .selection import ORDERS
 
@@ -384,9 +385,14 @@ def plan(
             [scale, *notes_time],
         ),
     ]
+    rows += [
+        StrategyRow(r["strategy"], 0, r["quality"], 0.0, 0, r["memory_bytes"], None, r["needs"],
+                    r["notes"])
+        for r in kind_rows(registry, target.name, old, {s: len(v) for s, v in texts.items()})
+    ]  # fmt: skip
     rec, reason = _recommend(rows, target.name, sorted(old), n_old)
     command = None
-    if rec not in ("none", "adapt-queries"):
+    if rec != "none" and not rec.startswith("adapt-queries"):
         command = f"embedreg upgrade apply {folder} --to {target.name} --strategy {rec}"
         if rec == "partial":
             command += f" --fraction {fraction:g} --order {order}"

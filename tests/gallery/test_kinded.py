@@ -26,7 +26,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, small_chain: Any) -> dict[st
     """v2 → v1 procrustes trained on 500 labelled items (100 held out); a v1 gallery of 100 of
     them (texts kept)."""
     root = tmp_path_factory.mktemp("kinded")
-    reg = Registry.open(small_chain.copy(root / "registry"))
+    reg_dir = small_chain.copy(root / "registry")
+    reg = Registry.open(reg_dir)
     pairs = training_pairs(reg, "v2", "v1", texts=small_chain.inputs, device="cpu")
     rows = [json.loads(line) for line in Path(small_chain.inputs).read_text().splitlines()]
     text = {r["id"]: r["text"] for r in rows}
@@ -37,7 +38,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, small_chain: Any) -> dict[st
     g = Gallery.create(v1, name="news")
     g.add(rest.target, rest.ids, generation=v1, texts=[text[i] for i in rest.ids])
     g.save(folder)
-    return {"reg": reg, "folder": folder, "ids": rest.ids}
+    return {"reg": reg, "reg_dir": reg_dir, "folder": folder, "ids": rest.ids}
 
 
 def test_adapter_carries_fitted_paths(world: dict[str, Any]) -> None:
@@ -126,3 +127,60 @@ def test_cascade_write_back_moves_each_item_once(world: dict[str, Any], tmp_path
     assert len(final) == 100 and len(final.ids("v2")) == hits.written + again.written
     # the top hits come from both segments, scored in v2's space
     assert set(hits.ids[0]) <= set(world["ids"])
+
+
+def test_write_back_under_concurrent_writers_and_kills(
+    world: dict[str, Any], tmp_path: Path, small_chain: Any
+) -> None:
+    """One process searches with write-back, one adds items, others are SIGKILLed mid-search:
+    every item ends present once, and the v2 segment grew."""
+    import random
+    import shutil
+    import subprocess
+    import sys
+
+    import crashkit  # type: ignore[import-not-found]
+    from conftest import run_cli
+
+    folder = tmp_path / "g"
+    shutil.copytree(world["folder"], folder)
+    reg_path = str(world["reg_dir"])
+    rows = [json.loads(line) for line in Path(small_chain.inputs).read_text().splitlines()]
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(
+        "".join(json.dumps({"id": f"new-{r['id']}", "text": r["text"]}) + "\n" for r in rows[:30])
+    )
+    script = str(Path(__file__).with_name("writeback_search.py"))
+    hook = crashkit.hook_dir(tmp_path)
+    searcher = subprocess.Popen(
+        [sys.executable, script, reg_path, str(folder), "6"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    rng = random.Random(0)
+    killed = []
+    for _ in range(2):
+        env = {
+            **__import__("os").environ,
+            "PYTHONPATH": str(hook),
+            "EMBEDREG_KILL_ROOTS": str(folder),
+            "EMBEDREG_KILL_AT": str(rng.randint(1, 12)),
+        }
+        killed.append(subprocess.Popen(
+            [sys.executable, script, reg_path, str(folder), "4"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        ))  # fmt: skip
+    added = run_cli(
+        "--registry", reg_path, "gallery", "add", str(folder), str(extra), "--gen", "v1"
+    )
+    assert added.returncode == 0, added.stderr
+    out, err = searcher.communicate(timeout=600)
+    assert searcher.returncode == 0, err
+    codes = [p.wait(timeout=600) for p in killed]
+    assert all(c in (0, -9) for c in codes), [p.stderr.read() for p in killed if p.stderr]
+    final = Gallery.load(folder)  # verifies every file and the counts
+    expected = sorted([*world["ids"], *(f"new-{r['id']}" for r in rows[:30])])
+    assert sorted(final.ids()) == expected  # every item once, none lost
+    moved = final.ids("v2")
+    assert moved and sum(int(line.split()[1]) for line in out.splitlines()) <= len(moved)
+    info = run_cli("--registry", reg_path, "gallery", "info", str(folder), "--json")
+    assert json.loads(info.stdout)["segments"]["v2"]["count"] == len(moved)
