@@ -153,7 +153,7 @@ def gallery_model_status(generation: Generation) -> tuple[str | None, int | None
                         repo_id=source.repo_id, revision=source.revision, local_files_only=True
                     )
                 )
-            except Exception:  # noqa: BLE001 - any miss of the cache means: not here
+            except Exception:  # any miss of the cache (or a bad repo id) means: not here
                 return (
                     f"generation {generation.name!r} ({source.pin}) is not in the local "
                     "Hugging Face cache (embed anything with it once while online)",
