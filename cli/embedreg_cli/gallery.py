@@ -10,6 +10,7 @@ from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
 from embedreg.devices import DEVICE_HELP
 
 from .context import State, json_option, pass_state, registry_option
+from .kinds import make_policy, only_maps, path_kind_options
 from .output import emit_json, say, show, table
 from .progress import progress_bar
 
@@ -304,6 +305,15 @@ def list_(state: State, as_json: bool) -> None:
     "raw scores, or reciprocal-rank fusion.",
 )
 @routing_options
+@path_kind_options
+@click.option(
+    "--write-back",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With a cascade: move up to N of each query's re-scored candidates into the query "
+    "generation's segment (the gallery upgrades as it is searched).",
+)
 @json_option
 @registry_option
 @pass_state
@@ -319,6 +329,9 @@ def search(
     max_hops: int,
     min_quality: float,
     require_compatible: bool,
+    path_kinds: str,
+    max_query_cost: float | None,
+    write_back: int,
     as_json: bool,
 ) -> None:
     """Search the gallery in FOLDER with QUERIES embedded by --gen, routed to each segment.
@@ -331,6 +344,7 @@ def search(
     """
     from embedreg.gallery import Gallery, search_gallery
     from embedreg.gallery.crossmodal import gallery_towers, search_images, tower_warnings
+    from embedreg.gallery.kinded import route_kinds, search_routed
     from embedreg.registry import Tower
     from embedreg.routing import Resolver
 
@@ -348,11 +362,30 @@ def search(
         "device": device,
         "merge": merge,
     }
+    policy = make_policy(max_hops, min_quality, require_compatible, path_kinds, max_query_cost)
+    routes: dict[str, Any] = {}
+    if not images and not only_maps(policy):
+        routes = route_kinds(g, reg.generation(generation), reg, policy)
     if images:
         hits = search_images(reg, g, list(images), **options)
         queries = tuple(str(p) for p in images)
+    elif any(r is not None and r.kind.value != "map" for r in routes.values()):
+        hits = search_routed(
+            g, list(queries), k, routes, generation=reg.generation(generation), registry=reg,
+            device=device, write_back=write_back,
+        )  # fmt: skip
     else:
         hits = search_gallery(reg, g, list(queries), **options)
+        hits.kinds = {s: r for s, r in routes.items() if r is not None}
+    for route in routes.values():
+        note = route.unavailable_note() if route is not None else None
+        if note:
+            say(f"Note: {note}")
+    for segment, route in routes.items():
+        if route is not None:
+            say(f"segment {segment}: {route.note()}")
+    if hits.written:
+        say(f"wrote back {hits.written} item(s) into segment {generation}")
     query_tower = Tower.IMAGE if images else Tower.TEXT
     flags = tower_warnings(hits, query=query_tower, gallery=gallery_towers(g))
     for warning in [*hits.warnings(), *flags]:
@@ -367,7 +400,8 @@ def search(
         emit_json(data)
         return
     for segment, path in hits.paths.items():
-        say(f"segment {segment}: {path.explain().splitlines()[0]}")
+        if segment not in routes:
+            say(f"segment {segment}: {path.explain().splitlines()[0]}")
     for query, ids, scores, segs in zip(
         queries, hits.ids, hits.scores, hits.segments, strict=False
     ):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .context import State, json_option, pass_state, registry_option
 from .gallery import routing_options
+from .kinds import make_policy, only_maps, path_kind_options
 from .output import emit_json, say
 
 
@@ -21,6 +23,7 @@ from .output import emit_json, say
     help="A gallery folder (one path per segment).",
 )
 @routing_options
+@path_kind_options
 @json_option
 @registry_option
 @pass_state
@@ -32,19 +35,27 @@ def resolve(
     max_hops: int,
     min_quality: float,
     require_compatible: bool,
+    path_kinds: str,
+    max_query_cost: float | None,
     as_json: bool,
 ) -> None:
     """Show the best measured path from QUERY_GENERATION to GALLERY_GENERATION (or --gallery DIR).
 
     Paths through an adapter that failed the compatibility criterion rank
     after the others and are flagged (a line on stderr, "criterion" in
-    --json); --require-compatible refuses them.
+    --json); --require-compatible refuses them.  Besides the compiled map, an
+    adapter trained with labels offers a fused path and cascades (--paths):
+    the best by held-out quality within --max-query-cost is chosen, and why.
     """
     from embedreg.routing import Resolver
 
     if (gallery_generation is None) == (gallery_dir is None):
         raise click.UsageError("give either GALLERY_GENERATION or --gallery DIR")
     reg = state.registry()
+    policy = make_policy(max_hops, min_quality, require_compatible, path_kinds, max_query_cost)
+    if not only_maps(policy):
+        _resolve_kinds(reg, query_generation, gallery_generation, gallery_dir, policy, as_json)
+        return
     resolver = Resolver(
         reg, max_hops=max_hops, min_quality=min_quality, require_compatible=require_compatible
     )
@@ -74,3 +85,55 @@ def resolve(
         return
     for path in paths.values():
         say(path.explain())
+
+
+def _resolve_kinds(
+    reg: Any,
+    query_generation: str,
+    gallery_generation: str | None,
+    gallery_dir: Path | None,
+    policy: Any,
+    as_json: bool,
+) -> None:
+    """``resolve`` choosing among path kinds (map, fused, cascade)."""
+    from embedreg.routing.kinds import RoutedPath, resolve_kind
+
+    routes: dict[str, RoutedPath | None]
+    if gallery_generation is not None:
+        routes = {
+            gallery_generation: resolve_kind(reg, query_generation, gallery_generation, policy)
+        }
+    else:
+        from embedreg.gallery import Gallery
+        from embedreg.gallery.kinded import route_kinds
+
+        assert gallery_dir is not None
+        routes = dict(
+            route_kinds(Gallery.load(gallery_dir), reg.generation(query_generation), reg, policy)
+        )
+    for route in routes.values():
+        if route is None:
+            continue
+        note = route.unavailable_note()
+        if note:
+            say(f"Note: {note}")
+        if route.criterion == "fail":
+            say(f"Warning: {route.note()} fails the compatibility criterion on held-out data")
+    if as_json:
+        if gallery_generation is not None:
+            only = routes[gallery_generation]
+            assert only is not None
+            emit_json(only.to_dict())
+        else:
+            emit_json(
+                {
+                    "gallery": str(gallery_dir),
+                    "segments": {
+                        s: (r.to_dict() if r else {"kind": "map", "quality": 1.0, "adapters": []})
+                        for s, r in routes.items()
+                    },
+                }
+            )
+        return
+    for segment, route in routes.items():
+        say(route.explain() if route else f"{query_generation} → {segment}: same space, no mapping")

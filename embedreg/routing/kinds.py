@@ -333,6 +333,21 @@ class RoutedPath:
             f"(quality {self.quality:.3f}, criterion {self.criterion}{cost})"
         )
 
+    def unavailable_note(self) -> str | None:
+        """A line when a better path was not offered (the old weights or texts missing)."""
+        better = [
+            o
+            for o, _ in self.options
+            if o.unavailable and o.quality > self.chosen.quality and o is not self.chosen
+        ]
+        if not better:
+            return None
+        best = max(better, key=lambda o: o.quality)
+        return (
+            f"{best.label()} (quality {best.quality:.3f}) is not offered for "
+            f"{self.query} → {self.gallery}: {best.unavailable}; using {self.chosen.label()}"
+        )
+
     def explain(self) -> str:
         """The chosen path, why, and every other option with why it lost or was refused."""
         lines = [self.note(), f"  chosen: {self.reason}"]

@@ -184,3 +184,42 @@ def test_write_back_under_concurrent_writers_and_kills(
     assert moved and sum(int(line.split()[1]) for line in out.splitlines()) <= len(moved)
     info = run_cli("--registry", reg_path, "gallery", "info", str(folder), "--json")
     assert json.loads(info.stdout)["segments"]["v2"]["count"] == len(moved)
+
+
+def test_cli_resolve_and_search_name_the_path_kind(world: dict[str, Any], tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import run_cli
+
+    reg = str(world["reg_dir"])
+    done = run_cli("--registry", reg, "resolve", "v2", "v1", "--paths", "any", "--json")
+    assert done.returncode == 0, done.stderr
+    path = json.loads(done.stdout)
+    assert path["kind"] in ("map", "fused", "cascade") and path["reason"]
+    fused = run_cli("--registry", reg, "resolve", "v2", "v1", "--paths", "fused", "--json")
+    assert json.loads(fused.stdout)["kind"] == "fused"
+    found = run_cli(
+        "--registry", reg, "gallery", "search", str(world["folder"]), "--gen", "v2",
+        "--paths", "fused", "-k", "3", "--json", QUERIES[0],
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["kinds"]["v1"]["kind"] == "fused"
+    assert "segment v1: path v2 → v1: fused t=" in found.stderr
+    # the old generation's weights gone: fused is not offered, and --paths fused says why
+    gone = tmp_path / "registry"
+    shutil.copytree(world["reg_dir"], gone)
+    doc = json.loads((gone / "registry.json").read_text())
+    doc["generations"]["v1"]["source"]["path"] = str(tmp_path / "no-such-model")
+    (gone / "registry.json").write_text(json.dumps(doc))
+    fallback = run_cli(
+        "--registry", str(gone), "gallery", "search", str(world["folder"]), "--gen", "v2",
+        "--paths", "map,fused", "-k", "3", "--json", QUERIES[0],
+    )  # fmt: skip
+    assert fallback.returncode == 0, fallback.stderr
+    assert json.loads(fallback.stdout)["kinds"]["v1"]["kind"] == "map"
+    notes = [line for line in fallback.stderr.splitlines() if line.startswith("Note:")]
+    assert len(notes) == 1 and "no-such-model" in notes[0]
+    refused = run_cli("--registry", str(gone), "resolve", "v2", "v1", "--paths", "fused")
+    assert refused.returncode == 1
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "no-such-model" in lines[0]
