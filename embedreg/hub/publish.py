@@ -34,7 +34,7 @@ from ..registry.names import validate_name
 from ..util.hubcalls import hf_api, hub_errors
 from .adapter_card import EndFacts
 from .mixin import ADAPTER_FILES, HubAdapter
-from .repos import parse_repo_ref
+from .repos import parse_repo_ref, refuse_taken_tag
 
 __all__ = ["PullResult", "match_generation", "publish_adapter", "pull_adapter"]
 
@@ -69,15 +69,8 @@ def publish_adapter(
         exists = api.repo_exists(repo_id)
     if exists and not replace:
         _check_ours(repo_id, adapter_id)
-    if tag is not None and exists:
-        with hub_errors(repo_id):
-            tags = {t.name for t in api.list_repo_refs(repo_id).tags}
-        if tag in tags:
-            raise HubConflict(
-                f"Hub repo {repo_id} has a tag {tag!r} already",
-                "choose another --revision-tag (tags never move)",
-                repo_id=repo_id,
-            )
+    if exists:
+        refuse_taken_tag(repo_id, tag)
     commit = hub.push_to_hub(repo_id, private=private)
     record = registry.record_publication(adapter_id, Publication(repo_id, commit))
     if tag is not None:

@@ -25,8 +25,8 @@ from pathlib import Path
 from ..errors import ValidationError
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Make the rename itself durable; not every platform can open a directory.
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where a directory can be opened)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -119,7 +119,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def atomic_copy_tree(files: dict[str, Path], destination: str | Path) -> None:
@@ -155,4 +155,4 @@ def atomic_copy_tree(files: dict[str, Path], destination: str | Path) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
