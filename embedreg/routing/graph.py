@@ -13,9 +13,9 @@ multiplied: such a path is skipped.
 
 :class:`Resolver` takes a :class:`~.policy.RoutingPolicy` (one value: hops,
 minimum quality, criterion, path kinds, cost), finds every simple path of at
-most ``policy.max_hops`` adapter hops and ranks them: paths through an adapter that failed the compatibility
-criterion on held-out data come after the others, then by quality, then by
-fewer hops.  It returns the best path of at least ``min_quality`` as a
+most ``policy.max_hops`` adapter hops and ranks them: paths through an
+adapter that failed the compatibility criterion on held-out data come after
+the others, then by quality, then by fewer hops.  It returns the best path of at least ``min_quality`` as a
 :class:`QueryPath` (flagged when it fails the criterion; with
 ``require_compatible`` only paths that pass it are taken), or raises
 :class:`~embedreg.errors.NoCompatiblePath` saying why there is none.  A
