@@ -122,15 +122,15 @@ def switch(
         late: list[tuple[str, str | None, str]] = []  # added since the job read the gallery
         by_segment: dict[str, list[str]] = {}
         for item_id in live.ids():
-            by_segment.setdefault(live.item(item_id)["segment"], []).append(item_id)
+            by_segment.setdefault(live.item(item_id).segment, []).append(item_id)
         stored = {
             s: dict(zip(ids, live.vectors(ids), strict=True)) for s, ids in by_segment.items()
         }
         for item_id in live.ids():
             rec = live.item(item_id)
-            seg, text = rec["segment"], rec["text"]
+            seg, text = rec.segment, rec.text
             known = todo.get(item_id)
-            if seg != target.name and known == (rec["faiss_id"], seg) and item_id in fresh:
+            if seg != target.name and known == (rec.key, seg) and item_id in fresh:
                 _put(parts, target.name, item_id, text, fresh[item_id])
             elif seg != target.name and job.strategy in ("reembed", "forward"):
                 late.append((item_id, text, seg))
