@@ -32,7 +32,7 @@ from typing import Any
 from ..constants import CARD_FILENAME, DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, ST_EXPORT_MIN_COSINE
 from ..errors import ExportExists
 from ..registry import Registry
-from ..util.atomic import remove_stale_temps, temp_prefix
+from ..util.atomic import fsync_dir, remove_stale_temps, temp_prefix
 from ..util.hashing import file_sha256
 from .card import export_card, read_export_facts
 from .st_model import build_model, save_model, st_version
@@ -221,21 +221,7 @@ def _place(staging: Path, dest: Path) -> None:
         if dest.exists():
             dest.rmdir()
         os.replace(staging, dest)
-    _fsync_dir(dest.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (where a directory can be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(dest.parent)
 
 
 def _umask() -> int:

@@ -34,7 +34,7 @@ from ..constants import (
     ST_EXPORT_MIN_COSINE,
 )
 from ..errors import HubConflict, ValidationError
-from ..hub.repos import parse_repo_ref
+from ..hub.repos import parse_repo_ref, refuse_taken_tag
 from ..registry import Registry
 from ..util.hubcalls import hf_api, hub_errors
 from .card import read_export_facts
@@ -161,15 +161,7 @@ def publish_sentence_transformers(
         head, present = info.sha, {s.rfilename for s in info.siblings or []}
         if not replace:
             _check_repo(repo_id, plan, present)
-        if tag is not None:
-            with hub_errors(repo_id):
-                tags = {t.name for t in api.list_repo_refs(repo_id).tags}
-            if tag in tags:
-                raise HubConflict(
-                    f"Hub repo {repo_id} has a tag {tag!r} already",
-                    "choose another --revision-tag (tags never move)",
-                    repo_id=repo_id,
-                )
+        refuse_taken_tag(repo_id, tag)
     with tempfile.TemporaryDirectory(prefix="embedreg-st-export-") as tmp:
         folder = Path(tmp)
         verification, files = write_export(

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..constants import GALLERY_BUILD_JOURNAL, GALLERY_MANIFEST
 from ..errors import (
-    ConflictError,
     DuplicateName,
     EmbedRegError,
     InvalidName,
@@ -37,14 +36,14 @@ from ..errors import (
 )
 from ..registry import GalleryRecord, Generation, Registry, validate_name
 from ..routing import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, QueryPath, Resolver
-from ..util.atomic import atomic_write_bytes, process_alive, remove_stale_temps
-from . import dbops, storage
+from . import dbops
+from .claims import check_empty, claim, discard_interrupted_build
 from .database import DatabaseGallery
 from .gallery import Gallery
 from .index import IndexSpec
 from .locate import folder_of, is_url, open_gallery
 from .search import Hits
-from .sources import Progress, is_embeddings_source, source_items, source_record
+from .sources import Progress, check_source, is_embeddings_source, source_items, source_record
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,6 +53,7 @@ __all__ = [
     "Progress",
     "add_to_gallery",
     "build_gallery",
+    "check_source",
     "default_gallery_name",
     "is_embeddings_source",
     "register_gallery",
@@ -127,20 +127,25 @@ def build_gallery(
     record = GalleryRecord(name=gallery_name, location=str(folder), generation=gen.name)
     existing = registry.document().galleries.get(gallery_name) if register else None
     journal = folder / GALLERY_BUILD_JOURNAL
+    if folder.exists() and not folder.is_dir():
+        raise ValidationError(f"{folder} is a file, not a folder", "choose another -o")
     if journal.exists():
-        _discard_interrupted_build(folder, journal)  # its files are an unfinished build's
+        discard_interrupted_build(folder, journal)  # its files are an unfinished build's
     elif (folder / GALLERY_MANIFEST).exists():
         done = _built_already(folder, gen, src, text_field, id_field, record, existing, register)
         if done is not None:
             return done
         raise DuplicateName("gallery folder", str(folder), "an existing gallery; choose another -o")
+    else:
+        check_empty(folder)  # a build writes only into a new or empty folder, or its own
     if existing is not None and existing.location != record.location:
         raise DuplicateName("gallery", gallery_name, f"the gallery at {existing.location}")
+    check_source(src, text_field=text_field, id_field=id_field)  # before any model loads
     spec = IndexSpec(index) if isinstance(index, str) else index
     gallery = Gallery.create(gen, metric=metric, index=spec, name=gallery_name)
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"pid": os.getpid(), "name": gallery_name, "generation": gen.name})
-    atomic_write_bytes(journal, text.encode())  # before any gallery file: a rerun may redo them
+    claim(folder, journal, text)  # before any gallery file (a rerun may redo them)
     pending: list[tuple[Any, list[str], list[str | None]]] = []
     for vectors, ids, texts in source_items(
         gen,
@@ -170,22 +175,6 @@ def build_gallery(
         registry.add_gallery(record, replace=existing is not None)
     journal.unlink()  # the build is complete
     return gallery
-
-
-def _discard_interrupted_build(folder: Path, journal: Path) -> None:
-    """Remove the gallery files of a build that was killed (its journal is still there)."""
-    try:
-        pid = int(json.loads(journal.read_text(encoding="utf-8"))["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pid = 0
-    if pid and pid != os.getpid() and process_alive(pid):
-        raise ConflictError(
-            f"another build of gallery folder {folder} is running (process {pid})",
-            "wait for it to finish, or stop it and run the build again",
-        )
-    (folder / GALLERY_MANIFEST).unlink(missing_ok=True)
-    storage.remove_stale(folder, keep=set())
-    remove_stale_temps(folder)
 
 
 def _built_already(
@@ -256,6 +245,7 @@ def add_to_gallery(
             progress=progress,
         )
     src = Path(source)
+    ids = check_source(src, text_field=text_field, id_field=id_field)  # before the lock
     with Gallery.edit(folder_of(gallery)) as g:
         if generation is None:
             if len(g.generations) != 1:
@@ -269,10 +259,23 @@ def add_to_gallery(
             g.add_segment(gen)
         g.segment_for(gen)
         origin = source_record(src, text_field, id_field)
-        if origin in g.sources:
-            return 0  # these items were added already (a rerun after a kill, say)
+        # Items are told apart by id: those of a file added before that the gallery
+        # still holds are skipped (a rerun, or adding it again after 'gallery rm');
+        # another file's item with a taken id is a clash, found before any model loads.
+        again = origin in g.sources
+        present = frozenset(i for i in (ids or []) if i in g)
+        if present and not again:
+            first = next(i for i in (ids or []) if i in g)
+            raise DuplicateName(
+                "item",
+                first,
+                f"an item already in the gallery ({len(present)} of {src}'s ids are)",
+            )
+        if ids is not None and len(present) == len(ids):
+            return 0  # every item is there already
+        skip = present if ids is not None else frozenset(g.ids()) if again else frozenset()
         added = 0
-        for vectors, ids, texts in source_items(
+        for vectors, batch_ids, texts in source_items(
             gen,
             src,
             text_field=text_field,
@@ -280,9 +283,11 @@ def add_to_gallery(
             device=device,
             batch_size=batch_size,
             progress=progress,
+            skip=skip,
         ):
-            added += g.add(vectors, ids, generation=gen, texts=texts)
-        g.sources.append(origin)
+            added += g.add(vectors, batch_ids, generation=gen, texts=texts)
+        if not again:
+            g.sources.append(origin)
     return added
 
 

@@ -215,7 +215,7 @@ def plan(
         try:
             encode = costs.measure_encoding(
                 target,
-                [g.item(i).text for i in picks],
+                [g.item(i).text or "" for i in picks],
                 device=device,
                 batch_size=batch_size,
             )

@@ -128,14 +128,14 @@ def switch(
         }
         for item_id in live.ids():
             rec = live.item(item_id)
-            seg, text = rec.segment, rec.text
+            in_seg, text = rec.segment, rec.text
             known = todo.get(item_id)
-            if seg != target.name and known == (rec.key, seg) and item_id in fresh:
+            if in_seg != target.name and known == (rec.key, in_seg) and item_id in fresh:
                 _put(parts, target.name, item_id, text, fresh[item_id])
-            elif seg != target.name and job.strategy in ("reembed", "forward"):
-                late.append((item_id, text, seg))
+            elif in_seg != target.name and job.strategy in ("reembed", "forward"):
+                late.append((item_id, text, in_seg))
             else:
-                _put(parts, seg, item_id, text, stored[seg][item_id])
+                _put(parts, in_seg, item_id, text, stored[in_seg][item_id])
         mapped = _place_late(parts, late, stored, job, target, resolver, device)
         calibration = _calibrate(live, parts, stored, fresh, todo, target, resolver)
         sources = [

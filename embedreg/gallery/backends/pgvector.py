@@ -65,7 +65,9 @@ class PgvectorBackend(GalleryBackend):
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
         self._name = dict(query).get("table", "gallery")
-        conninfo = urlunsplit(parts._replace(query=urlencode([q for q in query if q[0] != "table"])))
+        conninfo = urlunsplit(
+            parts._replace(query=urlencode([q for q in query if q[0] != "table"]))
+        )
         try:
             self.conn = psycopg.connect(conninfo, autocommit=True)
         except psycopg.OperationalError as exc:
@@ -147,7 +149,9 @@ class PgvectorBackend(GalleryBackend):
         from psycopg import sql
 
         with self.conn.transaction():
-            self.conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(self._ident(collection)))
+            self.conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(self._ident(collection))
+            )
             self.conn.execute("DELETE FROM embedreg_bindings WHERE collection = %s", (collection,))
 
     def upsert(
@@ -223,7 +227,7 @@ class PgvectorBackend(GalleryBackend):
             if metric == "ip":  # <#> is the negative inner product
                 scores.append([-float(r[1]) for r in rows])
             else:  # <-> is the Euclidean distance
-                scores.append([-float(r[1]) ** 2 for r in rows])
+                scores.append([-(float(r[1]) ** 2) for r in rows])
         return ids, scores
 
     def set_alias(self, alias: str, collection: str) -> None:
