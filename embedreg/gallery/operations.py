@@ -35,7 +35,7 @@ from ..errors import (
     ValidationError,
 )
 from ..registry import GalleryRecord, Generation, Registry, validate_name
-from ..routing import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, QueryPath, Resolver
+from ..routing import QueryPath, Resolver, RoutingPolicy
 from . import dbops
 from .claims import check_empty, claim, discard_interrupted_build
 from .database import DatabaseGallery
@@ -348,9 +348,7 @@ def resolve(
     gallery: Any,
     *,
     registry: Registry | None = None,
-    max_hops: int = DEFAULT_MAX_HOPS,
-    min_quality: float = DEFAULT_MIN_QUALITY,
-    require_compatible: bool = False,
+    policy: RoutingPolicy | None = None,
 ) -> QueryPath:
     """The best path for queries of generation ``query`` to reach ``gallery``.
 
@@ -358,8 +356,9 @@ def resolve(
     registry (by name), a gallery folder, or a loaded :class:`Gallery`.  A
     gallery whose items come from several generations (after a partial
     upgrade) has one path per segment: use :meth:`Gallery.routes` for it.
-    ``require_compatible`` refuses paths through adapters that failed (or were
-    not judged by) the compatibility criterion.
+    ``policy`` is which paths are accepted (:class:`~embedreg.routing.RoutingPolicy`;
+    with ``require_compatible`` paths through adapters that failed, or were
+    not judged by, the compatibility criterion are refused).
 
     Example:
         >>> import embedreg
@@ -372,9 +371,7 @@ def resolve(
         NoCompatiblePath: no measured path, or none good enough.
     """
     reg = registry if registry is not None else Registry.open()
-    resolver = Resolver(
-        reg, max_hops=max_hops, min_quality=min_quality, require_compatible=require_compatible
-    )
+    resolver = Resolver(reg, policy)
     if isinstance(gallery, (Gallery, DatabaseGallery)):
         generations = gallery.generations
     else:
