@@ -90,6 +90,12 @@ class UpgradeResult:
 
 
 def _refuse_existing(root: Path, job: Job) -> None:
+    if job.state in ("rolling-back", "finalizing"):
+        verb = "rollback" if job.state == "rolling-back" else "finalize"
+        raise ConflictError(
+            f"a {verb} of the last upgrade of {root} was interrupted",
+            f"finish it with 'embedreg upgrade {verb} {root}' first",
+        )
     if job.state == "done":
         raise ConflictError(
             f"the last upgrade of {root} (to {job.target.name}) is kept for rollback",
@@ -453,6 +459,8 @@ def resume(
                     f"the gallery at {root} has no upgrade job to resume",
                     f"start one with 'embedreg upgrade apply {root} --to GEN --strategy S'",
                 )
+            if job.state in ("rolling-back", "finalizing"):
+                _refuse_existing(root, job)
             if job.state == "done":
                 raise ConflictError(
                     f"the upgrade of {root} to {job.target.name} is already done",
