@@ -3,43 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
 from embedreg.devices import DEVICE_HELP
 
-from .context import State, json_option, pass_state, registry_option
-from .kinds import make_policy, only_maps, path_kind_options
+from .context import State, json_option, pass_state, registry_option, routing_options
+from .kinds import only_maps, path_kind_options
 from .output import emit_json, say, show, table
 from .progress import progress_bar
 
+if TYPE_CHECKING:
+    from embedreg.routing import RoutingPolicy
+
 INDEX_KINDS = ("flat", "hnsw", "ivfpq")
-
-
-def routing_options(fn: Any) -> Any:
-    """``--max-hops``, ``--min-quality`` and ``--require-compatible`` for commands that route queries."""
-    fn = click.option(
-        "--require-compatible",
-        is_flag=True,
-        help="Refuse paths unless every adapter on them passed the compatibility criterion "
-        "on held-out data (label-free adapters are not judged).",
-    )(fn)
-    fn = click.option(
-        "--min-quality",
-        type=click.FloatRange(min=0.0),
-        default=DEFAULT_MIN_QUALITY,
-        show_default=True,
-        help="Refuse paths whose quality (product of the hops' retentions; 1.0 = as good as "
-        "the gallery's own queries) is lower.",
-    )(fn)
-    return click.option(
-        "--max-hops",
-        type=click.IntRange(min=0),
-        default=DEFAULT_MAX_HOPS,
-        show_default=True,
-        help="Longest chain of adapters to consider.",
-    )(fn)
 
 
 def source_options(fn: Any) -> Any:
@@ -88,8 +65,8 @@ def gallery() -> None:
     "--out",
     "out",
     required=True,
-    type=click.Path(path_type=Path),
-    help="Gallery folder to create.",
+    help="Gallery to create: a folder, or a database URL (qdrant:///PATH, "
+    "qdrant://HOST:PORT/NAME, milvus:///FILE.db, postgresql://USER@HOST/DB?table=NAME).",
 )
 @click.option(
     "--index", "index_kind", type=click.Choice(INDEX_KINDS), default="flat", show_default=True
@@ -109,7 +86,7 @@ def build(
     state: State,
     generation: str,
     source: Path,
-    out: Path,
+    out: str,
     index_kind: str,
     metric: str,
     name: str | None,
@@ -124,7 +101,10 @@ def build(
     from embedreg.data.images import is_image_input
     from embedreg.gallery import build_gallery
     from embedreg.gallery.crossmodal import build_image_gallery
+    from embedreg.gallery.locate import is_url
 
+    if is_url(out) and index_kind != "flat":
+        raise click.UsageError("a database gallery is searched exactly: leave --index at flat")
     if is_image_input(source):
         with progress_bar(f"Embedding images for {out}") as update:
             g = build_image_gallery(
@@ -167,13 +147,17 @@ def build(
 
 
 @gallery.command("info")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @json_option
-def info(folder: Path, as_json: bool) -> None:
-    """Show a gallery's generation(s), index, counts and hashes."""
-    from embedreg.gallery import Gallery
+def info(folder: str, as_json: bool) -> None:
+    """Show a gallery's generation(s), index, counts and hashes (FOLDER: a folder or URL)."""
+    from embedreg.gallery.database import DatabaseGallery
+    from embedreg.gallery.locate import open_gallery
 
-    data = Gallery.load(folder).info()
+    g = open_gallery(folder)
+    data = g.info()
+    if isinstance(g, DatabaseGallery):
+        g.close()
     if as_json:
         emit_json(data)
         return
@@ -196,7 +180,7 @@ def info(folder: Path, as_json: bool) -> None:
 
 
 @gallery.command("add")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--gen",
@@ -209,7 +193,7 @@ def info(folder: Path, as_json: bool) -> None:
 @pass_state
 def add(
     state: State,
-    folder: Path,
+    folder: str,
     source: Path,
     generation: str | None,
     text_field: str,
@@ -239,9 +223,9 @@ def add(
 
 
 @gallery.command("rm")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @click.argument("ids", nargs=-1, required=True)
-def rm(folder: Path, ids: tuple[str, ...]) -> None:
+def rm(folder: str, ids: tuple[str, ...]) -> None:
     """Remove items by id from the gallery in FOLDER."""
     from embedreg.gallery import remove_from_gallery
 
@@ -250,11 +234,11 @@ def rm(folder: Path, ids: tuple[str, ...]) -> None:
 
 
 @gallery.command("register")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @click.option("--name", help="Registry name (default: the gallery's own, else the folder's).")
 @registry_option
 @pass_state
-def register(state: State, folder: Path, name: str | None) -> None:
+def register(state: State, folder: str, name: str | None) -> None:
     """Register the existing gallery in FOLDER (e.g. after 'gen rm --force' removed its record)."""
     from embedreg.gallery import register_gallery
 
@@ -282,7 +266,7 @@ def list_(state: State, as_json: bool) -> None:
 
 
 @gallery.command("search")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @click.argument("queries", nargs=-1)
 @click.option("--gen", "generation", required=True, help="Generation that embeds the queries.")
 @click.option(
@@ -319,18 +303,14 @@ def list_(state: State, as_json: bool) -> None:
 @pass_state
 def search(
     state: State,
-    folder: Path,
+    folder: str,
     queries: tuple[str, ...],
     generation: str,
     images: tuple[Path, ...],
     k: int,
     device: str,
     merge: str,
-    max_hops: int,
-    min_quality: float,
-    require_compatible: bool,
-    path_kinds: str,
-    max_query_cost: float | None,
+    policy: RoutingPolicy,
     write_back: int,
     as_json: bool,
 ) -> None:
@@ -341,20 +321,56 @@ def search(
     refuses it.  With --image FILE the queries are images; a path through an
     adapter measured on text only is flagged when it serves image queries or
     a gallery of images, until 'adapter measure-images' records image figures.
+    Text queries on a gallery folder may take a fused path or a cascade
+    (--paths, default any); the path kind is named on stderr and in --json.
     """
-    from embedreg.gallery import Gallery, search_gallery
-    from embedreg.gallery.crossmodal import gallery_towers, search_images, tower_warnings
-    from embedreg.gallery.kinded import route_kinds, search_routed
-    from embedreg.registry import Tower
+    from embedreg.gallery.database import DatabaseGallery
+    from embedreg.gallery.locate import open_gallery
     from embedreg.routing import Resolver
 
     if bool(queries) == bool(images):
         raise click.UsageError("give query texts or --image FILE (not both)")
     reg = state.registry()
-    g = Gallery.load(folder)
-    resolver = Resolver(
-        reg, max_hops=max_hops, min_quality=min_quality, require_compatible=require_compatible
-    )
+    g = open_gallery(folder)
+    try:
+        _search(
+            g,
+            reg,
+            queries,
+            images,
+            generation,
+            k,
+            device,
+            merge,
+            as_json,
+            Resolver(reg, policy),
+            policy,
+            write_back,
+        )
+    finally:
+        if isinstance(g, DatabaseGallery):
+            g.close()
+
+
+def _search(
+    g: Any,
+    reg: Any,
+    queries: tuple[str, ...],
+    images: tuple[Path, ...],
+    generation: str,
+    k: int,
+    device: str,
+    merge: str,
+    as_json: bool,
+    resolver: Any,
+    policy: Any = None,
+    write_back: int = 0,
+) -> None:
+    from embedreg.gallery import Gallery, search_gallery
+    from embedreg.gallery.crossmodal import gallery_towers, search_images, tower_warnings
+    from embedreg.gallery.kinded import route_kinds, search_routed
+    from embedreg.registry import Tower
+
     options: dict[str, Any] = {
         "generation": generation,
         "k": k,
@@ -362,9 +378,8 @@ def search(
         "device": device,
         "merge": merge,
     }
-    policy = make_policy(max_hops, min_quality, require_compatible, path_kinds, max_query_cost)
     routes: dict[str, Any] = {}
-    if not images and not only_maps(policy):
+    if not images and policy is not None and not only_maps(policy) and isinstance(g, Gallery):
         routes = route_kinds(g, reg.generation(generation), reg, policy)
     if images:
         hits = search_images(reg, g, list(images), **options)
@@ -394,7 +409,7 @@ def search(
         data = hits.to_dict()
         for rows in data["results"]:
             for row in rows:
-                row["text"] = g.item(row["id"])["text"]
+                row["text"] = g.item(row["id"]).text
         data["queries"] = list(queries)
         data["warnings"] = [*data["warnings"], *flags]
         emit_json(data)
@@ -407,7 +422,7 @@ def search(
     ):
         tbl = table("#", "ID", "SCORE", "SEGMENT", "TEXT", title=f"query: {query}")
         for rank, (item_id, score, seg) in enumerate(zip(ids, scores, segs, strict=False), 1):
-            text = g.item(item_id)["text"] or ""
+            text = g.item(item_id).text or ""
             tbl.add_row(
                 str(rank), item_id, f"{score:.4f}", seg, text[:80] + ("…" if len(text) > 80 else "")
             )

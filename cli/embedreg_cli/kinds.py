@@ -9,6 +9,7 @@ policy.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import click
@@ -32,15 +33,27 @@ def parse_kinds(value: str) -> frozenset[Any]:
 
 
 def path_kind_options(fn: Any) -> Any:
-    """``--paths`` (default any) and ``--max-query-cost`` (default: no limit)."""
-    fn = click.option(
+    """``--paths`` (default any) and ``--max-query-cost`` (default: no limit), set on ``policy``.
+
+    Goes right under :func:`~.context.routing_options`, which builds the policy.
+    """
+
+    @functools.wraps(fn)
+    def with_kinds(*args: Any, **kwargs: Any) -> Any:
+        kinds = parse_kinds(kwargs.pop("path_kinds"))
+        cost = kwargs.pop("max_query_cost")
+        kwargs["policy"] = kwargs["policy"].replace(kinds=kinds, max_query_cost=cost)
+        return fn(*args, **kwargs)
+
+    decorated: Any = with_kinds
+    decorated = click.option(
         "--max-query-cost",
         type=click.FloatRange(min=0.0),
         default=None,
         help="The most extra encoder passes a query may cost (fused: 1, the gallery's "
         "generation embeds the query; cascade: K candidates embedded by the query's "
         "generation). Default: no limit.",
-    )(fn)
+    )(decorated)
     return click.option(
         "--paths",
         "path_kinds",
@@ -49,26 +62,7 @@ def path_kind_options(fn: Any) -> Any:
         metavar="any|map|fused|cascade[,…]",
         help="Path kinds allowed: the compiled map, fused with the gallery generation's own "
         "query, a re-ranking cascade; chosen by held-out quality first, then cost.",
-    )(fn)
-
-
-def make_policy(
-    max_hops: int,
-    min_quality: float | None,
-    require_compatible: bool,
-    paths: str,
-    max_query_cost: float | None,
-) -> Any:
-    """The command's :class:`~embedreg.routing.policy.RoutingPolicy`."""
-    from embedreg.routing.policy import RoutingPolicy
-
-    return RoutingPolicy(
-        max_hops=max_hops,
-        min_quality=min_quality,
-        require_compatible=require_compatible,
-        kinds=parse_kinds(paths),
-        max_query_cost=max_query_cost,
-    )
+    )(decorated)
 
 
 def only_maps(policy: Any) -> bool:

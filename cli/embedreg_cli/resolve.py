@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .context import State, json_option, pass_state, registry_option
-from .gallery import routing_options
-from .kinds import make_policy, only_maps, path_kind_options
+from .context import State, json_option, pass_state, registry_option, routing_options
+from .kinds import only_maps, path_kind_options
 from .output import emit_json, say
+
+if TYPE_CHECKING:
+    from embedreg.routing import RoutingPolicy
 
 
 @click.command()
@@ -32,11 +34,7 @@ def resolve(
     query_generation: str,
     gallery_generation: str | None,
     gallery_dir: Path | None,
-    max_hops: int,
-    min_quality: float,
-    require_compatible: bool,
-    path_kinds: str,
-    max_query_cost: float | None,
+    policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Show the best measured path from QUERY_GENERATION to GALLERY_GENERATION (or --gallery DIR).
@@ -52,13 +50,10 @@ def resolve(
     if (gallery_generation is None) == (gallery_dir is None):
         raise click.UsageError("give either GALLERY_GENERATION or --gallery DIR")
     reg = state.registry()
-    policy = make_policy(max_hops, min_quality, require_compatible, path_kinds, max_query_cost)
     if not only_maps(policy):
         _resolve_kinds(reg, query_generation, gallery_generation, gallery_dir, policy, as_json)
         return
-    resolver = Resolver(
-        reg, max_hops=max_hops, min_quality=min_quality, require_compatible=require_compatible
-    )
+    resolver = Resolver(reg, policy)
     if gallery_generation is not None:
         paths = {gallery_generation: resolver.resolve(query_generation, gallery_generation)}
     else:
@@ -92,7 +87,7 @@ def _resolve_kinds(
     query_generation: str,
     gallery_generation: str | None,
     gallery_dir: Path | None,
-    policy: Any,
+    policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """``resolve`` choosing among path kinds (map, fused, cascade)."""

@@ -284,7 +284,7 @@ def write_back_items(
             if item_id not in g:
                 continue
             rec = g.item(item_id)
-            if rec["segment"] == generation.name or rec["text"] != text:
+            if rec.segment == generation.name or rec.text != text:
                 continue
             todo.append((item_id, vec, text))
         if not todo:

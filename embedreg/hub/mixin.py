@@ -13,7 +13,7 @@ methods from :class:`huggingface_hub.ModelHubMixin`:
   (:class:`~embedreg.errors.AdapterIntegrityError`), before
   :func:`~embedreg.adapters.load_adapter` checks the files against each other.
 
-It lives in the Hub room (above :mod:`embedreg.adapters`), so the adapter
+It lives in the Hub subpackage (above :mod:`embedreg.adapters`), so the adapter
 families never depend on the Hub.
 
 Example:

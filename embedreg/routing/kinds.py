@@ -228,7 +228,8 @@ def path_options(
     ``texts``: whether the gallery keeps its items' texts (``None``: no gallery
     in view; cascades are offered and need them when they search).
     """
-    resolver = Resolver(registry, max_hops=policy.max_hops, min_quality=0.0)
+    # every measured map is a candidate (or a fused path's, a cascade's first stage)
+    resolver = Resolver(registry, RoutingPolicy(max_hops=policy.max_hops, min_quality=None))
     best = resolver.resolve(query, gallery)
     doc = registry.document()
     q, g = doc.generation(query), doc.generation(gallery)
