@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .context import State, json_option, pass_state, registry_option, routing_options
+from .kinds import path_kind_options
 from .output import emit_json, say, say_plain, show, table
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ def _ci(interval: object) -> str:
 @click.command()
 @click.argument("generation")
 @routing_options
+@path_kind_options
 @json_option
 @registry_option
 @pass_state
@@ -53,6 +55,7 @@ def compatible(
             "GALLERY",
             "GENERATION",
             "PATH",
+            "KIND",
             "QUALITY",
             "BASIS",
             "95% CI",
@@ -64,6 +67,7 @@ def compatible(
                 g.name,
                 ", ".join(g.generations),
                 " → ".join(g.path.adapter_ids) or "no mapping",
+                g.kind_label(),
                 f"{g.quality:.3f}",
                 g.basis,
                 _ci(g.interval),

@@ -352,8 +352,9 @@ class RoutedPath:
     def explain(self) -> str:
         """The chosen path, why, and every other option with why it lost or was refused."""
         lines = [self.note(), f"  chosen: {self.reason}"]
-        if self.chosen.kind is PathKind.MAP:
-            lines += ["  " + line for line in self.map_path.explain().splitlines()]
+        what = "map" if self.chosen.kind is PathKind.MAP else "its map"
+        lines += [f"  {what}: " + self.map_path.explain().splitlines()[0]]
+        lines += ["  " + line for line in self.map_path.explain().splitlines()[1:]]
         for option, why in self.options:
             if option is self.chosen:
                 continue
