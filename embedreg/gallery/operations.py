@@ -178,7 +178,9 @@ def build_gallery(
         done = _built_already(folder, gen, src, text_field, id_field, record, existing, register)
         if done is not None:
             return done
-        raise DuplicateName("gallery folder", str(folder), "an existing gallery; choose another -o")
+        raise DuplicateName(
+            "gallery folder", str(folder), "an existing gallery", hint="choose another -o folder"
+        )
     if existing is not None and existing.location != record.location:
         raise DuplicateName("gallery", gallery_name, f"the gallery at {existing.location}")
     spec = IndexSpec(index) if isinstance(index, str) else index

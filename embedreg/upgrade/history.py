@@ -260,7 +260,7 @@ def rollback(
         "restored",
         int(previous.get("version", 0)),
         previous.get("content_hash"),
-        [f"version {previous.get('version')} is back", *notes],
+        notes,  # the version itself is in the result: the command says it once
     )
 
 
