@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,7 +59,9 @@ __all__ = [
     "clearly_behind",
     "cut_folds",
     "difference_interval",
+    "duration",
     "fit_fold",
+    "rough_seconds",
 ]
 
 #: Bootstrap resamples of a paired difference.
@@ -189,3 +192,28 @@ def fit_fold(
     res.folds += 1
     tally.seconds += time.perf_counter() - t0
     res.seconds = tally.seconds
+
+
+def rough_seconds(
+    n_train: int, input_dim: int, output_dim: int, gradient: int, folds: int
+) -> float:
+    """A rough CPU estimate of ``auto``'s fitting time, said before it starts.
+
+    About 1.3 ms per training pair, gradient candidate and fold at 384 → 384
+    on one loaded CPU core, growing with the map's size: what it takes when
+    every gradient candidate runs on every fold (bench/RESULTS.md, issue 28).
+    The race often stops some early, so it is an upper end, not a promise.
+
+    Example:
+        >>> round(rough_seconds(1000, 384, 384, 5, 5))
+        34
+    """
+    size = max(math.sqrt(input_dim * output_dim) / 384, 0.2)
+    return 1.0 + 1.3e-3 * n_train * gradient * max(folds, 1) * size
+
+
+def duration(seconds: float) -> str:
+    """``25 s`` or ``4 min``."""
+    if seconds < 90:
+        return f"{max(5, round(seconds / 5) * 5):.0f} s"
+    return f"{seconds / 60:.0f} min"

@@ -53,7 +53,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -69,7 +68,15 @@ from ..devices import select_device
 from ..errors import TrainingDataError, ValidationError
 from .callbacks import TrainerCallback, TrainResult
 from .config import TrainConfig
-from .racing import Tally, clearly_behind, cut_folds, difference_interval, fit_fold
+from .racing import (
+    Tally,
+    clearly_behind,
+    cut_folds,
+    difference_interval,
+    duration,
+    fit_fold,
+    rough_seconds,
+)
 from .trainer import AdapterTrainer
 
 __all__ = [
@@ -374,30 +381,6 @@ def _race(
     return still
 
 
-def rough_seconds(
-    n_train: int, input_dim: int, output_dim: int, gradient: int, folds: int
-) -> float:
-    """A rough CPU estimate of ``auto``'s fitting time, said before it starts.
-
-    About 1.3 ms per training pair, gradient candidate and fold at 384 → 384
-    on one loaded CPU core, growing with the map's size: what it takes when
-    every gradient candidate runs on every fold (bench/RESULTS.md, issue 28).
-    The race often stops some early, so it is an upper end, not a promise.
-
-    Example:
-        >>> round(rough_seconds(1000, 384, 384, 5, 5))
-        34
-    """
-    size = max(math.sqrt(input_dim * output_dim) / 384, 0.2)
-    return 1.0 + 1.3e-3 * n_train * gradient * max(folds, 1) * size
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(5, round(seconds / 5) * 5):.0f} s"
-    return f"{seconds / 60:.0f} min"
-
-
 def select_adapter(
     train: PairedEmbeddings,
     config: TrainConfig,
@@ -445,7 +428,7 @@ def select_adapter(
     say(
         f"{len(grid)} candidates on {k_folds} fold(s) of {len(train)} pairs: "
         f"{len(closed)} closed forms, then {len(gradient)} trained, fold by fold, "
-        f"while they can still win; up to about {_duration(guess)} on one CPU core"
+        f"while they can still win; up to about {duration(guess)} on one CPU core"
         + (" (a GPU is faster)" if device != "cpu" else "")
     )
     for i in closed:  # 1. closed forms on every fold: they cost next to nothing
