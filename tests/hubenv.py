@@ -27,6 +27,11 @@ FAKE_TOKEN = "hf_embedregFake" + secrets.token_hex(12)
 #: A second user's token, for 403s (it may write only to its own namespace).
 OTHER_TOKEN = "hf_embedregOther" + secrets.token_hex(12)
 HUB_PORT = _free_port()
+# Under pytest-xdist, the workers share the cores: each (and every CLI process it starts)
+# uses its share of threads instead of all of them, which would oversubscribe the machine.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _workers))
 HUB_HOME = Path(tempfile.mkdtemp(prefix="embedreg-tests-hf-"))
 atexit.register(shutil.rmtree, HUB_HOME, True)
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN_PATH", "HF_HUB_CACHE"):

@@ -153,7 +153,6 @@ def pin_model(
             max_tokens=min(towers.max_tokens, 512) if towers.max_tokens else info.max_tokens,
             pooling=info.pooling or "model",
         )
-    image_recipe = _image_recipe(name, modality, folder, normalize)
     defaults = Recipe()
     recipe = Recipe(
         pooling=_first(pooling, info.pooling, defaults.pooling),
@@ -174,6 +173,7 @@ def pin_model(
             f"dimension {dimension} contradicts the model's config, which says {info.dimension}",
             "drop --dim (dimension=) or fix the model's config",
         )
+    image_recipe = _image_recipe(name, modality, folder, normalize)  # loads the processor
     gen = Generation(
         name=name,
         source=source,

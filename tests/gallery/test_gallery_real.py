@@ -17,7 +17,7 @@ from embedreg.training import train_adapter
 
 pytestmark = pytest.mark.slow
 
-N_TRAIN, N_QUERIES, CHARS, TOKENS = 1000, 100, 400, 96
+N_TRAIN, N_QUERIES, CHARS, TOKENS = 1000, 100, 160, 64
 
 
 def majority_topic_rate(ids: list[list[str]], topic: dict[str, str], truth: list[str]) -> float:

@@ -123,12 +123,14 @@ def test_readers_see_no_error_while_eight_writers_add(folder: Path) -> None:
     ]
     exe = Path(sys.executable).with_name("embedreg")
     loads = infos = 0
+    sizes: set[int] = set()  # the states the readers saw: proof that they read between writes
     try:
         while any(w.poll() is None for w in writers):
             g = Gallery.load(folder)
             assert len(g) == len(g.ids()) and len(g) >= 6
+            sizes.add(len(g))
             loads += 1
-            if loads % 10 == 0:
+            if loads % 10 == 1:
                 info = subprocess.run(
                     [str(exe), "gallery", "info", str(folder), "--json"],
                     capture_output=True,
@@ -142,5 +144,7 @@ def test_readers_see_no_error_while_eight_writers_add(folder: Path) -> None:
         errors = [w.communicate()[1] for w in writers]
     assert all(w.returncode == 0 for w in writers), errors
     final = Gallery.load(folder)
-    assert len(final) == 6 + 8 * 6 * 3 and loads > 20 and infos >= 1
+    # How many loads fit beside the writers depends on the machine's load; that the readers
+    # saw the gallery grow (several sizes) shows they read while the writers wrote.
+    assert len(final) == 6 + 8 * 6 * 3 and len(sizes) >= 2 and infos >= 1
     assert os.listdir(folder).count("gallery.json") == 1

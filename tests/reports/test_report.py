@@ -151,7 +151,7 @@ def test_matrix_over_the_real_chain_v1_v2_v3(
             json.dumps(
                 {
                     "id": bbc_news.ids[i],
-                    "text": " ".join(bbc_news.texts[i].split())[:300],
+                    "text": " ".join(bbc_news.texts[i].split())[:160],
                     "label": bbc_news.labels[i],
                 }
             )
