@@ -22,6 +22,7 @@ import sys
 
 import _chain
 from embedreg.reports import EvalSet, backfill
+from embedreg.routing import RoutingPolicy
 from embedreg.training import train_adapter
 
 UPGRADES = (("v1", "v2"), ("v2", "v3"))
@@ -63,7 +64,9 @@ def main() -> None:
         data = EvalSet.from_texts(held)
         for rest in ("path", "forward"):
             runs = [
-                backfill(reg, old, new, data, rest=rest, seed=seed, min_quality=0.0)
+                backfill(
+                    reg, old, new, data, rest=rest, seed=seed, policy=RoutingPolicy(min_quality=0.0)
+                )
                 for seed in range(args.seeds)
             ]
             print(f"  {old}→{new} {rest}: via {runs[0].via}", file=sys.stderr)

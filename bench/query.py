@@ -38,7 +38,7 @@ import numpy as np
 from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.data.pairs import PairedEmbeddings
 from embedreg.gallery import Gallery
-from embedreg.routing import QueryPath, Resolver
+from embedreg.routing import QueryPath, Resolver, RoutingPolicy
 from embedreg.training import train_adapter
 
 DIMS = {"g0": 384, "g1": 512, "g2": 1024, "g3": 768}
@@ -83,9 +83,11 @@ def make_registry(folder: Path, edges: list[tuple[str, str]]) -> Registry:
 
 def build_paths(folder: Path) -> tuple[Resolver, Resolver]:
     """Resolvers whose g3 → g0 path is one direct adapter, and a chain of three."""
-    direct = Resolver(make_registry(folder / "direct", [("g3", "g0")]), min_quality=0.0)
+    direct = Resolver(
+        make_registry(folder / "direct", [("g3", "g0")]), RoutingPolicy(min_quality=0.0)
+    )
     chain = make_registry(folder / "chain", [("g3", "g2"), ("g2", "g1"), ("g1", "g0")])
-    return direct, Resolver(chain, min_quality=0.0)
+    return direct, Resolver(chain, RoutingPolicy(min_quality=0.0))
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -4,7 +4,7 @@ Track embedding-model generations pinned to exact bytes, train and measure
 adapters between them, and route queries of any generation to galleries of
 another through the best measured path.
 
-The package is a house of rooms, one concept each, lowest first:
+The package is made of subpackages, one concept each, lowest first:
 :mod:`embedreg.registry` (generations, records, stores), :mod:`embedreg.data`
 (input files, embeddings files, paired embeddings), :mod:`embedreg.models`
 (pinning, encoding, fingerprints), :mod:`embedreg.adapters` (the families and
@@ -24,7 +24,7 @@ Example:
     >>> embedreg.resolve("v3", "v2", registry=reg).quality  # doctest: +SKIP
     0.981
 
-Importing embedreg is cheap: each name loads its room on first use, and
+Importing embedreg is cheap: each name loads its subpackage on first use, and
 torch, transformers and faiss load only when a function that needs them runs.
 """
 
@@ -62,10 +62,10 @@ if TYPE_CHECKING:
         compatible,
         write_report,
     )
-    from .routing import QueryPath, Resolver, reachable
+    from .routing import PathKind, QueryPath, Resolver, RoutingPolicy, reachable
     from .training import TrainConfig, train_adapter
 
-#: Public name → the room that defines it (imported on first access).
+#: Public name → the subpackage that defines it (imported on first access).
 _WHERE = {
     "AdapterRecord": "registry",
     "Fingerprint": "registry",
@@ -87,6 +87,8 @@ _WHERE = {
     "train_adapter": "training",
     "QueryPath": "routing",
     "Resolver": "routing",
+    "RoutingPolicy": "routing",
+    "PathKind": "routing",
     "defect": "adapters",
     "reachable": "routing",
     "compatible": "reports",
@@ -111,11 +113,13 @@ __all__ = [
     "HubStore",
     "LocalSource",
     "LocalStore",
+    "PathKind",
     "QueryPath",
     "Recipe",
     "Registry",
     "RegistryDocument",
     "Resolver",
+    "RoutingPolicy",
     "Store",
     "TrainConfig",
     "__version__",

@@ -147,6 +147,10 @@ ADAPTERS_GROUP = "embedreg.adapters"
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
 NAME_MAX_LENGTH = 64
 
+#: The largest vector dimension a generation or adapter may declare (a guard against
+#: tampered records and cards; real embedding models stay far below it).
+MAX_DIMENSION = 1 << 20
+
 #: File suffixes that hold model weights; their bytes pin a local model folder.
 WEIGHT_SUFFIXES = (
     ".safetensors",

@@ -88,12 +88,12 @@ class ConflictError(EmbedRegError):
 
 
 class LockTimeout(ConflictError):
-    """Another process held the registry lock for too long."""
+    """Another process held a lock (the registry's, a gallery's) for too long."""
 
-    def __init__(self, lock_path: str, timeout: float) -> None:
+    def __init__(self, lock_path: str, timeout: float, what: str = "registry") -> None:
         self.lock_path = lock_path
         super().__init__(
-            f"registry lock {lock_path} still held by another process after {timeout:g}s",
+            f"{what} lock {lock_path} still held by another process after {timeout:g}s",
             "retry when the other embedreg command has finished",
         )
 

@@ -1,4 +1,4 @@
-"""The house's shape: no import cycles, arrows only downwards, small modules.
+"""The package's shape: no import cycles, arrows only downwards, small modules.
 
 embedreg's import graph is read from the source (``ast``): every ``import``
 and ``from … import``, at module level and inside functions, except those
@@ -17,8 +17,8 @@ import embedreg
 
 PACKAGE = Path(embedreg.__file__).resolve().parent
 
-#: The rooms of the library, lowest first. A module may import its own room
-#: and the rooms listed before it, never one listed after it.
+#: The subpackages of the library, lowest first. A module may import its own
+#: subpackage and the subpackages listed before it, never one listed after it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_version", "errors", "constants", "util"),
     ("plugins", "devices"),
@@ -127,7 +127,7 @@ def find_cycle(g: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def room(module: str) -> str:
+def subpackage(module: str) -> str:
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "(facade)"
 
@@ -144,14 +144,14 @@ def test_no_import_cycle_between_modules() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-def test_no_import_cycle_between_rooms() -> None:
-    rooms: dict[str, set[str]] = {}
+def test_no_import_cycle_between_subpackages() -> None:
+    subpackages: dict[str, set[str]] = {}
     for module, targets in graph().items():
-        rooms.setdefault(room(module), set()).update(
-            room(t) for t in targets if room(t) != room(module)
+        subpackages.setdefault(subpackage(module), set()).update(
+            subpackage(t) for t in targets if subpackage(t) != subpackage(module)
         )
-    cycle = find_cycle(rooms)
-    assert cycle is None, "rooms import each other: " + " -> ".join(cycle or [])
+    cycle = find_cycle(subpackages)
+    assert cycle is None, "subpackages import each other: " + " -> ".join(cycle or [])
 
 
 def test_imports_run_downwards() -> None:
@@ -160,10 +160,10 @@ def test_imports_run_downwards() -> None:
     for module, targets in graph().items():
         if module == "embedreg":
             continue  # the façade sits on top of everything
-        here = level.get(room(module))
-        assert here is not None, f"{module} is in no layer of LAYERS: place its room"
+        here = level.get(subpackage(module))
+        assert here is not None, f"{module} is in no layer of LAYERS: place its subpackage"
         for target in targets:
-            there = level.get(room(target))
+            there = level.get(subpackage(target))
             if target == "embedreg" or (there is not None and there > here):
                 upward.append(f"{module} -> {target}")
     assert not upward, "imports that run upwards: " + ", ".join(sorted(upward))

@@ -270,8 +270,8 @@ def eval_(state: State, /, adapter_id: str, as_json: bool, **settings: Any) -> N
 @pass_state
 def rm(state: State, adapter_id: str) -> None:
     """Remove adapter ID and its files."""
-    rec = state.registry().remove_adapter(adapter_id)
-    say(f"Removed adapter {rec.id}")
+    rec, kept = state.registry().remove_adapter_record(adapter_id)
+    say(f"Removed adapter {rec.id}" + (f" ({kept})" if kept else ""))
 
 
 @adapter.command("compare", cls=FamiliesHelp)

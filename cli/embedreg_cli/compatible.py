@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from .context import State, json_option, pass_state, registry_option
-from .gallery import routing_options
+from .context import State, json_option, pass_state, registry_option, routing_options
 from .output import emit_json, say, say_plain, show, table
+
+if TYPE_CHECKING:
+    from embedreg.routing import RoutingPolicy
 
 
 def _ci(interval: object) -> str:
@@ -24,9 +28,7 @@ def _ci(interval: object) -> str:
 def compatible(
     state: State,
     generation: str,
-    max_hops: int,
-    min_quality: float,
-    require_compatible: bool,
+    policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """List the registered galleries GENERATION's queries can search, and the generations they reach.
@@ -41,9 +43,7 @@ def compatible(
     found = lookup(
         generation,
         registry=state.registry(),
-        max_hops=max_hops,
-        min_quality=min_quality,
-        require_compatible=require_compatible,
+        policy=policy,
     )
     if as_json:
         emit_json(found.to_dict())

@@ -12,15 +12,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
 from embedreg.devices import DEVICE_HELP
 
-from .context import State, column_options, json_option, pass_state, registry_option
+from .context import (
+    State,
+    column_options,
+    json_option,
+    pass_state,
+    registry_option,
+    routing_options,
+)
 from .output import emit_json, say, say_plain, show, table
 from .progress import evaluation_progress
 
 if TYPE_CHECKING:
     from embedreg.reports import EvalSet
+    from embedreg.routing import RoutingPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -109,24 +116,6 @@ def _plot_tip(plot: Path | None, what: str) -> None:
         say_plain(f"Wrote {plot}")
 
 
-def routing(fn: F) -> F:
-    """``--max-hops`` / ``--min-quality`` for the paths an evaluation goes through."""
-    fn = click.option(
-        "--min-quality",
-        type=click.FloatRange(min=0.0),
-        default=DEFAULT_MIN_QUALITY,
-        show_default=True,
-        help="Paths below this quality count as 'no path' (0 shows every measured path).",
-    )(fn)
-    return click.option(
-        "--max-hops",
-        type=click.IntRange(min=0),
-        default=DEFAULT_MAX_HOPS,
-        show_default=True,
-        help="Longest chain of adapters to consider.",
-    )(fn)
-
-
 @click.group("eval")
 def evaluate() -> None:
     """Evaluate compatibility: the matrix over generations, backfill curves, reports."""
@@ -138,7 +127,7 @@ def evaluate() -> None:
 @click.option(
     "--metric", help="cmc@1 (default) or cmc@5 with labels; ndcg@10 or recall@10 with qrels."
 )
-@routing
+@routing_options
 @click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a heatmap PNG here."
 )
@@ -150,8 +139,7 @@ def matrix(
     /,
     generations: tuple[str, ...],
     metric: str | None,
-    max_hops: int,
-    min_quality: float,
+    policy: RoutingPolicy,
     plot: Path | None,
     as_json: bool,
     **settings: Any,
@@ -175,8 +163,7 @@ def matrix(
             generations,
             data,
             metric=metric,
-            max_hops=max_hops,
-            min_quality=min_quality,
+            policy=policy,
             device=settings["device"],
             batch_size=settings["batch_size"],
             progress=embedding,
@@ -251,7 +238,7 @@ def matrix(
     show_default=True,
     help="predicted order: share re-embedded first to learn which items the path serves worst.",
 )
-@routing
+@routing_options
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -271,8 +258,7 @@ def backfill_(
     steps: int,
     seed: int,
     probe: float,
-    max_hops: int,
-    min_quality: float,
+    policy: RoutingPolicy,
     plot: Path | None,
     as_json: bool,
     **settings: Any,
@@ -305,8 +291,7 @@ def backfill_(
             steps=steps,
             seed=seed,
             probe=probe,
-            max_hops=max_hops,
-            min_quality=min_quality,
+            policy=policy,
             device=settings["device"],
             batch_size=settings["batch_size"],
             progress=embedding,

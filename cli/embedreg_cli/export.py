@@ -9,13 +9,15 @@ command, so ``embedreg --help`` loads neither torch nor sentence-transformers).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from embedreg.constants import ROLES
 
-from .context import State, json_option, pass_state, registry_option
-from .gallery import routing_options
+from .context import State, json_option, pass_state, registry_option, routing_options
+
+if TYPE_CHECKING:
+    from embedreg.routing import RoutingPolicy
 from .output import emit_json, say_plain
 
 
@@ -76,9 +78,7 @@ def sentence_transformers(
     private: bool,
     tag: str | None,
     replace: bool,
-    max_hops: int,
-    min_quality: float,
-    require_compatible: bool,
+    policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Write adapter ID, or the best path NEW:OLD, as a sentence-transformers model.
@@ -94,23 +94,18 @@ def sentence_transformers(
     """
     if (out is None) == (repo_id is None):
         raise click.UsageError("give either -o DIR or --repo OWNER/NAME")
-    routing: dict[str, Any] = {
-        "max_hops": max_hops,
-        "min_quality": min_quality,
-        "require_compatible": require_compatible,
-    }
     reg = state.registry()
     if repo_id is not None:
         if force:
             raise click.UsageError("--force applies to -o DIR; with --repo use --replace")
-        publish_st(reg, what, repo_id, role, private, tag, replace, as_json, routing)
+        publish_st(reg, what, repo_id, role, private, tag, replace, as_json, policy)
         return
     if private or tag or replace:
         raise click.UsageError("--private, --revision-tag and --replace apply to --repo")
     from embedreg.export import export_sentence_transformers
 
     assert out is not None
-    result = export_sentence_transformers(reg, what, out, role=role, force=force, **routing)
+    result = export_sentence_transformers(reg, what, out, role=role, force=force, policy=policy)
     if as_json:
         emit_json(result.to_dict())
     describe(result, str(out))
@@ -125,7 +120,7 @@ def publish_st(
     tag: str | None,
     replace: bool,
     as_json: bool,
-    routing: dict[str, Any] | None = None,
+    policy: RoutingPolicy | None = None,
 ) -> None:
     """Publish an export to the Hub and report it (shared with ``adapter publish --as``)."""
     from embedreg.export import publish_sentence_transformers
@@ -138,7 +133,7 @@ def publish_st(
         private=private,
         tag=tag,
         replace=replace,
-        **(routing or {}),
+        policy=policy,
     )
     if as_json:
         emit_json(pub.to_dict())

@@ -3,42 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
 from embedreg.devices import DEVICE_HELP
 
-from .context import State, json_option, pass_state, registry_option
+from .context import State, json_option, pass_state, registry_option, routing_options
 from .output import emit_json, say, show, table
 from .progress import progress_bar
 
+if TYPE_CHECKING:
+    from embedreg.routing import RoutingPolicy
+
 INDEX_KINDS = ("flat", "hnsw", "ivfpq")
-
-
-def routing_options(fn: Any) -> Any:
-    """``--max-hops``, ``--min-quality`` and ``--require-compatible`` for commands that route queries."""
-    fn = click.option(
-        "--require-compatible",
-        is_flag=True,
-        help="Refuse paths unless every adapter on them passed the compatibility criterion "
-        "on held-out data (label-free adapters are not judged).",
-    )(fn)
-    fn = click.option(
-        "--min-quality",
-        type=click.FloatRange(min=0.0),
-        default=DEFAULT_MIN_QUALITY,
-        show_default=True,
-        help="Refuse paths whose quality (product of the hops' retentions; 1.0 = as good as "
-        "the gallery's own queries) is lower.",
-    )(fn)
-    return click.option(
-        "--max-hops",
-        type=click.IntRange(min=0),
-        default=DEFAULT_MAX_HOPS,
-        show_default=True,
-        help="Longest chain of adapters to consider.",
-    )(fn)
 
 
 def source_options(fn: Any) -> Any:
@@ -316,9 +293,7 @@ def search(
     k: int,
     device: str,
     merge: str,
-    max_hops: int,
-    min_quality: float,
-    require_compatible: bool,
+    policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Search the gallery in FOLDER with QUERIES embedded by --gen, routed to each segment.
@@ -338,9 +313,7 @@ def search(
         raise click.UsageError("give query texts or --image FILE (not both)")
     reg = state.registry()
     g = Gallery.load(folder)
-    resolver = Resolver(
-        reg, max_hops=max_hops, min_quality=min_quality, require_compatible=require_compatible
-    )
+    resolver = Resolver(reg, policy)
     options: dict[str, Any] = {
         "generation": generation,
         "k": k,

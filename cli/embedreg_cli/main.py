@@ -7,6 +7,7 @@ exits with status 1.  Set ``EMBEDREG_DEBUG=1`` to see the traceback instead.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Any
@@ -67,7 +68,12 @@ class RootGroup(click.Group):
             if _debug():
                 raise
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-            _fail(f"{exc.strerror or exc}{where}; check the path and its permissions")
+            hint = (
+                "free some space on that disk and run again"
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+                else "check the path and its permissions"
+            )
+            _fail(f"{exc.strerror or exc}{where}; {hint}")
         except Exception as exc:  # a bug: say so in one line, keep the traceback for debug
             if _debug():
                 raise

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from .context import State, json_option, pass_state, registry_option
-from .gallery import routing_options
+from .context import State, json_option, pass_state, registry_option, routing_options
 from .output import emit_json, say
+
+if TYPE_CHECKING:
+    from embedreg.routing import RoutingPolicy
 
 
 @click.command()
@@ -29,9 +32,7 @@ def resolve(
     query_generation: str,
     gallery_generation: str | None,
     gallery_dir: Path | None,
-    max_hops: int,
-    min_quality: float,
-    require_compatible: bool,
+    policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Show the best measured path from QUERY_GENERATION to GALLERY_GENERATION (or --gallery DIR).
@@ -45,9 +46,7 @@ def resolve(
     if (gallery_generation is None) == (gallery_dir is None):
         raise click.UsageError("give either GALLERY_GENERATION or --gallery DIR")
     reg = state.registry()
-    resolver = Resolver(
-        reg, max_hops=max_hops, min_quality=min_quality, require_compatible=require_compatible
-    )
+    resolver = Resolver(reg, policy)
     if gallery_generation is not None:
         paths = {gallery_generation: resolver.resolve(query_generation, gallery_generation)}
     else:

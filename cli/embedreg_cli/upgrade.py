@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from embedreg.constants import DEFAULT_CHUNK_ITEMS
 from embedreg.devices import DEVICE_HELP
 
-from .context import State, json_option, pass_state, registry_option
-from .gallery import routing_options
+from .context import State, json_option, pass_state, registry_option, routing_options
 from .output import console, emit_json, say, show, table
 from .progress import progress_bar
+
+if TYPE_CHECKING:
+    from embedreg.routing import RoutingPolicy
 
 STRATEGIES = ("adapt-queries", "forward", "partial", "reembed")
 ORDERS = ("given", "random", "worst")
@@ -84,9 +86,7 @@ def plan(
     order: str,
     batch_size: int,
     device: str,
-    max_hops: int,
-    min_quality: float,
-    require_compatible: bool,
+    policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Compare the upgrade strategies for the gallery in FOLDER and recommend one."""
@@ -102,9 +102,7 @@ def plan(
             order=order,
             device=device,
             batch_size=batch_size,
-            max_hops=max_hops,
-            min_quality=min_quality,
-            require_compatible=require_compatible,
+            policy=policy,
         )
     if as_json:
         emit_json(p.to_dict())
@@ -188,9 +186,7 @@ def apply(
     batch_size: int,
     num_processes: int,
     device: str,
-    max_hops: int,
-    min_quality: float,
-    require_compatible: bool,
+    policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Upgrade the gallery in FOLDER to --to by --strategy, as a resumable job."""
@@ -210,9 +206,7 @@ def apply(
             num_processes=num_processes,
             device=device,
             batch_size=batch_size,
-            max_hops=max_hops,
-            min_quality=min_quality,
-            require_compatible=require_compatible,
+            policy=policy,
             progress=update,
             on_stage=say,
         )
@@ -256,9 +250,7 @@ def resume(
     folder: Path,
     num_processes: int,
     device: str,
-    max_hops: int,
-    min_quality: float,
-    require_compatible: bool,
+    policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Continue the interrupted upgrade job of the gallery in FOLDER."""
@@ -270,9 +262,7 @@ def resume(
             folder,
             num_processes=num_processes,
             device=device,
-            max_hops=max_hops,
-            min_quality=min_quality,
-            require_compatible=require_compatible,
+            policy=policy,
             progress=update,
             on_stage=say,
         )

@@ -186,6 +186,11 @@ def load_adapter(folder: str | os.PathLike[str], *, sha256: str | None = None) -
         figures = json.loads(meta.get("embedreg.figures", "{}"))
     except (KeyError, json.JSONDecodeError):
         raise AdapterIntegrityError(where, "the adapter metadata is incomplete") from None
+    for key, value in (("config", config), ("provenance", provenance), ("figures", figures)):
+        if not isinstance(value, dict):
+            raise AdapterIntegrityError(
+                where, f"embedreg.{key} in {WEIGHTS_FILENAME} is not an object"
+            )
     if not isinstance(config_doc, dict) or _canonical(config_doc.get("adapter")) != _canonical(
         config
     ):

@@ -32,9 +32,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..constants import ADAPTER_ARTIFACT_PREFIX
 from ..errors import AdapterIntegrityError, EmbedRegError, NotFound
 from ..registry import AdapterRecord, Generation, Registry, validate_name
+from ..registry.records import adapter_artifact_key
 from .base import Adapter
 from .persistence import (
     CONFIG_FILENAME,
@@ -60,7 +60,7 @@ def adapter_id(source: str, target: str, family: str) -> str:
 
 def artifact_key(adapter: str, sha256: str) -> str:
     """Where the files of adapter ``adapter`` whose weights hash to ``sha256`` live in the store."""
-    return f"{ADAPTER_ARTIFACT_PREFIX}/{adapter}@{sha256[:16]}"
+    return adapter_artifact_key(adapter, sha256)
 
 
 def store_adapter(
@@ -130,7 +130,11 @@ def register_files(
         if not _referenced(registry, location):
             registry.store.delete_artifact(location)
         raise
-    if previous is not None and previous.location != location:
+    if (
+        previous is not None
+        and previous.owns_location
+        and not _referenced(registry, previous.location)
+    ):
         registry.store.delete_artifact(previous.location)  # no record points to them now
     return record
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,14 @@ from typing import Any
 from ..constants import DEFAULT_MAX_ITEM_CHARS
 from ..errors import InputError
 
-__all__ = ["INPUT_SUFFIXES", "InputItem", "count_lines", "read_inputs"]
+__all__ = [
+    "INPUT_SUFFIXES",
+    "InputItem",
+    "check_regular_file",
+    "count_lines",
+    "input_ids",
+    "read_inputs",
+]
 
 #: File suffixes :func:`read_inputs` understands.
 INPUT_SUFFIXES: tuple[str, ...] = (".txt", ".jsonl", ".csv")
@@ -70,6 +78,7 @@ def _lines(path: Path, max_chars: int = DEFAULT_MAX_ITEM_CHARS) -> Iterator[tupl
     to four per character), so one huge line cannot fill the memory.
     """
     cap = 4 * max_chars + 2  # the characters, and a line break of up to two bytes
+    check_regular_file(path)  # opening a pipe would wait for a writer forever
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
@@ -95,6 +104,67 @@ def _lines(path: Path, max_chars: int = DEFAULT_MAX_ITEM_CHARS) -> Iterator[tupl
             if len(text) > max_chars:
                 raise _too_long(path, number, max_chars)
             yield number, text
+
+
+def check_regular_file(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`InputError` unless ``path`` is an existing regular file.
+
+    A pipe, socket or device is refused without being opened (reading one
+    could wait forever).
+
+    Example:
+        >>> check_regular_file("/dev/null")
+        Traceback (most recent call last):
+        ...
+        embedreg.errors.InputError: /dev/null: is not a regular file (a pipe, socket or device); pass a file
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(str(path), None, "does not exist", "check the path") from None
+    except OSError as exc:
+        raise InputError(str(path), None, f"cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(str(path), None, "is a folder, not a file", "pass a file")
+    if not stat.S_ISREG(mode):
+        raise InputError(
+            str(path), None, "is not a regular file (a pipe, socket or device)", "pass a file"
+        )
+
+
+def input_ids(
+    path: str | os.PathLike[str],
+    *,
+    text_field: str = "text",
+    id_field: str | None = None,
+    max_chars: int = DEFAULT_MAX_ITEM_CHARS,
+) -> list[str]:
+    """The ids of all items of an input file, read once before any model loads.
+
+    Raises:
+        InputError: the file is not a regular file, has a bad line, holds no
+            items, or gives one id to two items (both lines are named).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "docs.txt"
+        >>> _ = path.write_text("a\\nb\\n")
+        >>> input_ids(path)
+        ['1', '2']
+    """
+    seen: dict[str, int] = {}
+    for item in read_inputs(path, text_field=text_field, id_field=id_field, max_chars=max_chars):
+        if item.id in seen:
+            raise InputError(
+                str(path),
+                item.line,
+                f"id {item.id!r} was given on line {seen[item.id]} already",
+                "give every item its own id",
+            )
+        seen[item.id] = item.line
+    if not seen:
+        raise InputError(str(path), None, "holds no items", "give it at least one item")
+    return list(seen)
 
 
 def _too_long(path: Path, line: int, max_chars: int) -> InputError:

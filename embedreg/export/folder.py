@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..constants import CARD_FILENAME, DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, ST_EXPORT_MIN_COSINE
+from ..constants import CARD_FILENAME, ST_EXPORT_MIN_COSINE
 from ..errors import ExportExists
 from ..registry import Registry
-from ..util.atomic import remove_stale_temps, temp_prefix
+from ..routing import RoutingPolicy
+from ..util.atomic import fsync_dir, remove_stale_temps, temp_prefix
 from ..util.hashing import file_sha256
 from .card import export_card, read_export_facts
 from .st_model import build_model, save_model, st_version
@@ -159,9 +160,7 @@ def export_sentence_transformers(
     *,
     role: str | None = None,
     force: bool = False,
-    max_hops: int = DEFAULT_MAX_HOPS,
-    min_quality: float = DEFAULT_MIN_QUALITY,
-    require_compatible: bool = False,
+    policy: RoutingPolicy | None = None,
     threshold: float = ST_EXPORT_MIN_COSINE,
 ) -> ExportResult:
     """Export adapter ``what`` (or the path ``NEW:OLD``) as a sentence-transformers folder ``out``.
@@ -182,9 +181,7 @@ def export_sentence_transformers(
         registry,
         what,
         role=role,
-        max_hops=max_hops,
-        min_quality=min_quality,
-        require_compatible=require_compatible,
+        policy=policy,
     )
     dest = Path(out).absolute()
     check_output(dest, force=force)
@@ -221,21 +218,7 @@ def _place(staging: Path, dest: Path) -> None:
         if dest.exists():
             dest.rmdir()
         os.replace(staging, dest)
-    _fsync_dir(dest.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (where a directory can be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(dest.parent)
 
 
 def _umask() -> int:

@@ -28,14 +28,13 @@ from typing import Any
 
 from ..constants import (
     CARD_FILENAME,
-    DEFAULT_MAX_HOPS,
-    DEFAULT_MIN_QUALITY,
     HUB_DEFAULT_BRANCH,
     ST_EXPORT_MIN_COSINE,
 )
 from ..errors import HubConflict, ValidationError
-from ..hub.repos import parse_repo_ref
+from ..hub.repos import parse_repo_ref, refuse_taken_tag
 from ..registry import Registry
+from ..routing import RoutingPolicy
 from ..util.hubcalls import hf_api, hub_errors
 from .card import read_export_facts
 from .folder import ExportResult, write_export
@@ -122,9 +121,7 @@ def publish_sentence_transformers(
     private: bool = False,
     tag: str | None = None,
     replace: bool = False,
-    max_hops: int = DEFAULT_MAX_HOPS,
-    min_quality: float = DEFAULT_MIN_QUALITY,
-    require_compatible: bool = False,
+    policy: RoutingPolicy | None = None,
     threshold: float = ST_EXPORT_MIN_COSINE,
 ) -> StPublication:
     """Export adapter ``what`` (or ``NEW:OLD``) and publish it as Hub repo ``repo_id``.
@@ -140,9 +137,7 @@ def publish_sentence_transformers(
         registry,
         what,
         role=role,
-        max_hops=max_hops,
-        min_quality=min_quality,
-        require_compatible=require_compatible,
+        policy=policy,
     )
     repo_id, revision = parse_repo_ref(repo_id)
     if revision is not None:
@@ -161,15 +156,7 @@ def publish_sentence_transformers(
         head, present = info.sha, {s.rfilename for s in info.siblings or []}
         if not replace:
             _check_repo(repo_id, plan, present)
-        if tag is not None:
-            with hub_errors(repo_id):
-                tags = {t.name for t in api.list_repo_refs(repo_id).tags}
-            if tag in tags:
-                raise HubConflict(
-                    f"Hub repo {repo_id} has a tag {tag!r} already",
-                    "choose another --revision-tag (tags never move)",
-                    repo_id=repo_id,
-                )
+        refuse_taken_tag(repo_id, tag)
     with tempfile.TemporaryDirectory(prefix="embedreg-st-export-") as tmp:
         folder = Path(tmp)
         verification, files = write_export(

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..adapters import AffineMap, load_registered_adapter
-from ..constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, ROLES
+from ..constants import ROLES
 from ..errors import ExportRefused, UnknownAdapter, ValidationError
 from ..registry import AdapterRecord, Generation, Registry
-from ..routing import QueryPath, Resolver
+from ..routing import QueryPath, Resolver, RoutingPolicy
 from ..routing.hops import Hop
 
 __all__ = [
@@ -128,14 +128,12 @@ def export_plan(
     what: str,
     *,
     role: str | None = None,
-    max_hops: int = DEFAULT_MAX_HOPS,
-    min_quality: float = DEFAULT_MIN_QUALITY,
-    require_compatible: bool = False,
+    policy: RoutingPolicy | None = None,
 ) -> ExportPlan:
     """The plan of exporting adapter id ``what``, or the resolved path ``NEW:OLD``.
 
     ``role`` defaults to ``query`` (``document`` for a forward adapter: it maps
-    gallery items).  The routing limits apply to ``NEW:OLD`` only.
+    gallery items).  The routing ``policy`` applies to ``NEW:OLD`` only.
 
     Raises:
         UnknownAdapter, UnknownGeneration: nothing of that name.
@@ -147,12 +145,7 @@ def export_plan(
     doc = registry.document()
     pair = split_pair(what)
     if pair is not None:
-        resolver = Resolver(
-            registry,
-            max_hops=max_hops,
-            min_quality=min_quality,
-            require_compatible=require_compatible,
-        )
+        resolver = Resolver(registry, policy)
         path = resolver.resolve(*pair)
         adapter_id = None
         default_role = "query"

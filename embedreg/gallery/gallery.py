@@ -337,6 +337,8 @@ class Gallery(Searching):
             storage.write_manifest(folder, self.manifest())
         except BaseException:
             (self._segments, self._version, self.path, self._dirty, self._items_sha256) = old
+            for name in (written.items_file, *(f for f, _ in written.indexes.values())):
+                (folder / name).unlink(missing_ok=True)  # no manifest names them
             raise
         keep = {written.items_file, *(f for f, _ in written.indexes.values()), *previous}
         storage.remove_stale(folder, keep)

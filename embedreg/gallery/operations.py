@@ -27,9 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..constants import EMBEDDINGS_INDEX_FILENAME, GALLERY_BUILD_JOURNAL, GALLERY_MANIFEST
 from ..data.embeddings import iter_embeddings, read_meta
-from ..data.inputs import count_lines, read_inputs
+from ..data.inputs import check_regular_file, count_lines, input_ids, read_inputs
 from ..errors import (
-    ConflictError,
     DuplicateName,
     EmbedRegError,
     InvalidName,
@@ -39,10 +38,9 @@ from ..errors import (
 )
 from ..models import Encoder
 from ..registry import GalleryRecord, Generation, Registry, validate_name
-from ..routing import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, QueryPath, Resolver
-from ..util.atomic import atomic_write_bytes, process_alive, remove_stale_temps
+from ..routing import QueryPath, Resolver, RoutingPolicy
 from ..util.hashing import file_sha256
-from . import storage
+from .claims import check_empty, claim, discard_interrupted_build
 from .gallery import Gallery
 from .index import IndexSpec
 from .search import Hits
@@ -76,6 +74,24 @@ def default_gallery_name(folder: str | os.PathLike[str]) -> str:
         ) from None
 
 
+def check_source(source: Path, *, text_field: str, id_field: str | None) -> list[str] | None:
+    """Check an input before any model loads or lock is taken; the ids of raw inputs.
+
+    Raw inputs must be a regular file whose every line parses, with at least
+    one item and no id given twice; an embeddings file must be readable.
+    ``None`` for an embeddings file (its ids are read as it is added).
+
+    Raises:
+        InputError: not a regular file, a bad line, no items, a repeated id.
+    """
+    if is_embeddings_source(source):
+        if not source.is_dir():
+            check_regular_file(source)
+        read_meta(source)
+        return None
+    return input_ids(source, text_field=text_field, id_field=id_field)
+
+
 def _source_items(
     generation: Generation,
     source: Path,
@@ -85,20 +101,30 @@ def _source_items(
     device: str,
     batch_size: int,
     progress: Progress | None,
+    skip: frozenset[str] = frozenset(),
 ) -> Iterator[tuple[np.ndarray, list[str], list[str | None]]]:
-    """Vectors, ids and texts, a chunk at a time, from an embeddings file or raw inputs."""
+    """Vectors, ids and texts, a chunk at a time, from an embeddings file or raw inputs.
+
+    Items whose id is in ``skip`` are left out (raw inputs: before they are embedded).
+    """
     if is_embeddings_source(source):
         total = read_meta(source).count
         if progress:
             progress(0, total)
         for batch in iter_embeddings(source, batch_rows=CHUNK * 4, generation=generation):
             ids = batch.ids or [str(batch.start + n) for n in range(len(batch))]
-            yield batch.vectors, ids, [None] * len(batch)
+            keep = [n for n, i in enumerate(ids) if i not in skip]
+            if keep:
+                yield batch.vectors[keep], [ids[n] for n in keep], [None] * len(keep)
             if progress:
                 progress(batch.start + len(batch), total)
         return
-    items = read_inputs(source, text_field=text_field, id_field=id_field)
-    total = count_lines(source) - (1 if source.suffix.lower() == ".csv" else 0)
+    items = (
+        item
+        for item in read_inputs(source, text_field=text_field, id_field=id_field)
+        if item.id not in skip
+    )
+    total = count_lines(source) - (1 if source.suffix.lower() == ".csv" else 0) - len(skip)
     encoder = Encoder(generation, device=device, batch_size=batch_size)
     if progress:
         progress(0, total)  # the work's size is known from its start
@@ -172,8 +198,10 @@ def build_gallery(
     record = GalleryRecord(name=gallery_name, location=str(folder), generation=gen.name)
     existing = registry.document().galleries.get(gallery_name) if register else None
     journal = folder / GALLERY_BUILD_JOURNAL
+    if folder.exists() and not folder.is_dir():
+        raise ValidationError(f"{folder} is a file, not a folder", "choose another -o")
     if journal.exists():
-        _discard_interrupted_build(folder, journal)  # its files are an unfinished build's
+        discard_interrupted_build(folder, journal)  # its files are an unfinished build's
     elif (folder / GALLERY_MANIFEST).exists():
         done = _built_already(folder, gen, src, text_field, id_field, record, existing, register)
         if done is not None:
@@ -181,13 +209,16 @@ def build_gallery(
         raise DuplicateName(
             "gallery folder", str(folder), "an existing gallery", hint="choose another -o folder"
         )
+    else:
+        check_empty(folder)  # a build writes only into a new or empty folder, or its own
     if existing is not None and existing.location != record.location:
         raise DuplicateName("gallery", gallery_name, f"the gallery at {existing.location}")
+    check_source(src, text_field=text_field, id_field=id_field)  # before any model loads
     spec = IndexSpec(index) if isinstance(index, str) else index
     gallery = Gallery.create(gen, metric=metric, index=spec, name=gallery_name)
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"pid": os.getpid(), "name": gallery_name, "generation": gen.name})
-    atomic_write_bytes(journal, text.encode())  # before any gallery file: a rerun may redo them
+    claim(folder, journal, text)  # before any gallery file (a rerun may redo them)
     pending: list[tuple[Any, list[str], list[str | None]]] = []
     for vectors, ids, texts in _source_items(
         gen,
@@ -217,22 +248,6 @@ def build_gallery(
         registry.add_gallery(record, replace=existing is not None)
     journal.unlink()  # the build is complete
     return gallery
-
-
-def _discard_interrupted_build(folder: Path, journal: Path) -> None:
-    """Remove the gallery files of a build that was killed (its journal is still there)."""
-    try:
-        pid = int(json.loads(journal.read_text(encoding="utf-8"))["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pid = 0
-    if pid and pid != os.getpid() and process_alive(pid):
-        raise ConflictError(
-            f"another build of gallery folder {folder} is running (process {pid})",
-            "wait for it to finish, or stop it and run the build again",
-        )
-    (folder / GALLERY_MANIFEST).unlink(missing_ok=True)
-    storage.remove_stale(folder, keep=set())
-    remove_stale_temps(folder)
 
 
 def _built_already(
@@ -294,6 +309,7 @@ def add_to_gallery(
     a rerun after a kill.
     """
     src = Path(source)
+    ids = check_source(src, text_field=text_field, id_field=id_field)  # before the lock
     with Gallery.edit(gallery) as g:
         if generation is None:
             if len(g.generations) != 1:
@@ -307,10 +323,23 @@ def add_to_gallery(
             g.add_segment(gen)
         g.segment_for(gen)
         origin = _source_record(src, text_field, id_field)
-        if origin in g.sources:
-            return 0  # these items were added already (a rerun after a kill, say)
+        # Items are told apart by id: those of a file added before that the gallery
+        # still holds are skipped (a rerun, or adding it again after 'gallery rm');
+        # another file's item with a taken id is a clash, found before any model loads.
+        again = origin in g.sources
+        present = frozenset(i for i in (ids or []) if i in g)
+        if present and not again:
+            first = next(i for i in (ids or []) if i in g)
+            raise DuplicateName(
+                "item",
+                first,
+                f"an item already in the gallery ({len(present)} of {src}'s ids are)",
+            )
+        if ids is not None and len(present) == len(ids):
+            return 0  # every item is there already
+        skip = present if ids is not None else frozenset(g.ids()) if again else frozenset()
         added = 0
-        for vectors, ids, texts in _source_items(
+        for vectors, batch_ids, texts in _source_items(
             gen,
             src,
             text_field=text_field,
@@ -318,9 +347,11 @@ def add_to_gallery(
             device=device,
             batch_size=batch_size,
             progress=progress,
+            skip=skip,
         ):
-            added += g.add(vectors, ids, generation=gen, texts=texts)
-        g.sources.append(origin)
+            added += g.add(vectors, batch_ids, generation=gen, texts=texts)
+        if not again:
+            g.sources.append(origin)
     return added
 
 
@@ -364,9 +395,7 @@ def resolve(
     gallery: Any,
     *,
     registry: Registry | None = None,
-    max_hops: int = DEFAULT_MAX_HOPS,
-    min_quality: float = DEFAULT_MIN_QUALITY,
-    require_compatible: bool = False,
+    policy: RoutingPolicy | None = None,
 ) -> QueryPath:
     """The best path for queries of generation ``query`` to reach ``gallery``.
 
@@ -374,8 +403,9 @@ def resolve(
     registry (by name), a gallery folder, or a loaded :class:`Gallery`.  A
     gallery whose items come from several generations (after a partial
     upgrade) has one path per segment: use :meth:`Gallery.routes` for it.
-    ``require_compatible`` refuses paths through adapters that failed (or were
-    not judged by) the compatibility criterion.
+    ``policy`` is which paths are accepted (:class:`~embedreg.routing.RoutingPolicy`;
+    with ``require_compatible`` paths through adapters that failed, or were
+    not judged by, the compatibility criterion are refused).
 
     Example:
         >>> import embedreg
@@ -388,9 +418,7 @@ def resolve(
         NoCompatiblePath: no measured path, or none good enough.
     """
     reg = registry if registry is not None else Registry.open()
-    resolver = Resolver(
-        reg, max_hops=max_hops, min_quality=min_quality, require_compatible=require_compatible
-    )
+    resolver = Resolver(reg, policy)
     if isinstance(gallery, Gallery):
         generations = gallery.generations
     else:

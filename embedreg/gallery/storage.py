@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -76,7 +77,7 @@ __all__ = [
 ]
 
 #: Files that a save writes under a version number (and that later saves supersede).
-_FILE_RE = re.compile(r"^(?:items|[a-z0-9][a-z0-9._-]*)\.(\d+)\.(?:jsonl|faiss)$")
+_FILE_RE = re.compile(r"^(?:items\.(\d+)\.jsonl|[a-z0-9][a-z0-9._-]*\.(\d+)\.faiss)$")
 
 #: One item as the items file stores it: (FAISS id, item id, segment, text or None).
 ItemRow = tuple[int, str, str, "str | None"]
@@ -175,21 +176,48 @@ def write_version(
     import faiss
 
     written: dict[str, tuple[str, str]] = {}
-    for name, index in indexes.items():
-        fname = f"{name}.{version}.faiss"
-        tmp = folder / f"{temp_prefix(fname)}w.tmp"  # a dead writer's is cleaned by the next save
-        faiss.write_index(index, str(tmp))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, folder / fname)
-        written[name] = (fname, file_sha256(folder / fname))
-    lines = [
-        json.dumps({"id": i, "faiss_id": fid, "segment": seg, "text": text}, ensure_ascii=False)
-        for fid, i, seg, text in items
-    ]
-    name = items_file(version)
-    atomic_write_bytes(folder / name, ("\n".join(lines) + ("\n" if lines else "")).encode())
+    try:
+        for name, index in indexes.items():
+            fname = f"{name}.{version}.faiss"
+            tmp = folder / f"{temp_prefix(fname)}w.tmp"  # a dead writer's goes with the next save
+            try:
+                faiss.write_index(index, str(tmp))
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, folder / fname)
+            except (RuntimeError, OSError) as exc:
+                tmp.unlink(missing_ok=True)
+                raise write_failure(exc, folder / fname) from None
+            written[name] = (fname, file_sha256(folder / fname))
+        lines = [
+            json.dumps({"id": i, "faiss_id": fid, "segment": seg, "text": text}, ensure_ascii=False)
+            for fid, i, seg, text in items
+        ]
+        name = items_file(version)
+        atomic_write_bytes(folder / name, ("\n".join(lines) + ("\n" if lines else "")).encode())
+    except BaseException:
+        for fname, _ in written.values():
+            (folder / fname).unlink(missing_ok=True)  # no manifest names them yet
+        raise
     return Written(written, name, file_sha256(folder / name))
+
+
+def write_failure(exc: BaseException, path: Path) -> OSError:
+    """An :class:`OSError` naming ``path`` for a failed write (FAISS raises a bare RuntimeError)."""
+    if isinstance(exc, OSError) and exc.filename:
+        return exc
+    text = str(exc)
+    code = getattr(exc, "errno", None)
+    if not isinstance(code, int):
+        code = (
+            errno.ENOSPC
+            if "No space" in text
+            else errno.EFBIG
+            if "too large" in text
+            else errno.EIO
+        )
+    reason = os.strerror(code) if code != errno.EIO else text.strip().splitlines()[-1][:200]
+    return OSError(code, reason, str(path))
 
 
 def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> None:
@@ -439,7 +467,7 @@ def locked(folder: Path, *, timeout: float = 60.0) -> Iterator[None]:
     try:
         lock.acquire()
     except Timeout:
-        raise LockTimeout(str(folder / GALLERY_LOCK), timeout) from None
+        raise LockTimeout(str(folder / GALLERY_LOCK), timeout, "gallery") from None
     try:
         yield
     finally:

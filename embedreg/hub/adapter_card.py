@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..constants import HUB_ADAPTER_TAGS, HUB_LIBRARY_NAME
+from ..constants import HUB_ADAPTER_TAGS, HUB_LIBRARY_NAME, MAX_DIMENSION
 from ..errors import AdapterIntegrityError, EmbedRegError
 from ..registry import Generation, Recipe
 from .cards import render_card
@@ -95,11 +95,19 @@ class EndFacts:
     @classmethod
     def from_dict(cls, data: Any) -> EndFacts:
         """Inverse of :meth:`to_dict`; a recipe that does not hash to ``recipe_hash`` is refused."""
+        dimension = data["dimension"]
+        if not isinstance(dimension, int) or isinstance(dimension, bool):
+            raise ValueError(f"dimension {dimension!r} is not an integer")
+        if not 1 <= dimension <= MAX_DIMENSION:
+            raise ValueError(f"dimension {dimension:,} is not between 1 and {MAX_DIMENSION:,}")
+        for key in ("generation", "pin"):
+            if not isinstance(data[key], str):
+                raise ValueError(f"{key} {data[key]!r} is not a string")
         end = cls(
-            str(data["generation"]),
-            str(data["pin"]),
+            data["generation"],
+            data["pin"],
             Recipe.from_dict(data["recipe"]),
-            int(data["dimension"]),
+            dimension,
         )
         if data.get("recipe_hash", end.recipe_hash) != end.recipe_hash:
             raise ValueError(f"the recipe of {end.generation} does not hash to its recipe_hash")

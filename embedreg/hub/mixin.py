@@ -13,7 +13,7 @@ methods from :class:`huggingface_hub.ModelHubMixin`:
   (:class:`~embedreg.errors.AdapterIntegrityError`), before
   :func:`~embedreg.adapters.load_adapter` checks the files against each other.
 
-It lives in the Hub room (above :mod:`embedreg.adapters`), so the adapter
+It lives in the Hub subpackage (above :mod:`embedreg.adapters`), so the adapter
 families never depend on the Hub.
 
 Example:
@@ -310,13 +310,28 @@ def _check_against_provenance(facts: AdapterFacts, loaded: LoadedAdapter, where:
     for role, end in (("source", facts.source), ("target", facts.target)):
         recorded = loaded.provenance.get(role)
         if not isinstance(recorded, dict):
-            continue
+            raise AdapterIntegrityError(
+                where, f"the weights file records no {role} generation to check the card against"
+            )
         if recorded.get("pin") != end.pin or recorded.get("recipe_hash") != end.recipe_hash:
             raise AdapterIntegrityError(
                 where,
                 f"the card's {role} generation ({end.pin}) is not the one the weights file records "
                 f"({recorded.get('pin')})",
             )
+        if recorded.get("dimension", end.dimension) != end.dimension:
+            raise AdapterIntegrityError(
+                where,
+                f"the card's {role} generation is {end.dimension}-d, the weights file records "
+                f"{recorded.get('dimension')!r}",
+            )
+    dims = (loaded.adapter.input_dim, loaded.adapter.output_dim)
+    if dims != (facts.source.dimension, facts.target.dimension):
+        raise AdapterIntegrityError(
+            where,
+            f"the adapter maps {dims[0]} → {dims[1]} dimensions, the card says "
+            f"{facts.source.dimension} → {facts.target.dimension}",
+        )
     if loaded.adapter.family != facts.family:
         raise AdapterIntegrityError(
             where, f"the card says family {facts.family!r}, the files {loaded.adapter.family!r}"

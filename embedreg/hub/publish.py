@@ -28,13 +28,21 @@ from pathlib import Path
 
 from ..adapters import artifact_key, register_files
 from ..constants import CARD_FILENAME
-from ..errors import DuplicateName, GenerationNotMatched, HubConflict
-from ..registry import AdapterRecord, Generation, Publication, Recipe, Registry, RegistryDocument
+from ..errors import AdapterIntegrityError, DuplicateName, GenerationNotMatched, HubConflict
+from ..registry import (
+    DIRECTIONS,
+    AdapterRecord,
+    Generation,
+    Publication,
+    Recipe,
+    Registry,
+    RegistryDocument,
+)
 from ..registry.names import validate_name
 from ..util.hubcalls import hf_api, hub_errors
 from .adapter_card import EndFacts
 from .mixin import ADAPTER_FILES, HubAdapter
-from .repos import parse_repo_ref
+from .repos import parse_repo_ref, refuse_taken_tag
 
 __all__ = ["PullResult", "match_generation", "publish_adapter", "pull_adapter"]
 
@@ -69,15 +77,8 @@ def publish_adapter(
         exists = api.repo_exists(repo_id)
     if exists and not replace:
         _check_ours(repo_id, adapter_id)
-    if tag is not None and exists:
-        with hub_errors(repo_id):
-            tags = {t.name for t in api.list_repo_refs(repo_id).tags}
-        if tag in tags:
-            raise HubConflict(
-                f"Hub repo {repo_id} has a tag {tag!r} already",
-                "choose another --revision-tag (tags never move)",
-                repo_id=repo_id,
-            )
+    if exists:
+        refuse_taken_tag(repo_id, tag)
     commit = hub.push_to_hub(repo_id, private=private)
     record = registry.record_publication(adapter_id, Publication(repo_id, commit))
     if tag is not None:
@@ -153,7 +154,19 @@ def pull_adapter(registry: Registry, ref: str, *, name: str | None = None) -> Pu
             return PullResult(existing, repo_id, hub.commit, already=True)
         raise DuplicateName("adapter", ident, "another adapter (with other weights)")
     loaded = hub.loaded
-    direction = str(loaded.provenance.get("direction") or facts.direction)
+    dims = (hub.adapter.input_dim, hub.adapter.output_dim)
+    if dims != (source.dimension, target.dimension):
+        raise GenerationNotMatched(
+            f"the adapter maps {dims[0]} → {dims[1]} dimensions, but generations "
+            f"{source.name!r} and {target.name!r} are {source.dimension}- and "
+            f"{target.dimension}-d",
+            "pull an adapter made for these generations",
+        )
+    direction = loaded.provenance.get("direction") or facts.direction
+    if direction not in DIRECTIONS:
+        raise AdapterIntegrityError(
+            f"{repo_id}@{hub.commit}", f"direction {direction!r} is not one of {DIRECTIONS}"
+        )
     record = AdapterRecord(
         id=ident,
         source=source.name,

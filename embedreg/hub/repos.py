@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 
 from ..constants import ENV_HF_OFFLINE, HUB_DEFAULT_BRANCH
-from ..errors import HubUnreachable, ValidationError
+from ..errors import HubConflict, HubUnreachable, ValidationError
 from ..models import resolve_hub_revision
 from ..registry.sources import COMMIT_RE
-from ..util.hubcalls import endpoint, is_offline
+from ..util.hubcalls import endpoint, hf_api, hub_errors, is_offline
 
-__all__ = ["parse_repo_ref", "repo_url", "resolve_commit"]
+__all__ = ["parse_repo_ref", "refuse_taken_tag", "repo_url", "resolve_commit"]
 
 _REF_RE = re.compile(r"([A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?:@(.+))?")
 
@@ -60,3 +60,21 @@ def repo_url(repo_id: str, commit: str | None = None) -> str:
     """The web address of a repo (at a commit)."""
     base = f"{endpoint()}/{repo_id}"
     return f"{base}/tree/{commit}" if commit else base
+
+
+def refuse_taken_tag(repo_id: str, tag: str | None) -> None:
+    """Refuse ``tag`` where Hub repo ``repo_id`` has it already (tags never move).
+
+    Example:
+        >>> refuse_taken_tag("org/adapter", None)  # no tag asked for: nothing to check
+    """
+    if tag is None:
+        return
+    with hub_errors(repo_id):
+        tags = {t.name for t in hf_api().list_repo_refs(repo_id).tags}
+    if tag in tags:
+        raise HubConflict(
+            f"Hub repo {repo_id} has a tag {tag!r} already",
+            "choose another --revision-tag (tags never move)",
+            repo_id=repo_id,
+        )

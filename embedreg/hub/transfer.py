@@ -36,9 +36,10 @@ from ..constants import (
     HUB_SCHEME,
     REGISTRY_FILENAME,
 )
-from ..errors import ConflictError, HubConflict, ReadOnlyRegistry
+from ..errors import ConflictError, CorruptedRegistry, HubConflict, ReadOnlyRegistry
 from ..registry import Registry, RegistryDocument
 from ..registry.card import registry_card
+from ..registry.records import adapter_artifact_key
 from ..registry.stores.hub import HubStore, artifact_path
 from ..util.hubcalls import hf_api, hub_errors
 
@@ -146,6 +147,15 @@ def pull_registry(registry: Registry, url: str) -> Transfer:
         )
     remote = Registry(source).document()
     commit = source.commit or ""
+    seen: set[str] = set()
+    for rec in remote.adapters.values():
+        if not rec.owns_location or rec.location in seen:
+            raise CorruptedRegistry(
+                source.location,
+                f"adapter {rec.id!r} has location {rec.location!r}, which is not its own "
+                f"(embedreg writes {adapter_artifact_key(rec.id, rec.sha256)!r})",
+            )
+        seen.add(rec.location)
     with tempfile.TemporaryDirectory(prefix="embedreg-pull-") as tmp:
         for rec in remote.adapters.values():
             folder = source.fetch_artifact(rec.location)

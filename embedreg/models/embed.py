@@ -192,17 +192,7 @@ def embed_inputs(
             )
         if writer.count == 0:
             raise InputError(str(source), None, "holds no items", "give it at least one item")
-    return EmbedResult(
-        path=writer.path,
-        generation=generation.name,
-        pin=generation.pin,
-        role=role,
-        count=writer.count,
-        dimension=generation.dimension,
-        seconds=time.perf_counter() - started,
-        device=encoder.device,
-        precision=encoder.precision,
-    )
+    return EmbedResult.written(writer, generation, encoder, role=role, started=started)
 
 
 def _embed_sharded(

@@ -68,7 +68,8 @@ class ModelDirInfo:
     document_prefix: str | None = None
 
 
-def _read_json(path: Path) -> Any:
+def read_model_json(path: Path) -> Any:
+    """A JSON file of a model folder; ``None`` where it is absent, one-line error where unreadable."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -82,10 +83,12 @@ def _read_json(path: Path) -> Any:
 def inspect_model_dir(folder: str | Path) -> ModelDirInfo:
     """Read dimension and recipe defaults from a model folder's config files."""
     root = Path(folder)
-    config = _read_json(root / "config.json")
-    modules = _read_json(root / "modules.json")
-    st_config = _read_json(root / "sentence_bert_config.json") or {}
-    st_prompts = (_read_json(root / "config_sentence_transformers.json") or {}).get("prompts") or {}
+    config = read_model_json(root / "config.json")
+    modules = read_model_json(root / "modules.json")
+    st_config = read_model_json(root / "sentence_bert_config.json") or {}
+    st_prompts = (read_model_json(root / "config_sentence_transformers.json") or {}).get(
+        "prompts"
+    ) or {}
 
     dimension: int | None = None
     pooling: str | None = None
@@ -106,7 +109,7 @@ def inspect_model_dir(folder: str | Path) -> ModelDirInfo:
             if isinstance(m, dict) and str(m.get("type", "")).endswith("Pooling"):
                 pooling_dir = root / str(m.get("path") or "1_Pooling")
 
-    pooling_config = _read_json(pooling_dir / "config.json")
+    pooling_config = read_model_json(pooling_dir / "config.json")
     if isinstance(pooling_config, dict):
         active = [
             flag for flag, on in pooling_config.items() if flag.startswith("pooling_mode_") and on

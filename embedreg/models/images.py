@@ -130,16 +130,12 @@ def embed_images(
                 progress(writer.count + len(bad), total + len(skip))
         if writer.count == 0:
             raise InputError(str(source), None, "holds no usable image", "check the images")
-    return EmbedResult(
-        path=writer.path,
-        generation=generation.name,
-        pin=generation.pin,
+    return EmbedResult.written(
+        writer,
+        generation,
+        encoder,
         role=role,
-        count=writer.count,
-        dimension=generation.dimension,
-        seconds=time.perf_counter() - started,
-        device=encoder.device,
-        precision=encoder.precision,
+        started=started,
         tower=Tower.IMAGE.value,
         skipped=tuple(bad),
     )

@@ -9,11 +9,17 @@ Example:
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadImage, ConflictError
+
+if TYPE_CHECKING:
+    from ..data.embeddings import EmbeddingsWriter
+    from ..registry import Generation
+    from .encoder import Encoder
 
 __all__ = ["EmbedResult", "check_output"]
 
@@ -52,6 +58,34 @@ class EmbedResult:
     process: int = 0
     tower: str = "text"
     skipped: tuple[BadImage, ...] = ()
+
+    @classmethod
+    def written(
+        cls,
+        writer: EmbeddingsWriter,
+        generation: Generation,
+        encoder: Encoder,
+        *,
+        role: str,
+        started: float,
+        tower: str = "text",
+        skipped: tuple[BadImage, ...] = (),
+    ) -> EmbedResult:
+        """The result of a one-process run that wrote ``writer``, begun at ``started``
+        (a :func:`time.perf_counter` reading)."""
+        return cls(
+            path=writer.path,
+            generation=generation.name,
+            pin=generation.pin,
+            role=role,
+            count=writer.count,
+            dimension=generation.dimension,
+            seconds=time.perf_counter() - started,
+            device=encoder.device,
+            precision=encoder.precision,
+            tower=tower,
+            skipped=skipped,
+        )
 
     @property
     def items_per_second(self) -> float:

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ModelLoadError, ModelSourceError
+from ..errors import ModelLoadError
 from ..registry import Generation
+from .folders import read_model_json
 
 if TYPE_CHECKING:
     import torch
@@ -73,17 +74,6 @@ class TowerInfo:
     processor: dict[str, Any] | None = field(default=None)
 
 
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelSourceError(
-            f"cannot read {path}: {exc}", "repair or remove the file in the model folder"
-        ) from None
-
-
 def _positive(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
@@ -91,7 +81,7 @@ def _positive(value: Any) -> int | None:
 def inspect_towers(folder: str | Path) -> TowerInfo | None:
     """The two-tower facts of ``folder``, or ``None`` when it is not a two-tower model."""
     root = Path(folder)
-    config = _json(root / "config.json")
+    config = read_model_json(root / "config.json")
     if not isinstance(config, dict) or config.get("model_type") not in TWO_TOWER_TYPES:
         return None
     found = config.get("text_config")
@@ -99,9 +89,9 @@ def inspect_towers(folder: str | Path) -> TowerInfo | None:
     dimension = _positive(config.get("projection_dim"))
     if dimension is None and config.get("model_type") in ("siglip", "siglip2"):
         dimension = _positive(text.get("hidden_size"))  # SigLIP has no projection: its width
-    processor = _json(root / "preprocessor_config.json")
+    processor = read_model_json(root / "preprocessor_config.json")
     if not isinstance(processor, dict):
-        combined = _json(root / "processor_config.json")
+        combined = read_model_json(root / "processor_config.json")
         inner = combined.get("image_processor") if isinstance(combined, dict) else None
         processor = inner if isinstance(inner, dict) else None
     return TowerInfo(

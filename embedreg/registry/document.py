@@ -79,13 +79,19 @@ class RegistryDocument:
             CorruptedRegistry: not JSON, not the expected shape, or inconsistent.
         """
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
         except UnicodeDecodeError as exc:
             raise CorruptedRegistry(location, f"not UTF-8 text: {exc.reason}") from None
         except json.JSONDecodeError as exc:
             raise CorruptedRegistry(
                 location, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
             ) from None
+        except _DuplicateKey as exc:
+            raise CorruptedRegistry(
+                location, f"the key {exc.key!r} appears twice in one object"
+            ) from None
+        except RecursionError:
+            raise CorruptedRegistry(location, "it is nested too deeply to be a registry") from None
         if not isinstance(data, dict):
             raise CorruptedRegistry(location, "the top level is not an object")
         version = data.get("schema_version")
@@ -124,6 +130,7 @@ class RegistryDocument:
         for gen in gens.values():
             if gen.parent is not None and gen.parent not in gens:
                 raise ValidationError(f"generation {gen.name!r} has unknown parent {gen.parent!r}")
+        _check_acyclic(gens)
         for rec in self.adapters.values():
             for end in (rec.source, rec.target):
                 if end not in gens:
@@ -155,6 +162,36 @@ class RegistryDocument:
         adapters = [a for a in self.adapters.values() if name in (a.source, a.target)]
         galleries = [g for g in self.galleries.values() if g.generation == name]
         return sorted(adapters, key=lambda a: a.id), sorted(galleries, key=lambda g: g.name)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` hook: an object, refusing a key given twice (JSON would keep the last)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _check_acyclic(gens: dict[str, Generation]) -> None:
+    """Raise :class:`ValidationError` when following parents leads back to a generation."""
+    done: set[str] = set()
+    for start in gens:
+        path: list[str] = []
+        name: str | None = start
+        while name is not None and name not in done:
+            if name in path:
+                cycle = [*path[path.index(name) :], name]
+                raise ValidationError(f"generations form a parent cycle: {' → '.join(cycle)}")
+            path.append(name)
+            name = gens[name].parent if name in gens else None
+        done.update(path)
 
 
 # --- migrations of older schemas ---------------------------------------------------------

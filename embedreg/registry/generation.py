@@ -33,6 +33,7 @@ import base64
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..constants import MAX_DIMENSION
 from ..errors import ValidationError
 from ..util.clock import utc_now
 from ..util.fields import check_fields
@@ -223,8 +224,10 @@ class Generation:
                 raise ValidationError(f"generation {self.name!r} cannot be its own parent")
         if not isinstance(self.dimension, int) or isinstance(self.dimension, bool):
             raise ValidationError(f"dimension must be an integer, got {self.dimension!r}")
-        if self.dimension < 1:
-            raise ValidationError(f"dimension must be positive, got {self.dimension}")
+        if not 1 <= self.dimension <= MAX_DIMENSION:
+            raise ValidationError(
+                f"dimension must be between 1 and {MAX_DIMENSION:,}, got {self.dimension:,}"
+            )
         if self.modality not in MODALITIES:
             raise ValidationError(
                 f"modality must be one of {', '.join(MODALITIES)}, got {self.modality!r}"

@@ -21,14 +21,26 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..constants import ADAPTER_ARTIFACT_PREFIX
 from ..errors import ValidationError
 from ..util.clock import utc_now
 from ..util.fields import check_fields
 from .names import validate_name
 
 DIRECTIONS: tuple[str, ...] = ("backward", "forward")
+_KEY_SUFFIX_RE = re.compile(r"(@[0-9a-f]{16})?")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+
+
+def adapter_artifact_key(adapter: str, sha256: str) -> str:
+    """Where the files of adapter ``adapter`` whose weights hash to ``sha256`` live in a store.
+
+    Example:
+        >>> adapter_artifact_key("v3-to-v2.affine", "0123456789abcdef" * 4)
+        'adapters/v3-to-v2.affine@0123456789abcdef'
+    """
+    return f"{ADAPTER_ARTIFACT_PREFIX}/{adapter}@{sha256[:16]}"
 
 
 @dataclass(frozen=True)
@@ -112,10 +124,35 @@ class AdapterRecord:
             raise ValidationError(
                 f"adapter direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}"
             )
-        if not _SHA256_RE.fullmatch(self.sha256):
+        if not isinstance(self.sha256, str) or not _SHA256_RE.fullmatch(self.sha256):
             raise ValidationError(f"adapter {self.id!r}: sha256 must be 64 lower-case hex digits")
+        for name in ("family", "location", "created"):
+            if not isinstance(getattr(self, name), str):
+                raise ValidationError(f"adapter {self.id!r}: {name} must be a string")
+        for name in ("figures", "provenance"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValidationError(f"adapter {self.id!r}: {name} must be an object")
         if not self.family or not self.location:
             raise ValidationError(f"adapter {self.id!r}: family and location are required")
+
+    @property
+    def owns_location(self) -> bool:
+        """Whether :attr:`location` has the one shape embedreg writes for this adapter.
+
+        That is ``adapters/<id>@<16 hex>`` (:func:`adapter_artifact_key`), or
+        ``adapters/<id>`` as written before keys carried the hash.  Only such a
+        folder holds this adapter's files alone; any other location (``.``,
+        ``adapters``, another adapter's key, ``..``, an absolute path) is never
+        deleted on its behalf.
+
+        Example:
+            >>> rec = AdapterRecord("a", "v2", "v1", "backward", "affine", "adapters", "0" * 64)
+            >>> rec.owns_location
+            False
+        """
+        prefix = f"{ADAPTER_ARTIFACT_PREFIX}/{self.id}"
+        loc = self.location
+        return loc.startswith(prefix) and bool(_KEY_SUFFIX_RE.fullmatch(loc[len(prefix) :]))
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form, as it appears in ``registry.json``."""
@@ -165,6 +202,9 @@ class GalleryRecord:
     def __post_init__(self) -> None:
         validate_name(self.name, "gallery")
         validate_name(self.generation, "generation")
+        for name in ("location", "created"):
+            if not isinstance(getattr(self, name), str):
+                raise ValidationError(f"gallery {self.name!r}: {name} must be a string")
         if not self.location:
             raise ValidationError(f"gallery {self.name!r}: location is required")
 

@@ -219,7 +219,7 @@ class Registry:
         theirs.  Aliases alone never block a removal.
         """
 
-        def change(doc: RegistryDocument) -> tuple[Removal, list[str]]:
+        def change(doc: RegistryDocument) -> tuple[Removal, list[tuple[AdapterRecord, bool]]]:
             real = doc.generation_name(name)
             if name != real:
                 raise ValidationError(
@@ -259,15 +259,17 @@ class Registry:
                 aliases=dropped,
                 reparented=children,
             )
-            return removal, [a.location for a in adapters]
+            return removal, [(a, _deletable(a, doc)) for a in adapters]
 
-        removal, locations = self._update(change)
+        removal, removed = self._update(change)
         if not delete_adapter_files:
-            return with_fields(removal, kept_files=locations)
-        # Files go only after the registry no longer points to them.
-        for location in locations:
-            self.store.delete_artifact(location)
-        return removal
+            return with_fields(removal, kept_files=[a.location for a, _ in removed])
+        # Files go only after the registry no longer points to them, and only their own.
+        for record, deletable in removed:
+            if deletable:
+                self.store.delete_artifact(record.location)
+        kept = [a.location for a, deletable in removed if not deletable]
+        return with_fields(removal, kept_files=kept)
 
     # --- aliases ---------------------------------------------------------------------------
 
@@ -391,16 +393,34 @@ class Registry:
         return self._update(change)
 
     def remove_adapter(self, adapter_id: str) -> AdapterRecord:
-        """Remove an adapter record and its files."""
+        """Remove an adapter record and its files (see :meth:`remove_adapter_record`)."""
+        return self.remove_adapter_record(adapter_id)[0]
 
-        def change(doc: RegistryDocument) -> AdapterRecord:
+    def remove_adapter_record(self, adapter_id: str) -> tuple[AdapterRecord, str | None]:
+        """Remove an adapter record, then its files when they are its own alone.
+
+        The files go only when the record's location has the shape embedreg
+        writes for that adapter (:attr:`AdapterRecord.owns_location`) and no
+        other record points to it; otherwise they are left untouched and the
+        second value says why (``None`` when they were deleted).
+        """
+
+        def change(doc: RegistryDocument) -> tuple[AdapterRecord, bool]:
             if adapter_id not in doc.adapters:
                 raise UnknownAdapter(adapter_id, doc.adapters)
-            return doc.adapters.pop(adapter_id)
+            record = doc.adapters.pop(adapter_id)
+            return record, _deletable(record, doc)
 
-        record = self._update(change)
-        self.store.delete_artifact(record.location)
-        return record
+        record, deletable = self._update(change)
+        if deletable:
+            self.store.delete_artifact(record.location)
+            return record, None
+        if record.owns_location:
+            return record, f"another record uses its files at {record.location!r}; they were kept"
+        return record, (
+            f"its location {record.location!r} is not one embedreg writes for it; "
+            "nothing there was deleted"
+        )
 
     # --- galleries (records) ------------------------------------------------------------------
 
@@ -412,6 +432,11 @@ class Registry:
                 raise DuplicateName("gallery", record.name, "an existing gallery")
             if record.generation not in doc.generations:
                 raise UnknownGeneration(record.generation, doc.generations)
+            for other in doc.galleries.values():
+                if other.name != record.name and other.location == record.location:
+                    raise DuplicateName(
+                        "gallery folder", record.location, f"gallery {other.name!r}"
+                    )
             doc.galleries[record.name] = record
             return record
 
@@ -428,3 +453,10 @@ class Registry:
     def galleries(self) -> list[GalleryRecord]:
         """All gallery records, by name."""
         return sorted(self.document().galleries.values(), key=lambda g: g.name)
+
+
+def _deletable(record: AdapterRecord, doc: RegistryDocument) -> bool:
+    """Whether ``record``'s files are its own alone (``doc`` no longer holds ``record``)."""
+    return record.owns_location and all(
+        a.location != record.location for a in doc.adapters.values()
+    )

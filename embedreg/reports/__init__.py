@@ -1,6 +1,6 @@
 """Reports: what a generation can search, the compatibility matrix, backfill curves, HTML reports.
 
-This room sits above :mod:`embedreg.gallery`: it needs routing (best paths),
+This subpackage sits above :mod:`embedreg.gallery`: it needs routing (best paths),
 the registered galleries and the evaluation maths.
 
 - :mod:`.lookup`: :func:`compatible`, the registered galleries (and the

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
 from ..devices import select_device
 from ..errors import ValidationError
 from ..evaluation.backfill import (
@@ -42,7 +41,7 @@ from ..evaluation.backfill import (
 )
 from ..evaluation.ranking import Judge
 from ..registry import Registry
-from ..routing import Resolver
+from ..routing import Resolver, RoutingPolicy
 from .evalset import EvalSet, Progress
 
 if TYPE_CHECKING:
@@ -178,8 +177,7 @@ def backfill(
     steps: int = 10,
     seed: int = 0,
     probe: float = DEFAULT_PROBE,
-    max_hops: int = DEFAULT_MAX_HOPS,
-    min_quality: float = DEFAULT_MIN_QUALITY,
+    policy: RoutingPolicy | None = None,
     device: str = "auto",
     batch_size: int = 32,
     progress: Progress | None = None,
@@ -201,7 +199,7 @@ def backfill(
     chosen = _orders(orders)
     judge = data.judge(metric)
     dev = select_device(device)
-    resolver = Resolver(registry, max_hops=max_hops, min_quality=min_quality)
+    resolver = Resolver(registry, policy)
     path = resolver.resolve(new, old) if rest == "path" else resolver.resolve(old, new)
     v_old = data.embed(registry, old, device=device, batch_size=batch_size, progress=progress)
     v_new = data.embed(registry, new, device=device, batch_size=batch_size, progress=progress)

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, GALLERY_MANIFEST
+from ..constants import GALLERY_MANIFEST
 from ..errors import EmbedRegError
 from ..evaluation.bootstrap import Interval
 from ..gallery.storage import load_manifest
 from ..registry import GalleryRecord, Registry
-from ..routing import QueryPath, Resolver
+from ..routing import QueryPath, Resolver, RoutingPolicy
 from ..routing.scale import path_criterion
 
 __all__ = ["Compatibility", "GalleryMatch", "Unreachable", "compatible"]
@@ -173,21 +173,17 @@ def compatible(
     generation: str,
     *,
     registry: Registry | None = None,
-    max_hops: int = DEFAULT_MAX_HOPS,
-    min_quality: float = DEFAULT_MIN_QUALITY,
-    require_compatible: bool = False,
+    policy: RoutingPolicy | None = None,
 ) -> Compatibility:
     """The registered galleries and the generations queries of ``generation`` can reach.
 
-    Options are the routing options (:class:`~embedreg.routing.Resolver`);
+    ``policy`` is which paths are accepted (:class:`~embedreg.routing.RoutingPolicy`);
     the registry defaults to ``$EMBEDREG_REGISTRY``, else ``./.embedreg``.
     A gallery whose folder is gone is listed by its registered generation;
     one whose manifest no longer matches the registry's pins is unreachable.
     """
     reg = registry if registry is not None else Registry.open()
-    resolver = Resolver(
-        reg, max_hops=max_hops, min_quality=min_quality, require_compatible=require_compatible
-    )
+    resolver = Resolver(reg, policy)
     query = reg.generation(generation).name
     doc = reg.document()
     found: list[GalleryMatch] = []

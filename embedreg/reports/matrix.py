@@ -30,13 +30,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
 from ..devices import select_device
 from ..errors import NoCompatiblePath, ValidationError
 from ..evaluation.bootstrap import Interval, bootstrap_interval
 from ..evaluation.metrics import average_compatibility, average_multimodel_accuracy
 from ..registry import Registry
-from ..routing import Resolver
+from ..routing import Resolver, RoutingPolicy
 from .evalset import EvalSet, EvalVectors, Progress
 
 __all__ = ["CompatibilityMatrix", "compatibility_matrix"]
@@ -112,8 +111,7 @@ def compatibility_matrix(
     data: EvalSet,
     *,
     metric: str | None = None,
-    max_hops: int = DEFAULT_MAX_HOPS,
-    min_quality: float = DEFAULT_MIN_QUALITY,
+    policy: RoutingPolicy | None = None,
     device: str = "auto",
     batch_size: int = 32,
     progress: Progress | None = None,
@@ -133,7 +131,7 @@ def compatibility_matrix(
         raise ValidationError(f"a generation is given twice: {', '.join(names)}")
     judge = data.judge(metric)
     dev = select_device(device)
-    resolver = Resolver(registry, max_hops=max_hops, min_quality=min_quality)
+    resolver = Resolver(registry, policy)
     vecs: dict[str, EvalVectors] = {
         g: data.embed(registry, g, device=device, batch_size=batch_size, progress=progress)
         for g in names

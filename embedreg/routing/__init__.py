@@ -2,6 +2,7 @@
 
 - :mod:`.scale`: the one quality scale (bases that compare) and the criterion flags;
 - :mod:`.hops`: a path's steps and its quality (product of retentions, capped at 1);
+- :mod:`.policy`: :class:`RoutingPolicy`, which paths a caller accepts (one value), and :class:`PathKind`;
 - :mod:`.graph`: :class:`Resolver`, the registry as a graph of measured adapters;
 - :mod:`.path`: :class:`QueryPath`, the chosen route, explained and applied;
 - :mod:`.compiled`, :mod:`.pretransform`: applying a path to numpy, torch or FAISS.
@@ -20,6 +21,7 @@ from __future__ import annotations
 from .graph import Resolver, reachable
 from .hops import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, Candidate, Hop
 from .path import QueryPath
+from .policy import PathKind, RoutingPolicy
 from .pretransform import FaissIndex
 from .scale import LEGACY_BASIS, SCALE_BASES, on_scale
 
@@ -31,8 +33,10 @@ __all__ = [
     "Candidate",
     "FaissIndex",
     "Hop",
+    "PathKind",
     "QueryPath",
     "Resolver",
+    "RoutingPolicy",
     "on_scale",
     "reachable",
 ]

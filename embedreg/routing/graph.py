@@ -11,10 +11,11 @@ queries gains nothing further down a chain), so a direct adapter competes
 fairly with chains of adapters.  Bases that cannot be compared are never
 multiplied: such a path is skipped.
 
-:class:`Resolver` finds every simple path of at most ``max_hops`` adapter
-hops and ranks them: paths through an adapter that failed the compatibility
-criterion on held-out data come after the others, then by quality, then by
-fewer hops.  It returns the best path of at least ``min_quality`` as a
+:class:`Resolver` takes a :class:`~.policy.RoutingPolicy` (one value: hops,
+minimum quality, criterion, path kinds, cost), finds every simple path of at
+most ``policy.max_hops`` adapter hops and ranks them: paths through an
+adapter that failed the compatibility criterion on held-out data come after
+the others, then by quality, then by fewer hops.  It returns the best path of at least ``min_quality`` as a
 :class:`QueryPath` (flagged when it fails the criterion; with
 ``require_compatible`` only paths that pass it are taken), or raises
 :class:`~embedreg.errors.NoCompatiblePath` saying why there is none.  A
@@ -23,8 +24,8 @@ three-hop path costs one matrix multiply per query, and can export itself as
 a FAISS ``IndexPreTransform``.
 
 Example:
-    >>> from embedreg.routing import Resolver
-    >>> resolver = Resolver(registry)  # doctest: +SKIP
+    >>> from embedreg.routing import Resolver, RoutingPolicy
+    >>> resolver = Resolver(registry, RoutingPolicy(max_hops=2))  # doctest: +SKIP
     >>> path = resolver.resolve("v3", "v1")  # doctest: +SKIP
     >>> print(path.explain())  # doctest: +SKIP
     v3 → v1 via v3-to-v2.lambda-orth, v2-to-v1.lambda-orth: quality 0.912 (…)
@@ -35,14 +36,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from ..adapters import Adapter, load_registered_adapter
-from ..errors import NoCompatiblePath, ValidationError
+from ..errors import NoCompatiblePath
 from ..evaluation import RETENTION
 from ..registry import AdapterRecord, Registry, RegistryDocument
-from .hops import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, Candidate, Hop, adapter_hops
+from .hops import Candidate, Hop, adapter_hops
 from .path import QueryPath
+from .policy import PathKind, RoutingPolicy
 
 __all__ = ["Resolver", "reachable"]
 
@@ -52,31 +53,20 @@ class Resolver:
 
     Args:
         registry: the registry whose generations and adapters form the graph.
-        max_hops: longest chain of adapters considered.
-        min_quality: paths whose quality (product of retentions) is lower are refused.
-        require_compatible: refuse paths unless every adapter on them passed the
-            compatibility criterion on held-out data (label-free adapters are not
-            judged, so they are refused too).
+        policy: which paths are accepted (hops, minimum quality, criterion,
+            kinds, cost); the defaults of :class:`~.policy.RoutingPolicy` if ``None``.
         loader: loads an adapter by id (default: strict loading from the registry).
     """
 
     def __init__(
         self,
         registry: Registry,
+        policy: RoutingPolicy | None = None,
         *,
-        max_hops: int = DEFAULT_MAX_HOPS,
-        min_quality: float = DEFAULT_MIN_QUALITY,
-        require_compatible: bool = False,
         loader: Callable[[str], Adapter] | None = None,
     ) -> None:
-        if max_hops < 0:
-            raise ValidationError(f"max_hops must be ≥ 0, got {max_hops}")
-        if not min_quality >= 0.0:
-            raise ValidationError(f"min_quality must be ≥ 0, got {min_quality}")
         self.registry = registry
-        self.max_hops = max_hops
-        self.min_quality = min_quality
-        self.require_compatible = require_compatible
+        self.policy = policy if policy is not None else RoutingPolicy()
         self._loader = loader
         self._loaded: dict[str, Adapter] = {}
 
@@ -121,7 +111,7 @@ class Resolver:
     def candidates(
         self, query: str, gallery: str, doc: RegistryDocument | None = None
     ) -> list[Candidate]:
-        """Every scored simple path from ``query`` to ``gallery`` within ``max_hops``, best first.
+        """Every scored simple path from ``query`` to ``gallery`` within the policy's hops, best first.
 
         Best first: paths that do not fail the criterion, then higher quality,
         then fewer hops.  Paths whose bases cannot be multiplied are left out
@@ -159,7 +149,7 @@ class Resolver:
         for hop in graph.get(node, []):
             if hop.target in seen:
                 continue
-            if adapter_hops(hops) + (0 if hop.is_identity else 1) > self.max_hops:
+            if adapter_hops(hops) + (0 if hop.is_identity else 1) > self.policy.max_hops:
                 continue
             path = [*hops, hop]
             if hop.target == dst:
@@ -174,14 +164,25 @@ class Resolver:
 
         Raises:
             UnknownGeneration: either name is not registered.
-            NoCompatiblePath: no path within ``max_hops``, or none of at least ``min_quality``.
+            NoCompatiblePath: no path within the policy's hops, none of at least its
+                minimum quality, or (with ``require_compatible``) none that passes
+                the criterion; or the policy allows no map path.
         """
         doc = self.registry.document()
         q, g = doc.generation(query), doc.generation(gallery)
+        policy = self.policy
+        if q.name != g.name and not policy.allows(PathKind.MAP):
+            raise NoCompatiblePath(
+                q.name,
+                g.name,
+                "the routing policy allows no map path "
+                f"(kinds: {', '.join(sorted(k.value for k in policy.kinds))})",
+                "allow map paths (--paths map or any)",
+            )
         found = self.candidates(q.name, g.name, doc)
         if not found:
             unmeasured = [a.id for a in doc.adapters.values() if _retention(a) is None]
-            reason = f"no chain of at most {self.max_hops} measured adapter(s) leads there"
+            reason = f"no chain of at most {policy.max_hops} measured adapter(s) leads there"
             if unmeasured:
                 reason += f" (unmeasured adapters are not used: {', '.join(sorted(unmeasured))})"
             mixed = self.unscored(q.name, g.name, doc)
@@ -191,18 +192,18 @@ class Resolver:
                     "be multiplied; re-measure the older adapter)"
                 )
             raise NoCompatiblePath(q.name, g.name, reason, _train_hint(doc, q.name, g.name))
-        eligible = [c for c in found if c.quality >= self.min_quality]
+        eligible = [c for c in found if c.quality >= policy.floor]
         if not eligible:
             best = found[0]
             raise NoCompatiblePath(
                 q.name,
                 g.name,
                 f"the best path ({best.label()}) has quality {best.quality:.3f} "
-                f"(by {best.basis}), below the minimum {self.min_quality:.3f}",
+                f"(by {best.basis}), below the minimum {policy.floor:.3f}",
                 _train_hint(doc, q.name, g.name, "a better adapter")
                 + ", or lower the minimum quality",
             )
-        if self.require_compatible:
+        if policy.require_compatible:
             passing = [c for c in eligible if c.criterion == "pass"]
             if not passing:
                 best = eligible[0]
@@ -272,13 +273,13 @@ def _retention(record: AdapterRecord) -> float | None:
 
 
 def reachable(
-    generation: str, *, registry: Registry | None = None, **options: Any
+    generation: str, *, registry: Registry | None = None, policy: RoutingPolicy | None = None
 ) -> list[QueryPath]:
     """Every generation queries of ``generation`` can reach, best path first.
 
-    Options are those of :class:`Resolver` (``max_hops``, ``min_quality``,
-    ``require_compatible``); the registry defaults to ``$EMBEDREG_REGISTRY``,
-    else ``./.embedreg``.  The generation itself comes first (no mapping).
+    ``policy`` is the :class:`~.policy.RoutingPolicy` (its defaults if
+    ``None``); the registry defaults to ``$EMBEDREG_REGISTRY``, else
+    ``./.embedreg``.  The generation itself comes first (no mapping).
     Each path's ``.gallery`` is a *generation* name; for the registered
     galleries a generation can search, use :func:`embedreg.compatible`.
 
@@ -287,4 +288,4 @@ def reachable(
         [('v3', 1.0), ('v2', 0.981), ('v1', 0.957)]
     """
     reg = registry if registry is not None else Registry.open()
-    return Resolver(reg, **options).reachable(generation)
+    return Resolver(reg, policy).reachable(generation)

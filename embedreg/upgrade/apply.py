@@ -45,7 +45,7 @@ from ..models.sharded import (
     run,
 )
 from ..registry import Registry
-from ..routing import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, Resolver
+from ..routing import Resolver, RoutingPolicy
 from ..util.atomic import atomic_write_bytes
 from ..util.clock import utc_now
 from ..util.hashing import file_sha256
@@ -313,9 +313,7 @@ def apply(
     num_processes: int = 1,
     device: str = "auto",
     batch_size: int = 32,
-    max_hops: int = DEFAULT_MAX_HOPS,
-    min_quality: float = DEFAULT_MIN_QUALITY,
-    require_compatible: bool = False,
+    policy: RoutingPolicy | None = None,
     progress: ProgressCallback | None = None,
     on_stage: StageFn | None = None,
 ) -> UpgradeResult:
@@ -329,6 +327,7 @@ def apply(
         promote: an alias moved to ``to`` once the gallery is wholly ``to``.
         chunk_size: items per checkpointed chunk.
         num_processes: re-embed with that many processes (accelerate).
+        policy: which query paths are accepted (routing defaults if ``None``).
         progress: ``(items embedded, total)``; ``on_stage``: a line per step.
 
     Raises:
@@ -347,12 +346,7 @@ def apply(
             f"order must be one of {', '.join(ORDERS)}, fraction in (0, 1], chunk size ≥ 1; "
             f"got {order!r}, {fraction}, {chunk_size}"
         )
-    resolver = Resolver(
-        registry,
-        max_hops=max_hops,
-        min_quality=min_quality,
-        require_compatible=require_compatible,
-    )
+    resolver = Resolver(registry, policy)
     if strategy == "adapt-queries":
         return _adapt_queries(registry, root, to, promote, resolver, started)
     procs = processes(device)
@@ -434,9 +428,7 @@ def resume(
     *,
     num_processes: int = 1,
     device: str = "auto",
-    max_hops: int = DEFAULT_MAX_HOPS,
-    min_quality: float = DEFAULT_MIN_QUALITY,
-    require_compatible: bool = False,
+    policy: RoutingPolicy | None = None,
     progress: ProgressCallback | None = None,
     on_stage: StageFn | None = None,
 ) -> UpgradeResult:
@@ -448,12 +440,7 @@ def resume(
     """
     started = time.perf_counter()
     root = Path(folder)
-    resolver = Resolver(
-        registry,
-        max_hops=max_hops,
-        min_quality=min_quality,
-        require_compatible=require_compatible,
-    )
+    resolver = Resolver(registry, policy)
     procs = processes(device)
     with contextlib.ExitStack() as stack:
 

@@ -36,7 +36,7 @@ from typing import Any
 from ..errors import EmbedRegError, ModelLoadError, NoCompatiblePath
 from ..gallery import Gallery
 from ..registry import AdapterRecord, Registry
-from ..routing import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, QueryPath, Resolver
+from ..routing import QueryPath, Resolver, RoutingPolicy
 from . import costs
 from .quality import Estimate, forward_quality, partial_quality, path_quality, reembed_quality
 from .selection import ORDERS
@@ -168,16 +168,15 @@ def plan(
     order: str = "random",
     device: str = "auto",
     batch_size: int = 32,
-    max_hops: int = DEFAULT_MAX_HOPS,
-    min_quality: float = DEFAULT_MIN_QUALITY,
-    require_compatible: bool = False,
+    policy: RoutingPolicy | None = None,
 ) -> UpgradePlan:
     """Compare the four strategies for moving the gallery at ``folder`` to generation ``to``.
 
     ``sample`` items of the gallery are encoded with ``to`` on ``device`` to
     measure its rate (0: no model is loaded, and times that need it are
-    unknown).  ``fraction`` and ``order`` describe the ``partial`` row.  With
-    ``require_compatible`` a path through an adapter that fails the
+    unknown).  ``fraction`` and ``order`` describe the ``partial`` row.  A path
+    below the routing ``policy``'s minimum quality counts as missing for
+    ``adapt-queries``; with its ``require_compatible`` so does a path through an adapter that fails the
     compatibility criterion counts as missing for ``adapt-queries``.
 
     Raises:
@@ -199,7 +198,9 @@ def plan(
     segments = {name: seg.count for name, seg in g.segments.items()}
     old = {name: n for name, n in segments.items() if name != target.name and n > 0}
     n_old = sum(old.values())
-    resolver = Resolver(registry, max_hops=max_hops, min_quality=0.0)
+    policy = policy if policy is not None else RoutingPolicy()
+    min_quality, require_compatible = policy.floor, policy.require_compatible
+    resolver = Resolver(registry, policy.replace(min_quality=None, require_compatible=False))
     back = {s: _path(resolver, target.name, s) for s in old}
     fwd = {s: _path(resolver, s, target.name) for s in old}
     texts = {s: [i for i in g.ids(s) if g.item(i)["text"]] for s in old}

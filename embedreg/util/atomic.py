@@ -25,8 +25,8 @@ from pathlib import Path
 from ..errors import ValidationError
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Make the rename itself durable; not every platform can open a directory.
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where a directory can be opened)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -115,11 +115,52 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         mode = target.stat().st_mode & 0o777 if target.exists() else _default_mode()
         os.chmod(tmp, mode)
         os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(target)) from None  # name what failed
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
+
+
+def atomic_create_bytes(path: str | Path, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` unless it exists; ``False`` (writing nothing) if it does.
+
+    The file appears whole (a complete temporary sibling is hard-linked into
+    place), so of concurrent creators exactly one wins and no reader ever sees
+    it empty.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "claim.json"
+        >>> atomic_create_bytes(target, b"1"), atomic_create_bytes(target, b"2"), target.read_bytes()
+        (True, False, b'1')
+    """
+    target = Path(path)
+    fd, tmp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=temp_prefix(target.name), suffix=".tmp"
+    )
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _default_mode())
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    fsync_dir(target.parent)
+    return True
 
 
 def atomic_copy_tree(files: dict[str, Path], destination: str | Path) -> None:
@@ -155,4 +196,4 @@ def atomic_copy_tree(files: dict[str, Path], destination: str | Path) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)

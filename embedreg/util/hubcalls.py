@@ -1,6 +1,6 @@
 """Calls to the Hugging Face Hub: one place that turns the client's errors into embedreg's.
 
-Every room that talks to the Hub (the ``hf`` registry store, Hub
+Every subpackage that talks to the Hub (the ``hf`` registry store, Hub
 generations, publishing and pulling) wraps its ``huggingface_hub`` calls in
 :func:`hub_errors`, so that a missing repo, revision or file, a refused
 token (401), a forbidden action (403), an unreachable Hub and a commit

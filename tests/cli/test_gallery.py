@@ -155,6 +155,10 @@ def test_add_and_remove_items(cli: Any, world: dict[str, Any]) -> None:
     assert "not in the gallery" in one_line_error(cli("gallery", "rm", str(folder), first))
     again = cli("gallery", "add", str(folder), str(world["tmp"] / "more.jsonl"))
     assert again.returncode == 0 and "No new items" in again.stderr  # the same file: a rerun
+    # issue 26 #4: items are told apart by id, so adding docs.jsonl again restores the two removed
+    restored = cli("gallery", "add", str(folder), str(world["tmp"] / "docs.jsonl"))
+    assert restored.returncode == 0 and "Added 2 item(s)" in restored.stderr, restored.stderr
+    assert json.loads(cli("gallery", "info", str(folder), "--json").stdout)["count"] == 400
     assert (
         "holds the items"
         in cli("gallery", "add", str(folder), str(world["tmp"] / "docs.jsonl")).stderr

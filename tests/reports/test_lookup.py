@@ -12,6 +12,7 @@ from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.data.pairs import PairedEmbeddings
 from embedreg.gallery import Gallery
 from embedreg.registry import GalleryRecord
+from embedreg.routing import RoutingPolicy
 from embedreg.training import train_adapter
 
 N = 600
@@ -93,7 +94,9 @@ def test_unreachable_galleries_say_why(world: Registry, tmp_path: Path) -> None:
 
 
 def test_strict_lookup_refuses_galleries_behind_unjudged_paths(world: Registry) -> None:
-    strict = embedreg.compatible("v3", registry=world, require_compatible=True)
+    strict = embedreg.compatible(
+        "v3", registry=world, policy=RoutingPolicy(require_compatible=True)
+    )
     for g in strict.galleries:
         assert g.criterion == "pass"
     for u in strict.unreachable:

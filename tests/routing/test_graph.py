@@ -12,7 +12,7 @@ import torch
 from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.data.pairs import PairedEmbeddings
 from embedreg.errors import DimensionMismatch, EmbedRegError, NoCompatiblePath, UnknownGeneration
-from embedreg.routing import Resolver
+from embedreg.routing import Resolver, RoutingPolicy
 from embedreg.training import train_adapter
 
 DIMS = {"v1": 12, "v2": 16, "v3": 24, "v4": 20}
@@ -94,7 +94,7 @@ def test_better_direct_adapter_beats_chain(tmp_path: Path, vecs: dict[str, np.nd
     hop1 = train(reg, vecs, "v3", "v2", noise=0.6)
     hop2 = train(reg, vecs, "v2", "v1", noise=0.6)
     assert direct > hop1 * hop2  # measured, not assumed
-    path = Resolver(reg, min_quality=0.0).resolve("v3", "v1")
+    path = Resolver(reg, RoutingPolicy(min_quality=0.0)).resolve("v3", "v1")
     assert path.adapter_ids == ["v3-to-v1.affine"]
     assert path.quality == pytest.approx(direct)
     assert [a.label() for a in path.alternatives] == ["v3-to-v2.affine → v2-to-v1.affine"]
@@ -109,7 +109,7 @@ def test_better_chain_beats_poor_direct_adapter(
     hop1 = train(reg, vecs, "v3", "v2")
     hop2 = train(reg, vecs, "v2", "v1")
     assert hop1 * hop2 > direct
-    path = Resolver(reg, min_quality=0.0).resolve("v3", "v1")
+    path = Resolver(reg, RoutingPolicy(min_quality=0.0)).resolve("v3", "v1")
     assert path.adapter_ids == ["v3-to-v2.affine", "v2-to-v1.affine"]
     assert path.quality == pytest.approx(hop1 * hop2)
     assert len(path.hops) == 2 and path.hops[0].retention == pytest.approx(hop1)
@@ -120,16 +120,18 @@ def test_threshold_and_max_hops(tmp_path: Path, vecs: dict[str, np.ndarray]) -> 
     train(reg, vecs, "v4", "v3")
     train(reg, vecs, "v3", "v2")
     train(reg, vecs, "v2", "v1")
-    assert Resolver(reg, max_hops=3, min_quality=0.0).resolve("v4", "v1").adapter_ids == [
+    assert Resolver(reg, RoutingPolicy(max_hops=3, min_quality=0.0)).resolve(
+        "v4", "v1"
+    ).adapter_ids == [
         "v4-to-v3.affine",
         "v3-to-v2.affine",
         "v2-to-v1.affine",
     ]
     with pytest.raises(NoCompatiblePath, match="at most 2"):
-        Resolver(reg, max_hops=2).resolve("v4", "v1")
-    quality = Resolver(reg, min_quality=0.0).resolve("v4", "v1").quality
+        Resolver(reg, RoutingPolicy(max_hops=2)).resolve("v4", "v1")
+    quality = Resolver(reg, RoutingPolicy(min_quality=0.0)).resolve("v4", "v1").quality
     with pytest.raises(NoCompatiblePath, match="below the minimum"):
-        Resolver(reg, min_quality=min(quality + 0.01, 1.5)).resolve("v4", "v1")
+        Resolver(reg, RoutingPolicy(min_quality=min(quality + 0.01, 1.5))).resolve("v4", "v1")
 
 
 def test_compiled_three_hop_path_equals_hops_one_by_one(
@@ -141,7 +143,7 @@ def test_compiled_three_hop_path_equals_hops_one_by_one(
     train(reg, vecs, "v4", "v3")
     train(reg, vecs, "v3", "v2")
     train(reg, vecs, "v2", "v1")
-    path = Resolver(reg, min_quality=0.0).resolve("v4", "v1")
+    path = Resolver(reg, RoutingPolicy(min_quality=0.0)).resolve("v4", "v1")
     assert len(path.stages) == 1 and path.affine is not None  # three maps compiled into one
     q = vecs["v4"][:50]
     step = q
@@ -163,7 +165,7 @@ def test_non_affine_hops_apply_in_sequence(tmp_path: Path, vecs: dict[str, np.nd
     reg = registry(tmp_path)
     train_adapter(reg, "v3", "v2", pairs(vecs, "v3", "v2"), family="mlp")
     train(reg, vecs, "v2", "v1")
-    path = Resolver(reg, min_quality=0.0).resolve("v3", "v1")
+    path = Resolver(reg, RoutingPolicy(min_quality=0.0)).resolve("v3", "v1")
     assert len(path.stages) == 2 and path.affine is None
     q = vecs["v3"][:20]
     mid = load_registered_adapter(reg, "v3-to-v2.mlp").adapter.transform(q)
@@ -180,7 +182,7 @@ def test_faiss_pretransform_equals_manual_transform(
     reg = registry(tmp_path)
     train(reg, vecs, "v3", "v2")
     train(reg, vecs, "v2", "v1")
-    path = Resolver(reg, min_quality=0.0).resolve("v3", "v1")
+    path = Resolver(reg, RoutingPolicy(min_quality=0.0)).resolve("v3", "v1")
     gallery = vecs["v1"][:1000]
     index = faiss.IndexFlatIP(12)
     index.add(gallery)
@@ -208,17 +210,18 @@ def test_programmatic_lookup(tmp_path: Path, vecs: dict[str, np.ndarray]) -> Non
     reg = registry(tmp_path)
     train(reg, vecs, "v3", "v2")
     train(reg, vecs, "v2", "v1")
-    path = embedreg.resolve("v3", "v1", registry=reg, min_quality=0.0)
+    path = embedreg.resolve("v3", "v1", registry=reg, policy=RoutingPolicy(min_quality=0.0))
     assert path.adapter_ids == ["v3-to-v2.affine", "v2-to-v1.affine"]
     reachable = [
-        (p.gallery, p.is_identity) for p in embedreg.reachable("v3", registry=reg, min_quality=0.0)
+        (p.gallery, p.is_identity)
+        for p in embedreg.reachable("v3", registry=reg, policy=RoutingPolicy(min_quality=0.0))
     ]
     assert reachable[0] == ("v3", True)
     assert {g for g, _ in reachable} == {"v3", "v2", "v1"}
     assert [p.gallery for p in embedreg.reachable("v1", registry=reg)] == [
         "v1"
     ]  # nothing maps v1 anywhere
-    found = embedreg.compatible("v3", registry=reg, min_quality=0.0)
+    found = embedreg.compatible("v3", registry=reg, policy=RoutingPolicy(min_quality=0.0))
     assert found.galleries == [] and found.generations[0].gallery == "v3"
 
 

@@ -13,7 +13,7 @@ from embedreg.data.pairs import PairedEmbeddings
 from embedreg.errors import NoCompatiblePath
 from embedreg.gallery import Gallery
 from embedreg.registry import AdapterRecord
-from embedreg.routing import Resolver
+from embedreg.routing import Resolver, RoutingPolicy
 from embedreg.training import train_adapter
 
 DIMS = {"v1": 8, "v2": 8, "v3": 8}
@@ -56,7 +56,9 @@ def test_old_label_free_records_route_alone_but_never_mix(tmp_path: Path) -> Non
     assert path.adapter_ids == ["old"] and path.quality == pytest.approx(0.62)
     assert path.basis == "agreement@10"
     with pytest.raises(NoCompatiblePath, match=r"cannot be multiplied"):
-        Resolver(reg, min_quality=0.0).resolve("v3", "v1")  # agreement × cmc@1 is not scored
+        Resolver(reg, RoutingPolicy(min_quality=0.0)).resolve(
+            "v3", "v1"
+        )  # agreement × cmc@1 is not scored
     assert [c.label() for c in Resolver(reg).unscored("v3", "v1")] == ["old → new"]
 
 
@@ -115,7 +117,7 @@ def test_failing_adapters_rank_after_passing_ones_and_are_flagged(tmp_path: Path
     warning = flagged.warning()
     assert warning is not None and "fails" in warning and "CMC@1 0.800 < 0.810" in warning
     with pytest.raises(NoCompatiblePath, match=r"\(fails failed it\)"):
-        Resolver(reg, require_compatible=True).resolve("v3", "v2")
+        Resolver(reg, RoutingPolicy(require_compatible=True)).resolve("v3", "v2")
 
 
 def test_require_compatible_refuses_paths_nobody_judged(tmp_path: Path) -> None:
@@ -123,8 +125,8 @@ def test_require_compatible_refuses_paths_nobody_judged(tmp_path: Path) -> None:
     record(reg, "free", "v3", "v2", retention=0.97, retention_basis="judged-sim@10")
     assert Resolver(reg).resolve("v3", "v2").criterion == "unknown"
     with pytest.raises(NoCompatiblePath, match="not judged"):
-        Resolver(reg, require_compatible=True).resolve("v3", "v2")
-    assert Resolver(reg, require_compatible=True).resolve("v3", "v3").is_identity
+        Resolver(reg, RoutingPolicy(require_compatible=True)).resolve("v3", "v2")
+    assert Resolver(reg, RoutingPolicy(require_compatible=True)).resolve("v3", "v3").is_identity
 
 
 def test_search_flags_a_failing_path(tmp_path: Path) -> None:
@@ -148,5 +150,5 @@ def test_search_flags_a_failing_path(tmp_path: Path) -> None:
         g.search_vectors(
             x[:3] @ rot,
             generation=reg.generation("v3"),
-            resolver=Resolver(reg, require_compatible=True),
+            resolver=Resolver(reg, RoutingPolicy(require_compatible=True)),
         )

@@ -164,15 +164,16 @@ def test_require_compatible_refuses_a_path_that_fails_the_criterion(
     from dataclasses import replace
 
     from embedreg.errors import NoCompatiblePath
+    from embedreg.routing import RoutingPolicy
 
     reg, folder = planted["reg"], planted["folder"]
     back = next(a for a in reg.adapters() if a.source == "v2" and a.target == "v1")  # type: ignore[attr-defined]
     reg.add_adapter(replace(back, figures={**back.figures, "criterion": False}), replace=True)  # type: ignore[attr-defined]
     lenient = plan(reg, folder, "v2", sample=0)  # type: ignore[arg-type]
     assert lenient.row("adapt-queries").available
-    strict = plan(reg, folder, "v2", sample=0, require_compatible=True)  # type: ignore[arg-type]
+    strict = plan(reg, folder, "v2", sample=0, policy=RoutingPolicy(require_compatible=True))  # type: ignore[arg-type]
     needs = strict.row("adapt-queries").needs
     assert not strict.row("adapt-queries").available
     assert any("fails the compatibility criterion" in n for n in needs), needs
     with pytest.raises(NoCompatiblePath, match=r"criterion|failed"):
-        apply(reg, folder, "v2", "adapt-queries", require_compatible=True)  # type: ignore[arg-type]
+        apply(reg, folder, "v2", "adapt-queries", policy=RoutingPolicy(require_compatible=True))  # type: ignore[arg-type]

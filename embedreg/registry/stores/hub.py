@@ -100,6 +100,10 @@ def parse_hub_url(url: str) -> tuple[str, str | None]:
     return f"{match.group(1)}/{match.group(2)}", revision
 
 
+#: Patterns of repo paths with a ``..`` segment (a raw commit can add one; no store writes it).
+_LEAVING = ("*/../*", "*/..", "../*")
+
+
 def artifact_path(key: str, name: str = "") -> str:
     """The path in the repo of artifact ``key`` (and of its file ``name``)."""
     rel = PurePosixPath(key)
@@ -341,7 +345,7 @@ class HubStore(Store):
     def _files_under(self, revision: str, key: str) -> set[str]:
         prefix = artifact_path(key) + "/"
         _, files = self._head(revision)
-        return {f for f in files if f.startswith(prefix)}
+        return {f for f in files if f.startswith(prefix) and ".." not in f.split("/")}
 
     def put_artifact(self, key: str, files: Mapping[str, Path]) -> str:
         self._writable()
@@ -359,7 +363,12 @@ class HubStore(Store):
         prefix = artifact_path(key)
         with hub_errors(self.repo_id, revision=commit, path=prefix):
             folder = Path(
-                snapshot_download(self.repo_id, revision=commit, allow_patterns=[f"{prefix}/*"])
+                snapshot_download(
+                    self.repo_id,
+                    revision=commit,
+                    allow_patterns=[f"{prefix}/*"],
+                    ignore_patterns=list(_LEAVING),  # no store writes such a path; never read
+                )
             )
         found = folder / prefix
         if (not found.is_dir() or not any(found.iterdir())) and is_offline():
