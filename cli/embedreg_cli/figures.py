@@ -109,7 +109,8 @@ def candidates_table(selection: dict[str, Any]) -> Table:
 
     The chosen one is marked ``✓``; ``Δ BEST`` is the 95 % paired-bootstrap
     interval of the best candidate's figure minus this one's (points), or
-    where the race stopped a candidate (its figure then is on those folds).
+    where the race stopped a candidate (its figure, in parentheses, is then
+    on those folds alone: not comparable with the pooled ones).
     """
     basis = str(selection.get("basis", "cmc@1"))
     n_val = selection.get("validation_pairs", "?")
@@ -140,7 +141,7 @@ def candidates_table(selection: dict[str, Any]) -> Table:
             stopped = str(cand["stopped"])
             out.add_row(
                 label,
-                format_figure(basis, figs.get(basis)),
+                f"({format_figure(basis, figs.get(basis))})",
                 stopped.split(":")[0],
                 str(cand.get("epochs") or "—"),
                 f"{float(cand.get('seconds') or 0):.1f}",
@@ -152,5 +153,10 @@ def candidates_table(selection: dict[str, Any]) -> Table:
             delta,
             str(cand.get("epochs") or "—"),
             f"{float(cand.get('seconds') or 0):.1f}",
+        )
+    if any(c.get("stopped") for c in selection.get("candidates", [])):
+        out.caption = (
+            "(…): stopped once clearly behind; its figure is on the folds it ran, "
+            "not comparable with the pooled ones"
         )
     return out

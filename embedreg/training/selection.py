@@ -315,7 +315,7 @@ def choose(
         if reference is not None
         else tied
     )
-    prefer = ""
+    prefer, n_tied = "", len(tied)
     if passing and len(passing) < len(tied):  # the criterion on validation first
         tied, prefer = passing, ", passes the criterion on validation"
     pick, why = tied[0], "simpler"  # the grid is simplest first
@@ -323,10 +323,12 @@ def choose(
         top_map = max(results[i].figures["map"] for i in tied)
         pick = next(i for i in tied if results[i].figures["map"] >= top_map - tolerance)
         why = f"mAP {results[pick].figures['map']:.4f} within {tolerance:g} of the tied best"
+    if len(tied) == 1 and prefer:
+        why = "the only one"
     why += prefer
     if pick == best:
         return best, f"best validation {_basis_name(top)} {top.figure:.4f}" + (
-            f"; of {len(tied)} tied, {why}" if len(tied) > 1 else ""
+            f"; of {n_tied} tied, {why}" if n_tied > 1 else ""
         )
     return pick, (
         f"within {tolerance:g} of the best ({top.candidate.label}, {top.figure:.4f}) and {why}"
