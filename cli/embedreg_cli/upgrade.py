@@ -382,9 +382,12 @@ def rollback(state: State, folder: str, force: bool, as_json: bool) -> None:
         return
     for note in result.notes:
         say(note)
-    say(
-        f"Rolled back {folder}: {result.action}, version {result.version}, content hash {result.content_hash}"
+    what = (
+        f"version {result.version} is back"
+        if result.action == "restored"
+        else f"{result.action}, version {result.version}"
     )
+    say(f"Rolled back {folder}: {what}, content hash {result.content_hash}")
 
 
 @upgrade.command("finalize")
