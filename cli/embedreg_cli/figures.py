@@ -128,7 +128,9 @@ def candidates_table(selection: dict[str, Any]) -> Table:
     """The candidates ``--family auto`` compared, with their validation figures and the choice.
 
     The chosen one is marked ``✓``; ``Δ BEST`` is the 95 % paired-bootstrap
-    interval of the best candidate's figure minus this one's (points).
+    interval of the best candidate's figure minus this one's (points), or
+    where the race stopped a candidate (its figure, in parentheses, is then
+    on those folds alone: not comparable with the pooled ones).
     """
     basis = str(selection.get("basis", "cmc@1"))
     n_val = selection.get("validation_pairs", "?")
@@ -155,12 +157,27 @@ def candidates_table(selection: dict[str, Any]) -> Table:
         if cand.get("error"):
             out.add_row(label, "—", f"not fit: {cand['error']}", "", "")
             continue
+        if cand.get("stopped"):  # raced out: its figure is on the folds it ran
+            stopped = str(cand["stopped"])
+            out.add_row(
+                label,
+                f"({format_figure(basis, figs.get(basis))})",
+                stopped.split(":")[0],
+                str(cand.get("epochs") or "—"),
+                f"{float(cand.get('seconds') or 0):.1f}",
+            )
+            continue
         out.add_row(
             label,
             format_figure(basis, figs.get(basis)),
             delta,
             str(cand.get("epochs") or "—"),
             f"{float(cand.get('seconds') or 0):.1f}",
+        )
+    if any(c.get("stopped") for c in selection.get("candidates", [])):
+        out.caption = (
+            "(…): stopped once clearly behind; its figure is on the folds it ran, "
+            "not comparable with the pooled ones"
         )
     return out
 

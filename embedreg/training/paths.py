@@ -295,7 +295,11 @@ def adapter_paths(
     config: TrainConfig,
     selection: Selection | None,
 ) -> dict[str, Any]:
-    """:func:`fit_paths` for a trained adapter: auto's fold fits reused, else fit per fold.
+    """:func:`fit_paths` for a trained adapter: its family refit on the folds auto cuts.
+
+    ``selection`` (auto's) is accepted for the record; the chosen family and
+    options (``family``, ``options``) are fit again on each fold, so a
+    family trained alone and auto's choice get the same treatment.
 
     Example::
 
@@ -304,23 +308,19 @@ def adapter_paths(
     """
     if train.labels is None or heldout.labels is None:
         return fit_paths(train, heldout, adapter, [], [])
-    if selection is not None and selection.splits and selection.winner.outputs:
-        folds = [(np.asarray(f), np.asarray(v)) for f, v in selection.splits]
-        outputs = selection.winner.outputs
-    else:
+    try:
+        folds = fold_rows(len(train), AutoConfig(folds=_folds(family, train)), config.seed + 1)
+    except TrainingDataError as exc:
+        return {"fitted": False, "reason": exc.message}
+    trainer = AdapterTrainer(config)
+    outputs = []
+    for fit_rows, val_rows in folds:
+        fit = train.subset(fit_rows)
         try:
-            folds = fold_rows(len(train), AutoConfig(folds=_folds(family, train)), config.seed + 1)
-        except TrainingDataError as exc:
+            fitted = trainer.fit(family, fit.source, fit.target, fit.labels, options=options)
+        except (DimensionMismatch, TrainingDataError) as exc:
             return {"fitted": False, "reason": exc.message}
-        trainer = AdapterTrainer(config)
-        outputs = []
-        for fit_rows, val_rows in folds:
-            fit = train.subset(fit_rows)
-            try:
-                fitted = trainer.fit(family, fit.source, fit.target, fit.labels, options=options)
-            except (DimensionMismatch, TrainingDataError) as exc:
-                return {"fitted": False, "reason": exc.message}
-            outputs.append(np.asarray(fitted.adapter.transform(train.source[val_rows]), np.float32))
+        outputs.append(np.asarray(fitted.adapter.transform(train.source[val_rows]), np.float32))
     return fit_paths(train, heldout, adapter, folds, outputs, seed=config.seed)
 
 
