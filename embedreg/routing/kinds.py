@@ -285,7 +285,7 @@ def _refusal(option: PathOption, policy: RoutingPolicy) -> str | None:
     if option.quality < policy.floor:
         return f"quality {option.quality:.3f} below the minimum {policy.floor:.3f}"
     if policy.require_compatible and option.criterion != "pass":
-        return f"criterion {option.criterion} (compatibility required)"
+        return f"compatibility is required and its criterion is {option.criterion}"
     return None
 
 
@@ -402,6 +402,12 @@ def resolve_kind(
     options = path_options(registry, query, gallery, policy, texts=texts, model_status=model_status)
     doc = registry.document()
     q, g = doc.generation_name(query), doc.generation_name(gallery)
+    if all(o.kind is PathKind.MAP for o in options):  # no variants: the resolver's own choice
+        path = Resolver(registry, policy).resolve(q, g)
+        only = PathOption(PathKind.MAP, path.quality, path.criterion, 0, map_path=path,
+                          interval=path.interval)  # fmt: skip
+        why = "the only kind measured (no fused or cascade figures: an adapter trained with labels has them)"
+        return RoutedPath(q, g, only, [(only, None)], why)
     chosen, marked, reason = choose_option(options, policy, q, g)
     return RoutedPath(q, g, chosen, marked, reason)
 
