@@ -39,12 +39,13 @@ from ..errors import ValidationError
 from ..registry import Generation, Registry
 from ..routing.kinds import RoutedPath, gallery_model_status, resolve_kind
 from ..routing.policy import PathKind, RoutingPolicy
-from .gallery import Gallery
 from .search import Hits
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from .gallery import Gallery
 
     FloatArray = npt.NDArray[np.float32]
 
@@ -263,22 +264,23 @@ def search_routed(
     hits_out = Hits(ids, out_scores, segs, paths)
     hits_out.kinds = {s: r for s, r in routes.items() if r is not None}
     if written and gallery.path is not None:
-        hits_out.written = write_back_items(gallery.path, generation, written)
+        hits_out.written = write_back_items(type(gallery), gallery.path, generation, written)
     return hits_out
 
 
 def write_back_items(
-    folder: Any, generation: Generation, items: Mapping[str, tuple[Any, str]]
+    gallery_class: Any, folder: Any, generation: Generation, items: Mapping[str, tuple[Any, str]]
 ) -> int:
     """Move ``items`` (id → (vector of ``generation``, the text it was embedded from)) into
-    ``generation``'s segment of the gallery at ``folder``, in one locked, atomic save.
+    ``generation``'s segment of the gallery at ``folder``, in one locked, atomic save
+    (``gallery_class.edit``: :meth:`Gallery.edit <.gallery.Gallery.edit>`).
 
     Items already in that segment, removed, or whose text changed are skipped.
     Returns the number moved.
     """
     import numpy as np
 
-    with Gallery.edit(folder) as g:
+    with gallery_class.edit(folder) as g:
         todo = []
         for item_id, (vec, text) in items.items():
             if item_id not in g:

@@ -97,6 +97,11 @@ def test_fused_search_is_slerp_of_both_queries(world: dict[str, Any]) -> None:
     _scores, fids = g._index("v1").search(fused, 5)
     assert hits.ids == [[g._items[int(f)][0] for f in row] for row in fids]
     assert hits.to_dict()["kinds"]["v1"]["kind"] == "fused"
+    # the Python API: Gallery.search with a policy takes the same path
+    api = g.search(QUERIES, 5, generation="v2", registry=reg, policy=policy, device="cpu")
+    assert api.ids == hits.ids and api.kinds["v1"].kind is PathKind.FUSED
+    maps = g.search(QUERIES, 5, generation="v2", registry=reg, device="cpu")
+    assert maps.kinds == {} and set(maps.paths) == {"v1"}
 
 
 def test_cascade_write_back_moves_each_item_once(world: dict[str, Any], tmp_path: Path) -> None:
