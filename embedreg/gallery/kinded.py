@@ -56,6 +56,7 @@ __all__ = [
     "route_kinds",
     "search_routed",
     "write_back_items",
+    "write_back_progress",
 ]
 
 #: The ``kind`` of the gallery's source entry counting the items searches wrote back.
@@ -310,3 +311,37 @@ def _count_written(g: Gallery, generation: str, n: int) -> None:
             source["items"] = int(source.get("items", 0)) + n
             return
     g.sources.append({"kind": WRITE_BACK_SOURCE, "generation": generation, "items": n})
+
+
+def write_back_progress(folder: Any) -> list[dict[str, Any]]:
+    """What searches wrote back into the gallery at ``folder``: per query generation,
+    the items moved so far and that segment's share of the gallery (``upgrade status``).
+
+    Example::
+
+        write_back_progress("galleries/news")
+        # [{'generation': 'v3', 'written': 120, 'segment': 120, 'total': 742, 'share': 0.16}]
+    """
+    from pathlib import Path
+
+    from . import storage
+
+    m = storage.load_manifest(Path(folder))
+    total = sum(seg.count for seg in m.segments.values())
+    out = []
+    for source in m.sources:
+        if source.get("kind") != WRITE_BACK_SOURCE:
+            continue
+        gen = str(source.get("generation"))
+        seg = m.segments.get(gen)
+        count = seg.count if seg is not None else 0
+        out.append(
+            {
+                "generation": gen,
+                "written": int(source.get("items", 0)),
+                "segment": count,
+                "total": total,
+                "share": count / total if total else 0.0,
+            }
+        )
+    return out

@@ -189,6 +189,10 @@ def test_write_back_under_concurrent_writers_and_kills(
     assert moved and sum(int(line.split()[1]) for line in out.splitlines()) <= len(moved)
     info = run_cli("--registry", reg_path, "gallery", "info", str(folder), "--json")
     assert json.loads(info.stdout)["segments"]["v2"]["count"] == len(moved)
+    status = run_cli("--registry", reg_path, "upgrade", "status", str(folder), "--json")
+    (progress,) = json.loads(status.stdout)["write_back"]
+    assert progress["generation"] == "v2" and progress["segment"] == len(moved)
+    assert progress["total"] == len(expected) and progress["written"] == len(moved)
 
 
 def test_cli_resolve_and_search_name_the_path_kind(world: dict[str, Any], tmp_path: Path) -> None:
