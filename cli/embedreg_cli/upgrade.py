@@ -144,7 +144,7 @@ def plan(
 
 
 @upgrade.command("apply")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @click.option("--to", "to", required=True, help="Target generation (name or alias).")
 @click.option("--strategy", type=click.Choice(STRATEGIES), required=True)
 @click.option(
@@ -175,7 +175,7 @@ def plan(
 @pass_state
 def apply(
     state: State,
-    folder: Path,
+    folder: str,
     to: str,
     strategy: str,
     fraction: float,
@@ -189,8 +189,28 @@ def apply(
     policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
-    """Upgrade the gallery in FOLDER to --to by --strategy, as a resumable job."""
+    """Upgrade the gallery in FOLDER (a folder or database URL) to --to by --strategy, as a resumable job."""
+    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import apply as run_apply
+
+    if is_url(folder):
+        from embedreg.upgrade import database
+
+        with progress_bar(f"Re-embedding with {to}") as update:
+            done = database.apply(
+                state.registry(),
+                folder,
+                to,
+                strategy,
+                fraction=fraction,
+                order=order,
+                seed=seed,
+                device=device,
+                batch_size=batch_size,
+                progress=update,
+            )
+        _report_db(done, as_json)
+        return
 
     with progress_bar(f"Re-embedding with {to}") as update:
         result = run_apply(
@@ -211,6 +231,21 @@ def apply(
             on_stage=say,
         )
     _report(result, as_json)
+
+
+def _report_db(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(result)
+        return
+    segs = ", ".join(f"{n} of {s}" for s, n in result["segments"].items())
+    say(
+        f"Upgraded {result['gallery']} to [bold]{result['target']}[/] ({result['strategy']}): "
+        f"{segs}; {result['embedded']} re-embedded in {result['seconds']:.1f}s"
+    )
+    say(
+        "The previous collections are kept: 'embedreg upgrade rollback URL' returns to them, "
+        "'embedreg upgrade finalize URL' drops them."
+    )
 
 
 def _report(result: Any, as_json: bool) -> None:
@@ -238,7 +273,7 @@ def _report(result: Any, as_json: bool) -> None:
 
 
 @upgrade.command("resume")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @_processes
 @_device
 @routing_options
@@ -247,14 +282,23 @@ def _report(result: Any, as_json: bool) -> None:
 @pass_state
 def resume(
     state: State,
-    folder: Path,
+    folder: str,
     num_processes: int,
     device: str,
     policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Continue the interrupted upgrade job of the gallery in FOLDER."""
+    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import resume as run_resume
+
+    if is_url(folder):
+        from embedreg.upgrade import database
+
+        with progress_bar(f"Re-embedding for {folder}") as update:
+            done = database.resume(state.registry(), folder, device=device, progress=update)
+        _report_db(done, as_json)
+        return
 
     with progress_bar(f"Re-embedding for {folder}") as update:
         result = run_resume(
@@ -270,12 +314,24 @@ def resume(
 
 
 @upgrade.command("status")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @json_option
-def status(folder: Path, as_json: bool) -> None:
+def status(folder: str, as_json: bool) -> None:
     """Show the upgrade job of the gallery in FOLDER: state, progress, rate, ETA."""
+    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import status as job_status
 
+    if is_url(folder):
+        from embedreg.upgrade import database
+
+        found = database.status(folder)
+        if as_json:
+            emit_json(found)
+        elif found["state"] == "none":
+            say(f"No upgrade job in {folder}.")
+        else:
+            say(f"Upgrade job {found['id']} of {folder} to {found['to']}: {found['state']}")
+        return
     st = job_status(folder)
     if as_json:
         emit_json(st.to_dict())
@@ -300,14 +356,25 @@ def status(folder: Path, as_json: bool) -> None:
 
 
 @upgrade.command("rollback")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @click.option("--force", is_flag=True, help="Roll back even if the gallery changed since.")
 @json_option
 @registry_option
 @pass_state
-def rollback(state: State, folder: Path, force: bool, as_json: bool) -> None:
+def rollback(state: State, folder: str, force: bool, as_json: bool) -> None:
     """Return the gallery in FOLDER to its version before the last upgrade (or discard a job)."""
+    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import rollback as run_rollback
+
+    if is_url(folder):
+        from embedreg.upgrade import database
+
+        back = database.rollback(folder)
+        if as_json:
+            emit_json(back)
+        else:
+            say(f"Rolled back {folder}: {back['action']}")
+        return
 
     result = run_rollback(state.registry(), folder, force=force)
     if as_json:
@@ -324,11 +391,24 @@ def rollback(state: State, folder: Path, force: bool, as_json: bool) -> None:
 
 
 @upgrade.command("finalize")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @json_option
-def finalize(folder: Path, as_json: bool) -> None:
+def finalize(folder: str, as_json: bool) -> None:
     """Forget the version the last upgrade of FOLDER replaced, and delete its files."""
+    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import finalize as run_finalize
+
+    if is_url(folder):
+        from embedreg.upgrade import database
+
+        done = database.finalize(folder)
+        if as_json:
+            emit_json(done)
+        else:
+            say(
+                f"Finalized the upgrade of {folder}: dropped {', '.join(done['dropped']) or 'nothing'}"
+            )
+        return
 
     result = run_finalize(folder)
     if as_json:
