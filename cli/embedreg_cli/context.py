@@ -9,6 +9,7 @@ from typing import Any, TypeVar, cast
 
 import click
 from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, ENV_REGISTRY
+from embedreg.devices import DEVICE_HELP
 from embedreg.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,17 +59,76 @@ def registry_option(fn: F) -> F:
     )(fn)
 
 
-def column_options(when: str = "", *, images: bool = False) -> Callable[[F], F]:
+def stack(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
+    """The ``decorators`` as one, applied as if written one above the other (first on top).
+
+    The one way commands share a group of options:
+    ``input_options = stack(column_options(), batch_size_option, device_option)``.
+    """
+
+    def apply(fn: F) -> F:
+        out: Any = fn
+        for decorator in reversed(decorators):
+            out = decorator(out)
+        return cast(F, out)
+
+    return apply
+
+
+def device_option(fn: F) -> F:
+    """``--device``: where models run (``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
+    return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")(fn)
+
+
+def batch_size_option(fn: F) -> F:
+    """``--batch-size``: inputs per forward pass (32)."""
+    return click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=32,
+        show_default=True,
+        help="Texts per forward pass.",
+    )(fn)
+
+
+def _legacy_columns(fn: F) -> F:
+    """``--text-field`` / ``--id-field``: hidden, deprecated spellings of ``--column`` / ``--id-column``."""
+
+    @functools.wraps(fn)
+    def with_aliases(*args: Any, **kwargs: Any) -> Any:
+        for old, new, name in (
+            ("--text-field", "--column", "text_field"),
+            ("--id-field", "--id-column", "id_field"),
+        ):
+            value = kwargs.pop("legacy_" + name)
+            if value is not None:
+                click.echo(f"Note: {old} is deprecated; use {new} (same meaning).", err=True)
+                kwargs[name] = value
+        return fn(*args, **kwargs)
+
+    decorated: Any = with_aliases
+    for old, name in (("--text-field", "text_field"), ("--id-field", "id_field")):
+        decorated = click.option(old, "legacy_" + name, hidden=True)(decorated)
+    return cast(F, decorated)
+
+
+def column_options(
+    when: str = "", *, images: bool = False, labels: bool = True, aliases: bool = False
+) -> Callable[[F], F]:
     """``--column``, ``--id-column`` and ``--label-column``: where an input's fields are.
 
     ``when`` prefixes the help (e.g. ``"With --texts: "``); ``images`` adds
-    ``--image-column`` (the field or column naming image files).
+    ``--image-column`` (the field or column naming image files); ``labels``
+    ``--label-column``; ``aliases`` the old spellings ``--text-field`` and
+    ``--id-field`` (hidden, with a deprecation note on stderr).
     """
 
     def say(text: str) -> str:
         return when + text if when else text[0].upper() + text[1:]
 
     def decorate(fn: F) -> F:
+        if aliases:
+            fn = _legacy_columns(fn)
         if images:
             fn = click.option(
                 "--image-column",
@@ -78,11 +138,12 @@ def column_options(when: str = "", *, images: bool = False) -> Callable[[F], F]:
                     "(default: 'image' when the rows have no 'text')."
                 ),
             )(fn)
-        fn = click.option(
-            "--label-column",
-            "label_field",
-            help=say("field or column of labels (default: 'label' when present)."),
-        )(fn)
+        if labels:
+            fn = click.option(
+                "--label-column",
+                "label_field",
+                help=say("field or column of labels (default: 'label' when present)."),
+            )(fn)
         fn = click.option(
             "--id-column",
             "id_field",

@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from embedreg.devices import DEVICE_HELP
 
 from .context import (
     State,
+    batch_size_option,
     column_options,
+    device_option,
     json_option,
     pass_state,
     registry_option,
     routing_options,
+    stack,
 )
 from .output import emit_json, say, say_plain, show, table
 from .progress import evaluation_progress
@@ -36,7 +38,7 @@ _DATA_KEYS = ("texts", "text_field", "id_field", "label_field", "qrels", "querie
 
 def data_options(fn: F) -> F:
     """``--texts INPUT`` (labelled items) or ``--qrels/--queries/--corpus`` (judged queries)."""
-    options = [
+    return stack(
         click.option(
             "--texts",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -62,18 +64,9 @@ def data_options(fn: F) -> F:
             metavar="FILE",
             help="With --qrels: the items searched (BEIR corpus.jsonl or an input file).",
         ),
-        click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + "."),
-        click.option(
-            "--batch-size",
-            type=click.IntRange(min=1),
-            default=32,
-            show_default=True,
-            help="Texts per forward pass.",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+        device_option,
+        batch_size_option,
+    )(fn)
 
 
 def eval_set(settings: dict[str, Any], *, required: bool = True) -> EvalSet | None:

@@ -7,9 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from embedreg.constants import DEFAULT_CHUNK_ITEMS
-from embedreg.devices import DEVICE_HELP
 
-from .context import State, json_option, pass_state, registry_option, routing_options
+from .context import (
+    State,
+    batch_size_option,
+    device_option,
+    json_option,
+    pass_state,
+    registry_option,
+    routing_options,
+)
 from .output import console, emit_json, say, show, table
 from .progress import progress_bar
 
@@ -42,10 +49,6 @@ def _processes(fn: Any) -> Any:
     )(fn)
 
 
-def _device(fn: Any) -> Any:
-    return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")(fn)
-
-
 @click.group()
 def upgrade() -> None:
     """Move a gallery to a new generation: plan, apply (resumably), roll back."""
@@ -71,8 +74,8 @@ def upgrade() -> None:
 @click.option(
     "--order", type=click.Choice(ORDERS), default="random", show_default=True, help="Partial order."
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@_device
+@batch_size_option
+@device_option
 @routing_options
 @json_option
 @registry_option
@@ -166,9 +169,9 @@ def plan(
     show_default=True,
     help="Items per checkpointed chunk.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@batch_size_option
 @_processes
-@_device
+@device_option
 @routing_options
 @json_option
 @registry_option
@@ -240,7 +243,7 @@ def _report(result: Any, as_json: bool) -> None:
 @upgrade.command("resume")
 @click.argument("folder", type=click.Path(path_type=Path))
 @_processes
-@_device
+@device_option
 @routing_options
 @json_option
 @registry_option

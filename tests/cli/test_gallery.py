@@ -143,9 +143,18 @@ def test_resolve(cli: Any, world: dict[str, Any]) -> None:
 
 def test_add_and_remove_items(cli: Any, world: dict[str, Any]) -> None:
     folder = world["tmp"] / "news-copy"
-    built = cli("gallery", "build", "v1", str(world["tmp"] / "docs.jsonl"), "-o", str(folder))
+    docs, more = str(world["tmp"] / "docs.jsonl"), str(world["tmp"] / "more.jsonl")
+    built = cli(
+        "gallery", "build", "v1", docs, "-o", str(folder), "--column", "text", "--id-column", "id"
+    )
     assert built.returncode == 0, built.stderr
-    assert cli("gallery", "add", str(folder), str(world["tmp"] / "more.jsonl")).returncode == 0
+    # the old spellings still work for one release, hidden from --help, with a note on stderr
+    added = cli("gallery", "add", str(folder), more, "--text-field", "text", "--id-field", "id")
+    assert added.returncode == 0, added.stderr
+    assert "--text-field is deprecated; use --column" in added.stderr
+    assert "--id-field is deprecated; use --id-column" in added.stderr
+    helped = cli("gallery", "add", "--help").stdout
+    assert "--column" in helped and "--id-column" in helped and "--text-field" not in helped
     assert json.loads(cli("gallery", "info", str(folder), "--json").stdout)["count"] == 400
     gone = cli("gallery", "search", str(folder), "--gen", "v1", "--json", "-k", "2", "x y z")
     first, second = (hit["id"] for hit in json.loads(gone.stdout)["results"][0])
