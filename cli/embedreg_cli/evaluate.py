@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from embedreg.constants import BackfillOrder
 
 from .context import (
     State,
@@ -204,7 +205,7 @@ def matrix(
     "--order",
     "orders",
     multiple=True,
-    type=click.Choice(("random", "worst-first", "predicted")),
+    type=click.Choice(BackfillOrder.values()),
     help="Orders to measure (repeatable; default all three; random is always measured).",
 )
 @click.option(
@@ -275,7 +276,7 @@ def backfill_(
             gallery_generation,
             new_generation,
             data,
-            orders=orders or ("random", "worst-first", "predicted"),
+            orders=orders or BackfillOrder.values(),
             rest=rest,
             metric=metric,
             steps=steps,

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from embedreg.constants import MergeMode
 
 from .context import (
     State,
@@ -255,7 +256,7 @@ def list_(state: State, as_json: bool) -> None:
 @device_option
 @click.option(
     "--merge",
-    type=click.Choice(("auto", "score", "calibrated", "rrf")),
+    type=click.Choice(MergeMode.values()),
     default="auto",
     show_default=True,
     help="How segments' results merge: calibrated scores (auto, when the gallery has them), "

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from embedreg.constants import DEFAULT_CHUNK_ITEMS
+from embedreg.constants import DEFAULT_CHUNK_ITEMS, ItemOrder, Strategy
 
 from .context import (
     State,
@@ -22,9 +22,6 @@ from .progress import progress_bar
 
 if TYPE_CHECKING:
     from embedreg.routing import RoutingPolicy
-
-STRATEGIES = ("adapt-queries", "forward", "partial", "reembed")
-ORDERS = ("given", "random", "worst")
 
 
 def _human_bytes(n: int | None) -> str:
@@ -72,7 +69,11 @@ def upgrade() -> None:
     help="Fraction the partial strategy re-embeds.",
 )
 @click.option(
-    "--order", type=click.Choice(ORDERS), default="random", show_default=True, help="Partial order."
+    "--order",
+    type=click.Choice(ItemOrder.values()),
+    default="random",
+    show_default=True,
+    help="Partial order.",
 )
 @batch_size_option
 @device_option
@@ -149,7 +150,7 @@ def plan(
 @upgrade.command("apply")
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--to", "to", required=True, help="Target generation (name or alias).")
-@click.option("--strategy", type=click.Choice(STRATEGIES), required=True)
+@click.option("--strategy", type=click.Choice(Strategy.values()), required=True)
 @click.option(
     "--fraction",
     type=click.FloatRange(0.0, 1.0, min_open=True),
@@ -157,7 +158,7 @@ def plan(
     show_default=True,
     help="Fraction of the items a partial upgrade re-embeds.",
 )
-@click.option("--order", type=click.Choice(ORDERS), default="random", show_default=True)
+@click.option("--order", type=click.Choice(ItemOrder.values()), default="random", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random order.")
 @click.option(
     "--promote", metavar="ALIAS", help="Move ALIAS to the target once the gallery is wholly it."

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..constants import DEFAULT_CHUNK_ITEMS
+from ..constants import DEFAULT_CHUNK_ITEMS, Strategy
 from ..errors import ConflictError, NotFound, ValidationError
 from ..gallery import Gallery
 from ..models.encoder import ProgressCallback
@@ -56,7 +56,7 @@ from .switch import StageFn, after_switch, switch
 __all__ = ["APPLY_STRATEGIES", "UpgradeResult", "apply", "resume"]
 
 #: Strategies :func:`apply` carries out (``adapt-queries`` changes nothing on disk).
-APPLY_STRATEGIES: tuple[str, ...] = ("adapt-queries", "forward", "partial", "reembed")
+APPLY_STRATEGIES: tuple[str, ...] = Strategy.values()
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..constants import Strategy
 from ..errors import EmbedRegError, ModelLoadError, NoCompatiblePath
 from ..gallery import Gallery
 from ..registry import AdapterRecord, Registry
@@ -43,7 +44,8 @@ from .selection import ORDERS
 
 __all__ = ["STRATEGIES", "StrategyRow", "UpgradePlan", "plan"]
 
-STRATEGIES: tuple[str, ...] = ("adapt-queries", "forward", "partial", "reembed")
+#: The strategies compared (:class:`~embedreg.constants.Strategy`).
+STRATEGIES: tuple[str, ...] = Strategy.values()
 
 
 @dataclass(frozen=True)
