@@ -194,22 +194,22 @@ def apply(
     as_json: bool,
 ) -> None:
     """Upgrade the gallery in FOLDER to --to by --strategy, as a resumable job."""
+    from embedreg.upgrade import JobOptions, PartialChoice
     from embedreg.upgrade import apply as run_apply
 
+    partial = PartialChoice(fraction=fraction, order=order, seed=seed)
+    job = JobOptions(
+        chunk_size=chunk_size, num_processes=num_processes, device=device, batch_size=batch_size
+    )
     with progress_bar(f"Re-embedding with {to}") as update:
         result = run_apply(
             state.registry(),
             folder,
             to,
             strategy,
-            fraction=fraction,
-            order=order,
-            seed=seed,
+            partial=partial,
             promote=promote,
-            chunk_size=chunk_size,
-            num_processes=num_processes,
-            device=device,
-            batch_size=batch_size,
+            job=job,
             policy=policy,
             progress=update,
             on_stage=say,
@@ -258,17 +258,13 @@ def resume(
     as_json: bool,
 ) -> None:
     """Continue the interrupted upgrade job of the gallery in FOLDER."""
+    from embedreg.upgrade import JobOptions
     from embedreg.upgrade import resume as run_resume
 
+    job = JobOptions(num_processes=num_processes, device=device)
     with progress_bar(f"Re-embedding for {folder}") as update:
         result = run_resume(
-            state.registry(),
-            folder,
-            num_processes=num_processes,
-            device=device,
-            policy=policy,
-            progress=update,
-            on_stage=say,
+            state.registry(), folder, job=job, policy=policy, progress=update, on_stage=say
         )
     _report(result, as_json)
 
