@@ -16,6 +16,7 @@ from .context import (
     pass_state,
     registry_option,
     routing_options,
+    stack,
 )
 from .output import console, emit_json, say, show, table
 from .progress import progress_bar
@@ -46,6 +47,25 @@ def _processes(fn: Any) -> Any:
     )(fn)
 
 
+#: ``--fraction`` and ``--order``: which items a partial upgrade re-embeds (plan and apply).
+partial_options = stack(
+    click.option(
+        "--fraction",
+        type=click.FloatRange(0.0, 1.0, min_open=True),
+        default=0.5,
+        show_default=True,
+        help="Fraction of the items a partial upgrade re-embeds.",
+    ),
+    click.option(
+        "--order",
+        type=click.Choice(ItemOrder.values()),
+        default="random",
+        show_default=True,
+        help="Order a partial upgrade re-embeds items in.",
+    ),
+)
+
+
 @click.group()
 def upgrade() -> None:
     """Move a gallery to a new generation: plan, apply (resumably), roll back."""
@@ -61,20 +81,7 @@ def upgrade() -> None:
     show_default=True,
     help="Gallery items the target encodes to measure its rate (0: load no model).",
 )
-@click.option(
-    "--fraction",
-    type=click.FloatRange(0.0, 1.0, min_open=True),
-    default=0.5,
-    show_default=True,
-    help="Fraction the partial strategy re-embeds.",
-)
-@click.option(
-    "--order",
-    type=click.Choice(ItemOrder.values()),
-    default="random",
-    show_default=True,
-    help="Partial order.",
-)
+@partial_options
 @batch_size_option
 @device_option
 @routing_options
@@ -94,6 +101,7 @@ def plan(
     as_json: bool,
 ) -> None:
     """Compare the upgrade strategies for the gallery in FOLDER and recommend one."""
+    from embedreg.upgrade import PartialChoice
     from embedreg.upgrade import plan as make_plan
 
     with console().status(f"Measuring {to} on {sample} item(s) of {folder} …"):
@@ -102,8 +110,7 @@ def plan(
             folder,
             to,
             sample=sample,
-            fraction=fraction,
-            order=order,
+            partial=PartialChoice(fraction=fraction, order=order),
             device=device,
             batch_size=batch_size,
             policy=policy,
@@ -151,14 +158,7 @@ def plan(
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--to", "to", required=True, help="Target generation (name or alias).")
 @click.option("--strategy", type=click.Choice(Strategy.values()), required=True)
-@click.option(
-    "--fraction",
-    type=click.FloatRange(0.0, 1.0, min_open=True),
-    default=0.5,
-    show_default=True,
-    help="Fraction of the items a partial upgrade re-embeds.",
-)
-@click.option("--order", type=click.Choice(ItemOrder.values()), default="random", show_default=True)
+@partial_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random order.")
 @click.option(
     "--promote", metavar="ALIAS", help="Move ALIAS to the target once the gallery is wholly it."
@@ -217,14 +217,21 @@ def apply(
     _report(result, as_json)
 
 
+def _json_or_notes(result: Any, as_json: bool) -> bool:
+    """Print ``result`` as JSON (then True: nothing more to say), or its notes on stderr."""
+    if as_json:
+        emit_json(result.to_dict())
+        return True
+    for note in result.notes:
+        say(note)
+    return False
+
+
 def _report(result: Any, as_json: bool) -> None:
     if result.state == "worker":
         return  # a non-main process of a launch: the main one reports
-    if as_json:
-        emit_json(result.to_dict())
+    if _json_or_notes(result, as_json):
         return
-    for note in result.notes:
-        say(note)
     if result.state == "unchanged":
         say(f"The gallery {result.gallery} is unchanged (adapt-queries).")
         return
@@ -310,11 +317,8 @@ def rollback(state: State, folder: Path, force: bool, as_json: bool) -> None:
     from embedreg.upgrade import rollback as run_rollback
 
     result = run_rollback(state.registry(), folder, force=force)
-    if as_json:
-        emit_json(result.to_dict())
+    if _json_or_notes(result, as_json):
         return
-    for note in result.notes:
-        say(note)
     say(
         f"Rolled back {folder}: {result.action}, version {result.version}, content hash {result.content_hash}"
     )
@@ -328,9 +332,6 @@ def finalize(folder: Path, as_json: bool) -> None:
     from embedreg.upgrade import finalize as run_finalize
 
     result = run_finalize(folder)
-    if as_json:
-        emit_json(result.to_dict())
+    if _json_or_notes(result, as_json):
         return
-    for note in result.notes:
-        say(note)
     say(f"Finalized the upgrade of {folder} (version {result.version}).")

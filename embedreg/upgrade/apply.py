@@ -36,7 +36,6 @@ from ..errors import ConflictError, NotFound, ValidationError
 from ..gallery import Gallery
 from ..models.encoder import ProgressCallback
 from ..models.sharded import (
-    Processes,
     WorkSpec,
     completed,
     load_spec,
@@ -244,39 +243,6 @@ def _start_run(root: Path, job: Job, processes_: int) -> None:
     write_job(root, job)
 
 
-def _run_job(
-    registry: Registry,
-    root: Path,
-    procs: Processes,
-    *,
-    options: JobOptions,
-    resolver: Resolver,
-    progress: ProgressCallback | None,
-    on_stage: StageFn | None,
-    started: float,
-) -> UpgradeResult:
-    job = read_job(root)
-    assert job is not None
-    before = completed(work_dir(root)) if job.counts.get("reembed") else 0
-    if job.state == "running" and job.counts.get("reembed"):
-        if on_stage and procs.is_main:
-            on_stage(f"Re-embedding {job.counts['reembed']} item(s) with {job.target.name}")
-        run(
-            work_dir(root),
-            num_processes=options.num_processes,
-            device=options.device,
-            progress=progress,
-            procs=procs,
-        )
-    if not procs.is_main:  # the main process switches; the others are done
-        return _result(root, job, "worker", 0, started, procs.world, [])
-    embedded = (completed(work_dir(root)) if job.counts.get("reembed") else 0) - before
-    job = switch(registry, root, job, resolver, device=options.device, on_stage=on_stage)
-    notes = after_switch(registry, root, job)
-    world = max(procs.world, options.num_processes)
-    return _result(root, job, "done", embedded, started, world, notes)
-
-
 def _result(
     root: Path, job: Job, state: str, embedded: int, started: float, n: int, notes: list[str]
 ) -> UpgradeResult:
@@ -381,16 +347,26 @@ def _launch(
             return job.id
 
         on_main(procs, start)
-        return _run_job(
-            registry,
-            root,
-            procs,
-            options=options,
-            resolver=resolver,
-            progress=progress,
-            on_stage=on_stage,
-            started=started,
-        )
+        job = read_job(root)
+        assert job is not None
+        before = completed(work_dir(root)) if job.counts.get("reembed") else 0
+        if job.state == "running" and job.counts.get("reembed"):
+            if on_stage and procs.is_main:
+                on_stage(f"Re-embedding {job.counts['reembed']} item(s) with {job.target.name}")
+            run(
+                work_dir(root),
+                num_processes=options.num_processes,
+                device=options.device,
+                progress=progress,
+                procs=procs,
+            )
+        if not procs.is_main:  # the main process switches; the others are done
+            return _result(root, job, "worker", 0, started, procs.world, [])
+        embedded = (completed(work_dir(root)) if job.counts.get("reembed") else 0) - before
+        job = switch(registry, root, job, resolver, device=options.device, on_stage=on_stage)
+        notes = after_switch(registry, root, job)
+        world = max(procs.world, options.num_processes)
+        return _result(root, job, "done", embedded, started, world, notes)
 
 
 def _adapt_queries(

@@ -39,8 +39,8 @@ from ..gallery import Gallery
 from ..registry import AdapterRecord, Registry
 from ..routing import QueryPath, Resolver, RoutingPolicy
 from . import costs
+from .options import PartialChoice
 from .quality import Estimate, forward_quality, partial_quality, path_quality, reembed_quality
-from .selection import ORDERS
 
 __all__ = ["STRATEGIES", "StrategyRow", "UpgradePlan", "plan"]
 
@@ -166,8 +166,7 @@ def plan(
     to: str,
     *,
     sample: int = 64,
-    fraction: float = 0.5,
-    order: str = "random",
+    partial: PartialChoice | None = None,
     device: str = "auto",
     batch_size: int = 32,
     policy: RoutingPolicy | None = None,
@@ -176,10 +175,10 @@ def plan(
 
     ``sample`` items of the gallery are encoded with ``to`` on ``device`` to
     measure its rate (0: no model is loaded, and times that need it are
-    unknown).  ``fraction`` and ``order`` describe the ``partial`` row.  A path
-    below the routing ``policy``'s minimum quality counts as missing for
-    ``adapt-queries``; with its ``require_compatible`` so does a path through an adapter that fails the
-    compatibility criterion counts as missing for ``adapt-queries``.
+    unknown).  ``partial`` (its fraction and order) describes the ``partial``
+    row.  A path below the routing ``policy``'s minimum quality counts as
+    missing for ``adapt-queries``; with its ``require_compatible`` so does a
+    path through an adapter that fails the compatibility criterion.
 
     Raises:
         NotFound / GalleryError: no readable gallery at ``folder``.
@@ -187,10 +186,8 @@ def plan(
     """
     import numpy as np
 
-    if not 0.0 < fraction <= 1.0:
-        raise EmbedRegError(f"fraction must be in (0, 1], got {fraction}")
-    if order not in ORDERS:
-        raise EmbedRegError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    partial = partial if partial is not None else PartialChoice()
+    fraction, order = partial.fraction, partial.order
     root = Path(folder)
     g = Gallery.load(root)
     target = registry.generation(to)
