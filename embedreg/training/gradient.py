@@ -166,15 +166,15 @@ class GradientRun:
         model = self._build(data, rows, out_dim, None)
         lr = float(model.optimizer.param_groups[0]["lr"])
         start = TrainStart(
-            self.cls.family,
-            "gradient",
-            len(train_rows),
-            len(val_rows),
-            source.shape[1],
-            out_dim,
-            dev,
-            resident,
-            cfg.epochs,
+            family=self.cls.family,
+            fitting="gradient",
+            n_train=len(train_rows),
+            n_validation=len(val_rows),
+            input_dim=source.shape[1],
+            output_dim=out_dim,
+            device=dev,
+            resident=resident,
+            epochs=cfg.epochs,
         )
         for cb in self.callbacks:
             cb.on_train_begin(start)
@@ -202,16 +202,16 @@ class GradientRun:
             else:
                 bad_epochs += 1
             stats = EpochStats(
-                epoch,
-                loss / len(train_rows),
-                val_loss,
-                val_recall,
-                val_cmc,
-                d,
-                lr,
-                improved,
-                time.perf_counter() - te,
-                val_map,
+                epoch=epoch,
+                loss=loss / len(train_rows),
+                val_loss=val_loss,
+                val_recall=val_recall,
+                val_cmc=val_cmc,
+                defect=d,
+                lr=lr,
+                improved=improved,
+                seconds=time.perf_counter() - te,
+                val_map=val_map,
             )
             history.append(stats)
             stop_requested = any(cb.on_epoch_end(stats) for cb in self.callbacks)
@@ -232,19 +232,19 @@ class GradientRun:
         extra = {} if model.companion is None else {"companion": model.companion}
         adapter = self.cls.from_module(model.module, opts, **extra)
         result = TrainResult(
-            adapter,
-            self.cls.family,
-            dev,
-            n_used,
-            len(val_rows),
-            time.perf_counter() - t0,
-            opts,
-            history,
-            best_epoch,
-            stopped,
-            resident,
-            bs,
-            cfg,
+            adapter=adapter,
+            family=self.cls.family,
+            device=dev,
+            n_train=n_used,
+            n_validation=len(val_rows),
+            seconds=time.perf_counter() - t0,
+            options=opts,
+            history=history,
+            best_epoch=best_epoch,
+            stopped_early=stopped,
+            resident=resident,
+            batch_size=bs,
+            config=cfg,
         )
         for cb in self.callbacks:
             cb.on_train_end(result)
