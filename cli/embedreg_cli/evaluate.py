@@ -29,6 +29,7 @@ from .output import emit_json, say, say_plain, show, table
 from .progress import evaluation_progress
 
 if TYPE_CHECKING:
+    from embedreg.models import EncodeOptions
     from embedreg.reports import EvalSet
     from embedreg.routing import RoutingPolicy
 
@@ -89,6 +90,13 @@ def eval_set(settings: dict[str, Any], *, required: bool = True) -> EvalSet | No
     return EvalSet.from_texts(
         d["texts"], text_field=d["text_field"], id_field=d["id_field"], label_field=d["label_field"]
     )
+
+
+def encode_options(settings: dict[str, Any]) -> EncodeOptions:
+    """``--device`` and ``--batch-size`` as one value (popped from ``settings``)."""
+    from embedreg.models import EncodeOptions
+
+    return EncodeOptions(device=settings.pop("device"), batch_size=settings.pop("batch_size"))
 
 
 def _need_plots(plot: Path | None) -> None:
@@ -158,8 +166,7 @@ def matrix(
             data,
             metric=metric,
             policy=policy,
-            device=settings["device"],
-            batch_size=settings["batch_size"],
+            encode=encode_options(settings),
             progress=embedding,
             step=lambda done, total: step("matrix cells", done, total),
         )
@@ -283,8 +290,7 @@ def backfill_(
             seed=seed,
             probe=probe,
             policy=policy,
-            device=settings["device"],
-            batch_size=settings["batch_size"],
+            encode=encode_options(settings),
             progress=embedding,
             step=lambda done, total: step("backfill points", done, total),
         )
@@ -379,8 +385,7 @@ def report(
             pairs=paired,
             chain=generations,
             overwrite=overwrite,
-            device=settings["device"],
-            batch_size=settings["batch_size"],
+            encode=encode_options(settings),
             progress=embedding,
             step=step,
         )
