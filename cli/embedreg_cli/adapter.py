@@ -14,9 +14,10 @@ from typing import Any
 import click
 
 from .adapter_options import data_options, load_data, parse_options, schedule, train_options
-from .context import State, device_option, json_option, pass_state, registry_option
+from .context import State, pass_state, registry_option
 from .crossmodal import crossmodal_table, image_options, load_images, measure_images, text_only_note
 from .figures import candidates_table, figures_table, format_figure
+from .options import device_option, json_option
 from .output import emit_json, say, show, table
 from .progress import training_progress
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .context import column_options, device_option, stack
+from .options import column_options, device_option, stack
 from .progress import embedding_progress
 
 if TYPE_CHECKING:

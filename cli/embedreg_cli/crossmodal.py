@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .context import State, device_option, json_option, pass_state, registry_option
+from .context import State, pass_state, registry_option
+from .options import device_option, json_option
 from .output import emit_json, say, show, table
 from .progress import embedding_progress
 

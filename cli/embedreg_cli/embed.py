@@ -8,15 +8,8 @@ from typing import TYPE_CHECKING, Any
 import click
 from embedreg.constants import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_SHARD_ROWS, PRECISIONS, ROLES
 
-from .context import (
-    State,
-    batch_size_option,
-    column_options,
-    device_option,
-    json_option,
-    pass_state,
-    registry_option,
-)
+from .context import State, pass_state, registry_option
+from .options import batch_size_option, column_options, device_option, json_option
 from .output import emit_json, say
 from .progress import progress_bar
 

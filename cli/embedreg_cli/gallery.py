@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING, Any
 import click
 from embedreg.constants import MergeMode
 
-from .context import (
-    State,
+from .context import State, pass_state, registry_option
+from .options import (
     batch_size_option,
     column_options,
     device_option,
     json_option,
-    pass_state,
-    registry_option,
     routing_options,
     stack,
 )

@@ -7,7 +7,8 @@ from typing import Any
 import click
 from embedreg.registry import MODALITIES, POOLING_MODES, Generation, RegistryDocument
 
-from .context import State, device_option, json_option, pass_state, registry_option
+from .context import State, pass_state, registry_option
+from .options import device_option, json_option
 from .output import console, emit_json, say, short_pin, show, table
 
 

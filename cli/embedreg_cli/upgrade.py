@@ -8,16 +8,8 @@ from typing import TYPE_CHECKING, Any
 import click
 from embedreg.constants import DEFAULT_CHUNK_ITEMS, ItemOrder, Strategy
 
-from .context import (
-    State,
-    batch_size_option,
-    device_option,
-    json_option,
-    pass_state,
-    registry_option,
-    routing_options,
-    stack,
-)
+from .context import State, pass_state, registry_option
+from .options import batch_size_option, device_option, json_option, routing_options, stack
 from .output import console, emit_json, say, show, table
 from .progress import progress_bar
 
