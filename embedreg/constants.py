@@ -143,6 +143,8 @@ ST_EXTRA = "st"
 STORES_GROUP = "embedreg.stores"
 #: Entry-point group of adapter families, keyed by family name.
 ADAPTERS_GROUP = "embedreg.adapters"
+#: Entry-point group of gallery backends, keyed by URL scheme (``file``, ``qdrant``, ...).
+GALLERIES_GROUP = "embedreg.galleries"
 
 #: Names of generations, aliases and other registry objects.
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")

@@ -44,8 +44,8 @@ def gallery() -> None:
     "--out",
     "out",
     required=True,
-    type=click.Path(path_type=Path),
-    help="Gallery folder to create.",
+    help="Gallery to create: a folder, or a database URL (qdrant:///PATH, "
+    "qdrant://HOST:PORT/NAME, milvus:///FILE.db, postgresql://USER@HOST/DB?table=NAME).",
 )
 @click.option(
     "--index", "index_kind", type=click.Choice(INDEX_KINDS), default="flat", show_default=True
@@ -65,7 +65,7 @@ def build(
     state: State,
     generation: str,
     source: Path,
-    out: Path,
+    out: str,
     index_kind: str,
     metric: str,
     name: str | None,
@@ -80,7 +80,10 @@ def build(
     from embedreg.data.images import is_image_input
     from embedreg.gallery import build_gallery
     from embedreg.gallery.crossmodal import build_image_gallery
+    from embedreg.gallery.locate import is_url
 
+    if is_url(out) and index_kind != "flat":
+        raise click.UsageError("a database gallery is searched exactly: leave --index at flat")
     if is_image_input(source):
         with progress_bar(f"Embedding images for {out}") as update:
             g = build_image_gallery(
@@ -123,13 +126,17 @@ def build(
 
 
 @gallery.command("info")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @json_option
-def info(folder: Path, as_json: bool) -> None:
-    """Show a gallery's generation(s), index, counts and hashes."""
-    from embedreg.gallery import Gallery
+def info(folder: str, as_json: bool) -> None:
+    """Show a gallery's generation(s), index, counts and hashes (FOLDER: a folder or URL)."""
+    from embedreg.gallery.database import DatabaseGallery
+    from embedreg.gallery.locate import open_gallery
 
-    data = Gallery.load(folder).info()
+    g = open_gallery(folder)
+    data = g.info()
+    if isinstance(g, DatabaseGallery):
+        g.close()
     if as_json:
         emit_json(data)
         return
@@ -152,7 +159,7 @@ def info(folder: Path, as_json: bool) -> None:
 
 
 @gallery.command("add")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--gen",
@@ -165,7 +172,7 @@ def info(folder: Path, as_json: bool) -> None:
 @pass_state
 def add(
     state: State,
-    folder: Path,
+    folder: str,
     source: Path,
     generation: str | None,
     text_field: str,
@@ -195,9 +202,9 @@ def add(
 
 
 @gallery.command("rm")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @click.argument("ids", nargs=-1, required=True)
-def rm(folder: Path, ids: tuple[str, ...]) -> None:
+def rm(folder: str, ids: tuple[str, ...]) -> None:
     """Remove items by id from the gallery in FOLDER."""
     from embedreg.gallery import remove_from_gallery
 
@@ -206,11 +213,11 @@ def rm(folder: Path, ids: tuple[str, ...]) -> None:
 
 
 @gallery.command("register")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @click.option("--name", help="Registry name (default: the gallery's own, else the folder's).")
 @registry_option
 @pass_state
-def register(state: State, folder: Path, name: str | None) -> None:
+def register(state: State, folder: str, name: str | None) -> None:
     """Register the existing gallery in FOLDER (e.g. after 'gen rm --force' removed its record)."""
     from embedreg.gallery import register_gallery
 
@@ -238,7 +245,7 @@ def list_(state: State, as_json: bool) -> None:
 
 
 @gallery.command("search")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @click.argument("queries", nargs=-1)
 @click.option("--gen", "generation", required=True, help="Generation that embeds the queries.")
 @click.option(
@@ -266,7 +273,7 @@ def list_(state: State, as_json: bool) -> None:
 @pass_state
 def search(
     state: State,
-    folder: Path,
+    folder: str,
     queries: tuple[str, ...],
     generation: str,
     images: tuple[Path, ...],
@@ -284,16 +291,48 @@ def search(
     adapter measured on text only is flagged when it serves image queries or
     a gallery of images, until 'adapter measure-images' records image figures.
     """
-    from embedreg.gallery import Gallery, search_gallery
-    from embedreg.gallery.crossmodal import gallery_towers, search_images, tower_warnings
-    from embedreg.registry import Tower
+    from embedreg.gallery.database import DatabaseGallery
+    from embedreg.gallery.locate import open_gallery
     from embedreg.routing import Resolver
 
     if bool(queries) == bool(images):
         raise click.UsageError("give query texts or --image FILE (not both)")
     reg = state.registry()
-    g = Gallery.load(folder)
-    resolver = Resolver(reg, policy)
+    g = open_gallery(folder)
+    try:
+        _search(
+            g,
+            reg,
+            queries,
+            images,
+            generation,
+            k,
+            device,
+            merge,
+            as_json,
+            Resolver(reg, policy),
+        )
+    finally:
+        if isinstance(g, DatabaseGallery):
+            g.close()
+
+
+def _search(
+    g: Any,
+    reg: Any,
+    queries: tuple[str, ...],
+    images: tuple[Path, ...],
+    generation: str,
+    k: int,
+    device: str,
+    merge: str,
+    as_json: bool,
+    resolver: Any,
+) -> None:
+    from embedreg.gallery import search_gallery
+    from embedreg.gallery.crossmodal import gallery_towers, search_images, tower_warnings
+    from embedreg.registry import Tower
+
     options: dict[str, Any] = {
         "generation": generation,
         "k": k,
@@ -314,7 +353,7 @@ def search(
         data = hits.to_dict()
         for rows in data["results"]:
             for row in rows:
-                row["text"] = g.item(row["id"])["text"]
+                row["text"] = g.item(row["id"]).text
         data["queries"] = list(queries)
         data["warnings"] = [*data["warnings"], *flags]
         emit_json(data)
@@ -326,7 +365,7 @@ def search(
     ):
         tbl = table("#", "ID", "SCORE", "SEGMENT", "TEXT", title=f"query: {query}")
         for rank, (item_id, score, seg) in enumerate(zip(ids, scores, segs, strict=False), 1):
-            text = g.item(item_id)["text"] or ""
+            text = g.item(item_id).text or ""
             tbl.add_row(
                 str(rank), item_id, f"{score:.4f}", seg, text[:80] + ("…" if len(text) > 80 else "")
             )

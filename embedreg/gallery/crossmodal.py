@@ -31,6 +31,7 @@ from ..models import Encoder, embed_images
 from ..registry import Registry, Tower
 from ..routing import Resolver
 from ..routing.towers import tower_warning
+from .database import DatabaseGallery
 from .gallery import Gallery
 from .operations import build_gallery
 from .search import Hits
@@ -38,7 +39,7 @@ from .search import Hits
 __all__ = ["build_image_gallery", "gallery_towers", "search_images", "tower_warnings"]
 
 
-def gallery_towers(gallery: Gallery) -> set[Tower]:
+def gallery_towers(gallery: Gallery | DatabaseGallery) -> set[Tower]:
     """The towers that made the gallery's vectors, as its sources record them (text by default)."""
     towers = set()
     for source in gallery.sources:
@@ -101,7 +102,7 @@ def build_image_gallery(
 
 def search_images(
     registry: Registry,
-    gallery: str | os.PathLike[str] | Gallery,
+    gallery: str | os.PathLike[str] | Gallery | DatabaseGallery,
     images: Sequence[str | os.PathLike[str]],
     *,
     generation: str,
@@ -125,7 +126,7 @@ def search_images(
         )
     if not images:
         raise ValidationError("no image queries given", "pass at least one --image FILE")
-    g = gallery if isinstance(gallery, Gallery) else Gallery.load(gallery)
+    g = gallery if isinstance(gallery, (Gallery, DatabaseGallery)) else Gallery.load(gallery)
     items = [ImageItem(Path(p), os.fspath(p), None) for p in images]
     check_images(items, max_pixels=max_pixels)
     g.routes(gen, registry=registry, resolver=resolver)  # no path: refused before loading

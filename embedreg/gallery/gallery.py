@@ -42,6 +42,7 @@ from ..routing import FaissIndex
 from ..util.atomic import remove_stale_temps
 from ..util.clock import utc_now
 from . import storage
+from .backend import Item
 from .calibration import Calibrations, calibrations_to_dict
 from .index import (
     METRICS,
@@ -106,7 +107,7 @@ class Gallery(Searching):
         #: score calibrations, segment → query generation (see :mod:`.calibration`)
         self.calibration: Calibrations = dict(calibration or {})
         self._indexes: dict[str, FaissIndex] = {}
-        self._routed = RoutedIndexes()
+        self.routed = RoutedIndexes()
         self._version = version
         self._next_id = next_id
         # item tables: id → FAISS id; FAISS id → (id, segment, text)
@@ -140,8 +141,22 @@ class Gallery(Searching):
         self._dirty = True
         return seg
 
-    def _where(self) -> str:
+    def where(self) -> str:
+        """The gallery, as error messages name it."""
         return f"gallery {self.path or self.name or ''}".rstrip()
+
+    def segment_table(self) -> dict[str, Segment]:
+        """Segments by generation name, as stored (counts as of the last save)."""
+        return self._segments
+
+    def search_index(self, segment: str) -> FaissIndex:
+        """The FAISS index of ``segment`` (read from the folder on first use)."""
+        return self._index(segment)
+
+    def hit(self, key: int) -> tuple[str, str]:
+        """``(item id, segment)`` of the item whose FAISS id is ``key``."""
+        item_id, seg, _ = self._items[key]
+        return item_id, seg
 
     @property
     def segments(self) -> dict[str, Segment]:
@@ -163,13 +178,13 @@ class Gallery(Searching):
         index = self._indexes.get(segment)
         return int(index.ntotal) if index is not None else self._segments[segment].count
 
-    def item(self, item_id: str) -> dict[str, Any]:
-        """An item's record: id, segment, text (``None`` when only a pointer is kept)."""
+    def item(self, item_id: str) -> Item:
+        """An item's record: id, segment, text (``None`` when only a pointer is kept), FAISS id."""
         fid = self._by_id.get(item_id)
         if fid is None:
             raise NotFound(f"no item {item_id!r} in the gallery", "check the id")
         _, seg, text = self._items[fid]
-        return {"id": item_id, "segment": seg, "text": text, "faiss_id": fid}
+        return Item(item_id, seg, text, fid)
 
     def ids(self, segment: str | None = None) -> list[str]:
         """Item ids (of one segment, or all), in the order they were added."""
@@ -180,13 +195,13 @@ class Gallery(Searching):
         seg = self._segments.get(generation.name)
         if seg is None:
             raise GenerationMismatch(
-                self._where(),
+                self.where(),
                 " and ".join(repr(g) for g in self.generations),
                 repr(generation.name),
                 f"embed with {' or '.join(self.generations)}, or search with a query generation "
                 "and let embedreg route it",
             )
-        seg.check(generation, self._where())
+        seg.check(generation, self.where())
         return seg
 
     # --- changing items -------------------------------------------------------------

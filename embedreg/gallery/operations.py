@@ -21,13 +21,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..constants import EMBEDDINGS_INDEX_FILENAME, GALLERY_BUILD_JOURNAL, GALLERY_MANIFEST
-from ..data.embeddings import iter_embeddings, read_meta
-from ..data.inputs import check_regular_file, count_lines, input_ids, read_inputs
+from ..constants import GALLERY_BUILD_JOURNAL, GALLERY_MANIFEST
 from ..errors import (
     DuplicateName,
     EmbedRegError,
@@ -36,30 +34,33 @@ from ..errors import (
     UnknownGeneration,
     ValidationError,
 )
-from ..models import Encoder
 from ..registry import GalleryRecord, Generation, Registry, validate_name
 from ..routing import QueryPath, Resolver, RoutingPolicy
-from ..util.hashing import file_sha256
+from . import dbops
 from .claims import check_empty, claim, discard_interrupted_build
+from .database import DatabaseGallery
 from .gallery import Gallery
 from .index import IndexSpec
+from .locate import folder_of, is_url, open_gallery
 from .search import Hits
+from .sources import Progress, check_source, is_embeddings_source, source_items, source_record
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-#: ``progress(done, total)``; ``total`` is ``None`` when unknown.
-Progress = Callable[[int, "int | None"], None]
-
-#: Items embedded and added per step when building from raw inputs.
-CHUNK = 4096
-
-
-def is_embeddings_source(path: str | os.PathLike[str]) -> bool:
-    """True for an embeddings file (``.safetensors``) or a sharded embeddings folder."""
-    p = Path(path)
-    return p.suffix == ".safetensors" or (p.is_dir() and (p / EMBEDDINGS_INDEX_FILENAME).exists())
+__all__ = [
+    "Progress",
+    "add_to_gallery",
+    "build_gallery",
+    "check_source",
+    "default_gallery_name",
+    "is_embeddings_source",
+    "register_gallery",
+    "remove_from_gallery",
+    "resolve",
+    "search_gallery",
+]
 
 
 def default_gallery_name(folder: str | os.PathLike[str]) -> str:
@@ -72,90 +73,6 @@ def default_gallery_name(folder: str | os.PathLike[str]) -> str:
         raise InvalidName(
             "gallery", base, "derive no valid name from the folder; pass --name"
         ) from None
-
-
-def check_source(source: Path, *, text_field: str, id_field: str | None) -> list[str] | None:
-    """Check an input before any model loads or lock is taken; the ids of raw inputs.
-
-    Raw inputs must be a regular file whose every line parses, with at least
-    one item and no id given twice; an embeddings file must be readable.
-    ``None`` for an embeddings file (its ids are read as it is added).
-
-    Raises:
-        InputError: not a regular file, a bad line, no items, a repeated id.
-    """
-    if is_embeddings_source(source):
-        if not source.is_dir():
-            check_regular_file(source)
-        read_meta(source)
-        return None
-    return input_ids(source, text_field=text_field, id_field=id_field)
-
-
-def _source_items(
-    generation: Generation,
-    source: Path,
-    *,
-    text_field: str,
-    id_field: str | None,
-    device: str,
-    batch_size: int,
-    progress: Progress | None,
-    skip: frozenset[str] = frozenset(),
-) -> Iterator[tuple[np.ndarray, list[str], list[str | None]]]:
-    """Vectors, ids and texts, a chunk at a time, from an embeddings file or raw inputs.
-
-    Items whose id is in ``skip`` are left out (raw inputs: before they are embedded).
-    """
-    if is_embeddings_source(source):
-        total = read_meta(source).count
-        if progress:
-            progress(0, total)
-        for batch in iter_embeddings(source, batch_rows=CHUNK * 4, generation=generation):
-            ids = batch.ids or [str(batch.start + n) for n in range(len(batch))]
-            keep = [n for n, i in enumerate(ids) if i not in skip]
-            if keep:
-                yield batch.vectors[keep], [ids[n] for n in keep], [None] * len(keep)
-            if progress:
-                progress(batch.start + len(batch), total)
-        return
-    items = (
-        item
-        for item in read_inputs(source, text_field=text_field, id_field=id_field)
-        if item.id not in skip
-    )
-    total = count_lines(source) - (1 if source.suffix.lower() == ".csv" else 0) - len(skip)
-    encoder = Encoder(generation, device=device, batch_size=batch_size)
-    if progress:
-        progress(0, total)  # the work's size is known from its start
-    done = 0
-    while True:
-        chunk = [item for _, item in zip(range(CHUNK), items, strict=False)]
-        if not chunk:
-            return
-        texts = [item.text for item in chunk]
-
-        def report(n: int, _total: int | None, base: int = done) -> None:
-            if progress:
-                progress(base + n, max(total, base + n))
-
-        vectors = encoder.encode(texts, role="document", progress=report)
-        done += len(chunk)
-        yield vectors, [item.id for item in chunk], list(texts)
-
-
-def _source_record(source: Path, text_field: str, id_field: str | None) -> dict[str, Any]:
-    """What items came from: the file and what identifies its content."""
-    path = os.path.abspath(source)
-    if is_embeddings_source(source):
-        meta = read_meta(source)
-        return {"kind": "embeddings", "path": path, "meta": meta.to_dict()}
-    record: dict[str, Any] = {"kind": "inputs", "path": path, "sha256": file_sha256(source)}
-    if source.suffix.lower() in (".jsonl", ".csv"):
-        record["text_field"] = text_field
-        if id_field:
-            record["id_field"] = id_field
-    return record
 
 
 def build_gallery(
@@ -191,8 +108,20 @@ def build_gallery(
         GenerationMismatch: the embeddings file comes from another generation.
         ConflictError: another build of the same folder is running.
     """
+    if is_url(out):
+        return dbops.build(  # type: ignore[return-value]
+            registry,
+            generation,
+            source,
+            os.fspath(out),
+            metric=metric,
+            name=name,
+            options=dbops.SourceOptions(text_field, id_field, device, batch_size),
+            register=register,
+            progress=progress,
+        )
     gen = registry.generation(generation)
-    folder = Path(os.path.abspath(out))
+    folder = Path(os.path.abspath(folder_of(out)))
     src = Path(source)
     gallery_name = validate_name(name, "gallery") if name else default_gallery_name(folder)
     record = GalleryRecord(name=gallery_name, location=str(folder), generation=gen.name)
@@ -218,7 +147,7 @@ def build_gallery(
     text = json.dumps({"pid": os.getpid(), "name": gallery_name, "generation": gen.name})
     claim(folder, journal, text)  # before any gallery file (a rerun may redo them)
     pending: list[tuple[Any, list[str], list[str | None]]] = []
-    for vectors, ids, texts in _source_items(
+    for vectors, ids, texts in source_items(
         gen,
         src,
         text_field=text_field,
@@ -240,7 +169,7 @@ def build_gallery(
     if len(gallery) == 0:
         journal.unlink()
         raise ValidationError(f"{src} holds no items", "give an input with at least one item")
-    gallery.sources.append(_source_record(src, text_field, id_field))
+    gallery.sources.append(source_record(src, text_field, id_field))
     gallery.save(folder)
     if register:
         registry.add_gallery(record, replace=existing is not None)
@@ -267,7 +196,7 @@ def _built_already(
         gallery.name == record.name
         and gallery.generations == [gen.name]
         and gallery.segments[gen.name].matches(gen)
-        and gallery.sources == [_source_record(src, text_field, id_field)]
+        and gallery.sources == [source_record(src, text_field, id_field)]
     )
     registered = not register or (existing is not None and existing.location == record.location)
     return gallery if same and registered else None
@@ -306,9 +235,18 @@ def add_to_gallery(
     gallery already holds the items of that very file (same content), e.g. on
     a rerun after a kill.
     """
+    if is_url(gallery):
+        return dbops.add(
+            registry,
+            os.fspath(gallery),
+            source,
+            generation=generation,
+            options=dbops.SourceOptions(text_field, id_field, device, batch_size),
+            progress=progress,
+        )
     src = Path(source)
     ids = check_source(src, text_field=text_field, id_field=id_field)  # before the lock
-    with Gallery.edit(gallery) as g:
+    with Gallery.edit(folder_of(gallery)) as g:
         if generation is None:
             if len(g.generations) != 1:
                 raise ValidationError(
@@ -320,7 +258,7 @@ def add_to_gallery(
         if gen.name not in g.segments:
             g.add_segment(gen)
         g.segment_for(gen)
-        origin = _source_record(src, text_field, id_field)
+        origin = source_record(src, text_field, id_field)
         # Items are told apart by id: those of a file added before that the gallery
         # still holds are skipped (a rerun, or adding it again after 'gallery rm');
         # another file's item with a taken id is a clash, found before any model loads.
@@ -337,7 +275,7 @@ def add_to_gallery(
             return 0  # every item is there already
         skip = present if ids is not None else frozenset(g.ids()) if again else frozenset()
         added = 0
-        for vectors, batch_ids, texts in _source_items(
+        for vectors, batch_ids, texts in source_items(
             gen,
             src,
             text_field=text_field,
@@ -355,13 +293,16 @@ def add_to_gallery(
 
 def remove_from_gallery(gallery: str | os.PathLike[str], ids: Sequence[str]) -> int:
     """Remove items by id from a saved gallery (under its lock); returns how many."""
-    with Gallery.edit(gallery) as g:
+    if is_url(gallery):
+        with DatabaseGallery.edit(os.fspath(gallery)) as d:
+            return d.remove(list(ids))
+    with Gallery.edit(folder_of(gallery)) as g:
         return g.remove(list(ids))
 
 
 def search_gallery(
     registry: Registry,
-    gallery: str | os.PathLike[str] | Gallery,
+    gallery: str | os.PathLike[str] | Gallery | DatabaseGallery,
     queries: Sequence[str] | npt.NDArray[np.float32],
     *,
     generation: str,
@@ -376,16 +317,30 @@ def search_gallery(
     must already be that generation's.  ``merge`` is how the segments'
     results combine (``auto``, ``score``, ``calibrated``, ``rrf``).
     """
-    g = gallery if isinstance(gallery, Gallery) else Gallery.load(gallery)
-    return g.search(
-        queries,
-        k,
-        generation=generation,
-        registry=registry,
-        resolver=resolver,
-        device=device,
-        merge=merge,
-    )
+    if isinstance(gallery, (Gallery, DatabaseGallery)):
+        return gallery.search(
+            queries,
+            k,
+            generation=generation,
+            registry=registry,
+            resolver=resolver,
+            device=device,
+            merge=merge,
+        )
+    g = open_gallery(gallery)
+    try:
+        return g.search(
+            queries,
+            k,
+            generation=generation,
+            registry=registry,
+            resolver=resolver,
+            device=device,
+            merge=merge,
+        )
+    finally:
+        if isinstance(g, DatabaseGallery):
+            g.close()
 
 
 def resolve(
@@ -417,7 +372,7 @@ def resolve(
     """
     reg = registry if registry is not None else Registry.open()
     resolver = Resolver(reg, policy)
-    if isinstance(gallery, Gallery):
+    if isinstance(gallery, (Gallery, DatabaseGallery)):
         generations = gallery.generations
     else:
         target = os.fspath(gallery)
@@ -426,12 +381,16 @@ def resolve(
             return resolver.resolve(query, target)
         if target in doc.galleries:
             target = doc.galleries[target].location
-        if not (Path(target) / GALLERY_MANIFEST).exists():
+        if is_url(target):
+            with DatabaseGallery.open(target) as d:
+                generations = d.generations
+        elif not (Path(target) / GALLERY_MANIFEST).exists():
             known = list(doc.galleries)
             if os.sep in target or Path(target).exists():
                 raise UnknownGallery(target, known)
             raise UnknownGeneration(target, [*doc.generations, *doc.aliases, *known])
-        generations = Gallery.load(target, verify=False).generations
+        else:
+            generations = Gallery.load(target, verify=False).generations
     if len(generations) != 1:
         raise ValidationError(
             f"the gallery holds items of several generations ({', '.join(generations)})",
@@ -460,7 +419,9 @@ def register_gallery(
         >>> register_gallery(reg, "galleries/news").name  # doctest: +SKIP
         'news'
     """
-    path = Path(os.path.abspath(folder))
+    if is_url(folder):
+        return dbops.register(registry, os.fspath(folder), name=name)
+    path = Path(os.path.abspath(folder_of(folder)))
     gallery = Gallery.load(path)
     if len(gallery.generations) != 1:
         raise ValidationError(

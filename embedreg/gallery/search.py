@@ -268,18 +268,32 @@ def search_segments(
 
 
 class Searching:
-    """The searching half of :class:`~embedreg.gallery.Gallery` (its data live there)."""
+    """The searching half of a gallery (a folder's :class:`~embedreg.gallery.Gallery` or a database's).
+
+    A gallery gives search this small surface: its segments
+    (:meth:`segment_table`), each segment's index (:meth:`search_index`, an
+    object with FAISS's ``ntotal`` and ``search``), the item a hit's key names
+    (:meth:`hit`), and where its routed indexes are kept (:attr:`routed`).
+    """
 
     metric: str
     calibration: Calibrations
-    _segments: dict[str, Segment]
-    _items: dict[int, tuple[str, str, str | None]]
-    _routed: RoutedIndexes
+    routed: RoutedIndexes
 
-    def _index(self, segment: str) -> FaissIndex:
+    def segment_table(self) -> Mapping[str, Segment]:
+        """Segments by generation name, as stored."""
         raise NotImplementedError
 
-    def _where(self) -> str:
+    def search_index(self, segment: str) -> FaissIndex:
+        """The index search runs on for ``segment``."""
+        raise NotImplementedError
+
+    def hit(self, key: int) -> tuple[str, str]:
+        """``(item id, segment)`` of the item an index's key names."""
+        raise NotImplementedError
+
+    def where(self) -> str:
+        """The gallery, as error messages name it."""
         raise NotImplementedError
 
     def search(
@@ -357,10 +371,10 @@ class Searching:
             k,
             generation=generation,
             metric=self.metric,
-            indexes={name: self._index(name) for name in paths},
+            indexes={name: self.search_index(name) for name in paths},
             paths=paths,
-            routed=self._routed,
-            item=lambda fid: self._items[fid][:2],
+            routed=self.routed,
+            item=self.hit,
             merge=merge,
             calibration=self._calibration_for(generation),
         )
@@ -374,5 +388,9 @@ class Searching:
     ) -> dict[str, QueryPath | None]:
         """For each segment, the path queries of ``generation`` take (``None``: no mapping)."""
         return route_segments(
-            self._segments, generation, where=self._where(), registry=registry, resolver=resolver
+            self.segment_table(),
+            generation,
+            where=self.where(),
+            registry=registry,
+            resolver=resolver,
         )

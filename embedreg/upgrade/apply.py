@@ -91,6 +91,12 @@ class UpgradeResult:
 
 
 def _refuse_existing(root: Path, job: Job) -> None:
+    if job.state in ("rolling-back", "finalizing"):
+        verb = "rollback" if job.state == "rolling-back" else "finalize"
+        raise ConflictError(
+            f"a {verb} of the last upgrade of {root} was interrupted",
+            f"finish it with 'embedreg upgrade {verb} {root}' first",
+        )
     if job.state == "done":
         raise ConflictError(
             f"the last upgrade of {root} (to {job.target.name}) is kept for rollback",
@@ -121,7 +127,7 @@ def _new_job(
     g = Gallery.load(root)
     target = registry.generation(to)
     old = [s for s in g.generations if s != target.name and g.segments[s].count]
-    candidates = [i for i in g.ids() if g.item(i)["segment"] != target.name]
+    candidates = [i for i in g.ids() if g.item(i).segment != target.name]
     if not candidates:
         raise ValidationError(
             f"every item of {root} is already embedded by {target.name}", "no upgrade is needed"
@@ -153,7 +159,7 @@ def _new_job(
     else:
         todo = []
     _check_sizes(g, target.name, strategy, len(todo), len(candidates))
-    untexted = [i for i in todo if not g.item(i)["text"]]
+    untexted = [i for i in todo if not g.item(i).text]
     if untexted:
         raise ValidationError(
             f"{len(untexted)} item(s) of {root} have no text to re-embed (e.g. {untexted[0]!r}; "
@@ -167,9 +173,9 @@ def _new_job(
         rec = g.item(item_id)
         row = {
             "id": item_id,
-            "text": rec["text"],
-            "fid": rec["faiss_id"],
-            "segment": rec["segment"],
+            "text": rec.text,
+            "fid": rec.key,
+            "segment": rec.segment,
         }
         lines.append(json.dumps(row, ensure_ascii=False))
     atomic_write_bytes(items, ("\n".join(lines) + ("\n" if lines else "")).encode())
@@ -434,6 +440,8 @@ def resume(
                 f"the gallery at {root} has no upgrade job to resume",
                 f"start one with 'embedreg upgrade apply {root} --to GEN --strategy S'",
             )
+        if found.state in ("rolling-back", "finalizing"):
+            _refuse_existing(root, found)
         if found.state == "done":
             raise ConflictError(
                 f"the upgrade of {root} to {found.target.name} is already done",

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..constants import UPGRADE_PREVIOUS
+from ..constants import GALLERY_RETAINED_DIR, UPGRADE_PREVIOUS
 from ..errors import ConflictError, GalleryError, NotFound
 from ..gallery import retention, storage
 from ..models.sharded import chunk_path, completed, load_spec
 from ..registry import GalleryRecord, Registry
-from .job import Job, job_lock, lock_holder, read_job, remove_job, work_dir
+from ..util.atomic import remove_stale_temps
+from .job import Job, job_dir, job_lock, lock_holder, read_job, remove_job, work_dir, write_job
 from .switch import registered_record, switched
 
 __all__ = ["JobStatus", "finalize", "rollback", "status"]
@@ -39,7 +40,8 @@ class JobStatus:
     """Where the upgrade of a gallery stands.
 
     Attributes:
-        state: ``none``, ``running``, ``interrupted`` or ``done``.
+        state: ``none``, ``running``, ``interrupted``, ``done``, or ``rolling-back`` /
+            ``finalizing`` while (or when killed while) a rollback or finalize runs.
         total, done: items to re-embed, and embedded so far (in complete chunks).
         rate: items per second of the current run (of the last one when
             interrupted); ``eta_seconds`` the time left at that rate.
@@ -123,6 +125,8 @@ def status(folder: str | os.PathLike[str]) -> JobStatus:
         return JobStatus(str(root), "none", version=version, message="no upgrade job")
     pid = lock_holder(root)
     running = pid is not None
+    if job.state in ("rolling-back", "finalizing"):
+        return _undoing(root, job, version, running)
     state = "done" if job.state == "done" else ("running" if running else "interrupted")
     done, rate = _progress(root, job, running)
     total = job.counts.get("reembed", 0)
@@ -161,6 +165,29 @@ def status(folder: str | os.PathLike[str]) -> JobStatus:
         runs=len(job.runs),
         version=version,
         previous=kept,
+        message=message,
+        details={"counts": dict(job.counts), "calibration": job.calibration},
+    )
+
+
+def _undoing(root: Path, job: Job, version: int, running: bool) -> JobStatus:
+    """The status of a job whose rollback or finalize started (and was killed, or runs)."""
+    verb = "rollback" if job.state == "rolling-back" else "finalize"
+    message = (
+        f"a {verb} of the upgrade to {job.target.name} is running"
+        if running
+        else f"a {verb} of the upgrade to {job.target.name} was interrupted: the gallery is at "
+        f"version {version}; 'embedreg upgrade {verb} {root}' finishes it"
+    )
+    return JobStatus(
+        str(root),
+        job.state,
+        job=job.id,
+        strategy=job.strategy,
+        target=job.target.name,
+        created=job.created,
+        runs=len(job.runs),
+        version=version,
         message=message,
         details={"counts": dict(job.counts), "calibration": job.calibration},
     )
@@ -210,18 +237,29 @@ def rollback(
 ) -> RollbackResult:
     """Undo the last upgrade of the gallery at ``folder`` (see the module docstring).
 
+    The job's journal says ``rolling-back`` before the manifest is restored
+    (the commit point) and goes last, so a rollback killed at any instant is
+    reported as such by :func:`status` and finished by running it again.
+
     Raises:
         NotFound: there is no upgrade job.
-        ConflictError: the job is running, or the gallery changed since the
-            switch (without ``force``).
+        ConflictError: the job is running or being finalized, or the gallery
+            changed since the switch (without ``force``).
         GalleryError: the replaced version's files are missing or damaged.
     """
     root = Path(folder)
     with job_lock(root):
         job = _need_job(root)
+        if job.state == "finalizing":
+            raise ConflictError(
+                f"finalizing the upgrade of {root} was interrupted: the replaced version is "
+                "partly deleted",
+                f"finish it with 'embedreg upgrade finalize {root}'",
+            )
+        resuming = job.state == "rolling-back"
         raw = storage.read_manifest(root)
         previous = retention.retained(root, UPGRADE_PREVIOUS)
-        if not switched(raw, job.id) and not (previous and job.state == "done"):
+        if not resuming and not switched(raw, job.id) and not (previous and job.state == "done"):
             retention.release(root, UPGRADE_PREVIOUS)
             remove_job(root)
             return RollbackResult(
@@ -232,15 +270,15 @@ def rollback(
                 raw.get("content_hash"),
                 ["the job had not switched the gallery: its work was discarded"],
             )
-        if previous is None:
+        if previous is None and not resuming:
             raise GalleryError(
                 f"the version that upgrade {job.id} replaced is no longer kept in {root}",
                 "it was finalized or removed; rebuild the old gallery if you need it",
             )
         with storage.locked(root):
             raw = storage.read_manifest(root)
-            if raw.get("content_hash") != previous.get("content_hash"):
-                if raw.get("content_hash") != job.result_hash and not force:
+            if previous is not None and raw.get("content_hash") != previous.get("content_hash"):
+                if not resuming and raw.get("content_hash") != job.result_hash and not force:
                     raise ConflictError(
                         f"the gallery at {root} changed since the upgrade (content hash "
                         f"{str(raw.get('content_hash'))[:12]}…, the upgrade wrote "
@@ -248,20 +286,38 @@ def rollback(
                         "pass --force to roll back anyway",
                     )
                 _check_files(root, previous)
+                if not resuming:
+                    job.state = "rolling-back"
+                    write_job(root, job)  # from here on, a rerun finishes the rollback
                 storage.write_manifest(root, previous)  # the commit point
+            elif not resuming:
+                job.state = "rolling-back"
+                write_job(root, job)
+        restored = previous or storage.read_manifest(root)
         notes = _restore_registry(registry, root, job)
-        retention.release(root, UPGRADE_PREVIOUS)
-        remove_job(root)
         with storage.locked(root):
+            retention.release(root, UPGRADE_PREVIOUS)
             storage.remove_stale(root, _files(storage.read_manifest(root)))
+            _remove_temps(root)
+        remove_job(root)  # last: until here, the journal says a rollback is under way
     return RollbackResult(
         str(root),
         job.id,
         "restored",
-        int(previous.get("version", 0)),
-        previous.get("content_hash"),
-        [f"version {previous.get('version')} is back", *notes],
+        int(restored.get("version", 0)),
+        restored.get("content_hash"),
+        [
+            f"version {restored.get('version')} is back"
+            + (" (an interrupted rollback was finished)" if resuming else ""),
+            *notes,
+        ],
     )
+
+
+def _remove_temps(root: Path) -> None:
+    """Temporary files that killed writers left in the gallery folder (we hold its lock)."""
+    for folder in (root, root / GALLERY_RETAINED_DIR, job_dir(root)):
+        remove_stale_temps(folder)
 
 
 def _check_files(root: Path, manifest: dict[str, Any]) -> None:
@@ -276,19 +332,39 @@ def _check_files(root: Path, manifest: dict[str, Any]) -> None:
 
 
 def _restore_registry(registry: Registry, root: Path, job: Job) -> list[str]:
+    """Put the gallery record and the promoted alias back as they were; say what could not be."""
     notes = []
     restore = job.restore or {}
     rec = registered_record(registry, root)
     old = restore.get("record")
-    if rec is not None and old and rec.generation == job.target.name != old["generation"]:
+    gens = {g.name for g in registry.generations()}
+    if old and rec is None:
+        old_rec = GalleryRecord.from_dict(old)
+        if old_rec.generation not in gens:
+            notes.append(
+                f"gallery record {old_rec.name!r} not registered again: generation "
+                f"{old_rec.generation!r} is gone"
+            )
+        elif old_rec.name in {g.name for g in registry.galleries()}:
+            notes.append(f"gallery record {old_rec.name!r} not registered again: the name is taken")
+        else:
+            registry.add_gallery(old_rec)
+            notes.append(f"gallery record {old_rec.name!r} registered again (it had been removed)")
+    elif rec is not None and old and rec.generation == job.target.name != old["generation"]:
         registry.add_gallery(GalleryRecord.from_dict(old), replace=True)
         notes.append(f"gallery record {rec.name!r} says {old['generation']} again")
     for alias, before in (restore.get("alias") or {}).items():
-        if registry.aliases().get(alias) != job.target.name:
+        now = registry.aliases().get(alias)
+        if now == before:
             continue
-        if before:
+        if now is not None and now != job.target.name:
+            notes.append(f"alias {alias!r} left at {now} (it was moved after the upgrade)")
+        elif before and before not in gens:
+            notes.append(f"alias {alias!r} not restored: generation {before!r} is gone")
+        elif before:
             registry.set_alias(alias, before)
-            notes.append(f"alias {alias!r} → {before} again")
+            gone = " (it had been removed)" if now is None else ""
+            notes.append(f"alias {alias!r} → {before} again{gone}")
         else:
             registry.remove_alias(alias)
             notes.append(f"alias {alias!r} removed (it did not exist before)")
@@ -298,6 +374,9 @@ def _restore_registry(registry: Registry, root: Path, job: Job) -> list[str]:
 def finalize(folder: str | os.PathLike[str]) -> RollbackResult:
     """Forget the version the last upgrade replaced, and delete its files.
 
+    The journal says ``finalizing`` before anything is deleted and goes last,
+    so a finalize killed at any instant is finished by running it again.
+
     Raises:
         NotFound: there is no upgrade job.
         ConflictError: the job has not switched yet (resume it or roll it back).
@@ -305,14 +384,20 @@ def finalize(folder: str | os.PathLike[str]) -> RollbackResult:
     root = Path(folder)
     with job_lock(root):
         job = _need_job(root)
-        if job.state != "done":
+        if job.state == "rolling-back":
+            raise ConflictError(
+                f"a rollback of the upgrade of {root} was interrupted",
+                f"finish it with 'embedreg upgrade rollback {root}'",
+            )
+        if job.state not in ("done", "finalizing"):
             raise ConflictError(
                 f"the upgrade of {root} to {job.target.name} has not finished",
                 f"resume it ('embedreg upgrade resume {root}') or roll it back",
             )
+        if job.state == "done":
+            job.state = "finalizing"
+            write_job(root, job)  # from here on, a rerun finishes the finalize
         previous = retention.retained(root, UPGRADE_PREVIOUS) or {}
-        retention.release(root, UPGRADE_PREVIOUS)
-        remove_job(root)
         with storage.locked(root):
             current = storage.read_manifest(root)
             freed = sum(
@@ -320,12 +405,15 @@ def finalize(folder: str | os.PathLike[str]) -> RollbackResult:
                 for name in _files(previous) - _files(current)
                 if (root / name).exists()
             )
+            retention.release(root, UPGRADE_PREVIOUS)
             storage.remove_stale(root, _files(current))
+            _remove_temps(root)
+        remove_job(root)  # last: until here, the journal says a finalize is under way
     return RollbackResult(
         str(root),
         job.id,
         "finalized",
         int(current.get("version", 0)),
         current.get("content_hash"),
-        [f"version {previous.get('version')} deleted ({freed} bytes freed)"],
+        [f"version {job.base_version} deleted ({freed} bytes freed)"],
     )

@@ -15,6 +15,8 @@ of its states:
 ``running``    created; chunks are being embedded (or were, until a kill)
 ``switching``  every chunk exists; the new version is being written
 ``done``       the gallery switched; the replaced version is kept for rollback
+``rolling-back``  a rollback started (it finishes when run again after a kill)
+``finalizing``    a finalize started (it finishes when run again after a kill)
 =============  ============================================================
 
 The lock is an OS file lock: it is released when its process ends, however
@@ -46,7 +48,7 @@ from ..constants import (
 )
 from ..errors import ConflictError, GalleryError
 from ..registry import Generation
-from ..util.atomic import atomic_write_bytes
+from ..util.atomic import atomic_write_bytes, remove_stale_temps
 
 __all__ = [
     "JOB_STATES",
@@ -62,7 +64,7 @@ __all__ = [
     "write_job",
 ]
 
-JOB_STATES: tuple[str, ...] = ("running", "switching", "done")
+JOB_STATES: tuple[str, ...] = ("running", "switching", "done", "rolling-back", "finalizing")
 
 
 @dataclass
@@ -206,6 +208,7 @@ def job_lock(folder: Path) -> Iterator[None]:
             f"wait for it, follow it with 'embedreg upgrade status {folder}', or stop that process",
         ) from None
     try:
+        remove_stale_temps(job_dir(folder))  # what killed holders left (the lock is ours now)
         atomic_write_bytes(_pid_file(folder), str(os.getpid()).encode())
         yield
     finally:

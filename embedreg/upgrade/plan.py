@@ -202,7 +202,7 @@ def plan(
     resolver = Resolver(registry, policy.replace(min_quality=None, require_compatible=False))
     back = {s: _path(resolver, target.name, s) for s in old}
     fwd = {s: _path(resolver, s, target.name) for s in old}
-    texts = {s: [i for i in g.ids(s) if g.item(i)["text"]] for s in old}
+    texts = {s: [i for i in g.ids(s) if g.item(i).text] for s in old}
     untexted = n_old - sum(len(v) for v in texts.values())
     rates: dict[str, Any] = {}
     notes_time: list[str] = []
@@ -215,7 +215,7 @@ def plan(
         try:
             encode = costs.measure_encoding(
                 target,
-                [g.item(i)["text"] for i in picks],
+                [g.item(i).text or "" for i in picks],
                 device=device,
                 batch_size=batch_size,
             )

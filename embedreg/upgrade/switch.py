@@ -122,20 +122,20 @@ def switch(
         late: list[tuple[str, str | None, str]] = []  # added since the job read the gallery
         by_segment: dict[str, list[str]] = {}
         for item_id in live.ids():
-            by_segment.setdefault(live.item(item_id)["segment"], []).append(item_id)
+            by_segment.setdefault(live.item(item_id).segment, []).append(item_id)
         stored = {
             s: dict(zip(ids, live.vectors(ids), strict=True)) for s, ids in by_segment.items()
         }
         for item_id in live.ids():
             rec = live.item(item_id)
-            seg, text = rec["segment"], rec["text"]
+            in_seg, text = rec.segment, rec.text
             known = todo.get(item_id)
-            if seg != target.name and known == (rec["faiss_id"], seg) and item_id in fresh:
+            if in_seg != target.name and known == (rec.key, in_seg) and item_id in fresh:
                 _put(parts, target.name, item_id, text, fresh[item_id])
-            elif seg != target.name and job.strategy in ("reembed", "forward"):
-                late.append((item_id, text, seg))
+            elif in_seg != target.name and job.strategy in ("reembed", "forward"):
+                late.append((item_id, text, in_seg))
             else:
-                _put(parts, seg, item_id, text, stored[seg][item_id])
+                _put(parts, in_seg, item_id, text, stored[in_seg][item_id])
         mapped = _place_late(parts, late, stored, job, target, resolver, device)
         calibration = _calibrate(live, parts, stored, fresh, todo, target, resolver)
         sources = [

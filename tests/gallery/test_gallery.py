@@ -64,7 +64,7 @@ def test_save_load_round_trip(tmp_path: Path, v2: Generation) -> None:
     g.save(tmp_path / "g")
     loaded = Gallery.load(tmp_path / "g")
     assert len(loaded) == 20 and loaded.name == "news"
-    assert loaded.item("d3")["text"] == "text 3"
+    assert loaded.item("d3").text == "text 3"
     assert loaded.segments["v2"].count == 20
     assert loaded.info()["content_hash"] == g.info()["content_hash"] is not None
     np.testing.assert_array_equal(loaded.vectors(["d0", "d5"]), x[[0, 5]])
@@ -209,7 +209,7 @@ def test_segments_keep_their_generations(tmp_path: Path, v2: Generation) -> None
     g.save(tmp_path / "g")
     loaded = Gallery.load(tmp_path / "g")
     assert {n: s.count for n, s in loaded.segments.items()} == {"v2": 3, "v3": 2}
-    assert loaded.item("d")["segment"] == "v3"
+    assert loaded.item("d").segment == "v3"
     assert loaded.ids("v2") == ["a", "b", "c"]
     with pytest.raises(GenerationMismatch, match="registry"):
         loaded.search_vectors(unit(np.random.default_rng(1), 1, 16), generation=v2)

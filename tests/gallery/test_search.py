@@ -141,4 +141,4 @@ def test_routed_search_equals_mapping_then_searching(
     )
     again = g.search_vectors(vecs["v3"][800:], k=5, generation=v3, resolver=resolver)
     assert again.ids == hits.ids
-    assert len(g._routed) == (1 if family == "affine" else 0)  # the FAISS pre-transform is reused
+    assert len(g.routed) == (1 if family == "affine" else 0)  # the FAISS pre-transform is reused

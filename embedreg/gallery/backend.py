@@ -1,0 +1,187 @@
+"""What a gallery backend provides: one collection (or table) of vectors per segment.
+
+A gallery lives in a FAISS folder (the built-in ``file`` backend,
+:class:`~embedreg.gallery.Gallery`) or in a vector database that a
+:class:`GalleryBackend` speaks to, found by the URL's scheme in the
+``embedreg.galleries`` entry-point group (:mod:`.locate`).  A backend keeps:
+
+- the gallery's **manifest** (name, metric, segments with their generation
+  binding, sources, calibrations), written atomically in the database itself
+  so another client or registry finds it;
+- one **collection** per segment, whose own metadata records the generation
+  that made its vectors (:func:`binding`), readable without embedreg;
+- items keyed by their id, with their text kept beside the vector.
+
+The generic logic (binding checks, routing, merging, journaled builds) is
+:class:`~embedreg.gallery.database.DatabaseGallery`'s; a backend only moves
+vectors.
+
+Example:
+    >>> Item("doc-1", "v2", "a text").text
+    'a text'
+    >>> sorted(binding(Segment("v2", "sha256:" + "0" * 64, "1" * 64, 4, True), "ip", "news"))
+    ['dimension', 'gallery', 'generation', 'metric', 'normalize', 'pin', 'recipe_hash']
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..constants import GALLERIES_GROUP
+from ..errors import BrokenPlugin
+from ..plugins import load
+from .storage import Segment
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float32]
+
+__all__ = ["BINDING_KEY", "GalleryBackend", "Item", "backend_for", "binding", "scheme"]
+
+#: The key under which a collection's metadata holds its generation binding.
+BINDING_KEY = "embedreg"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One gallery item: its id, the segment (generation) that embedded it, its text.
+
+    ``key`` is the folder backend's FAISS id (``None`` in a database, where
+    the id itself is the key).
+    """
+
+    id: str
+    segment: str
+    text: str | None
+    key: int | None = None
+
+
+def binding(segment: Segment, metric: str, gallery: str) -> dict[str, Any]:
+    """The generation binding a segment's collection records in its own metadata."""
+    return {
+        "gallery": gallery,
+        "generation": segment.generation,
+        "pin": segment.pin,
+        "recipe_hash": segment.recipe_hash,
+        "dimension": segment.dimension,
+        "normalize": segment.normalize,
+        "metric": metric,
+    }
+
+
+class GalleryBackend(abc.ABC):
+    """A vector database holding galleries: a manifest and one collection per segment.
+
+    Subclasses register in the ``embedreg.galleries`` entry-point group under
+    their URL scheme and are built from the URL (:mod:`.locate`).  Scores are
+    "higher is better": the inner product for ``ip``, minus the squared
+    distance for ``l2`` (as FAISS galleries report them).  Every write is
+    atomic in the database (an upsert, a transaction, a metadata update).
+    """
+
+    #: the URL schemes this backend serves
+    schemes: tuple[str, ...] = ()
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @property
+    @abc.abstractmethod
+    def gallery_name(self) -> str:
+        """The name the URL gives the gallery (its collections' prefix)."""
+
+    @abc.abstractmethod
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The gallery's manifest, or ``None`` when the database holds no such gallery."""
+
+    @abc.abstractmethod
+    def write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        """Replace the manifest atomically."""
+
+    @abc.abstractmethod
+    def drop_manifest(self) -> None:
+        """Forget the manifest (the collections stay until dropped)."""
+
+    @abc.abstractmethod
+    def create_collection(self, collection: str, segment: Segment, metric: str) -> None:
+        """Create an empty collection for ``segment``, its binding in its metadata."""
+
+    @abc.abstractmethod
+    def collection_binding(self, collection: str) -> dict[str, Any] | None:
+        """The binding a collection's metadata records (``None``: no such collection)."""
+
+    @abc.abstractmethod
+    def drop_collection(self, collection: str) -> None:
+        """Drop a collection and its vectors (nothing when it does not exist)."""
+
+    @abc.abstractmethod
+    def upsert(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        vectors: FloatArray,
+        texts: Sequence[str | None],
+    ) -> None:
+        """Write items (replacing those with the same ids)."""
+
+    @abc.abstractmethod
+    def delete(self, collection: str, ids: Sequence[str]) -> None:
+        """Delete items by id."""
+
+    @abc.abstractmethod
+    def count(self, collection: str) -> int:
+        """How many items a collection holds."""
+
+    @abc.abstractmethod
+    def items(self, collection: str) -> Iterator[tuple[str, str | None]]:
+        """Every item's ``(id, text)``."""
+
+    @abc.abstractmethod
+    def fetch(
+        self, collection: str, ids: Sequence[str]
+    ) -> dict[str, tuple[str | None, FloatArray]]:
+        """``id → (text, vector)`` for those of ``ids`` the collection holds."""
+
+    @abc.abstractmethod
+    def search(
+        self, collection: str, queries: FloatArray, k: int, metric: str
+    ) -> tuple[list[list[str]], list[list[float]]]:
+        """Exact top-``k`` ids and scores (higher is better) for each query."""
+
+    def set_alias(self, alias: str, collection: str) -> None:  # noqa: B027
+        """Point ``alias`` at ``collection`` atomically (backends without aliases skip it)."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release the connection."""
+
+
+_SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://")
+
+
+def scheme(location: str | os.PathLike[str]) -> str:
+    """The location's URL scheme; ``file`` for a folder."""
+    m = _SCHEME_RE.match(os.fspath(location))
+    return m.group(1) if m else "file"
+
+
+def backend_for(url: str) -> GalleryBackend:
+    """The backend registered for the URL's scheme, connected to it.
+
+    Raises:
+        PluginError: no installed package serves that scheme.
+        ExtraUnavailable: the backend's database client is not installed.
+    """
+    name = scheme(url)
+    cls = load(GALLERIES_GROUP, name, kind="gallery backend")
+    if not (isinstance(cls, type) and issubclass(cls, GalleryBackend)):
+        raise BrokenPlugin(
+            "gallery backend", name, GALLERIES_GROUP, "it is not a GalleryBackend subclass"
+        )
+    return cls(url)

@@ -1,0 +1,240 @@
+"""Galleries in Qdrant, through ``qdrant-client`` (``pip install 'embedreg[qdrant]'``).
+
+URLs:
+
+- ``qdrant:///PATH`` (or ``qdrant:///PATH?collection=NAME``): Qdrant's local
+  mode, embedded, no server; the collections live in the folder ``PATH``
+  (the gallery's name defaults to the folder's);
+- ``qdrant://HOST:PORT/NAME``: a Qdrant server.
+
+The gallery ``NAME`` keeps its manifest in the metadata of the collection
+``NAME__embedreg`` and each segment's vectors in ``NAME__GEN``, whose
+collection metadata holds the generation binding under ``"embedreg"``;
+the alias ``NAME`` points at the collection of the gallery's newest
+segment.  Item ids become UUIDs (uuid5 of the id) with the id in the
+payload; the vectors use the ``Dot`` distance for ``ip`` (FAISS's inner
+product, no normalising) and ``Euclid`` for ``l2``.
+
+Example:
+    >>> QdrantBackend("qdrant:///tmp/vectors").gallery_name  # doctest: +SKIP
+    'vectors'
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from ...errors import ExtraUnavailable, ValidationError
+from ..backend import BINDING_KEY, GalleryBackend, binding
+from ..storage import Segment
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float32]
+
+__all__ = ["QdrantBackend"]
+
+_MANIFEST_KEY = "embedreg_gallery"
+_NAMESPACE = uuid.UUID("6f1c2a1e-4a5b-5c3d-9e8f-0a1b2c3d4e5f")
+
+
+def point_id(item_id: str) -> str:
+    """The Qdrant point id of an item (a UUID derived from its id)."""
+    return str(uuid.uuid5(_NAMESPACE, item_id))
+
+
+class QdrantBackend(GalleryBackend):
+    """A gallery in Qdrant (local mode for ``qdrant:///PATH``, a server for ``qdrant://HOST``)."""
+
+    schemes = ("qdrant",)
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        try:
+            from qdrant_client import QdrantClient
+        except ImportError:
+            raise ExtraUnavailable("a Qdrant gallery", "qdrant-client", "qdrant") from None
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        if parts.netloc:
+            name = parts.path.strip("/") or (query.get("collection") or [""])[0]
+            if not name:
+                raise ValidationError(
+                    f"{url} names no collection", "write qdrant://HOST:PORT/COLLECTION"
+                )
+            self._name = name
+            self.client = QdrantClient(host=parts.hostname, port=parts.port or 6333)
+        else:
+            if not parts.path:
+                raise ValidationError(f"{url} names no folder", "write qdrant:///PATH")
+            path = os.path.abspath(parts.path)
+            default = os.path.basename(path.rstrip("/")).lower().replace(".", "_")
+            self._name = (query.get("collection") or [default])[0]
+            os.makedirs(path, exist_ok=True)
+            self.client = QdrantClient(path=path)
+        self.local = not parts.netloc
+
+    @property
+    def gallery_name(self) -> str:
+        return self._name
+
+    def _manifest_collection(self) -> str:
+        return f"{self._name}__embedreg"
+
+    def _metadata(self, collection: str) -> dict[str, Any] | None:
+        if not self.client.collection_exists(collection):
+            return None
+        return dict(self.client.get_collection(collection).config.metadata or {})
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        meta = self._metadata(self._manifest_collection())
+        if meta is None:
+            return None
+        found = meta.get(_MANIFEST_KEY)
+        return dict(found) if isinstance(found, dict) else None
+
+    def write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        from qdrant_client import models
+
+        coll = self._manifest_collection()
+        if not self.client.collection_exists(coll):
+            self.client.create_collection(
+                coll,
+                vectors_config=models.VectorParams(size=1, distance=models.Distance.DOT),
+                metadata={_MANIFEST_KEY: dict(manifest)},
+            )
+            return
+        self.client.update_collection(coll, metadata={_MANIFEST_KEY: dict(manifest)})
+
+    def drop_manifest(self) -> None:
+        self.drop_collection(self._manifest_collection())
+
+    def create_collection(self, collection: str, segment: Segment, metric: str) -> None:
+        from qdrant_client import models
+
+        distance = models.Distance.DOT if metric == "ip" else models.Distance.EUCLID
+        self.client.create_collection(
+            collection,
+            vectors_config=models.VectorParams(size=segment.dimension, distance=distance),
+            metadata={BINDING_KEY: binding(segment, metric, self._name)},
+        )
+
+    def collection_binding(self, collection: str) -> dict[str, Any] | None:
+        meta = self._metadata(collection)
+        if meta is None:
+            return None
+        found = meta.get(BINDING_KEY)
+        return dict(found) if isinstance(found, dict) else {}
+
+    def drop_collection(self, collection: str) -> None:
+        if self.client.collection_exists(collection):
+            self.client.delete_collection(collection)
+
+    def upsert(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        vectors: FloatArray,
+        texts: Sequence[str | None],
+    ) -> None:
+        from qdrant_client import models
+
+        self.client.upsert(
+            collection,
+            points=models.Batch(
+                ids=[point_id(i) for i in ids],
+                vectors=vectors.tolist(),
+                payloads=[{"id": i, "text": t} for i, t in zip(ids, texts, strict=True)],
+            ),
+            wait=True,
+        )
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None:
+        from qdrant_client import models
+
+        self.client.delete(
+            collection,
+            points_selector=models.PointIdsList(points=[point_id(i) for i in ids]),
+            wait=True,
+        )
+
+    def count(self, collection: str) -> int:
+        return int(self.client.count(collection, exact=True).count)
+
+    def items(self, collection: str) -> Iterator[tuple[str, str | None]]:
+        offset = None
+        while True:
+            points, offset = self.client.scroll(
+                collection, limit=1024, offset=offset, with_payload=True, with_vectors=False
+            )
+            for p in points:
+                payload = p.payload or {}
+                yield str(payload["id"]), payload.get("text")
+            if offset is None:
+                return
+
+    def fetch(
+        self, collection: str, ids: Sequence[str]
+    ) -> dict[str, tuple[str | None, FloatArray]]:
+        import numpy as np
+
+        out: dict[str, tuple[str | None, FloatArray]] = {}
+        for start in range(0, len(ids), 1024):
+            points = self.client.retrieve(
+                collection,
+                ids=[point_id(i) for i in ids[start : start + 1024]],
+                with_payload=True,
+                with_vectors=True,
+            )
+            for p in points:
+                payload = p.payload or {}
+                vector = np.asarray(p.vector, dtype=np.float32)
+                out[str(payload["id"])] = (payload.get("text"), vector)
+        return out
+
+    def search(
+        self, collection: str, queries: FloatArray, k: int, metric: str
+    ) -> tuple[list[list[str]], list[list[float]]]:
+        from qdrant_client import models
+
+        params = None if self.local else models.SearchParams(exact=True)
+        requests = [
+            models.QueryRequest(query=q.tolist(), limit=k, with_payload=["id"], params=params)
+            for q in queries
+        ]
+        ids: list[list[str]] = []
+        scores: list[list[float]] = []
+        for start in range(0, len(requests), 256):
+            for response in self.client.query_batch_points(
+                collection, requests=requests[start : start + 256]
+            ):
+                ids.append([str((p.payload or {})["id"]) for p in response.points])
+                if metric == "ip":
+                    scores.append([float(p.score) for p in response.points])
+                else:  # Qdrant gives the Euclidean distance
+                    scores.append([-(float(p.score) ** 2) for p in response.points])
+        return ids, scores
+
+    def set_alias(self, alias: str, collection: str) -> None:
+        from qdrant_client import models
+
+        ops: list[Any] = []
+        if any(a.alias_name == alias for a in self.client.get_aliases().aliases):
+            ops.append(
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+            )
+        ops.append(
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
+            )
+        )
+        self.client.update_collection_aliases(change_aliases_operations=ops)
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,438 @@
+"""Galleries in vector databases: segments as collections, bound to their generations.
+
+:class:`DatabaseGallery` does for a gallery in Qdrant, Milvus or PostgreSQL
+what :class:`~embedreg.gallery.Gallery` does for a FAISS folder, through a
+:class:`~.backend.GalleryBackend`: each segment is one collection whose
+metadata records its generation (name, pin, recipe hash, dimension, metric),
+the gallery's manifest is kept in the database, vectors of another
+generation are refused before anything is written, and searches route each
+segment's queries through its path (applied before the query is sent) and
+merge the results like a folder's.
+
+**Journaled writes.** A build marks the manifest ``building`` until its last
+item is written (a rerun drops the half-built collections and builds again);
+an ``add`` records the source it is adding under ``pending`` first, so a
+rerun after a kill rewrites the same items (upserts by id) and finishes.
+
+Example:
+    >>> g = DatabaseGallery.open("qdrant:///tmp/vectors?collection=news")  # doctest: +SKIP
+    >>> g.search(["rates rise"], k=5, generation="v3", registry=reg).ids[0]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from .._version import __version__
+from ..errors import DuplicateName, GalleryError, GenerationMismatch, NotFound, ValidationError
+from ..registry import Generation
+from ..util.clock import utc_now
+from .backend import GalleryBackend, Item, backend_for
+from .calibration import Calibrations, calibrations_to_dict, parse_calibrations
+from .index import METRICS, IndexSpec, as_matrix
+from .search import RoutedIndexes, Searching
+from .storage import Segment
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from ..routing import FaissIndex, QueryPath
+
+    FloatArray = npt.NDArray[np.float32]
+
+__all__ = ["DB_GALLERY_FORMAT", "DatabaseGallery"]
+
+#: The ``format`` of a database gallery's manifest.
+DB_GALLERY_FORMAT = "embedreg.gallery.db"
+
+#: Items written per request.
+BATCH = 1024
+
+
+class _NoPretransform(RoutedIndexes):
+    """Database indexes take mapped queries (the path is applied before the query is sent)."""
+
+    def get(self, segment: str, index: Any, path: QueryPath) -> FaissIndex | None:
+        return None
+
+
+class _CollectionIndex:
+    """A collection seen as FAISS sees an index: ``ntotal`` and ``search``, keys per search."""
+
+    def __init__(self, gallery: DatabaseGallery, segment: str) -> None:
+        self.gallery, self.segment = gallery, segment
+        self.ntotal = gallery.count(segment)
+
+    def search(self, queries: FloatArray, k: int) -> tuple[Any, Any]:
+        import numpy as np
+
+        g = self.gallery
+        ids, scores = g.backend.search(g.collection(self.segment), queries, k, g.metric)
+        keys = np.full((len(ids), k), -1, dtype=np.int64)
+        out = np.full((len(ids), k), -np.inf, dtype=np.float32)
+        for row, (row_ids, row_scores) in enumerate(zip(ids, scores, strict=True)):
+            for col, (item_id, score) in enumerate(zip(row_ids, row_scores, strict=True)):
+                keys[row, col] = g.remember(item_id, self.segment)
+                # search_segments negates l2 scores (FAISS gives distances): give it distances
+                out[row, col] = score if g.metric == "ip" else -score
+        return out, keys
+
+
+class DatabaseGallery(Searching):
+    """A gallery whose segments are collections of a vector database (see the module).
+
+    Open one with :meth:`open`, start one with :meth:`create`; :meth:`add`,
+    :meth:`remove`, :meth:`add_segment` write through at once (each write
+    atomic in the database), :meth:`save` writes the manifest.
+    """
+
+    def __init__(self, backend: GalleryBackend, manifest: Mapping[str, Any]) -> None:
+        self.backend = backend
+        self.url = backend.url
+        self.name: str = manifest["name"]
+        self.metric: str = manifest["metric"]
+        if self.metric not in METRICS:
+            raise GalleryError(f"gallery {self.url} has an unknown metric {self.metric!r}")
+        self.index_spec = IndexSpec("flat")
+        self.created: str = manifest.get("created") or utc_now()
+        self.updated: str = manifest.get("updated") or self.created
+        self.sources: list[dict[str, Any]] = [dict(s) for s in manifest.get("sources", [])]
+        self.calibration: Calibrations = parse_calibrations(manifest.get("calibration") or {})
+        self._segments = {
+            name: Segment.from_dict(data) for name, data in manifest.get("segments", {}).items()
+        }
+        self._collections: dict[str, str] = dict(manifest.get("collections", {}))
+        self.state: dict[str, Any] = dict(manifest.get("state") or {})
+        self.routed = _NoPretransform()
+        self._keys: dict[int, tuple[str, str]] = {}
+        self._key_of: dict[tuple[str, str], int] = {}
+        self._closed: dict[str, int] | None = None  # the counts when closed
+
+    # --- opening -------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str) -> DatabaseGallery:
+        """Open the gallery at ``url`` (see :mod:`.locate` for the URL forms).
+
+        Raises:
+            NotFound: the database holds no gallery there.
+            GalleryError: the manifest is not an embedreg gallery's.
+        """
+        backend = backend_for(url)
+        manifest = backend.read_manifest()
+        if manifest is None:
+            backend.close()
+            raise NotFound(
+                f"no gallery at {url}", "build one with 'embedreg gallery build GEN INPUT -o URL'"
+            )
+        if manifest.get("format") != DB_GALLERY_FORMAT:
+            backend.close()
+            raise GalleryError(f"{url} holds no embedreg gallery (its manifest is foreign)")
+        return cls(backend, manifest)
+
+    @classmethod
+    def create(
+        cls, url: str, generation: Generation, *, metric: str = "ip", name: str | None = None
+    ) -> DatabaseGallery:
+        """A new, empty gallery at ``url`` with one segment for ``generation`` (marked building).
+
+        Raises:
+            DuplicateName: the database holds a gallery there already.
+        """
+        backend = backend_for(url)
+        if backend.read_manifest() is not None:
+            backend.close()
+            raise DuplicateName("gallery", url, "an existing gallery; choose another URL")
+        manifest = {"name": name or backend.gallery_name, "metric": metric}
+        gallery = cls(backend, manifest)
+        gallery.state = {"building": True}
+        gallery.save()
+        gallery.add_segment(generation)
+        return gallery
+
+    def close(self) -> None:
+        """Release the database connection (counts stay readable, as of now)."""
+        if self._closed is None:
+            self._closed = {s: self.count(s) for s in self._segments}
+            self.backend.close()
+
+    def __enter__(self) -> DatabaseGallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the search surface ----------------------------------------------------------
+
+    def where(self) -> str:
+        """The gallery, as error messages name it."""
+        return f"gallery {self.url}"
+
+    def segment_table(self) -> dict[str, Segment]:
+        """Segments by generation name."""
+        return self._segments
+
+    def search_index(self, segment: str) -> Any:
+        """The collection of ``segment`` behind FAISS's ``ntotal``/``search``."""
+        return _CollectionIndex(self, segment)
+
+    def remember(self, item_id: str, segment: str) -> int:
+        """The key a search hit gets (kept while this gallery is open)."""
+        key = self._key_of.get((item_id, segment))
+        if key is None:
+            key = len(self._keys)
+            self._keys[key] = (item_id, segment)
+            self._key_of[(item_id, segment)] = key
+        return key
+
+    def hit(self, key: int) -> tuple[str, str]:
+        """``(item id, segment)`` of a search hit's key."""
+        return self._keys[key]
+
+    # --- segments and items ----------------------------------------------------------
+
+    def collection(self, segment: str) -> str:
+        """The collection (or table) that holds ``segment``'s vectors."""
+        return self._collections[segment]
+
+    @property
+    def collections(self) -> dict[str, str]:
+        """Collections by segment."""
+        return dict(self._collections)
+
+    @property
+    def generations(self) -> list[str]:
+        """Names of the generations that embedded the gallery's items."""
+        return sorted(self._segments)
+
+    @property
+    def segments(self) -> dict[str, Segment]:
+        """Segments by generation name, with live counts."""
+        return {n: replace(s, count=self.count(n)) for n, s in self._segments.items()}
+
+    def count(self, segment: str) -> int:
+        """Items of one segment, as the database counts them (as of closing, once closed)."""
+        if self._closed is not None:
+            return self._closed[segment]
+        return self.backend.count(self.collection(segment))
+
+    def __len__(self) -> int:
+        return sum(self.count(s) for s in self._segments)
+
+    def __contains__(self, item_id: object) -> bool:
+        return isinstance(item_id, str) and self._find(item_id) is not None
+
+    def _find(self, item_id: str) -> Item | None:
+        for seg in self._segments:
+            found = self.backend.fetch(self.collection(seg), [item_id])
+            if item_id in found:
+                return Item(item_id, seg, found[item_id][0])
+        return None
+
+    def item(self, item_id: str) -> Item:
+        """An item's record: id, segment, text."""
+        found = self._find(item_id)
+        if found is None:
+            raise NotFound(f"no item {item_id!r} in the gallery", "check the id")
+        return found
+
+    def ids(self, segment: str | None = None) -> list[str]:
+        """Item ids (of one segment, or all), sorted."""
+        segs = [segment] if segment is not None else list(self._segments)
+        return sorted(i for s in segs for i, _ in self.backend.items(self.collection(s)))
+
+    def texts(self, segment: str) -> dict[str, str | None]:
+        """``id → text`` of one segment's items."""
+        return dict(self.backend.items(self.collection(segment)))
+
+    def segment_for(self, generation: Generation) -> Segment:
+        """The segment embedded by ``generation``; refuses another generation."""
+        seg = self._segments.get(generation.name)
+        if seg is None:
+            raise GenerationMismatch(
+                self.where(),
+                " and ".join(repr(g) for g in self.generations),
+                repr(generation.name),
+                f"embed with {' or '.join(self.generations)}, or search with a query generation "
+                "and let embedreg route it",
+            )
+        seg.check(generation, self.where())
+        bound = self.backend.collection_binding(self.collection(seg.generation))
+        if bound is None or (bound.get("pin"), bound.get("recipe_hash")) != (
+            seg.pin,
+            seg.recipe_hash,
+        ):
+            raise GenerationMismatch(
+                f"collection {self.collection(seg.generation)} of {self.where()}",
+                repr((bound or {}).get("generation", "unknown")),
+                repr(generation.name),
+                "the collection's own binding disagrees with the gallery's manifest; "
+                "rebuild the gallery",
+            )
+        return seg
+
+    def add_segment(self, generation: Generation, *, collection: str | None = None) -> Segment:
+        """Start an empty segment (collection) for ``generation``."""
+        if generation.name in self._segments:
+            raise DuplicateName("segment", generation.name, "an existing segment of this gallery")
+        seg = Segment.of(generation)
+        coll = collection or self._new_collection_name(generation.name)
+        self.backend.create_collection(coll, seg, self.metric)
+        self._segments[seg.generation] = seg
+        self._collections[seg.generation] = coll
+        self.save()
+        return seg
+
+    def _new_collection_name(self, generation: str) -> str:
+        base = f"{self.backend.gallery_name}__{re.sub(r'[^a-z0-9_]', '_', generation)}"
+        taken = set(self._collections.values())
+        name, n = base, 1
+        while name in taken or self.backend.collection_binding(name) is not None:
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
+    def add(
+        self,
+        vectors: FloatArray,
+        ids: Sequence[str],
+        *,
+        generation: Generation,
+        texts: Sequence[str | None] | None = None,
+        replace_existing: bool = False,
+    ) -> int:
+        """Write items embedded by ``generation`` to its segment; returns the number written.
+
+        Everything is checked before the first write: the segment's
+        generation (manifest and collection binding), the dimension, values
+        and ids (new to the gallery unless ``replace_existing``, as a rerun
+        of a journaled write does).
+
+        Raises:
+            GenerationMismatch: the gallery has no segment of that generation.
+            DimensionMismatch: the vectors do not have the generation's dimension.
+            DuplicateName: an id is already in the gallery (or repeated).
+            ValidationError: NaN or infinite values, or lengths that disagree.
+        """
+        import numpy as np
+
+        seg = self.segment_for(generation)
+        x = as_matrix(
+            vectors,
+            seg.dimension,
+            f"vectors for segment {seg.generation!r}",
+            f"these vectors were not made by generation {seg.generation!r}",
+        )
+        if texts is not None and len(texts) != len(ids):
+            raise ValidationError(f"{len(ids)} ids but {len(texts)} texts")
+        if x.shape[0] != len(ids):
+            raise ValidationError(f"{x.shape[0]} vectors but {len(ids)} ids")
+        if len(set(ids)) != len(ids):
+            raise DuplicateName("item id", next(i for i in ids if list(ids).count(i) > 1), "ids")
+        if not np.isfinite(x).all():
+            raise ValidationError("vectors contain NaN or infinite values")
+        if not replace_existing:
+            for s in self._segments:
+                found = self.backend.fetch(self.collection(s), list(ids))
+                if found:
+                    first = next(iter(found))
+                    raise DuplicateName("item id", first, f"an item of {self.where()}")
+        coll = self.collection(seg.generation)
+        text_list = list(texts) if texts is not None else [None] * len(ids)
+        for start in range(0, len(ids), BATCH):
+            end = start + BATCH
+            self.backend.upsert(coll, list(ids[start:end]), x[start:end], text_list[start:end])
+        self.updated = utc_now()
+        return len(ids)
+
+    def remove(self, ids: Sequence[str]) -> int:
+        """Remove items by id; returns how many were removed. Unknown ids are an error."""
+        wanted = list(dict.fromkeys(ids))
+        by_segment: dict[str, list[str]] = {}
+        for s in self._segments:
+            for item_id in self.backend.fetch(self.collection(s), wanted):
+                by_segment.setdefault(s, []).append(item_id)
+        found = {i for found in by_segment.values() for i in found}
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise NotFound(
+                f"{len(missing)} id(s) not in the gallery: {', '.join(map(repr, missing[:5]))}",
+                "check the ids (embedreg gallery info shows the count)",
+            )
+        for s, seg_ids in by_segment.items():
+            self.backend.delete(self.collection(s), seg_ids)
+        self.updated = utc_now()
+        self.save()
+        return len(found)
+
+    def vectors(self, ids: Sequence[str]) -> FloatArray:
+        """The stored vectors of items (all from one segment)."""
+        import numpy as np
+
+        if not ids:
+            return np.zeros((0, 0), dtype=np.float32)
+        segs = {self.item(ids[0]).segment}
+        found = self.backend.fetch(self.collection(segs.pop()), list(ids))
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise ValidationError("vectors() takes ids of one segment at a time")
+        return np.vstack([found[i][1] for i in ids]).astype(np.float32)
+
+    # --- the manifest ----------------------------------------------------------------
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest as it is saved in the database."""
+        return {
+            "format": DB_GALLERY_FORMAT,
+            "embedreg_version": __version__,
+            "name": self.name,
+            "metric": self.metric,
+            "index": self.index_spec.to_dict(),
+            "segments": {n: s.to_dict() for n, s in self._segments.items()},
+            "collections": dict(self._collections),
+            "sources": self.sources,
+            "calibration": calibrations_to_dict(
+                {s: c for s, c in self.calibration.items() if s in self._segments}
+            ),
+            "state": self.state,
+            "created": self.created,
+            "updated": self.updated,
+        }
+
+    def save(self) -> None:
+        """Write the manifest (atomically, in the database)."""
+        self.backend.write_manifest(self.manifest())
+
+    @classmethod
+    @contextlib.contextmanager
+    def edit(cls, url: str) -> Iterator[DatabaseGallery]:
+        """Open, change and save a gallery (the manifest is written when the block ends)."""
+        gallery = cls.open(url)
+        try:
+            yield gallery
+            gallery.save()
+        finally:
+            gallery.close()
+
+    def info(self) -> dict[str, Any]:
+        """Manifest fields for display (``embedreg gallery info``), with live counts."""
+        data = self.manifest()
+        data["segments"] = {
+            n: {**s.to_dict(), "collection": self.collection(n)} for n, s in self.segments.items()
+        }
+        data["count"] = sum(s["count"] for s in data["segments"].values())
+        data["path"] = self.url
+        data["content_hash"] = None
+        return data
+
+    def drop(self) -> None:
+        """Drop every collection and the manifest (an interrupted build's rerun does)."""
+        for coll in self._collections.values():
+            self.backend.drop_collection(coll)
+        self.backend.drop_manifest()
+        self._segments, self._collections = {}, {}
