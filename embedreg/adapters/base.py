@@ -187,7 +187,7 @@ class Adapter(ABC):
         adapter is described, whatever the family, built-in or plugin.
 
         Example:
-            >>> from embedreg.adapters import LambdaOrthAdapter
+            >>> from embedreg.adapters.lambda_orth import LambdaOrthAdapter
             >>> import numpy as np
             >>> LambdaOrthAdapter(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32), lam=3.0).card_facts()
             {'lambda': 3.0}
