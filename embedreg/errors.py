@@ -125,11 +125,14 @@ class InvalidName(EmbedRegError, ValueError):
 class DuplicateName(ConflictError):
     """A name is already taken by a generation, alias or other object."""
 
-    def __init__(self, kind: str, name: str, taken_by: str | None = None) -> None:
+    def __init__(
+        self, kind: str, name: str, taken_by: str | None = None, hint: str = "choose another name"
+    ) -> None:
         self.kind = kind
         self.name = name
         by = f" by {taken_by}" if taken_by else ""
-        super().__init__(f"{kind} name {name!r} is already taken{by}", "choose another name")
+        what = kind if kind.endswith("folder") else f"{kind} name"
+        super().__init__(f"{what} {name!r} is already taken{by}", hint)
 
 
 # --- lookups ----------------------------------------------------------------------
@@ -212,11 +215,17 @@ class PluginError(EmbedRegError, LookupError):
     """A store scheme or adapter family is not provided by any installed plugin."""
 
     def __init__(self, kind: str, name: str, known: Iterable[str], group: str) -> None:
+        import difflib
+
         self.kind = kind
         self.name = name
+        names = list(known)
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
         super().__init__(
-            f"no {kind} plugin named {name!r}{_known(known)}",
-            f"install a package that provides it in the '{group}' entry-point group",
+            f"no {kind} plugin named {name!r}{_known(names)}",
+            f"did you mean {close[0]!r}?"
+            if close
+            else f"install a package that provides it in the '{group}' entry-point group",
         )
 
 

@@ -350,3 +350,30 @@ def short_pair(tmp_path_factory: pytest.TempPathFactory, v2_dir: Path, bbc_news:
         "the cup final",
     )
     return ShortPair(root / "registry", root / "news", run.record.id, queries)
+
+
+# --- a PostgreSQL server with pgvector for database galleries (issue 24) -----------------
+
+
+@pytest.fixture(scope="session")
+def pg_uri() -> Iterator[str]:
+    """A libpq URI of a running PostgreSQL server with pgvector, for this session (or worker).
+
+    The server is the ``pgserver`` package's (PostgreSQL 16 with pgvector,
+    from PyPI); it listens on a Unix socket in its data folder (no port to
+    collide on under pytest-xdist) and is stopped, its folder removed, when
+    the session ends.  As root it runs as a ``pgserver`` system user
+    (PostgreSQL refuses root), which ``pgserver`` creates; the folder is made
+    outside pytest's private (0700) temporary tree so that user can reach it.
+    """
+    import tempfile
+
+    pgserver = pytest.importorskip("pgserver")
+    root = Path(tempfile.mkdtemp(prefix="embedreg-pg-"))
+    os.chmod(root, 0o755)
+    server = pgserver.get_server(root / "data", cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)

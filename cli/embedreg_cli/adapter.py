@@ -18,7 +18,7 @@ from .context import State, pass_state, registry_option
 from .crossmodal import crossmodal_table, image_options, load_images, measure_images, text_only_note
 from .figures import candidates_table, figures_table, format_figure
 from .options import device_option, json_option
-from .output import emit_json, say, show, table
+from .output import emit_json, say, say_plain, show, table
 from .progress import training_progress
 
 
@@ -259,10 +259,13 @@ def eval_(state: State, /, adapter_id: str, as_json: bool, **settings: Any) -> N
         reg, rec.source, rec.target, rec.direction, settings, device=device, ordered=False
     )
     figures = evaluate_adapter(reg, adapter_id, data, device=device)
+    overlap = figures.pop("training_overlap", None)
     if as_json:
-        emit_json({"id": rec.id, "figures": figures})
+        emit_json({"id": rec.id, "figures": figures, "training_overlap": overlap})
         return
     show(figures_table([(rec.id, figures)], title=f"{rec.id} on {len(data)} pairs"))
+    if overlap:
+        say_plain(f"Optimistic: {overlap['text']}; measure on items it has not seen.")
 
 
 @adapter.command("rm")

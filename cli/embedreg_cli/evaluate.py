@@ -115,12 +115,15 @@ def matrix(
             cells = []
             for j in range(len(m.generations)):
                 v = m.values[t][j]
-                cells.append("" if j > t else ("no path" if v is None else f"{v:.4f}"))
+                mark = " *" if j <= t and v is not None and m.optimistic(t, j) else ""
+                cells.append("" if j > t else ("no path" if v is None else f"{v:.4f}{mark}"))
             tbl.add_row(q, *cells)
         show(tbl)
         say(
             f"AC {m.ac:.3f} (share of pairs j < t with C(t, j) > C(j, j)), AM {m.am:.4f} (mean of the lower triangle)"
         )
+        for overlap in m.overlaps.values():
+            say_plain(f"* measured on training data, optimistic: {overlap['text']}")
         for t, row in enumerate(m.reasons):
             for j, reason in enumerate(row):
                 if reason:
@@ -243,6 +246,8 @@ def backfill_(
         for order, area in result.areas.items():
             gain = "" if order == "random" else f", gain over random {result.gain(order):+.4f}"
             say(f"area {order}: {area:.4f}{gain}")
+        for overlap in result.overlaps.values():
+            say_plain(f"Measured on training data, optimistic: {overlap['text']}")
     _plot_tip(plot, "the curves")
 
 
@@ -315,6 +320,8 @@ def report(
         )
     if as_json:
         emit_json(rep.to_dict())
+    if rep.overlap:
+        say_plain(f"Measured on training data, optimistic: {rep.overlap['text']}")
     images = f" with {', '.join(rep.images)}" if rep.images else ""
     say_plain(f"Wrote {rep.html} and {rep.markdown}{images}")
     if rep.plots_note:

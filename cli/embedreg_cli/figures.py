@@ -77,14 +77,34 @@ def format_figure(key: str, value: Any) -> str:
     if isinstance(value, list) and len(value) == 2:
         scale = 100 if key in _PERCENT else 1
         digits = 2 if key in _PERCENT else 3
-        return f"[{scale * value[0]:.{digits}f}, {scale * value[1]:.{digits}f}]"
+        return f"[{_number(value[0], scale, f'.{digits}f')}, {_number(value[1], scale, f'.{digits}f')}]"
     if isinstance(value, bool):
         return "pass" if value else "FAIL"
     if isinstance(value, float):
         if key in _PERCENT:
-            return f"{100 * value:+.2f}" if key == "geometry" else f"{100 * value:.2f}"
-        return f"{value:.3f}" if math.isfinite(value) else str(value)
-    return str(value)
+            return _number(value, 100, "+.2f" if key == "geometry" else ".2f")
+        return _number(value, 1, ".3f")
+    return _short(str(value))
+
+
+def _number(value: Any, scale: int, spec: str) -> str:
+    """``scale · value`` formatted by ``spec``; huge values in 3 significant digits, non-numbers as text.
+
+    Example:
+        >>> _number(1e308, 1, ".3f"), _number(0.5, 100, ".2f"), _number("x", 1, ".3f")
+        ('1e+308', '50.00', 'x')
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _short(str(value))
+    scaled = scale * value
+    if not math.isfinite(scaled):
+        return str(scaled)
+    return f"{scaled:.3g}" if abs(scaled) >= 1e6 else format(scaled, spec)
+
+
+def _short(text: str, width: int = 40) -> str:
+    """At most ``width`` characters (a tampered figure must not flood a table)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def figures_table(
@@ -108,7 +128,9 @@ def candidates_table(selection: dict[str, Any]) -> Table:
     """The candidates ``--family auto`` compared, with their validation figures and the choice.
 
     The chosen one is marked ``✓``; ``Δ BEST`` is the 95 % paired-bootstrap
-    interval of the best candidate's figure minus this one's (points).
+    interval of the best candidate's figure minus this one's (points), or
+    where the race stopped a candidate (its figure, in parentheses, is then
+    on those folds alone: not comparable with the pooled ones).
     """
     basis = str(selection.get("basis", "cmc@1"))
     n_val = selection.get("validation_pairs", "?")
@@ -135,11 +157,26 @@ def candidates_table(selection: dict[str, Any]) -> Table:
         if cand.get("error"):
             out.add_row(label, "—", f"not fit: {cand['error']}", "", "")
             continue
+        if cand.get("stopped"):  # raced out: its figure is on the folds it ran
+            stopped = str(cand["stopped"])
+            out.add_row(
+                label,
+                f"({format_figure(basis, figs.get(basis))})",
+                stopped.split(":")[0],
+                str(cand.get("epochs") or "—"),
+                f"{float(cand.get('seconds') or 0):.1f}",
+            )
+            continue
         out.add_row(
             label,
             format_figure(basis, figs.get(basis)),
             delta,
             str(cand.get("epochs") or "—"),
             f"{float(cand.get('seconds') or 0):.1f}",
+        )
+    if any(c.get("stopped") for c in selection.get("candidates", [])):
+        out.caption = (
+            "(…): stopped once clearly behind; its figure is on the folds it ran, "
+            "not comparable with the pooled ones"
         )
     return out

@@ -136,21 +136,24 @@ def _show_split(t: Table, width: int) -> None:
 
 
 def _show_pairs(t: Table) -> None:
-    """A two-column table as ``key  value`` lines, long values wrapped under themselves."""
-    from rich.table import Table as RichTable
+    """A two-column table as ``key  value`` lines, never cut inside a value.
+
+    A value longer than the terminal runs on (the terminal wraps it for the
+    eye; copied, a hash or a path comes out whole), and no line is padded.
+    """
     from rich.text import Text
 
     con = console()
     if t.title:
-        con.print(Text(t.title, style="bold"))
-    grid = RichTable.grid(padding=(0, 2))
-    grid.add_column(no_wrap=True, style="bold")
-    grid.add_column(overflow="fold")
+        con.print(Text(t.title, style="bold"), soft_wrap=True)
+    pad = max((len(key) for key, _ in t.rows), default=0)
     for key, value in t.rows:
-        grid.add_row(Text(key), Text(value))
-    con.print(grid)
+        lines = value.split("\n")
+        con.print(Text(key.ljust(pad), style="bold") + Text(f"  {lines[0]}"), soft_wrap=True)
+        for more in lines[1:]:
+            con.print(Text(" " * (pad + 2) + more), soft_wrap=True)
     if t.caption:
-        con.print(Text(t.caption))
+        con.print(Text(t.caption), soft_wrap=True)
 
 
 def _show_blocks(t: Table) -> None:

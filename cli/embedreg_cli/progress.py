@@ -71,20 +71,29 @@ class _Summary:
         self.start: dict[str, float] = {}
         self.first: dict[str, int] = {}
         self.done: dict[str, tuple[int, str]] = {}
+        self.printed: set[str] = set()
 
-    def update(self, name: str, done: int, unit: str = "items") -> None:
+    def update(self, name: str, done: int, unit: str = "items", total: int | None = None) -> None:
         self.start.setdefault(name, time.perf_counter())
         self.first.setdefault(name, done)  # work resumed part-way counts from there
         self.done[name] = (done, unit)
+        if total is not None and done >= total and name not in self.printed:
+            self._line(name)  # as soon as it is done: before what the work goes on to say
+
+    def _line(self, name: str) -> None:
+        self.printed.add(name)
+        total, unit = self.done[name]
+        done = total - self.first.get(name, 0)
+        if not done:
+            return
+        elapsed = time.perf_counter() - self.start[name]
+        rate = done / elapsed if elapsed > 0 else float("inf")
+        say(f"{name}: {done:,} {unit} in {elapsed:.1f}s ({rate:,.0f} {unit}/s)")
 
     def print(self) -> None:
-        for name, (total, unit) in self.done.items():
-            done = total - self.first.get(name, 0)
-            if not done:
-                continue
-            elapsed = time.perf_counter() - self.start[name]
-            rate = done / elapsed if elapsed > 0 else float("inf")
-            say(f"{name}: {done:,} {unit} in {elapsed:.1f}s ({rate:,.0f} {unit}/s)")
+        for name in self.done:
+            if name not in self.printed:
+                self._line(name)
 
 
 @contextmanager
@@ -100,19 +109,19 @@ def progress_bar(description: str) -> Iterator[Update]:
 
 
 @contextmanager
-def _bars() -> Iterator[Callable[[str, int, int | None], None]]:
-    """One bar per name: ``update(name, done, total)``."""
+def _bars() -> Iterator[Callable[..., None]]:
+    """One bar per name: ``update(name, done, total, unit="items")``."""
     if not console().is_terminal:
         summary = _Summary()
-        yield lambda name, done, total: summary.update(name, done)
+        yield lambda name, done, total, unit="items": summary.update(name, done, unit, total)
         summary.print()
         return
     progress = _progress(_rate_column())
     tasks: dict[str, Any] = {}
 
-    def update(name: str, done: int, total: int | None) -> None:
+    def update(name: str, done: int, total: int | None, unit: str = "items") -> None:
         if name not in tasks:
-            tasks[name] = progress.add_task(name, total=total)
+            tasks[name] = progress.add_task(name, total=total, unit=unit)
         progress.update(tasks[name], completed=done, total=total)
 
     with progress:
@@ -200,8 +209,13 @@ def evaluation_progress() -> Iterator[
     role; ``step(name, done, total)`` one bar per stage (matrix cells,
     backfill points).
     """
+
+    def unit(stage: str) -> str:  # "matrix cells" counts cells, "backfill points" points
+        last = stage.split()[-1] if stage.split() else ""
+        return last if last.endswith("s") and last != stage else "steps"
+
     with _bars() as bar:
         yield (
             (lambda name, done, total: bar(f"Embedding with {name}", done, total)),
-            (lambda name, done, total: bar(f"Measuring {name}", done, total)),
+            (lambda name, done, total: bar(f"Measuring {name}", done, total, unit(name))),
         )

@@ -147,7 +147,7 @@ def plan(
 
 
 @upgrade.command("apply")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @click.option("--to", "to", required=True, help="Target generation (name or alias).")
 @click.option("--strategy", type=click.Choice(Strategy.values()), required=True)
 @partial_options
@@ -171,7 +171,7 @@ def plan(
 @pass_state
 def apply(
     state: State,
-    folder: Path,
+    folder: str,
     to: str,
     strategy: str,
     fraction: float,
@@ -185,9 +185,29 @@ def apply(
     policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
-    """Upgrade the gallery in FOLDER to --to by --strategy, as a resumable job."""
+    """Upgrade the gallery in FOLDER (a folder or database URL) to --to by --strategy, as a resumable job."""
+    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import JobOptions, PartialChoice
     from embedreg.upgrade import apply as run_apply
+
+    if is_url(folder):
+        from embedreg.upgrade import database
+
+        with progress_bar(f"Re-embedding with {to}") as update:
+            done = database.apply(
+                state.registry(),
+                folder,
+                to,
+                strategy,
+                fraction=fraction,
+                order=order,
+                seed=seed,
+                device=device,
+                batch_size=batch_size,
+                progress=update,
+            )
+        _report_db(done, as_json)
+        return
 
     partial = PartialChoice(fraction=fraction, order=order, seed=seed)
     job = JobOptions(
@@ -219,6 +239,21 @@ def _json_or_notes(result: Any, as_json: bool) -> bool:
     return False
 
 
+def _report_db(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(result)
+        return
+    segs = ", ".join(f"{n} of {s}" for s, n in result["segments"].items())
+    say(
+        f"Upgraded {result['gallery']} to [bold]{result['target']}[/] ({result['strategy']}): "
+        f"{segs}; {result['embedded']} re-embedded in {result['seconds']:.1f}s"
+    )
+    say(
+        "The previous collections are kept: 'embedreg upgrade rollback URL' returns to them, "
+        "'embedreg upgrade finalize URL' drops them."
+    )
+
+
 def _report(result: Any, as_json: bool) -> None:
     if result.state == "worker":
         return  # a non-main process of a launch: the main one reports
@@ -241,7 +276,7 @@ def _report(result: Any, as_json: bool) -> None:
 
 
 @upgrade.command("resume")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @_processes
 @device_option
 @routing_options
@@ -250,15 +285,24 @@ def _report(result: Any, as_json: bool) -> None:
 @pass_state
 def resume(
     state: State,
-    folder: Path,
+    folder: str,
     num_processes: int,
     device: str,
     policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Continue the interrupted upgrade job of the gallery in FOLDER."""
+    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import JobOptions
     from embedreg.upgrade import resume as run_resume
+
+    if is_url(folder):
+        from embedreg.upgrade import database
+
+        with progress_bar(f"Re-embedding for {folder}") as update:
+            done = database.resume(state.registry(), folder, device=device, progress=update)
+        _report_db(done, as_json)
+        return
 
     job = JobOptions(num_processes=num_processes, device=device)
     with progress_bar(f"Re-embedding for {folder}") as update:
@@ -269,12 +313,24 @@ def resume(
 
 
 @upgrade.command("status")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @json_option
-def status(folder: Path, as_json: bool) -> None:
+def status(folder: str, as_json: bool) -> None:
     """Show the upgrade job of the gallery in FOLDER: state, progress, rate, ETA."""
+    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import status as job_status
 
+    if is_url(folder):
+        from embedreg.upgrade import database
+
+        found = database.status(folder)
+        if as_json:
+            emit_json(found)
+        elif found["state"] == "none":
+            say(f"No upgrade job in {folder}.")
+        else:
+            say(f"Upgrade job {found['id']} of {folder} to {found['to']}: {found['state']}")
+        return
     st = job_status(folder)
     if as_json:
         emit_json(st.to_dict())
@@ -299,29 +355,56 @@ def status(folder: Path, as_json: bool) -> None:
 
 
 @upgrade.command("rollback")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @click.option("--force", is_flag=True, help="Roll back even if the gallery changed since.")
 @json_option
 @registry_option
 @pass_state
-def rollback(state: State, folder: Path, force: bool, as_json: bool) -> None:
+def rollback(state: State, folder: str, force: bool, as_json: bool) -> None:
     """Return the gallery in FOLDER to its version before the last upgrade (or discard a job)."""
+    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import rollback as run_rollback
+
+    if is_url(folder):
+        from embedreg.upgrade import database
+
+        back = database.rollback(folder)
+        if as_json:
+            emit_json(back)
+        else:
+            say(f"Rolled back {folder}: {back['action']}")
+        return
 
     result = run_rollback(state.registry(), folder, force=force)
     if _json_or_notes(result, as_json):
         return
-    say(
-        f"Rolled back {folder}: {result.action}, version {result.version}, content hash {result.content_hash}"
+    what = (
+        f"version {result.version} is back"
+        if result.action == "restored"
+        else f"{result.action}, version {result.version}"
     )
+    say(f"Rolled back {folder}: {what}, content hash {result.content_hash}")
 
 
 @upgrade.command("finalize")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder")
 @json_option
-def finalize(folder: Path, as_json: bool) -> None:
+def finalize(folder: str, as_json: bool) -> None:
     """Forget the version the last upgrade of FOLDER replaced, and delete its files."""
+    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import finalize as run_finalize
+
+    if is_url(folder):
+        from embedreg.upgrade import database
+
+        done = database.finalize(folder)
+        if as_json:
+            emit_json(done)
+        else:
+            say(
+                f"Finalized the upgrade of {folder}: dropped {', '.join(done['dropped']) or 'nothing'}"
+            )
+        return
 
     result = run_finalize(folder)
     if _json_or_notes(result, as_json):

@@ -235,14 +235,23 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
     def penalty(
         cls, module: torch.nn.Module, config: FamilyConfig
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        from .torch_modules import AffineModule, expect, lambda_penalty
+        from .torch_modules import (
+            AffineModule,
+            anchor_defect,
+            expect,
+            lambda_penalty,
+            penalty_vanishes,
+        )
 
         cfg = _own(config)
-        weight = expect(module, AffineModule).weight
+        affine = expect(module, AffineModule)
+        weight = affine.weight
         lam = cfg.absolute_lambda(weight.shape[1], weight.shape[0])
-        if math.isinf(lam):
-            return None
-        return lambda_penalty(weight, lam, cfg.alpha)
+        if math.isinf(lam) or penalty_vanishes(affine, lam, cfg.alpha):
+            return None  # exactly zero, term and gradient: the same training, less work
+        term, d = lambda_penalty(weight, lam, cfg.alpha)
+        anchor_defect(affine, d)
+        return term, d
 
     @classmethod
     def companion_module(cls, dimension: int, config: FamilyConfig) -> torch.nn.Module | None:

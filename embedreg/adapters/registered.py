@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import AdapterIntegrityError, EmbedRegError, NotFound
+from ..errors import AdapterIntegrityError, EmbedRegError, NotFound, UnknownAdapter
 from ..registry import AdapterRecord, Generation, Registry, validate_name
 from ..registry.records import adapter_artifact_key
 from .base import Adapter
@@ -47,6 +47,7 @@ from .persistence import (
 __all__ = [
     "adapter_id",
     "artifact_key",
+    "check_dimensions",
     "load_registered_adapter",
     "register_files",
     "store_adapter",
@@ -158,11 +159,35 @@ def load_registered_adapter(registry: Registry, adapter: str) -> LoadedAdapter:
         >>> load_registered_adapter(reg, "v3-to-v2.lambda-orth").adapter.family  # doctest: +SKIP
         'lambda-orth'
     """
-    record = registry.adapter(adapter)
+    doc = registry.document()
+    record = doc.adapters.get(adapter)
+    if record is None:
+        raise UnknownAdapter(adapter, doc.adapters)
     try:
         folder = registry.store.fetch_artifact(record.location)
     except NotFound:
         raise AdapterIntegrityError(
             record.location, "its files are missing from the store"
         ) from None
-    return load_adapter(folder, sha256=record.sha256)
+    loaded = load_adapter(folder, sha256=record.sha256)
+    check_dimensions(
+        loaded.adapter,
+        doc.generations[record.source].dimension,
+        doc.generations[record.target].dimension,
+        record.location,
+    )
+    return loaded
+
+
+def check_dimensions(adapter: Adapter, source: int, target: int, where: str) -> None:
+    """Refuse an adapter whose files map other dimensions than its generations have.
+
+    Raises:
+        AdapterIntegrityError: naming both shapes.
+    """
+    if (adapter.input_dim, adapter.output_dim) != (source, target):
+        raise AdapterIntegrityError(
+            where,
+            f"its files map {adapter.input_dim} → {adapter.output_dim} dimensions, its "
+            f"generations are {source}- and {target}-d",
+        )

@@ -25,6 +25,8 @@ class AffineModule(nn.Module):
         super().__init__()
         self.weight = _param(init.W)
         self.bias = _param(init.b)
+        #: the weight and its defect when ``D`` was last computed (:func:`penalty_vanishes`)
+        self.defect_anchor: tuple[torch.Tensor, float] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.linear(x, self.weight, self.bias)
@@ -91,6 +93,54 @@ def lambda_penalty(
     """``L_λ = sigmoid(α (D − λ)) · D`` and ``D`` itself."""
     d = defect_torch(weight)
     return torch.sigmoid(alpha * (d - lam)) * d, d
+
+
+#: ``sigmoid(z)`` is exactly 0 in float32, float16 and bfloat16 below this
+#: (``exp(−z)`` overflows already below −89; e^−110 is also far under the
+#: smallest subnormal, whichever way a kernel computes it).
+GATE_ZERO = -110.0
+
+
+def penalty_vanishes(module: AffineModule, lam: float, alpha: float) -> bool:
+    """Whether ``L_λ`` and its gradient are exactly zero now, proved without computing ``D``.
+
+    ``D`` costs a Gram matrix (``O(m²n)``, most of a λ-orth step on a CPU),
+    but while ``W`` is far inside the band the gate ``sigmoid(α(D − λ))`` is
+    exactly 0.0 in float32, so the term and its gradient are exactly zero
+    and leaving them out changes no bit of the training.  From the last
+    exact ``D₀`` at ``W₀`` (``module.defect_anchor``), with ``Δ = W − W₀``::
+
+        D(W) ≤ D₀ + 2·‖W₀‖₂·‖Δ‖_F + ‖Δ‖_F²,   ‖W₀‖₂ ≤ √(1 + D₀)
+
+    (``WWᵀ − I = (W₀W₀ᵀ − I) + W₀Δᵀ + ΔW₀ᵀ + ΔΔᵀ``), an ``O(mn)`` bound.  When
+    it cannot prove ``α(D − λ) < GATE_ZERO`` (with a margin for rounding)
+    the caller computes the penalty and :func:`anchor_defect` records it.
+
+    Example:
+        >>> m = AffineModule(AffineMap(np.eye(3, dtype=np.float32), np.zeros(3, np.float32)))
+        >>> penalty_vanishes(m, 7.0, 30.0)  # no exact D yet
+        False
+        >>> anchor_defect(m, torch.tensor(0.0)); penalty_vanishes(m, 7.0, 30.0)
+        True
+    """
+    weight = module.weight
+    if module.defect_anchor is None or weight.dtype not in (
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+    ):
+        return False
+    w0, d0 = module.defect_anchor
+    with torch.no_grad():
+        step = float(torch.linalg.vector_norm(weight - w0))
+    bound = d0 + 2.0 * math.sqrt(1.0 + d0) * step + step * step
+    bound += 1e-3 * (1.0 + bound)  # float32 rounding of D₀ and of the bound
+    return alpha * (bound - lam) < GATE_ZERO
+
+
+def anchor_defect(module: AffineModule, d: torch.Tensor) -> None:
+    """Record ``D`` just computed at the module's current weight (see :func:`penalty_vanishes`)."""
+    module.defect_anchor = (module.weight.detach().clone(), float(d.detach()))
 
 
 def expect(module: nn.Module, cls: type[M]) -> M:

@@ -72,14 +72,18 @@ class Interval:
         return [self.low, self.high]
 
     @classmethod
-    def from_value(cls, value: Any) -> Interval | None:
-        """The interval a figure stores (``[low, high]``), or ``None`` when absent or malformed."""
+    def from_value(cls, value: Any, n: int = 0) -> Interval | None:
+        """The interval a figure stores (``[low, high]``), or ``None`` when absent or malformed.
+
+        ``n``: the queries it was measured on (the figures' ``heldout``), which
+        the stored form does not carry.
+        """
         if (
             isinstance(value, (list, tuple))
             and len(value) == 2
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
         ):
-            return cls(float(value[0]), float(value[1]))
+            return cls(float(value[0]), float(value[1]), n=n)
         return None
 
     def format(self, digits: int = 3) -> str:

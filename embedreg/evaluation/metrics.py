@@ -34,6 +34,7 @@ __all__ = [
     "AGREEMENT_K",
     "average_compatibility",
     "average_multimodel_accuracy",
+    "average_precisions",
     "cmc",
     "cmc_hits",
     "flip_rates",
@@ -189,12 +190,55 @@ def mean_average_precision(
 
     Queries without any relevant gallery item are skipped.
     """
+    total, counted = 0.0, 0
+    for _, ap, keep in _average_precisions(
+        queries, gallery, query_labels, gallery_labels, exclude_self, device
+    ):
+        total += float(ap[keep].sum())
+        counted += int(keep.sum())
+    return float(total / counted) if counted else 0.0
+
+
+def average_precisions(
+    queries: FloatArray,
+    gallery: FloatArray,
+    query_labels: IntArray,
+    gallery_labels: IntArray,
+    *,
+    exclude_self: bool = True,
+    device: str = "cpu",
+) -> npt.NDArray[np.float64]:
+    """Each query's average precision over the full ranking; NaN where nothing is relevant.
+
+    Example:
+        >>> q = np.eye(3, dtype=np.float32)
+        >>> average_precisions(q, q, np.array([0, 0, 1]), np.array([0, 0, 1])).tolist()
+        [1.0, 1.0, nan]
+    """
+    out = np.full(len(queries), np.nan)
+    for start, ap, keep in _average_precisions(
+        queries, gallery, query_labels, gallery_labels, exclude_self, device
+    ):
+        part = ap.double().cpu().numpy()
+        part[~keep.cpu().numpy()] = np.nan
+        out[start : start + len(part)] = part
+    return out
+
+
+def _average_precisions(
+    queries: FloatArray,
+    gallery: FloatArray,
+    query_labels: IntArray,
+    gallery_labels: IntArray,
+    exclude_self: bool,
+    device: str,
+) -> Any:
+    """Yield ``(start, ap, keep)`` per chunk of queries: AP and whether anything is relevant."""
     import torch
 
     _check(queries, gallery, exclude_self)
     g_lab = torch.as_tensor(gallery_labels, device=device)
     q_lab = torch.as_tensor(query_labels, device=device)
-    total, counted = 0.0, 0
     for start, sims in _chunks(queries, gallery, device, exclude_self):
         order = torch.argsort(sims, dim=1, descending=True, stable=True)
         rel = (g_lab[order] == q_lab[start : start + sims.shape[0], None]).float()
@@ -203,11 +247,7 @@ def mean_average_precision(
         n_rel = rel.sum(1)
         ranks = torch.arange(1, rel.shape[1] + 1, device=rel.device, dtype=torch.float32)
         precision = rel.cumsum(1) / ranks
-        ap = (precision * rel).sum(1) / n_rel.clamp(min=1)
-        keep = n_rel > 0
-        total += float(ap[keep].sum())
-        counted += int(keep.sum())
-    return float(total / counted) if counted else 0.0
+        yield start, (precision * rel).sum(1) / n_rel.clamp(min=1), n_rel > 0
 
 
 def neighbour_agreement(

@@ -24,7 +24,7 @@ import json
 import os
 from pathlib import Path
 
-from ..constants import GALLERY_LOCK, GALLERY_MANIFEST
+from ..constants import GALLERY_BUILD_JOURNAL, GALLERY_LOCK, GALLERY_MANIFEST
 from ..errors import ConflictError, ValidationError
 from ..util.atomic import atomic_create_bytes, process_alive, remove_stale_temps
 from . import storage
@@ -63,6 +63,7 @@ def discard_interrupted_build(folder: Path, journal: Path) -> None:
 
 def check_empty(folder: Path) -> None:
     """Refuse a folder that holds anything but a gallery's lock file (not a gallery's folder)."""
+    remove_stale_temps(folder, GALLERY_BUILD_JOURNAL)  # a claim killed before it was made
     try:
         entries = sorted(e.name for e in folder.iterdir() if e.name != GALLERY_LOCK)
     except FileNotFoundError:

@@ -108,6 +108,8 @@ class DatabaseGallery(Searching):
         }
         self._collections: dict[str, str] = dict(manifest.get("collections", {}))
         self.state: dict[str, Any] = dict(manifest.get("state") or {})
+        #: the collection the gallery's alias (its name in the database) points at
+        self.alias: str | None = manifest.get("alias")
         self.routed = _NoPretransform()
         self._keys: dict[int, tuple[str, str]] = {}
         self._key_of: dict[tuple[str, str], int] = {}
@@ -288,6 +290,22 @@ class DatabaseGallery(Searching):
         self.save()
         return seg
 
+    def replace_segments(
+        self, segments: Mapping[str, Segment], collections: Mapping[str, str]
+    ) -> None:
+        """Put other collections in place of the segments (saved by :meth:`save`: an upgrade's switch)."""
+        if set(segments) != set(collections):
+            raise ValidationError("every segment needs a collection")
+        self._segments, self._collections = dict(segments), dict(collections)
+        self.updated = utc_now()
+
+    def point_alias(self, collection: str) -> None:
+        """Point the gallery's alias (its name in the database) at ``collection``, and record it."""
+        self.backend.set_alias(self.backend.gallery_name, collection)
+        if self.alias != collection:
+            self.alias = collection
+            self.save()
+
     def _new_collection_name(self, generation: str) -> str:
         base = f"{self.backend.gallery_name}__{re.sub(r'[^a-z0-9_]', '_', generation)}"
         taken = set(self._collections.values())
@@ -400,6 +418,7 @@ class DatabaseGallery(Searching):
                 {s: c for s, c in self.calibration.items() if s in self._segments}
             ),
             "state": self.state,
+            "alias": self.alias,
             "created": self.created,
             "updated": self.updated,
         }

@@ -118,7 +118,8 @@ def build(
             raise ValidationError(f"{src} holds no items", "give an input with at least one item")
         g.sources.append(origin)
         g.state = {}
-        g.backend.set_alias(g.backend.gallery_name, g.collection(gen.name))
+        g.alias = g.collection(gen.name)
+        g.backend.set_alias(g.backend.gallery_name, g.alias)
         g.save()  # the commit point: the build is complete
         if record is not None:
             _register(registry, record)

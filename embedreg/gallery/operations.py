@@ -135,7 +135,9 @@ def build_gallery(
         done = _built_already(folder, gen, src, text_field, id_field, record, existing, register)
         if done is not None:
             return done
-        raise DuplicateName("gallery folder", str(folder), "an existing gallery; choose another -o")
+        raise DuplicateName(
+            "gallery folder", str(folder), "an existing gallery", hint="choose another -o folder"
+        )
     else:
         check_empty(folder)  # a build writes only into a new or empty folder, or its own
     if existing is not None and existing.location != record.location:

@@ -245,9 +245,10 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise _missing(folder) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise GalleryError(
-            f"gallery manifest {path} is corrupted ({exc})", "restore the gallery from a backup"
+            f"gallery manifest {path} is corrupted ({detail})", "restore the gallery from a backup"
         ) from None
     if not isinstance(data, dict):
         raise GalleryError(f"gallery manifest {path} is not an object", "restore the gallery")

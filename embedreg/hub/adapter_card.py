@@ -329,7 +329,10 @@ def selection_rows(selection: Any) -> dict[str, Any] | None:
         rows.append(
             {
                 "label": str(cand.get("label")),
-                "figure": _value(figs.get(basis)) if not cand.get("error") else "not fit",
+                "figure": "not fit"
+                if cand.get("error")
+                else _value(figs.get(basis))
+                + (f" ({cand.get('folds')} folds, stopped)" if cand.get("stopped") else ""),
                 "recall": _value(figs.get("recall@1")),
                 "seconds": f"{float(cand.get('seconds') or 0):.1f}",
                 "chosen": cand.get("label") == selection.get("chosen"),

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters import load_adapter
+from ..adapters.registered import check_dimensions
 from ..constants import (
     ADAPTER_CONFIG_FILENAME,
     ADAPTER_WEIGHTS_FILENAME,
@@ -159,7 +160,13 @@ def pull_registry(registry: Registry, url: str) -> Transfer:
     with tempfile.TemporaryDirectory(prefix="embedreg-pull-") as tmp:
         for rec in remote.adapters.values():
             folder = source.fetch_artifact(rec.location)
-            load_adapter(folder, sha256=rec.sha256)  # refused before anything is written
+            loaded = load_adapter(folder, sha256=rec.sha256)  # refused before anything is written
+            check_dimensions(
+                loaded.adapter,
+                remote.generations[rec.source].dimension,
+                remote.generations[rec.target].dimension,
+                f"{source.location} {rec.location}",
+            )
             dest = Path(tmp) / rec.id
             dest.mkdir()
             for name in (ADAPTER_CONFIG_FILENAME, ADAPTER_WEIGHTS_FILENAME):

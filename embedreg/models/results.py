@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from dataclasses import dataclass
@@ -130,6 +131,22 @@ def check_output(
         raise ConflictError(
             f"the output {out} exists", "choose another path, or pass --force to replace it"
         )
+    _check_writable(out)
+
+
+def _check_writable(out: Path) -> None:
+    """Raise :class:`OSError` naming the folder when ``out`` could not be written there.
+
+    Checked before any model loads: the nearest existing folder above ``out``
+    must be a folder this process may write into.
+    """
+    folder = out.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(folder))
 
 
 def _same_or_inside(source: Path, out: Path) -> bool:

@@ -79,6 +79,7 @@ class BackfillResult:
     areas: dict[str, float] = field(default_factory=dict)
     queries: int = 0
     probe: float = DEFAULT_PROBE
+    overlaps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def gain(self, order: str) -> float:
         """Area gained by ``order`` over the random order."""
@@ -98,6 +99,7 @@ class BackfillResult:
             "gains": {o: self.gain(o) for o in self.areas if o != "random"},
             "queries": self.queries,
             "probe": self.probe,
+            "training_overlap": self.overlaps,
         }
 
 
@@ -224,5 +226,15 @@ def backfill(
         step=step,
     )
     return BackfillResult(
-        old, new, rest, path.adapter_ids, judge.metric, betas, curves, areas, judge.queries, probe
+        old,
+        new,
+        rest,
+        path.adapter_ids,
+        judge.metric,
+        betas,
+        curves,
+        areas,
+        judge.queries,
+        probe,
+        data.training_overlaps(registry, path.adapter_ids),
     )

@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,6 +46,7 @@ from ..evaluation.ranking import Judge
 from ..models import EncodeOptions, Encoder
 from ..models.embed import cache_key, embeddings_cache_dir
 from ..registry import Generation, Registry
+from ..training.overlap import overlaps
 from ..util.hashing import canonical_json_sha256, file_sha256
 
 if TYPE_CHECKING:
@@ -154,6 +155,18 @@ class EvalSet:
             return None
         _, codes = np.unique(np.asarray(self.labels, dtype=str), return_inverse=True)
         return codes.astype(np.int64)
+
+    def training_overlaps(
+        self, registry: Registry, adapters: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Of ``adapters``, those whose training data this set's items (or queries) overlap.
+
+        Figures through them on this set are optimistic; see
+        :mod:`embedreg.training.overlap`.
+        """
+        ids = list(dict.fromkeys(self.ids + (self.query_ids or [])))
+        records = {a: registry.adapter(a).provenance for a in dict.fromkeys(adapters)}
+        return {a: o.to_dict() for a, o in overlaps(records, ids).items()}
 
     def judge(self, metric: str | None = None) -> Judge:
         """How searches on this set are scored (``cmc@1`` with labels, ``ndcg@10`` with qrels).

@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..devices import select_device
@@ -58,6 +58,9 @@ class CompatibilityMatrix:
         qualities: each cell's path quality (the registry's figure).
         reasons: why a cell has no value.
         queries: how many queries each cell scores.
+        overlaps: the adapters on the paths whose training data the set
+            overlaps (id → :class:`~embedreg.training.overlap.TrainingOverlap`
+            as a dict): the cells through them are optimistic.
     """
 
     generations: list[str]
@@ -69,6 +72,11 @@ class CompatibilityMatrix:
     reasons: list[list[str | None]]
     queries: int
     data: str = ""
+    overlaps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def optimistic(self, t: int, j: int) -> bool:
+        """Whether cell ``[t][j]`` goes through an adapter measured on its training data."""
+        return any(a in self.overlaps for a in self.paths[t][j] or [])
 
     @property
     def ac(self) -> float:
@@ -94,6 +102,7 @@ class CompatibilityMatrix:
             "am": self.am,
             "queries": self.queries,
             "data": self.data,
+            "training_overlap": self.overlaps,
         }
 
 
@@ -158,4 +167,5 @@ def compatibility_matrix(
         reasons,
         judge.queries,
         data.source,
+        data.training_overlaps(registry, (a for row in paths for p in row if p for a in p)),
     )

@@ -80,7 +80,7 @@ def heatmap_plot(
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("gallery generation")
     ax.set_ylabel("query generation")
-    ax.set_title(title)
+    fig.suptitle(title)  # above the axes and the colorbar both: neither covers it
     for t, row in enumerate(values):
         for j, v in enumerate(row):
             if j > t:
@@ -112,6 +112,8 @@ def curve_plot(
     for name, ys in series.items():
         clean = [float("nan") if y is None or not math.isfinite(y) else y for y in ys]
         ax.plot(list(xs), clean, marker="o", markersize=3, label=name)
+    if xs and all(float(x).is_integer() for x in xs):  # k = 1, 2, 3, 5 …: whole ticks only
+        ax.set_xticks([int(x) for x in xs])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

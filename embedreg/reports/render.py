@@ -145,6 +145,8 @@ def report_sections(report: Report) -> dict[str, Any]:
     notes = [v for k, v in figs.items() if k.endswith(".interval.note")]
     basis = figs.get("retention.basis", "?")
     verdict = f"Retention {fmt('retention', figs.get('retention'))} {_interval(figs, 'retention')} by {basis}; criterion {fmt('criterion', figs.get('criterion'))}."
+    if report.overlap:  # the headline says it first: these figures are optimistic
+        verdict = f"Measured on training data ({report.overlap['text']}): optimistic. {verdict}"
     sections: list[dict[str, Any]] = [
         {
             "title": "Figures",
@@ -227,6 +229,11 @@ def report_sections(report: Report) -> dict[str, Any]:
                 "title": "Compatibility matrix",
                 "text": f"{m.metric} of queries (rows) on galleries (columns) through the best path; AC {m.ac:.3f}, AM {m.am:.4f}.",
                 "header": ["query \\ gallery", *m.generations],
+                "note": "; ".join(
+                    f"measured on training data, optimistic: {o['text']}"
+                    for o in m.overlaps.values()
+                )
+                or None,
                 "rows": rows_m,
                 "image": "matrix.png" if "matrix.png" in report.images else None,
             }

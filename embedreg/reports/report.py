@@ -47,6 +47,7 @@ from ..evaluation.qrels import recall_per_query
 from ..evaluation.ranking import Judge
 from ..models import EncodeOptions
 from ..registry import Registry
+from ..training.overlap import training_overlap
 from ..util.atomic import atomic_write_bytes
 from ..util.clock import utc_now
 from .backfill import BackfillResult, backfill_vectors
@@ -89,6 +90,7 @@ class Report:
     folder: Path = Path(".")
     images: list[str] = field(default_factory=list)
     plots_note: str | None = None
+    overlap: dict[str, Any] | None = None
     created: str = field(default_factory=utc_now)
     version: str = __version__
 
@@ -117,6 +119,7 @@ class Report:
             "markdown": str(self.markdown),
             "images": self.images,
             "plots_note": self.plots_note,
+            "training_overlap": self.overlap,
         }
 
 
@@ -187,6 +190,11 @@ def write_report(
         report = _paired_report(adapter, rec.direction, pairs, dev, stage)
         report.data = data.source if data is not None else "paired embeddings files"
     report.adapter = rec.to_dict()
+    if data is not None:  # figures on the adapter's own training data are optimistic
+        report.overlap = data.training_overlaps(registry, [rec.id]).get(rec.id)
+    elif pairs is not None:
+        found = training_overlap(rec.id, rec.provenance, pairs.ids, pairs.content_hash())
+        report.overlap = found.to_dict() if found is not None else None
     if chain:
         assert data is not None
         report.matrix = compatibility_matrix(
@@ -195,7 +203,7 @@ def write_report(
             data,
             encode=encode,
             progress=progress,
-            step=stage("matrix"),
+            step=stage("matrix cells"),
         )
     folder.mkdir(parents=True, exist_ok=True)
     report.folder = folder
@@ -303,7 +311,7 @@ def _paired_report(
     sides = _Sides(pairs.source, pairs.source, pairs.target, pairs.target)
     names = (pairs.source_generation or "source", pairs.target_generation or "target")
     report.backfill = _backfill(
-        adapter, direction, sides, Judge.for_labels(codes), names, dev, stage("backfill")
+        adapter, direction, sides, Judge.for_labels(codes), names, dev, stage("backfill points")
     )
     return report
 
@@ -340,7 +348,7 @@ def _judged_report(
     report = Report({}, data.source, "qrels", figures, ("recall@k", ks, series))
     sides = _Sides(src.queries, src.items, tgt.queries, tgt.items)
     report.backfill = _backfill(
-        adapter, direction, sides, Judge.for_qrels(rel), names, dev, stage("backfill")
+        adapter, direction, sides, Judge.for_qrels(rel), names, dev, stage("backfill points")
     )
     return report
 

@@ -122,7 +122,9 @@ def path_interval(hops: Sequence[Hop]) -> Interval | None:
         return None
     lows = [min(i.low, 1.0) for i in intervals if i is not None]
     highs = [min(i.high, 1.0) for i in intervals if i is not None]
-    return Interval(float(math.prod(lows)), float(math.prod(highs)))
+    measured = [i.n for h, i in zip(hops, intervals, strict=True) if i and not h.is_identity]
+    n = min(measured) if measured else 0  # the fewest queries any hop was measured on
+    return Interval(float(math.prod(lows)), float(math.prod(highs)), n=n)
 
 
 def adapter_hops(hops: Sequence[Hop]) -> int:

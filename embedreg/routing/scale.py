@@ -83,7 +83,9 @@ def on_scale(basis: str) -> bool:
 
 def hop_interval(figures: Mapping[str, Any]) -> Interval | None:
     """The record's bootstrap interval of ``retention`` (``None`` when it has none)."""
-    return Interval.from_value(figures.get(RETENTION_INTERVAL))
+    n = figures.get("heldout", figures.get("queries", 0))
+    count = n if isinstance(n, int) and not isinstance(n, bool) else 0
+    return Interval.from_value(figures.get(RETENTION_INTERVAL), n=count)
 
 
 def hop_criterion(figures: Mapping[str, Any]) -> bool | None:

@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,7 @@ from ..util.hashing import canonical_json_sha256
 from .callbacks import TrainerCallback, TrainResult
 from .config import TrainConfig
 from .data import DEFAULT_HELDOUT, check_order, directions, split_pairs
+from .overlap import MAX_RECORDED_IDS, id_fingerprints, training_overlap
 from .selection import AUTO, AutoConfig, Selection, candidate_grid, select_adapter
 from .trainer import AdapterTrainer
 
@@ -75,6 +77,8 @@ __all__ = [
     "measure_result",
     "train_adapter",
 ]
+
+log = logging.getLogger("embedreg.training")
 
 #: ``on_stage(text)``: a short description as each stage of a run starts.
 StageFn = Callable[[str], None]
@@ -187,7 +191,9 @@ def train_adapter(
         name: adapter id instead of the default (see the module docstring).
         replace_existing: overwrite adapters with the same id.
         callbacks: trainer callbacks (progress).
-        on_stage: called with a short description as each stage starts.
+        on_stage: called with a short description as each stage starts (each
+            is also logged, logger ``embedreg.training`` at INFO: a script
+            that sets ``logging.basicConfig(level=logging.INFO)`` sees them).
 
     Returns:
         One :class:`AdapterRun` per direction.  Asking again for an adapter that
@@ -238,11 +244,13 @@ def train_adapter(
             runs.append(done[ident])
             continue
         tr, te = (train, test) if d == "backward" else (train.swapped(), test.swapped())
+        stage = f"fitting {family} {src.name} → {tgt.name} ({d}) on {len(tr)} pairs"
+        log.info("%s", stage)  # auto logs its own stages (logger embedreg.training)
         if on_stage:
-            on_stage(f"fitting {family} {src.name} → {tgt.name} ({d}) on {len(tr)} pairs")
+            on_stage(stage)
         result, selection = fit_family(family, tr, config, family_options, callbacks, on_stage)
         figures = measure_result(result, te, config)
-        provenance = _provenance(pairs, src, tgt, d, config, result, len(tr), len(te), heldout)
+        provenance = _provenance(pairs, src, tgt, d, config, result, tr.ids, len(te), heldout)
         provenance["request"] = request
         if selection is not None:
             provenance["requested_family"] = AUTO
@@ -269,7 +277,9 @@ def evaluate_adapter(
     """Measure registered adapter ``adapter`` on ``pairs`` (source: its source generation's vectors).
 
     Returns the figures of :func:`embedreg.evaluation.measure`; the record is
-    not changed.
+    not changed.  When ``pairs`` are (or include) the adapter's training data
+    (:mod:`embedreg.training.overlap`), ``figures["training_overlap"]`` says
+    how much: those figures are optimistic.
 
     Example:
         >>> evaluate_adapter(reg, "v3-to-v2.lambda-orth", pairs)["recall@1"]  # doctest: +SKIP
@@ -282,7 +292,11 @@ def evaluate_adapter(
     _check_dims(pairs, src, tgt)
     _check_generation_names(pairs, src, tgt)
     pairs.check(min_pairs=MIN_HELDOUT)
-    return measure(loaded.adapter, pairs, device=device)
+    figures = measure(loaded.adapter, pairs, device=device)
+    overlap = training_overlap(adapter, record.provenance, pairs.ids, pairs.content_hash())
+    if overlap is not None:  # optimistic figures: said so
+        figures["training_overlap"] = overlap.to_dict()
+    return figures
 
 
 # --- checks and provenance -------------------------------------------------------------
@@ -382,11 +396,12 @@ def _provenance(
     direction: str,
     config: TrainConfig,
     result: TrainResult,
-    n_train: int,
+    train_ids: Sequence[str],
     n_heldout: int,
     heldout: float,
 ) -> dict[str, Any]:
     adapter = result.adapter
+    n_train = len(train_ids)
     hyper: dict[str, Any] = {}
     if adapter.fitting == "gradient":
         hyper.update((result.config or config).to_dict())
@@ -405,6 +420,12 @@ def _provenance(
             "heldout_fraction": heldout,
             "split_seed": config.seed,
             "labels": pairs.labels is not None,
+            # which items trained it, so that figures on them can be flagged
+            **(
+                {"item_ids": id_fingerprints(train_ids)}
+                if len(train_ids) <= MAX_RECORDED_IDS
+                else {}
+            ),
         },
         "hyperparameters": hyper,
         "settings": adapter.card_facts(),

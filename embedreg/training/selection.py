@@ -19,7 +19,11 @@ has no way to know beforehand.  So:
    without.  The per-query successes of all folds are pooled, so every
    training pair is a validation query once (``-o folds=1``: one validation
    part of ``-o validation=0.25`` of the pairs, the rule before; on the hard
-   sets its 300 to 700 queries could not tell the closed forms apart).
+   sets its 300 to 700 queries could not tell the closed forms apart).  The
+   closed forms run on every fold first; the gradient candidates fold by
+   fold, each stopped once clearly behind on the queries so far, their later
+   folds trained for the first fold's best epoch count
+   (:mod:`embedreg.training.racing`).
 3. **Choose.**  The best pooled figure (CMC@1, or recall@1) leads.  A
    candidate is *tied* with it when its figure is within ``-o
    tolerance=0.0025`` *and* the paired bootstrap interval of the difference
@@ -29,7 +33,10 @@ has no way to know beforehand.  So:
    pooled mAP is within the same tolerance of the highest mAP among them is
    taken: CMC top-1 is a coarse figure, mAP ranks the whole gallery, and a
    more complex map must earn its place by it.  Without labels (no mAP):
-   the simplest tied candidate.
+   the simplest tied candidate.  With labels, the tied candidates that pass
+   the compatibility criterion *on validation* (their pooled CMC@1 at least
+   the old model's own on the same held folds, ``Selection.reference``) are
+   preferred to those that do not.
 4. **Refit.**  The chosen candidate is fit again on all the training pairs
    (``-o refit=false`` keeps its fit on the first fold's fit pairs), so it is
    exactly the adapter ``--family NAME -o …`` would train.
@@ -45,9 +52,10 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -57,10 +65,18 @@ from ..adapters import families as installed_families
 from ..adapters.config import check_positive
 from ..data.pairs import PairedEmbeddings
 from ..devices import select_device
-from ..errors import DimensionMismatch, TrainingDataError, ValidationError
-from ..evaluation.metrics import cmc_hits, mean_average_precision, own_pair_ranks
+from ..errors import TrainingDataError, ValidationError
 from .callbacks import TrainerCallback, TrainResult
 from .config import TrainConfig
+from .racing import (
+    Tally,
+    clearly_behind,
+    cut_folds,
+    difference_interval,
+    duration,
+    fit_fold,
+    rough_seconds,
+)
 from .trainer import AdapterTrainer
 
 __all__ = [
@@ -76,8 +92,7 @@ __all__ = [
 #: The family name that asks for the choice.
 AUTO = "auto"
 
-#: Bootstrap resamples of the paired difference (ties).
-BOOTSTRAP = 1000
+log = logging.getLogger("embedreg.training")
 
 
 @dataclass(frozen=True)
@@ -184,6 +199,8 @@ class CandidateResult:
     epochs: int = 0
     error: str | None = None
     hits: np.ndarray[Any, np.dtype[np.bool_]] | None = field(default=None, repr=False)
+    folds: int = 0
+    stopped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the per-query hits stay out)."""
@@ -193,6 +210,8 @@ class CandidateResult:
             "difference_interval": list(self.interval) if self.interval else None,
             "seconds": round(self.seconds, 3),
             "epochs": self.epochs,
+            "folds": self.folds,
+            "stopped": self.stopped,
             "error": self.error,
         }
 
@@ -213,6 +232,7 @@ class Selection:
     reason: str
     seconds: float = 0.0
     folds: int = 1
+    reference: float | None = None
 
     @property
     def winner(self) -> CandidateResult:
@@ -229,6 +249,7 @@ class Selection:
             "chosen": self.winner.candidate.label,
             "reason": self.reason,
             "seconds": round(self.seconds, 3),
+            "reference": self.reference,
             "candidates": [r.to_dict() for r in self.results],
         }
 
@@ -256,37 +277,18 @@ def fold_rows(
     return [(np.sort(np.setdiff1d(order, part)), np.sort(part)) for part in parts]
 
 
-def _score(
-    adapter_out: np.ndarray[Any, Any], val: PairedEmbeddings, device: str
-) -> tuple[str, np.ndarray[Any, np.dtype[np.bool_]], dict[str, float]]:
-    """The basis, per-query successes and the figures of adapted validation queries."""
-    codes = val.label_codes()
-    ranks = own_pair_ranks(adapter_out, val.target, device=device)
-    figures = {"recall@1": float((ranks == 0).mean())}
-    if codes is None:
-        return "recall@1", ranks == 0, figures
-    hits = cmc_hits(adapter_out, val.target, codes, codes, 1, device=device)
-    figures["cmc@1"] = float(hits.mean())
-    figures["map"] = mean_average_precision(adapter_out, val.target, codes, codes, device=device)
-    return "cmc@1", hits, figures
-
-
-def _difference_interval(
-    best: np.ndarray[Any, np.dtype[np.bool_]],
-    other: np.ndarray[Any, np.dtype[np.bool_]],
+def choose(
+    results: list[CandidateResult],
+    tolerance: float,
     seed: int,
-) -> tuple[float, float]:
-    """95 % paired-bootstrap interval of ``mean(best) − mean(other)`` over the same queries."""
-    diff = best.astype(np.float64) - other.astype(np.float64)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(diff), size=(BOOTSTRAP, len(diff)))
-    means = diff[idx].mean(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
-    return float(low), float(high)
+    reference: float | None = None,
+) -> tuple[int, str]:
+    """The index of the chosen result and why (see the module docstring, step 3).
 
-
-def choose(results: list[CandidateResult], tolerance: float, seed: int) -> tuple[int, str]:
-    """The index of the chosen result and why (see the module docstring, step 3)."""
+    ``reference``: the old model's own pooled figure on the same validation
+    queries; of the tied candidates, those at or above it (passing the
+    compatibility criterion on validation) are preferred.
+    """
     scored = [i for i, r in enumerate(results) if r.figure is not None]
     if not scored:
         errors = "; ".join(f"{r.candidate.label}: {r.error}" for r in results)
@@ -299,7 +301,7 @@ def choose(results: list[CandidateResult], tolerance: float, seed: int) -> tuple
     for i in scored:
         r = results[i]
         if i != best and r.hits is not None:
-            r.interval = _difference_interval(top.hits, r.hits, seed)
+            r.interval = difference_interval(top.hits, r.hits, seed)
     bar = top.figure - tolerance
 
     def is_tied(i: int) -> bool:  # within the tolerance and the interval reaches zero
@@ -308,14 +310,25 @@ def choose(results: list[CandidateResult], tolerance: float, seed: int) -> tuple
         return i == best or (close and r.interval is not None and r.interval[0] <= 0.0)
 
     tied = [i for i in scored if is_tied(i)]
+    passing = (
+        [i for i in tied if (results[i].figure or 0.0) >= reference]
+        if reference is not None
+        else tied
+    )
+    prefer, n_tied = "", len(tied)
+    if passing and len(passing) < len(tied):  # the criterion on validation first
+        tied, prefer = passing, ", passes the criterion on validation"
     pick, why = tied[0], "simpler"  # the grid is simplest first
     if all("map" in results[i].figures for i in tied):  # labels: the simplest of the top mAP
         top_map = max(results[i].figures["map"] for i in tied)
         pick = next(i for i in tied if results[i].figures["map"] >= top_map - tolerance)
         why = f"mAP {results[pick].figures['map']:.4f} within {tolerance:g} of the tied best"
+    if len(tied) == 1 and prefer:
+        why = "the only one"
+    why += prefer
     if pick == best:
         return best, f"best validation {_basis_name(top)} {top.figure:.4f}" + (
-            f"; of {len(tied)} tied, {why}" if len(tied) > 1 else ""
+            f"; of {n_tied} tied, {why}" if n_tied > 1 else ""
         )
     return pick, (
         f"within {tolerance:g} of the best ({top.candidate.label}, {top.figure:.4f}) and {why}"
@@ -326,42 +339,48 @@ def _basis_name(result: CandidateResult) -> str:
     return "cmc@1" if "cmc@1" in result.figures else "recall@1"
 
 
-def _validate(
-    trainer: AdapterTrainer,
-    cand: Candidate,
-    train: PairedEmbeddings,
-    folds: Sequence[tuple[np.ndarray[Any, np.dtype[np.intp]], np.ndarray[Any, np.dtype[np.intp]]]],
-    device: str,
-    on_stage: Any = None,
-) -> tuple[CandidateResult, TrainResult | None]:
-    """``cand`` fit and scored once per fold, the figures pooled; and its first fold's fit."""
-    res = CandidateResult(cand)
-    t0 = time.perf_counter()
-    hits: list[np.ndarray[Any, np.dtype[np.bool_]]] = []
-    weighted: dict[str, float] = {}
-    first: TrainResult | None = None
-    for k, (fit_rows, val_rows) in enumerate(folds, 1):
-        if on_stage and len(folds) > 1:
-            on_stage(f"  fold {k}/{len(folds)}: {len(fit_rows)} pairs")
-        fit, val = train.subset(fit_rows), train.subset(val_rows)
-        try:
-            fitted = trainer.fit(
-                cand.family, fit.source, fit.target, fit.labels, options=cand.options
-            )
-        except (DimensionMismatch, TrainingDataError) as exc:
-            res.error = exc.message
-            return res, None
-        first = fitted if first is None else first
-        basis, fold_hits, figures = _score(fitted.adapter.transform(val.source), val, device)
-        hits.append(fold_hits)
-        for key, value in figures.items():  # means over the folds, weighted by their queries
-            weighted[key] = weighted.get(key, 0.0) + value * len(val_rows)
-        res.epochs = max(res.epochs, fitted.epochs_run)
-    res.hits = np.concatenate(hits)
-    res.figures = {key: total / len(res.hits) for key, total in weighted.items()}
-    res.figure = res.figures[basis]
-    res.seconds = time.perf_counter() - t0
-    return res, first
+def _race(
+    results: list[CandidateResult],
+    tallies: list[Tally],
+    alive: list[int],
+    done: int,
+    n_folds: int,
+    seed: int,
+) -> list[int]:
+    """The gradient candidates still running after ``done`` folds (see :mod:`.racing`).
+
+    One stops when the leader is clearly ahead of it on the queries so far, or
+    when a simpler candidate is as good on them and clearly ahead on mAP (of
+    tied candidates the simplest near the top mAP is taken: it could not be).
+    """
+    scored = [
+        i
+        for i, r in enumerate(results)
+        if r.error is None and r.stopped is None and len(tallies[i].hits) >= done
+    ]
+    hits = {i: np.concatenate(tallies[i].hits[:done]) for i in scored}
+    aps = {i: np.concatenate(tallies[i].aps[:done]) for i in scored if tallies[i].aps}
+    leader = max(scored, key=lambda i: (float(hits[i].mean()), -i))
+    n_q = len(hits[leader])
+    still = []
+    for i in alive:
+        why = None
+        lead = clearly_behind(hits[leader], hits[i], seed) if i != leader else None
+        if lead is not None:
+            why = f"{results[leader].candidate.label} ahead on {tallies[i].basis}"
+        for s in (s for s in scored if s < i and s in aps and i in aps and why is None):
+            if hits[s].mean() >= hits[i].mean():
+                lead = clearly_behind(aps[s], aps[i], seed)
+                if lead is not None:
+                    why = f"{results[s].candidate.label} (simpler) as good and ahead on mAP"
+        if why is None or lead is None:
+            still.append(i)
+            continue
+        results[i].stopped = (
+            f"stopped after {done} of {n_folds} folds: {why} by {100 * lead[0]:+.1f} to "
+            f"{100 * lead[1]:+.1f} points on their {n_q} queries"
+        )
+    return still
 
 
 def select_adapter(
@@ -372,13 +391,23 @@ def select_adapter(
     callbacks: Sequence[TrainerCallback] = (),
     on_stage: Any = None,
 ) -> tuple[TrainResult, Selection]:
-    """Fit the candidates fold by fold on ``train``, choose on the pooled figures, refit the winner.
+    """Validate the candidates fold by fold on ``train``, choose on the pooled figures, refit.
+
+    Closed forms are fit on every fold first; gradient candidates run fold by
+    fold and stop once clearly behind (:mod:`embedreg.training.racing`).
+    Each stage is also logged (logger ``embedreg.training``, level INFO).
 
     Raises:
         TrainingDataError: no candidate could be fit, or too many folds for the pairs.
     """
     cfg = auto if isinstance(auto, AutoConfig) else AutoConfig.from_options(auto or {}, family=AUTO)
     t0 = time.perf_counter()
+
+    def say(text: str) -> None:
+        log.info("auto: %s", text)
+        if on_stage:
+            on_stage(text)
+
     folds = fold_rows(len(train), cfg, config.seed + 1)
     grid = candidate_grid(
         len(train),
@@ -391,18 +420,53 @@ def select_adapter(
         raise ValidationError("no installed family offers a candidate for these dimensions")
     trainer = AdapterTrainer(config, callbacks=callbacks)
     device = select_device(config.device)
-    results, fits = [], []
-    for k, cand in enumerate(grid, 1):
-        if on_stage:
-            on_stage(f"candidate {k}/{len(grid)}: {cand.label}, {len(folds)} fold(s)")
-        res, first = _validate(trainer, cand, train, folds, device, on_stage)
-        results.append(res)
-        fits.append(first if not cfg.refit else None)  # kept only when it is the answer
-    chosen, reason = choose(results, cfg.tolerance, config.seed)
+    parts = cut_folds(train, folds, device)
+    results = [CandidateResult(c) for c in grid]
+    tallies = [Tally() for _ in grid]
+    gradient = [i for i, c in enumerate(grid) if family_class(c.family).fitting == "gradient"]
+    closed = [i for i in range(len(grid)) if i not in gradient]
+    k_folds = len(parts)
+    guess = rough_seconds(len(train), train.source_dim, train.target_dim, len(gradient), k_folds)
+    say(
+        f"{len(grid)} candidates on {k_folds} fold(s) of {len(train)} pairs: "
+        f"{len(closed)} closed forms, then {len(gradient)} trained, fold by fold, "
+        f"while they can still win; up to about {duration(guess)} on one CPU core"
+        + (" (a GPU is faster)" if device != "cpu" else "")
+    )
+    for i in closed:  # 1. closed forms on every fold: they cost next to nothing
+        for fold in parts:
+            if results[i].error is None:
+                fit_fold(trainer, results[i], tallies[i], fold, device)
+    alive = list(gradient)  # 2. gradient candidates fold by fold, raced
+    for k, fold in enumerate(parts):
+        for i in alive:
+            first = tallies[i].first
+            epochs = first.best_epoch if first is not None else 0
+            shared = (  # 3. the first fold's best epoch count, no patience spent
+                AdapterTrainer(replace(config, epochs=epochs, patience=epochs), callbacks=callbacks)
+                if epochs > 0
+                else trainer
+            )
+            say(f"fold {k + 1}/{k_folds}: {results[i].candidate.label} ({len(fold.fit)} pairs)")
+            fit_fold(shared, results[i], tallies[i], fold, device)
+        alive = [i for i in alive if results[i].error is None]
+        if alive and k + 1 < k_folds:
+            alive = _race(results, tallies, alive, k + 1, k_folds, config.seed)
+    for res, tally in zip(results, tallies, strict=True):
+        if res.error is None and tally.hits:
+            res.figures = tally.pooled()
+            if res.stopped is None:
+                res.hits = np.concatenate(tally.hits)
+                res.figure = res.figures[tally.basis]
+    reference = None
+    if all(f.reference is not None for f in parts):
+        reference = float(
+            np.concatenate([f.reference for f in parts if f.reference is not None]).mean()
+        )
+    chosen, reason = choose(results, cfg.tolerance, config.seed, reference)
     winner = results[chosen].candidate
-    if on_stage:
-        on_stage(f"chose {winner.label} ({reason}); fitting it on {len(train)} pairs")
-    kept = fits[chosen]
+    say(f"chose {winner.label} ({reason}); fitting it on {len(train)} pairs")
+    kept = tallies[chosen].first if not cfg.refit else None
     if kept is not None:
         final = kept
     else:
@@ -420,5 +484,6 @@ def select_adapter(
         reason,
         time.perf_counter() - t0,
         len(folds),
+        reference,
     )
     return final, selection

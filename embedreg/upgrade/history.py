@@ -306,11 +306,8 @@ def rollback(
         "restored",
         int(restored.get("version", 0)),
         restored.get("content_hash"),
-        [
-            f"version {restored.get('version')} is back"
-            + (" (an interrupted rollback was finished)" if resuming else ""),
-            *notes,
-        ],
+        # the version itself is in the result: the command says it once
+        (["an interrupted rollback was finished"] if resuming else []) + notes,
     )
 
 

@@ -46,7 +46,7 @@ from ..constants import (
     UPGRADE_JOB_FORMAT_VERSION,
     UPGRADE_LOCK,
 )
-from ..errors import ConflictError, GalleryError
+from ..errors import ConflictError, EmbedRegError, GalleryError
 from ..registry import Generation
 from ..util.atomic import atomic_write_bytes, remove_stale_temps
 
@@ -127,7 +127,39 @@ class Job:
         job = cls(**fields)
         if job.state not in JOB_STATES:
             raise ValueError(f"unknown state {job.state!r}")
+        _check_types(job)
         return job
+
+
+#: Job field → the type(s) ``job.json`` must hold there (a tampered journal is refused).
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "strategy": str,
+    "fraction": (int, float),
+    "order": str,
+    "seed": int,
+    "promote": (str, type(None)),
+    "base_version": int,
+    "base_hash": (str, type(None)),
+    "counts": dict,
+    "chunk_size": int,
+    "created": str,
+    "forward": dict,
+    "runs": list,
+    "result_version": (int, type(None)),
+    "result_hash": (str, type(None)),
+    "restore": dict,
+    "calibration": dict,
+}
+
+
+def _check_types(job: Job) -> None:
+    for name, kind in _TYPES.items():
+        value = getattr(job, name)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise TypeError(f"{name} is {type(value).__name__}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in job.counts.values()):
+        raise TypeError("counts must be integers")
 
 
 def job_dir(folder: Path) -> Path:
@@ -151,9 +183,10 @@ def read_job(folder: Path) -> Job | None:
         return Job.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, EmbedRegError) as exc:
+        detail = exc.message if isinstance(exc, EmbedRegError) else str(exc)
         raise GalleryError(
-            f"upgrade journal {path} is damaged ({exc})",
+            f"upgrade journal {path} is damaged ({detail})",
             "the gallery itself is intact; remove the .upgrade folder to forget the job",
         ) from None
 

@@ -37,6 +37,7 @@ from typing import Any
 from ..evaluation import RETENTION, RETENTION_BASIS
 from ..registry import AdapterRecord
 from ..routing import QueryPath
+from ..routing.scale import hop_interval
 
 __all__ = [
     "Estimate",
@@ -134,14 +135,17 @@ def path_quality(path: QueryPath, adapters: dict[str, AdapterRecord]) -> Estimat
         if ratio is None:
             lo, hi = wilson(retention, int(_num(figures, "heldout") or 0))
             ratio = (retention, lo, hi)
-        low *= min(ratio[1], 1.0)
-        high *= min(ratio[2], 1.0)
+        low *= ratio[1]
+        high *= ratio[2]
         parts.append(f"{adapter_id} retention {retention:.3f} ({basis})")
     detail = "; ".join(parts) + " (held-out figures of the path's adapters)"
-    band = path.interval  # the hops' bootstrap intervals, where they were measured
-    if band is not None:
-        low, high = min(band.low, 1.0), min(band.high, 1.0)
+    bands = [hop_interval(adapters[a].figures) for a in path.adapter_ids]
+    if bands and all(b is not None for b in bands):  # the hops' bootstrap intervals
+        low = math.prod(b.low for b in bands if b is not None)
+        high = math.prod(b.high for b in bands if b is not None)
         detail += ", 95 % bootstrap interval"
+    # The intervals are the measurement, never capped (like the other strategies'); the
+    # value is the routing's path quality, each hop's retention capped at 1.
     return Estimate(path.quality, round(low, 4), round(high, 4), "measured", detail)
 
 

@@ -193,6 +193,11 @@ def atomic_copy_tree(files: dict[str, Path], destination: str | Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(staging, dest)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(dest)) from None  # name what failed
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

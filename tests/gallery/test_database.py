@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-BACKENDS = ("qdrant", "pgvector")
+BACKENDS = ("qdrant", "milvus", "pgvector")
 
 
 def one_line_error(result: Any) -> str:
@@ -73,6 +73,8 @@ def url_for(request: pytest.FixtureRequest) -> Any:
         unique = f"{name}{uuid.uuid4().hex[:8]}"
         if backend == "qdrant":
             return f"qdrant://{tmp / 'qdrant'}?collection={unique}"
+        if backend == "milvus":
+            return f"milvus://{tmp / 'milvus.db'}?collection={unique}"
         if backend == "pgvector":
             uri = request.getfixturevalue("pg_uri")
             return f"{uri}{'&' if '?' in uri else '?'}table={unique}"
@@ -140,6 +142,25 @@ def test_the_cli_speaks_urls_and_refuses_another_generations_vectors(
     assert search.returncode == 0, search.stderr
     found = json.loads(search.stdout)
     assert len(found["results"]) == 3 and len(found["results"][0]) == 10
+    folder = tmp_path / "faiss"
+    faiss = run_cli(
+        "gallery",
+        "build",
+        "v1",
+        str(world["emb"]),
+        "-o",
+        str(folder),
+        "--name",
+        f"f-{backend}",
+        env=env,
+    )
+    assert faiss.returncode == 0, faiss.stderr
+    same = run_cli(
+        "gallery", "search", str(folder), *world["queries"][:3], "--gen", "v2", "--json", env=env
+    )
+    assert same.returncode == 0, same.stderr
+    ids = [[hit["id"] for hit in row] for row in found["results"]]
+    assert ids == [[hit["id"] for hit in row] for row in json.loads(same.stdout)["results"]]
     # vectors of v2 are refused in one line, and nothing is written
     wrong = save_embeddings(
         tmp_path / "v2.safetensors",
@@ -214,3 +235,23 @@ def test_psql_reads_the_binding_without_embedreg(
         check=True,
     ).stdout.strip()
     assert count == "150"
+
+
+def test_a_second_client_reads_the_binding_without_embedreg_milvus(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    from embedreg.gallery import build_gallery
+    from pymilvus import MilvusClient
+
+    reg = world["reg"]
+    db = tmp_path / "m.db"
+    build_gallery(reg, "v1", world["emb"], f"milvus://{db}?collection=plain", register=False)
+    client = MilvusClient(str(db))
+    try:
+        props = client.describe_collection("plain")["properties"]  # through the alias
+        v1 = reg.generation("v1")
+        assert props["embedreg.generation"] == "v1" and props["embedreg.pin"] == v1.pin
+        assert props["embedreg.recipe_hash"] == v1.recipe.hash
+        assert props["embedreg.dimension"] == str(v1.dimension)
+    finally:
+        client.close()

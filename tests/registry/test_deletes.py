@@ -58,6 +58,8 @@ BAD = [
     "adapters/a2@2222222222222222",
     "adapters/a1/..",
     "adapters/a1@xyz",
+    "/tmp",
+    "../../outside",
 ]
 
 

@@ -71,3 +71,22 @@ def test_dimensions_are_bounded(tmp_path: Path) -> None:
     _edit(reg, lambda d: d["generations"]["v2"].update(dimension=10**12))
     with pytest.raises(CorruptedRegistry, match="between 1 and"):
         reg.document()
+
+
+def test_a_registry_file_that_is_a_pipe_is_refused(tmp_path: Path) -> None:
+    import os
+
+    reg = _registry(tmp_path)
+    Path(reg.location).unlink()
+    os.mkfifo(reg.location)
+    with pytest.raises(CorruptedRegistry, match="not a regular file"):
+        reg.document()  # reading would wait for a writer forever
+
+
+def test_a_deeply_nested_gallery_manifest_is_corruption(tmp_path: Path) -> None:
+    from embedreg.errors import GalleryError
+    from embedreg.gallery import storage
+
+    (tmp_path / "gallery.json").write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    with pytest.raises(GalleryError, match="nested too deeply"):
+        storage.read_manifest(tmp_path)

@@ -55,6 +55,17 @@ def test_matrix_over_three_generations(world) -> None:
     for t, j in ((0, 0), (1, 0), (2, 1)):
         ci = m.intervals[t][j]
         assert ci is not None and ci.low <= m.values[t][j] <= ci.high
+    # the adapters were trained on these texts: every cell through one is flagged
+    trained = world["reg"].adapter("v2-to-v1.affine").provenance["training_data"]["train"]
+    assert set(m.overlaps) == {"v2-to-v1.affine", "v2-cls-to-v2.procrustes"}
+    flag = m.to_dict()["training_overlap"]["v2-to-v1.affine"]
+    assert (flag["items"], flag["of"], flag["basis"]) == (trained, 500, "ids") and trained < 500
+    assert [m.optimistic(t, j) for t, j in ((0, 0), (1, 0), (2, 0), (2, 2))] == [
+        False,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_backfill_curve_from_gallery_to_new_generation(world) -> None:
@@ -67,6 +78,7 @@ def test_backfill_curve_from_gallery_to_new_generation(world) -> None:
     starts = {round(c[0], 6) for c in result.curves.values()}
     assert len(ends) == 1 and len(starts) == 1  # every order starts and ends at the same gallery
     assert result.to_dict()["gains"].keys() == {"worst-first", "predicted"}
+    assert result.to_dict()["training_overlap"]["v2-to-v1.affine"]["basis"] == "ids"
 
 
 def test_report_files_and_a_real_browser(world, tmp_path: Path) -> None:
@@ -92,6 +104,9 @@ def test_report_files_and_a_real_browser(world, tmp_path: Path) -> None:
     assert sorted(refs.refs) == sorted(rep.images)  # nothing but the PNGs beside it
     assert all("](" + name + ")" in twin for name in rep.images)
     assert rep.figures["retention.basis"] == "cmc@1" and rep.figures["retention.interval"]
+    assert rep.to_dict()["training_overlap"]["adapter"] == "v2-to-v1.affine"
+    for text in (page, twin):  # the headline says first that these are training data
+        assert "Measured on training data (" in text and "): optimistic. Retention" in text
     with pytest.raises(ReportExists):
         write_report(
             world["reg"],

@@ -95,3 +95,34 @@ def test_rollback_after_the_target_generation_was_removed_says_what_it_restored(
     assert any("registered again" in n for n in back.notes), back.notes
     assert any("'production' → v1 again" in n for n in back.notes), back.notes
     assert reg.gallery("g").generation == "v1" and reg.aliases()["production"] == "v1"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: [],
+        lambda d: {**d, "counts": []},
+        lambda d: {**d, "restore": "x"},
+        lambda d: {**d, "base_version": "2"},
+        lambda d: {**d, "state": 5},
+        lambda d: {**d, "target": {"name": "v2"}},
+    ],
+)
+def test_a_tampered_journal_is_one_typed_error(planted: dict[str, object], edit: object) -> None:
+    """Every field read from job.json is type-checked: status, rollback, finalize say it is damaged."""
+    import json
+
+    from embedreg.errors import GalleryError
+
+    reg, folder = planted["reg"], planted["folder"]
+    assert isinstance(folder, Path)
+    apply(reg, folder, "v2", "forward")  # type: ignore[arg-type]
+    path = folder / ".upgrade" / "job.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))  # type: ignore[operator]
+    for command in (
+        lambda: status(folder),
+        lambda: rollback(reg, folder),
+        lambda: finalize(folder),
+    ):  # type: ignore[arg-type]
+        with pytest.raises(GalleryError, match=r"upgrade journal .* is damaged"):
+            command()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -38,7 +39,14 @@ from ...constants import (
     LOCK_FILENAME,
     REGISTRY_FILENAME,
 )
-from ...errors import EmbedRegError, LockTimeout, NotFound, RegistryNotFound, ValidationError
+from ...errors import (
+    CorruptedRegistry,
+    EmbedRegError,
+    LockTimeout,
+    NotFound,
+    RegistryNotFound,
+    ValidationError,
+)
 from ...util.atomic import atomic_copy_tree, atomic_write_bytes, remove_stale_temps
 from .base import Store
 
@@ -87,6 +95,12 @@ class LocalStore(Store):
 
     def read(self) -> bytes | None:
         self._check_root()
+        try:
+            mode = os.stat(self.registry_path).st_mode
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(mode):  # a pipe would be read forever
+            raise CorruptedRegistry(self.location, "it is not a regular file")
         try:
             return self.registry_path.read_bytes()
         except FileNotFoundError:

@@ -1,0 +1,312 @@
+"""Upgrades of galleries in vector databases: new collections, one atomic switch, rollback.
+
+An upgrade of a database gallery (:class:`~embedreg.gallery.database.DatabaseGallery`)
+never changes the collections the gallery answers from.  :func:`apply`
+records the job in the gallery's manifest (the commit point of the plan:
+items to re-embed, chosen as a folder's upgrade chooses them, and the new
+collections), then fills new collections: the target generation's with the
+re-embedded items (and the items it held), and one per older segment with
+the items that stay.  Every write is an upsert by id, so :func:`resume`
+after a kill skips what is there and ends where an unkilled run ends.  The
+switch is one manifest write (a Qdrant metadata update, a Milvus property
+update, a PostgreSQL transaction) followed by moving the gallery's alias
+(Qdrant and Milvus aliases, a PostgreSQL view replaced in a transaction).
+The previous collections stay until :func:`finalize`; :func:`rollback`
+switches back to them (or discards an unfinished job).
+
+Strategies: ``partial`` (a fraction re-embedded, the rest searched through
+its path) and ``reembed`` (every item).
+
+Example:
+    >>> r = apply(reg, "qdrant:///srv/vectors?collection=news", "v3", "partial")  # doctest: +SKIP
+    >>> r["segments"]  # doctest: +SKIP
+    {'v2': 300, 'v3': 300}
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ConflictError, NotFound, ValidationError
+from ..gallery.database import DatabaseGallery
+from ..gallery.storage import Segment
+from ..models import Encoder
+from ..registry import Generation, Registry
+from ..util.clock import utc_now
+from .selection import ORDERS, select
+
+__all__ = ["DB_STRATEGIES", "apply", "finalize", "resume", "rollback", "status"]
+
+#: Strategies a database gallery's upgrade carries out.
+DB_STRATEGIES: tuple[str, ...] = ("partial", "reembed")
+
+#: Items copied or embedded per step (each step is upserts by id: a rerun redoes no more).
+STEP = 256
+
+Progress = Callable[[int, "int | None"], None]
+
+
+def _job(g: DatabaseGallery) -> dict[str, Any] | None:
+    job = g.state.get("upgrade")
+    return dict(job) if isinstance(job, dict) else None
+
+
+def _collection_name(g: DatabaseGallery, generation: str, job_id: str) -> str:
+    return f"{g.backend.gallery_name}__{re.sub(r'[^a-z0-9_]', '_', generation)}_{job_id}"
+
+
+def apply(
+    registry: Registry,
+    url: str,
+    to: str,
+    strategy: str,
+    *,
+    fraction: float = 0.5,
+    order: str = "random",
+    seed: int = 0,
+    device: str = "auto",
+    batch_size: int = 32,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Upgrade the gallery at ``url`` to generation ``to`` (see the module); the result as a dict.
+
+    Raises:
+        ConflictError: the gallery has an upgrade job already (resume, roll back or finalize it).
+        ValidationError: an unknown strategy or order, nothing to upgrade, items without texts.
+    """
+    if strategy not in DB_STRATEGIES:
+        raise ValidationError(
+            f"a database gallery's upgrade is one of {', '.join(DB_STRATEGIES)}, not {strategy!r}",
+            "use --strategy partial or reembed",
+        )
+    if order not in ORDERS or order == "worst":
+        raise ValidationError(
+            f"order {order!r} is not available for a database gallery",
+            f"use one of {', '.join(o for o in ORDERS if o != 'worst')}",
+        )
+    target = registry.generation(to)
+    with DatabaseGallery.open(url) as g:
+        job = _job(g)
+        if job is not None:
+            raise ConflictError(
+                f"gallery {url} has an upgrade job {job['id']} ({job['phase']})",
+                "resume it ('embedreg upgrade resume'), roll it back, or finalize it",
+            )
+        old = [s for s in g.generations if s != target.name]
+        candidates = [i for s in old for i in g.ids(s)]
+        if not candidates:
+            raise ValidationError(
+                f"every item of {url} is already embedded by {target.name}", "no upgrade is needed"
+            )
+        count = (
+            len(candidates) if strategy == "reembed" else max(1, round(fraction * len(candidates)))
+        )
+        todo = sorted(select(candidates, count, order, seed=seed))
+        texts = {i: t for s in old for i, t in g.texts(s).items()}
+        untexted = [i for i in todo if not texts.get(i)]
+        if untexted:
+            raise ValidationError(
+                f"{len(untexted)} item(s) of {url} have no text to re-embed (e.g. {untexted[0]!r})",
+                f"rebuild it from the original inputs: embedreg gallery build {target.name} INPUT -o URL",
+            )
+        job_id = uuid.uuid4().hex[:8]
+        segs = [*old, target.name]
+        g.state = {
+            **g.state,
+            "upgrade": {
+                "id": job_id,
+                "to": target.name,
+                "strategy": strategy,
+                "phase": "running",
+                "created": utc_now(),
+                "todo": todo,
+                "new": {s: _collection_name(g, s, job_id) for s in segs},
+                "previous": {
+                    "segments": {n: s.to_dict() for n, s in g.segment_table().items()},
+                    "collections": g.collections,
+                    "sources": g.sources,
+                    "alias": g.alias,
+                },
+            },
+        }
+        g.save()  # the commit point of the plan: a kill from here on is resumed
+        return _run(registry, g, target, device, batch_size, progress)
+
+
+def resume(
+    registry: Registry,
+    url: str,
+    *,
+    device: str = "auto",
+    batch_size: int = 32,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Continue the interrupted upgrade of the gallery at ``url`` from what its collections hold."""
+    with DatabaseGallery.open(url) as g:
+        job = _job(g)
+        if job is None or job["phase"] != "running":
+            raise NotFound(f"no interrupted upgrade job in {url}", "start one with 'upgrade apply'")
+        return _run(registry, g, registry.generation(job["to"]), device, batch_size, progress)
+
+
+def _run(
+    registry: Registry,
+    g: DatabaseGallery,
+    target: Generation,
+    device: str,
+    batch_size: int,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    import numpy as np
+
+    started = time.perf_counter()
+    job = _job(g)
+    assert job is not None
+    todo = set(job["todo"])
+    new: dict[str, str] = job["new"]
+    prev = job["previous"]
+    backend = g.backend
+    for seg_name, coll in new.items():
+        if backend.collection_binding(coll) is None:
+            seg = (
+                Segment.from_dict(prev["segments"][seg_name])
+                if seg_name != target.name
+                else Segment.of(target)
+            )
+            backend.create_collection(coll, seg, g.metric)
+    # the items that stay, copied to their segment's new collection
+    for seg_name, old_coll in prev["collections"].items():
+        ids = [i for i, _ in backend.items(old_coll) if i not in todo]
+        dest = new[seg_name]
+        for start in range(0, len(ids), STEP):
+            chunk = ids[start : start + STEP]
+            there = backend.fetch(dest, chunk)
+            missing = [i for i in chunk if i not in there]
+            if missing:
+                rows = backend.fetch(old_coll, missing)
+                backend.upsert(
+                    dest,
+                    missing,
+                    np.vstack([rows[i][1] for i in missing]),
+                    [rows[i][0] for i in missing],
+                )
+    # the items re-embedded by the target generation
+    ordered = sorted(todo)
+    texts: dict[str, str | None] = {}
+    for seg_name, old_coll in prev["collections"].items():
+        if seg_name != target.name:
+            for item_id, (text, _) in backend.fetch(old_coll, ordered).items():
+                texts[item_id] = text
+    encoder = Encoder(target, device=device, batch_size=batch_size)
+    dest = new[target.name]
+    done = 0
+    if progress:
+        progress(0, len(ordered))
+    embedded = 0
+    for start in range(0, len(ordered), STEP):
+        chunk = ordered[start : start + STEP]
+        there = backend.fetch(dest, chunk)
+        missing = [i for i in chunk if i not in there]
+        if missing:
+            vectors = encoder.encode([texts[i] or "" for i in missing], role="document")
+            backend.upsert(dest, missing, vectors, [texts[i] for i in missing])
+            embedded += len(missing)
+        done += len(chunk)
+        if progress:
+            progress(done, len(ordered))
+    return _switch(g, target, job, embedded, time.perf_counter() - started)
+
+
+def _switch(
+    g: DatabaseGallery, target: Generation, job: dict[str, Any], embedded: int, seconds: float
+) -> dict[str, Any]:
+    backend = g.backend
+    new: dict[str, str] = job["new"]
+    counts = {s: backend.count(c) for s, c in new.items()}
+    for s, c in new.items():
+        if counts[s] == 0:
+            backend.drop_collection(c)  # a segment the upgrade emptied
+    prev_segments = {n: Segment.from_dict(d) for n, d in job["previous"]["segments"].items()}
+    segments = {s: prev_segments.get(s) or Segment.of(target) for s in new if counts[s]}
+    segments[target.name] = Segment.of(target)
+    g.replace_segments(segments, {s: new[s] for s in segments})
+    g.sources.append(
+        {
+            "kind": "upgrade",
+            "to": target.name,
+            "strategy": job["strategy"],
+            "job": job["id"],
+            "at": utc_now(),
+        }
+    )
+    g.state = {**g.state, "upgrade": {**job, "phase": "switched", "todo": []}}
+    g.save()  # the switch: readers see the old collections or the new ones
+    g.point_alias(new[target.name])
+    return {
+        "gallery": g.url,
+        "target": target.name,
+        "strategy": job["strategy"],
+        "job": job["id"],
+        "segments": {s: counts[s] for s in segments},
+        "embedded": embedded,
+        "seconds": seconds,
+        "state": "done",
+    }
+
+
+def status(url: str) -> dict[str, Any]:
+    """The upgrade job of the gallery at ``url``: ``none``, ``running`` (interrupted) or ``switched``."""
+    with DatabaseGallery.open(url) as g:
+        job = _job(g)
+        if job is None:
+            return {"gallery": url, "state": "none"}
+        out = {k: job[k] for k in ("id", "to", "strategy", "created")}
+        out.update(gallery=url, state=job["phase"])
+        if job["phase"] == "running":
+            coll = job["new"][job["to"]]
+            found = g.backend.collection_binding(coll) is not None
+            out["done"] = len(g.backend.fetch(coll, job["todo"])) if found else 0
+            out["total"] = len(job["todo"])
+        return out
+
+
+def rollback(url: str) -> dict[str, Any]:
+    """Switch the gallery at ``url`` back to its collections before the upgrade, or discard a job."""
+    with DatabaseGallery.open(url) as g:
+        job = _job(g)
+        if job is None:
+            raise NotFound(f"no upgrade of {url} to roll back", "nothing to do")
+        prev = job["previous"]
+        action = "discarded the unfinished job"
+        if job["phase"] == "switched":
+            segments = {n: Segment.from_dict(d) for n, d in prev["segments"].items()}
+            g.replace_segments(segments, dict(prev["collections"]))
+            g.sources = [dict(s) for s in prev["sources"]]
+            action = "switched back to the previous collections"
+        g.state = {k: v for k, v in g.state.items() if k != "upgrade"}
+        g.save()  # the switch back (or the job forgotten)
+        if prev.get("alias"):
+            g.point_alias(prev["alias"])
+        for coll in job["new"].values():
+            if coll not in prev["collections"].values():
+                g.backend.drop_collection(coll)
+        return {"gallery": url, "action": action, "job": job["id"]}
+
+
+def finalize(url: str) -> dict[str, Any]:
+    """Drop the collections the last upgrade of ``url`` replaced (no rollback after this)."""
+    with DatabaseGallery.open(url) as g:
+        job = _job(g)
+        if job is None or job["phase"] != "switched":
+            raise NotFound(f"no finished upgrade of {url} to finalize", "nothing to do")
+        g.state = {k: v for k, v in g.state.items() if k != "upgrade"}
+        g.save()
+        live = set(g.collections.values())
+        dropped = [c for c in job["previous"]["collections"].values() if c not in live]
+        for coll in dropped:
+            g.backend.drop_collection(coll)
+        return {"gallery": url, "dropped": dropped, "job": job["id"]}

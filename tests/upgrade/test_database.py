@@ -1,0 +1,130 @@
+"""Upgrades of database galleries (issue 24): partial upgrades SIGKILLed and resumed, rollback.
+
+Real models (v1 → v2 of the session's small chain over BBC News), real
+databases (Qdrant's local mode, PostgreSQL with pgvector), the real CLI in
+subprocesses, killed with SIGKILL at random moments (a few per backend).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+KILLS = 3
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, small_chain) -> dict[str, Any]:
+    """A registry with v1 and v2 and 80 BBC items with their texts."""
+    from embedreg import Registry
+
+    tmp = tmp_path_factory.mktemp("db-upgrades")
+    reg = Registry.open(small_chain.copy(tmp / "registry"))
+    rows = [json.loads(line) for line in small_chain.inputs.read_text().splitlines()][:80]
+    docs = tmp / "docs.jsonl"
+    docs.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return {
+        "tmp": tmp,
+        "reg": reg,
+        "docs": docs,
+        "env": {"EMBEDREG_REGISTRY": str(tmp / "registry")},
+    }
+
+
+def _url(backend: str, tmp: Path, request: pytest.FixtureRequest) -> str:
+    name = f"up{uuid.uuid4().hex[:8]}"
+    if backend == "qdrant":
+        return f"qdrant://{tmp / 'qdrant'}?collection={name}"
+    uri = request.getfixturevalue("pg_uri")
+    return f"{uri}{'&' if '?' in uri else '?'}table={name}"
+
+
+def _cli(*args: str, env: dict[str, str]) -> list[str]:
+    exe = Path(sys.executable).with_name("embedreg")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "embedreg_cli"]
+    return [*cmd, *args]
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, capture_output=True, text=True, env={**os.environ, **env}, timeout=600
+    )
+
+
+def _snapshot(url: str) -> dict[str, dict[str, Any]]:
+    from embedreg.gallery.database import DatabaseGallery
+
+    with DatabaseGallery.open(url) as g:
+        return {s: dict(zip(g.ids(s), g.vectors(g.ids(s)), strict=True)) for s in g.generations}
+
+
+def _same(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> None:
+    assert {s: sorted(v) for s, v in a.items()} == {s: sorted(v) for s, v in b.items()}
+    for s in a:
+        for item_id, vec in a[s].items():
+            assert np.allclose(vec, b[s][item_id], atol=1e-5), (s, item_id)
+
+
+@pytest.mark.parametrize("backend", ["qdrant", "pgvector"])
+def test_partial_upgrade_killed_and_resumed_ends_as_an_unkilled_one_and_rolls_back(
+    backend: str, world: dict[str, Any], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from embedreg.gallery import build_gallery
+
+    reg, env = world["reg"], world["env"]
+    plain, killed = _url(backend, tmp_path, request), _url(backend, tmp_path, request)
+    for url in (plain, killed):
+        build_gallery(reg, "v1", world["docs"], url, device="cpu", register=False)
+    before = _snapshot(plain)
+    apply = ["upgrade", "apply", "--to", "v2", "--strategy", "partial", "--fraction", "0.5"]
+    done = _run(_cli(*apply, plain, "--device", "cpu", env=env), env)
+    assert done.returncode == 0, done.stderr
+    unkilled = _snapshot(plain)
+    assert sorted(unkilled) == ["v1", "v2"] and len(unkilled["v2"]) == 40
+
+    rng = random.Random(f"{backend}-{uuid.uuid4()}")
+    kills = 0
+    while True:
+        state = json.loads(_run(_cli("upgrade", "status", killed, "--json", env=env), env).stdout)
+        if state["state"] == "switched":
+            break
+        args = [*apply, killed] if state["state"] == "none" else ["upgrade", "resume", killed]
+        proc = subprocess.Popen(
+            _cli(*args, "--device", "cpu", env=env),
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        if kills < KILLS:
+            try:
+                proc.wait(timeout=rng.uniform(1.0, 8.0))
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                kills += 1
+                time.sleep(0.2)
+                continue
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    _same(_snapshot(killed), unkilled)
+
+    # rollback restores the previous collections; finalize drops the replaced ones
+    back = _run(_cli("upgrade", "rollback", plain, "--json", env=env), env)
+    assert back.returncode == 0, back.stderr
+    _same(_snapshot(plain), before)
+    final = _run(_cli("upgrade", "finalize", killed, "--json", env=env), env)
+    assert final.returncode == 0, final.stderr
+    assert json.loads(final.stdout)["dropped"]
+    _same(_snapshot(killed), unkilled)
