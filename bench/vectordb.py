@@ -124,9 +124,8 @@ def bench_upgrade(n: int, root: Path, pg: str) -> list[dict]:
     from embedreg import Registry
     from embedreg.gallery import build_gallery
     from embedreg.models import pin_model
-    from embedreg.upgrade import JobOptions, PartialChoice
+    from embedreg.upgrade import JobOptions, PartialChoice, database
     from embedreg.upgrade import apply as folder_apply
-    from embedreg.upgrade import database
 
     import testbed
 
