@@ -124,8 +124,8 @@ def bench_upgrade(n: int, root: Path, pg: str) -> list[dict]:
     from embedreg import Registry
     from embedreg.gallery import build_gallery
     from embedreg.models import pin_model
+    from embedreg.upgrade import JobOptions, PartialChoice, database
     from embedreg.upgrade import apply as folder_apply
-    from embedreg.upgrade import database
 
     import testbed
 
@@ -153,7 +153,14 @@ def bench_upgrade(n: int, root: Path, pg: str) -> list[dict]:
             build_gallery(reg, "v1", docs, url, device="cpu", register=False)
         t = time.perf_counter()
         if backend == "faiss":
-            folder_apply(reg, emb_folder, "v2", "partial", fraction=0.5, device="cpu")
+            folder_apply(
+                reg,
+                emb_folder,
+                "v2",
+                "partial",
+                partial=PartialChoice(fraction=0.5),
+                job=JobOptions(device="cpu"),
+            )
         else:
             database.apply(reg, url, "v2", "partial", fraction=0.5, device="cpu")
         rows.append(
