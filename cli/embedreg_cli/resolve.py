@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -21,8 +20,7 @@ if TYPE_CHECKING:
 @click.option(
     "--gallery",
     "gallery_dir",
-    type=click.Path(path_type=Path),
-    help="A gallery folder (one path per segment).",
+    help="A gallery folder or database URL (one path per segment).",
 )
 @routing_options
 @json_option
@@ -32,7 +30,7 @@ def resolve(
     state: State,
     query_generation: str,
     gallery_generation: str | None,
-    gallery_dir: Path | None,
+    gallery_dir: str | None,
     policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
@@ -51,12 +49,18 @@ def resolve(
     if gallery_generation is not None:
         paths = {gallery_generation: resolver.resolve(query_generation, gallery_generation)}
     else:
-        from embedreg.gallery import Gallery
+        from embedreg.gallery.database import DatabaseGallery
+        from embedreg.gallery.locate import open_gallery
         from embedreg.routing import QueryPath
 
         assert gallery_dir is not None
         query = reg.generation(query_generation)
-        routes = Gallery.load(gallery_dir).routes(query, resolver=resolver)
+        g = open_gallery(gallery_dir)
+        try:
+            routes = g.routes(query, resolver=resolver)
+        finally:
+            if isinstance(g, DatabaseGallery):
+                g.close()
         paths = {seg: p or QueryPath(query.name, seg, ()) for seg, p in routes.items()}
     for path in paths.values():
         warning = path.warning()
