@@ -124,8 +124,8 @@ def bench_upgrade(n: int, root: Path, pg: str) -> list[dict]:
     from embedreg import Registry
     from embedreg.gallery import build_gallery
     from embedreg.models import pin_model
+    from embedreg.upgrade import JobOptions, PartialChoice, database
     from embedreg.upgrade import apply as folder_apply
-    from embedreg.upgrade import database
 
     import testbed
 
@@ -145,6 +145,9 @@ def bench_upgrade(n: int, root: Path, pg: str) -> list[dict]:
         for i in range(min(n, len(news.ids))):
             text = " ".join(news.texts[i].split())[:300]
             fh.write(json.dumps({"id": news.ids[i], "text": text}) + "\n")
+    from embedreg.training import train_adapter, training_pairs
+
+    train_adapter(reg, "v2", "v1", training_pairs(reg, "v2", "v1", texts=docs), family="affine")
     emb_folder = root / "up-faiss"
     build_gallery(reg, "v1", docs, emb_folder, device="cpu", register=False)
     rows = []
@@ -153,7 +156,14 @@ def bench_upgrade(n: int, root: Path, pg: str) -> list[dict]:
             build_gallery(reg, "v1", docs, url, device="cpu", register=False)
         t = time.perf_counter()
         if backend == "faiss":
-            folder_apply(reg, emb_folder, "v2", "partial", fraction=0.5, device="cpu")
+            folder_apply(
+                reg,
+                emb_folder,
+                "v2",
+                "partial",
+                partial=PartialChoice(fraction=0.5),
+                job=JobOptions(device="cpu"),
+            )
         else:
             database.apply(reg, url, "v2", "partial", fraction=0.5, device="cpu")
         rows.append(
@@ -169,6 +179,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--upgrade-n", type=int, default=2225)
     ap.add_argument("--skip-upgrade", action="store_true")
+    ap.add_argument("--skip-search", action="store_true")
     args = ap.parse_args()
     import pgserver
     from embedreg import Registry
@@ -181,7 +192,8 @@ def main() -> None:
         try:
             reg = Registry.open(root / "registry")
             reg.init()
-            bench_search(reg, args.n, args.queries, root, server.get_uri())
+            if not args.skip_search:
+                bench_search(reg, args.n, args.queries, root, server.get_uri())
             if not args.skip_upgrade:
                 bench_upgrade(args.upgrade_n, root, server.get_uri())
         finally:

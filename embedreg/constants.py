@@ -7,6 +7,7 @@ entry-point group lives here, so the rest of the package never spells them.
 from __future__ import annotations
 
 import re
+from enum import Enum
 
 LIBRARY_NAME = "embedreg"
 
@@ -194,3 +195,56 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
 DEFAULT_MAX_HOPS = 3
 #: Default lowest acceptable path quality (product of the hops' retentions).
 DEFAULT_MIN_QUALITY = 0.5
+
+# --- vocabularies (each listed once; the command line offers their values) --------------
+
+
+class Vocabulary(str, Enum):
+    """A ``str`` enumeration whose members print as their values."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        """The members' values, in order (for ``click.Choice`` and messages)."""
+        return tuple(str(m.value) for m in cls)
+
+
+class Strategy(Vocabulary):
+    """How a gallery moves to a new generation (``embedreg upgrade``).
+
+    Example:
+        >>> Strategy("partial") is Strategy.PARTIAL, Strategy.values()[0]
+        (True, 'adapt-queries')
+    """
+
+    ADAPT_QUERIES = "adapt-queries"
+    FORWARD = "forward"
+    PARTIAL = "partial"
+    REEMBED = "reembed"
+
+
+class ItemOrder(Vocabulary):
+    """The order a partial upgrade re-embeds items in: as given, at random, worst first."""
+
+    GIVEN = "given"
+    RANDOM = "random"
+    WORST = "worst"
+
+
+class BackfillOrder(Vocabulary):
+    """The orders a backfill curve re-embeds items in (``embedreg eval backfill --order``)."""
+
+    RANDOM = "random"
+    WORST_FIRST = "worst-first"
+    PREDICTED = "predicted"
+
+
+class MergeMode(Vocabulary):
+    """How the results of a gallery's segments merge (``gallery search --merge``)."""
+
+    AUTO = "auto"
+    SCORE = "score"
+    CALIBRATED = "calibrated"
+    RRF = "rrf"

@@ -187,7 +187,7 @@ def small_chain(
 
     import numpy as np
     from embedreg import Registry
-    from embedreg.models import pin_model
+    from embedreg.models import EncodeOptions, pin_model
     from embedreg.reports import EvalSet
 
     import testbed
@@ -212,7 +212,7 @@ def small_chain(
     )
     data = EvalSet.from_texts(inputs)
     for gen in ("v1", "v2", "v2-cls"):
-        data.embed(reg, gen, device="cpu")
+        data.embed(reg, gen, encode=EncodeOptions(device="cpu"))
     return SmallChain(root / "registry", inputs, unlabelled)
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from embedreg.devices import DEVICE_HELP
 
 from .adapter_options import data_options, load_data, parse_options, schedule, train_options
-from .context import State, json_option, pass_state, registry_option
+from .context import State, pass_state, registry_option
 from .crossmodal import crossmodal_table, image_options, load_images, measure_images, text_only_note
 from .figures import candidates_table, figures_table, format_figure, paths_table
+from .options import device_option, json_option
 from .output import emit_json, say, say_plain, show, table
 from .progress import training_progress
 
@@ -212,6 +212,10 @@ def show_(state: State, adapter_id: str, as_json: bool) -> None:
     rows = [
         ("maps", f"{rec.source} → {rec.target} ({rec.direction})"),
         ("family", rec.family + (" (chosen by auto)" if prov.get("selection") else "")),
+        (
+            "settings",
+            ", ".join(f"{k}={_value(v)}" for k, v in (prov.get("settings") or {}).items()) or "—",
+        ),
         ("location", rec.location),
         ("sha256", rec.sha256),
         ("created", rec.created),
@@ -243,7 +247,7 @@ def show_(state: State, adapter_id: str, as_json: bool) -> None:
 @adapter.command("eval")
 @click.argument("adapter_id", metavar="ID")
 @data_options
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@device_option
 @json_option
 @registry_option
 @pass_state

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from embedreg.devices import DEVICE_HELP
 
-from .context import column_options
+from .options import column_options, device_option, stack
 from .progress import embedding_progress
 
 if TYPE_CHECKING:
@@ -29,90 +28,78 @@ _DATA_KEYS = ("pairs", "texts", "role", "text_field", "id_field", "label_field",
 _SCHEDULE_KEYS = ("device", "epochs", "batch_size", "lr", "seed")
 
 
-def _apply(fn: F, options: list[Callable[[F], F]]) -> F:
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
 def data_options(fn: F) -> F:
     """``--pairs NEW_FILE OLD_FILE`` or ``--texts INPUT`` and the input's options."""
-    return _apply(
-        fn,
-        [
-            click.option(
-                "--pairs",
-                nargs=2,
-                type=click.Path(exists=True, path_type=Path),
-                metavar="FILE FILE",
-                help="Embeddings files of the same items by the two generations, in the order given.",
-            ),
-            click.option(
-                "--texts",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                metavar="INPUT",
-                help="Raw items (.txt, .jsonl, .csv) to embed with both generations (cached).",
-            ),
-            click.option(
-                "--role",
-                type=click.Choice(("query", "document")),
-                help="With --texts: the recipe prefix both sides use "
-                "[default: query for backward, document for forward].",
-            ),
-            column_options("With --texts: "),
-            click.option(
-                "--no-cache", is_flag=True, help="With --texts: embed again, ignoring the cache."
-            ),
-        ],
-    )
+    return stack(
+        click.option(
+            "--pairs",
+            nargs=2,
+            type=click.Path(exists=True, path_type=Path),
+            metavar="FILE FILE",
+            help="Embeddings files of the same items by the two generations, in the order given.",
+        ),
+        click.option(
+            "--texts",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            metavar="INPUT",
+            help="Raw items (.txt, .jsonl, .csv) to embed with both generations (cached).",
+        ),
+        click.option(
+            "--role",
+            type=click.Choice(("query", "document")),
+            help="With --texts: the recipe prefix both sides use "
+            "[default: query for backward, document for forward].",
+        ),
+        column_options("With --texts: "),
+        click.option(
+            "--no-cache", is_flag=True, help="With --texts: embed again, ignoring the cache."
+        ),
+    )(fn)
 
 
 def train_options(fn: F) -> F:
     """The schedule and family options shared by ``train`` and ``compare``."""
-    return _apply(
-        fn,
-        [
-            click.option(
-                "-o",
-                "--option",
-                "family_options",
-                multiple=True,
-                metavar="KEY=VALUE",
-                help="A family option, e.g. -o lam=12 or -o rank=16 (repeatable; "
-                "'embedreg adapter families' lists them).",
-            ),
-            click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + "."),
-            click.option(
-                "--epochs",
-                type=click.IntRange(min=1),
-                help="Most epochs (default 40; early stopping ends sooner).",
-            ),
-            click.option(
-                "--batch-size",
-                type=click.IntRange(min=1),
-                help="Pairs per step (default: about 32 steps per epoch).",
-            ),
-            click.option(
-                "--lr",
-                type=click.FloatRange(min=0, min_open=True),
-                help="Adam learning rate (default: 1e-3 scaled down for large maps).",
-            ),
-            click.option(
-                "--seed",
-                type=int,
-                default=0,
-                show_default=True,
-                help="Seeds the split, batches and initialisation.",
-            ),
-            click.option(
-                "--heldout",
-                type=click.FloatRange(0, 1, min_open=True, max_open=True),
-                default=0.2,
-                show_default=True,
-                help="Fraction of the pairs kept out of training for the figures.",
-            ),
-        ],
-    )
+    return stack(
+        click.option(
+            "-o",
+            "--option",
+            "family_options",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="A family option, e.g. -o lam=12 or -o rank=16 (repeatable; "
+            "'embedreg adapter families' lists them).",
+        ),
+        device_option,
+        click.option(
+            "--epochs",
+            type=click.IntRange(min=1),
+            help="Most epochs (default 40; early stopping ends sooner).",
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            help="Pairs per step (default: about 32 steps per epoch).",
+        ),
+        click.option(
+            "--lr",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Adam learning rate (default: 1e-3 scaled down for large maps).",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Seeds the split, batches and initialisation.",
+        ),
+        click.option(
+            "--heldout",
+            type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            default=0.2,
+            show_default=True,
+            help="Fraction of the pairs kept out of training for the figures.",
+        ),
+    )(fn)
 
 
 def parse_options(values: tuple[str, ...]) -> dict[str, str]:

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .context import State, json_option, pass_state, registry_option, routing_options
+from .context import State, pass_state, registry_option
 from .kinds import path_kind_options
+from .options import json_option, routing_options
 from .output import emit_json, say, say_plain, show, table
 
 if TYPE_CHECKING:

@@ -1,14 +1,13 @@
-"""Shared CLI state (which registry the command works on) and the options commands share."""
+"""Shared CLI state: which registry the command works on (``--registry``)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import click
-from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY, ENV_REGISTRY
+from embedreg.constants import ENV_REGISTRY
 from embedreg.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,92 +55,3 @@ def registry_option(fn: F) -> F:
         callback=_set_registry,
         help=f"Registry directory or URL (default: ${ENV_REGISTRY}, else ./.embedreg).",
     )(fn)
-
-
-def column_options(when: str = "", *, images: bool = False) -> Callable[[F], F]:
-    """``--column``, ``--id-column`` and ``--label-column``: where an input's fields are.
-
-    ``when`` prefixes the help (e.g. ``"With --texts: "``); ``images`` adds
-    ``--image-column`` (the field or column naming image files).
-    """
-
-    def say(text: str) -> str:
-        return when + text if when else text[0].upper() + text[1:]
-
-    def decorate(fn: F) -> F:
-        if images:
-            fn = click.option(
-                "--image-column",
-                "image_field",
-                help=say(
-                    "field or column naming image files, relative to the list's folder "
-                    "(default: 'image' when the rows have no 'text')."
-                ),
-            )(fn)
-        fn = click.option(
-            "--label-column",
-            "label_field",
-            help=say("field or column of labels (default: 'label' when present)."),
-        )(fn)
-        fn = click.option(
-            "--id-column",
-            "id_field",
-            help=say("field or column of ids (default: 'id' when present)."),
-        )(fn)
-        return click.option(
-            "--column",
-            "text_field",
-            default="text",
-            show_default=True,
-            help=say("JSONL field or CSV column of the text."),
-        )(fn)
-
-    return decorate
-
-
-def json_option(fn: F) -> F:
-    """``--json``: print pure JSON on stdout instead of a table on stderr."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(fn)
-
-
-def routing_options(fn: F) -> F:
-    """``--max-hops``, ``--min-quality``, ``--require-compatible``: one ``policy`` argument.
-
-    The command receives them as one :class:`~embedreg.routing.RoutingPolicy`
-    named ``policy`` (never as three values).
-    """
-
-    @functools.wraps(fn)
-    def with_policy(*args: Any, **kwargs: Any) -> Any:
-        from embedreg.routing import RoutingPolicy
-
-        policy = RoutingPolicy(
-            max_hops=kwargs.pop("max_hops"),
-            min_quality=kwargs.pop("min_quality"),
-            require_compatible=kwargs.pop("require_compatible"),
-        )
-        return fn(*args, policy=policy, **kwargs)
-
-    decorated: Any = with_policy
-    decorated = click.option(
-        "--require-compatible",
-        is_flag=True,
-        help="Refuse paths unless every adapter on them passed the compatibility criterion "
-        "on held-out data (label-free adapters are not judged).",
-    )(decorated)
-    decorated = click.option(
-        "--min-quality",
-        type=click.FloatRange(min=0.0),
-        default=DEFAULT_MIN_QUALITY,
-        show_default=True,
-        help="Refuse paths whose quality (product of the hops' retentions; 1.0 = as good as "
-        "the gallery's own queries) is lower (0 accepts every measured path).",
-    )(decorated)
-    decorated = click.option(
-        "--max-hops",
-        type=click.IntRange(min=0),
-        default=DEFAULT_MAX_HOPS,
-        show_default=True,
-        help="Longest chain of adapters to consider.",
-    )(decorated)
-    return cast(F, decorated)

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from embedreg.devices import DEVICE_HELP
 
-from .context import State, json_option, pass_state, registry_option
+from .context import State, pass_state, registry_option
+from .options import device_option, json_option
 from .output import emit_json, say, show, table
 from .progress import embedding_progress
 
@@ -165,7 +165,7 @@ def text_only_note(figures: dict[str, Any]) -> str | None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Labelled text queries (.jsonl/.csv) for text→image.",
 )
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@device_option
 @json_option
 @registry_option
 @pass_state

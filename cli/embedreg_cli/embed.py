@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from embedreg.constants import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_SHARD_ROWS, PRECISIONS, ROLES
-from embedreg.devices import DEVICE_HELP
 
-from .context import State, column_options, json_option, pass_state, registry_option
+from .context import State, pass_state, registry_option
+from .options import batch_size_option, column_options, device_option, json_option
 from .output import emit_json, say
 from .progress import progress_bar
 
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     help="Embeddings file to write (a folder of shards when larger than --shard-rows).",
 )
 @click.option("--role", type=click.Choice(ROLES), default="document", show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@batch_size_option
+@device_option
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),

@@ -7,94 +7,20 @@ Each command parses, calls one function of :mod:`embedreg.reports` and prints
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
-from embedreg.devices import DEVICE_HELP
+from embedreg.constants import BackfillOrder
 
-from .context import (
-    State,
-    column_options,
-    json_option,
-    pass_state,
-    registry_option,
-    routing_options,
-)
+from .context import State, pass_state, registry_option
+from .eval_options import data_options, encode_options, eval_set
+from .options import json_option, routing_options
 from .output import emit_json, say, say_plain, show, table
 from .progress import evaluation_progress
 
 if TYPE_CHECKING:
-    from embedreg.reports import EvalSet
     from embedreg.routing import RoutingPolicy
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-_DATA_KEYS = ("texts", "text_field", "id_field", "label_field", "qrels", "queries", "corpus")
-
-
-def data_options(fn: F) -> F:
-    """``--texts INPUT`` (labelled items) or ``--qrels/--queries/--corpus`` (judged queries)."""
-    options = [
-        click.option(
-            "--texts",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            metavar="INPUT",
-            help="Items (.txt, .jsonl, .csv); with labels each is a query among the others.",
-        ),
-        column_options("With --texts: "),
-        click.option(
-            "--qrels",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            metavar="TSV",
-            help="Judgements, BEIR's 'query-id corpus-id score' TSV (with --queries, --corpus).",
-        ),
-        click.option(
-            "--queries",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            metavar="FILE",
-            help="With --qrels: the judged queries (BEIR queries.jsonl or an input file).",
-        ),
-        click.option(
-            "--corpus",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            metavar="FILE",
-            help="With --qrels: the items searched (BEIR corpus.jsonl or an input file).",
-        ),
-        click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + "."),
-        click.option(
-            "--batch-size",
-            type=click.IntRange(min=1),
-            default=32,
-            show_default=True,
-            help="Texts per forward pass.",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def eval_set(settings: dict[str, Any], *, required: bool = True) -> EvalSet | None:
-    """The evaluation data from the data options (popped from ``settings``)."""
-    from embedreg.reports import EvalSet
-
-    d = {k: settings.pop(k) for k in _DATA_KEYS}
-    judged = [d["qrels"], d["queries"], d["corpus"]]
-    if d["texts"] is not None and any(judged):
-        raise click.UsageError("give either --texts or --qrels/--queries/--corpus, not both")
-    if any(judged):
-        if not all(judged):
-            raise click.UsageError("--qrels needs --queries and --corpus (all three)")
-        return EvalSet.from_qrels(d["queries"], d["corpus"], d["qrels"])
-    if d["texts"] is None:
-        if required:
-            raise click.UsageError("give --texts INPUT or --qrels TSV --queries FILE --corpus FILE")
-        return None
-    return EvalSet.from_texts(
-        d["texts"], text_field=d["text_field"], id_field=d["id_field"], label_field=d["label_field"]
-    )
 
 
 def _need_plots(plot: Path | None) -> None:
@@ -164,8 +90,7 @@ def matrix(
             data,
             metric=metric,
             policy=policy,
-            device=settings["device"],
-            batch_size=settings["batch_size"],
+            encode=encode_options(settings),
             progress=embedding,
             step=lambda done, total: step("matrix cells", done, total),
         )
@@ -214,7 +139,7 @@ def matrix(
     "--order",
     "orders",
     multiple=True,
-    type=click.Choice(("random", "worst-first", "predicted")),
+    type=click.Choice(BackfillOrder.values()),
     help="Orders to measure (repeatable; default all three; random is always measured).",
 )
 @click.option(
@@ -285,15 +210,14 @@ def backfill_(
             gallery_generation,
             new_generation,
             data,
-            orders=orders or ("random", "worst-first", "predicted"),
+            orders=orders or BackfillOrder.values(),
             rest=rest,
             metric=metric,
             steps=steps,
             seed=seed,
             probe=probe,
             policy=policy,
-            device=settings["device"],
-            batch_size=settings["batch_size"],
+            encode=encode_options(settings),
             progress=embedding,
             step=lambda done, total: step("backfill points", done, total),
         )
@@ -390,8 +314,7 @@ def report(
             pairs=paired,
             chain=generations,
             overwrite=overwrite,
-            device=settings["device"],
-            batch_size=settings["batch_size"],
+            encode=encode_options(settings),
             progress=embedding,
             step=step,
         )

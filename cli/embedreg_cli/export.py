@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import click
 from embedreg.constants import ROLES
 
-from .context import State, json_option, pass_state, registry_option, routing_options
+from .context import State, pass_state, registry_option
+from .options import json_option, routing_options
 
 if TYPE_CHECKING:
     from embedreg.routing import RoutingPolicy

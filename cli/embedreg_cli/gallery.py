@@ -6,10 +6,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from embedreg.devices import DEVICE_HELP
+from embedreg.constants import MergeMode
 
-from .context import State, json_option, pass_state, registry_option, routing_options
+from .context import State, pass_state, registry_option
 from .kinds import only_maps, path_kind_options
+from .options import (
+    batch_size_option,
+    column_options,
+    device_option,
+    json_option,
+    routing_options,
+    stack,
+)
 from .output import emit_json, say, show, table
 from .progress import progress_bar
 
@@ -19,37 +27,9 @@ if TYPE_CHECKING:
 INDEX_KINDS = ("flat", "hnsw", "ivfpq")
 
 
-def source_options(fn: Any) -> Any:
-    """Options shared by commands that read items from a file."""
-    for decorator in reversed(
-        (
-            click.option(
-                "--text-field",
-                default="text",
-                show_default=True,
-                help="JSONL field / CSV column of the texts.",
-            ),
-            click.option(
-                "--id-field",
-                help="JSONL field / CSV column of the ids (default: 'id' when present, else line numbers).",
-            ),
-            click.option(
-                "--batch-size",
-                type=click.IntRange(min=1),
-                default=32,
-                show_default=True,
-                help="Texts per forward pass.",
-            ),
-            click.option(
-                "--device",
-                default="auto",
-                show_default=True,
-                help=DEVICE_HELP + ".",
-            ),
-        )
-    ):
-        fn = decorator(fn)
-    return fn
+#: Options of the commands that read items from a file (``--text-field`` and
+#: ``--id-field`` stay as hidden, deprecated spellings of ``--column``/``--id-column``).
+source_options = stack(column_options(labels=False, aliases=True), batch_size_option, device_option)
 
 
 @click.group()
@@ -279,10 +259,10 @@ def list_(state: State, as_json: bool) -> None:
 @click.option(
     "-k", type=click.IntRange(min=1), default=10, show_default=True, help="Results per query."
 )
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@device_option
 @click.option(
     "--merge",
-    type=click.Choice(("auto", "score", "calibrated", "rrf")),
+    type=click.Choice(MergeMode.values()),
     default="auto",
     show_default=True,
     help="How segments' results merge: calibrated scores (auto, when the gallery has them), "

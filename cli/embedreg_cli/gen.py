@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from embedreg.devices import DEVICE_HELP
 from embedreg.registry import MODALITIES, POOLING_MODES, Generation, RegistryDocument
 
-from .context import State, json_option, pass_state, registry_option
+from .context import State, pass_state, registry_option
+from .options import device_option, json_option
 from .output import console, emit_json, say, short_pin, show, table
 
 
@@ -81,7 +81,7 @@ def _summary(g: Generation) -> str:
     help="Load the model and store a fingerprint of its vectors for 'gen verify' "
     "(default: yes for text models).",
 )
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@device_option
 @json_option
 @registry_option
 @pass_state
@@ -260,7 +260,7 @@ def rm(state: State, name: str, force: bool, delete_adapter_files: bool) -> None
 
 @gen.command("verify")
 @click.argument("name")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@device_option
 @click.option(
     "--precision",
     type=click.Choice(["fp32", "fp16", "bf16"]),
@@ -297,7 +297,7 @@ def verify(state: State, name: str, device: str, precision: str, as_json: bool) 
 
 @gen.command("fingerprint")
 @click.argument("name")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")
+@device_option
 @click.option(
     "--replace",
     is_flag=True,

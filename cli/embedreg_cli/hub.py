@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import click
 
-from .context import State, json_option, pass_state, registry_option
+from .context import State, pass_state, registry_option
+from .options import json_option
 from .output import emit_json, say, show, table
 
 

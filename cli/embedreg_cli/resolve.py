@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from .context import State, json_option, pass_state, registry_option, routing_options
+from .context import State, pass_state, registry_option
 from .kinds import only_maps, path_kind_options
+from .options import json_option, routing_options
 from .output import emit_json, say
 
 if TYPE_CHECKING:
@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 @click.option(
     "--gallery",
     "gallery_dir",
-    type=click.Path(path_type=Path),
-    help="A gallery folder (one path per segment).",
+    help="A gallery folder or database URL (one path per segment).",
 )
 @routing_options
 @path_kind_options
@@ -33,7 +32,7 @@ def resolve(
     state: State,
     query_generation: str,
     gallery_generation: str | None,
-    gallery_dir: Path | None,
+    gallery_dir: str | None,
     policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
@@ -45,24 +44,31 @@ def resolve(
     adapter trained with labels offers a fused path and cascades (--paths):
     the best by held-out quality within --max-query-cost is chosen, and why.
     """
+    from embedreg.gallery.locate import is_url
     from embedreg.routing import Resolver
 
     if (gallery_generation is None) == (gallery_dir is None):
         raise click.UsageError("give either GALLERY_GENERATION or --gallery DIR")
     reg = state.registry()
-    if not only_maps(policy):
+    if not only_maps(policy) and (gallery_dir is None or not is_url(gallery_dir)):
         _resolve_kinds(reg, query_generation, gallery_generation, gallery_dir, policy, as_json)
         return
     resolver = Resolver(reg, policy)
     if gallery_generation is not None:
         paths = {gallery_generation: resolver.resolve(query_generation, gallery_generation)}
     else:
-        from embedreg.gallery import Gallery
+        from embedreg.gallery.database import DatabaseGallery
+        from embedreg.gallery.locate import open_gallery
         from embedreg.routing import QueryPath
 
         assert gallery_dir is not None
         query = reg.generation(query_generation)
-        routes = Gallery.load(gallery_dir).routes(query, resolver=resolver)
+        g = open_gallery(gallery_dir)
+        try:
+            routes = g.routes(query, resolver=resolver)
+        finally:
+            if isinstance(g, DatabaseGallery):
+                g.close()
         paths = {seg: p or QueryPath(query.name, seg, ()) for seg, p in routes.items()}
     for path in paths.values():
         warning = path.warning()
@@ -86,7 +92,7 @@ def _resolve_kinds(
     reg: Any,
     query_generation: str,
     gallery_generation: str | None,
-    gallery_dir: Path | None,
+    gallery_dir: str | None,
     policy: RoutingPolicy,
     as_json: bool,
 ) -> None:

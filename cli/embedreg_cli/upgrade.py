@@ -6,18 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from embedreg.constants import DEFAULT_CHUNK_ITEMS
-from embedreg.devices import DEVICE_HELP
+from embedreg.constants import DEFAULT_CHUNK_ITEMS, ItemOrder, Strategy
 
-from .context import State, json_option, pass_state, registry_option, routing_options
+from .context import State, pass_state, registry_option
+from .options import batch_size_option, device_option, json_option, routing_options, stack
 from .output import console, emit_json, say, show, table
 from .progress import progress_bar
 
 if TYPE_CHECKING:
     from embedreg.routing import RoutingPolicy
-
-STRATEGIES = ("adapt-queries", "forward", "partial", "reembed")
-ORDERS = ("given", "random", "worst")
 
 
 def _human_bytes(n: int | None) -> str:
@@ -42,8 +39,23 @@ def _processes(fn: Any) -> Any:
     )(fn)
 
 
-def _device(fn: Any) -> Any:
-    return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")(fn)
+#: ``--fraction`` and ``--order``: which items a partial upgrade re-embeds (plan and apply).
+partial_options = stack(
+    click.option(
+        "--fraction",
+        type=click.FloatRange(0.0, 1.0, min_open=True),
+        default=0.5,
+        show_default=True,
+        help="Fraction of the items a partial upgrade re-embeds.",
+    ),
+    click.option(
+        "--order",
+        type=click.Choice(ItemOrder.values()),
+        default="random",
+        show_default=True,
+        help="Order a partial upgrade re-embeds items in.",
+    ),
+)
 
 
 @click.group()
@@ -61,18 +73,9 @@ def upgrade() -> None:
     show_default=True,
     help="Gallery items the target encodes to measure its rate (0: load no model).",
 )
-@click.option(
-    "--fraction",
-    type=click.FloatRange(0.0, 1.0, min_open=True),
-    default=0.5,
-    show_default=True,
-    help="Fraction the partial strategy re-embeds.",
-)
-@click.option(
-    "--order", type=click.Choice(ORDERS), default="random", show_default=True, help="Partial order."
-)
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@_device
+@partial_options
+@batch_size_option
+@device_option
 @routing_options
 @json_option
 @registry_option
@@ -90,6 +93,7 @@ def plan(
     as_json: bool,
 ) -> None:
     """Compare the upgrade strategies for the gallery in FOLDER and recommend one."""
+    from embedreg.upgrade import PartialChoice
     from embedreg.upgrade import plan as make_plan
 
     with console().status(f"Measuring {to} on {sample} item(s) of {folder} …"):
@@ -98,8 +102,7 @@ def plan(
             folder,
             to,
             sample=sample,
-            fraction=fraction,
-            order=order,
+            partial=PartialChoice(fraction=fraction, order=order),
             device=device,
             batch_size=batch_size,
             policy=policy,
@@ -146,15 +149,8 @@ def plan(
 @upgrade.command("apply")
 @click.argument("folder")
 @click.option("--to", "to", required=True, help="Target generation (name or alias).")
-@click.option("--strategy", type=click.Choice(STRATEGIES), required=True)
-@click.option(
-    "--fraction",
-    type=click.FloatRange(0.0, 1.0, min_open=True),
-    default=0.5,
-    show_default=True,
-    help="Fraction of the items a partial upgrade re-embeds.",
-)
-@click.option("--order", type=click.Choice(ORDERS), default="random", show_default=True)
+@click.option("--strategy", type=click.Choice(Strategy.values()), required=True)
+@partial_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random order.")
 @click.option(
     "--promote", metavar="ALIAS", help="Move ALIAS to the target once the gallery is wholly it."
@@ -166,9 +162,9 @@ def plan(
     show_default=True,
     help="Items per checkpointed chunk.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@batch_size_option
 @_processes
-@_device
+@device_option
 @routing_options
 @json_option
 @registry_option
@@ -191,6 +187,7 @@ def apply(
 ) -> None:
     """Upgrade the gallery in FOLDER (a folder or database URL) to --to by --strategy, as a resumable job."""
     from embedreg.gallery.locate import is_url
+    from embedreg.upgrade import JobOptions, PartialChoice
     from embedreg.upgrade import apply as run_apply
 
     if is_url(folder):
@@ -212,25 +209,34 @@ def apply(
         _report_db(done, as_json)
         return
 
+    partial = PartialChoice(fraction=fraction, order=order, seed=seed)
+    job = JobOptions(
+        chunk_size=chunk_size, num_processes=num_processes, device=device, batch_size=batch_size
+    )
     with progress_bar(f"Re-embedding with {to}") as update:
         result = run_apply(
             state.registry(),
             folder,
             to,
             strategy,
-            fraction=fraction,
-            order=order,
-            seed=seed,
+            partial=partial,
             promote=promote,
-            chunk_size=chunk_size,
-            num_processes=num_processes,
-            device=device,
-            batch_size=batch_size,
+            job=job,
             policy=policy,
             progress=update,
             on_stage=say,
         )
     _report(result, as_json)
+
+
+def _json_or_notes(result: Any, as_json: bool) -> bool:
+    """Print ``result`` as JSON (then True: nothing more to say), or its notes on stderr."""
+    if as_json:
+        emit_json(result.to_dict())
+        return True
+    for note in result.notes:
+        say(note)
+    return False
 
 
 def _report_db(result: dict[str, Any], as_json: bool) -> None:
@@ -251,11 +257,8 @@ def _report_db(result: dict[str, Any], as_json: bool) -> None:
 def _report(result: Any, as_json: bool) -> None:
     if result.state == "worker":
         return  # a non-main process of a launch: the main one reports
-    if as_json:
-        emit_json(result.to_dict())
+    if _json_or_notes(result, as_json):
         return
-    for note in result.notes:
-        say(note)
     if result.state == "unchanged":
         say(f"The gallery {result.gallery} is unchanged (adapt-queries).")
         return
@@ -275,7 +278,7 @@ def _report(result: Any, as_json: bool) -> None:
 @upgrade.command("resume")
 @click.argument("folder")
 @_processes
-@_device
+@device_option
 @routing_options
 @json_option
 @registry_option
@@ -290,6 +293,7 @@ def resume(
 ) -> None:
     """Continue the interrupted upgrade job of the gallery in FOLDER."""
     from embedreg.gallery.locate import is_url
+    from embedreg.upgrade import JobOptions
     from embedreg.upgrade import resume as run_resume
 
     if is_url(folder):
@@ -300,15 +304,10 @@ def resume(
         _report_db(done, as_json)
         return
 
+    job = JobOptions(num_processes=num_processes, device=device)
     with progress_bar(f"Re-embedding for {folder}") as update:
         result = run_resume(
-            state.registry(),
-            folder,
-            num_processes=num_processes,
-            device=device,
-            policy=policy,
-            progress=update,
-            on_stage=say,
+            state.registry(), folder, job=job, policy=policy, progress=update, on_stage=say
         )
     _report(result, as_json)
 
@@ -385,11 +384,8 @@ def rollback(state: State, folder: str, force: bool, as_json: bool) -> None:
         return
 
     result = run_rollback(state.registry(), folder, force=force)
-    if as_json:
-        emit_json(result.to_dict())
+    if _json_or_notes(result, as_json):
         return
-    for note in result.notes:
-        say(note)
     what = (
         f"version {result.version} is back"
         if result.action == "restored"
@@ -419,9 +415,6 @@ def finalize(folder: str, as_json: bool) -> None:
         return
 
     result = run_finalize(folder)
-    if as_json:
-        emit_json(result.to_dict())
+    if _json_or_notes(result, as_json):
         return
-    for note in result.notes:
-        say(note)
     say(f"Finalized the upgrade of {folder} (version {result.version}).")

@@ -113,6 +113,11 @@ class Adapter(ABC):
     #: plugins without a value come last, by name).
     order: ClassVar[int] = 100
 
+    #: numpy lines computing ``y`` from ``x`` and the saved tensors ``t`` (for
+    #: adapter cards; ``None``: the family has no numpy-only recipe).  A card
+    #: keeps the snippet only if it reproduces :meth:`transform`.
+    numpy_map: ClassVar[str | None] = None
+
     @classmethod
     def summary(cls) -> str:
         """The first line of the family's docstring, without reST markup (for listings)."""
@@ -172,6 +177,22 @@ class Adapter(ABC):
     def affine(self) -> AffineMap | None:
         """The adapter as one affine map, or ``None`` when it is not affine."""
         return None
+
+    def card_facts(self) -> dict[str, float | int | str | bool]:
+        """The family's headline settings, for ``adapter show``, cards and reports.
+
+        A mapping of setting name → JSON value, e.g. λ-orthogonality's
+        ``{"lambda": 12.0}``; the default is none.  embedreg records it with
+        the adapter (its provenance's ``settings``) and shows it wherever the
+        adapter is described, whatever the family, built-in or plugin.
+
+        Example:
+            >>> from embedreg.adapters.lambda_orth import LambdaOrthAdapter
+            >>> import numpy as np
+            >>> LambdaOrthAdapter(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32), lam=3.0).card_facts()
+            {'lambda': 3.0}
+        """
+        return {}
 
     def defect_weight(self) -> FloatArray | None:
         """The matrix whose orthogonality defect is reported (affine ``W`` by default)."""

@@ -28,6 +28,7 @@ class IdentityAdapter(LinearAdapter):
 
     family = "identity"
     order = 0
+    numpy_map = "y = x.copy()"
 
     def __init__(self, dim: int) -> None:
         if not isinstance(dim, int) or dim < 1:

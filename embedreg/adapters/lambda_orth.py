@@ -100,9 +100,6 @@ class LambdaOrthConfig(GradientConfig):
         check_positive("alpha", self.alpha)
         check_non_negative("w_forward", self.w_forward)
 
-    def joint_forward_weight(self) -> float | None:
-        return self.w_forward if self.joint_forward else None
-
     def resolved(self, *, labels: bool) -> GradientConfig:
         """The automatic settings decided: λ per dimension when λ is not given at all."""
         done = super().resolved(labels=labels)
@@ -181,6 +178,11 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
         value = self.settings.get("lam")
         return math.inf if value is None else float(value)
 
+    def card_facts(self) -> dict[str, float | int | str | bool]:
+        """``{"lambda": λ}``, the absolute λ it was trained with (nothing when unset)."""
+        lam = self.lam
+        return {"lambda": lam} if math.isfinite(lam) else {}
+
     def adapt_gallery(self, x: FloatArray) -> FloatArray:
         """Old-generation gallery vectors through the joint forward map ``F̃``."""
         if self.gallery is None:
@@ -252,6 +254,29 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
         return term, d
 
     @classmethod
+    def companion_module(cls, dimension: int, config: FamilyConfig) -> torch.nn.Module | None:
+        """With ``joint_forward``: the joint forward map ``F̃``, starting as the identity."""
+        from .torch_modules import AffineModule
+
+        if not _own(config).joint_forward:
+            return None
+        eye = np.eye(dimension, dtype=np.float32)
+        return AffineModule(AffineMap(eye, np.zeros(dimension, np.float32)))
+
+    @classmethod
+    def companion_loss(
+        cls,
+        companion: torch.nn.Module,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        config: FamilyConfig,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``w_forward · L_F``, ``L_F = mean ‖F̃(y) − B(x)‖²``; the anchors become ``F̃(y)``."""
+        forward = companion(target)
+        loss = _own(config).w_forward * ((forward - pred) ** 2).sum(1).mean()
+        return loss, forward
+
+    @classmethod
     def from_module(
         cls, module: torch.nn.Module, config: FamilyConfig, **extra: Any
     ) -> LambdaOrthAdapter:
@@ -261,7 +286,11 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
         trained = expect(module, AffineModule)
         weight = to_numpy(trained.weight)
         lam = cfg.absolute_lambda(weight.shape[1], weight.shape[0])
-        gallery = extra.get("gallery")
+        companion = extra.get("companion")
+        gallery = None
+        if companion is not None:
+            forward = expect(companion, AffineModule)
+            gallery = AffineMap(to_numpy(forward.weight), to_numpy(forward.bias))
         settings: dict[str, Any] = {
             "lam": None if math.isinf(lam) else lam,
             "lam_per_dim": cfg.per_dim() if cfg.lam is None else None,

@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -179,6 +179,8 @@ class LinearAdapter(Adapter):
 
     ``settings`` are the family's hyperparameters, kept in its config.
     """
+
+    numpy_map: ClassVar[str | None] = 'y = x @ t["weight"].T + t["bias"]'
 
     def __init__(self, weight: FloatArray, bias: FloatArray, **settings: Any) -> None:
         w = as_float32(weight, "weight")

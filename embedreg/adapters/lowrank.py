@@ -48,6 +48,7 @@ class LowRankAdapter(BaseShaped, TrainableAdapter):
 
     family = "lowrank"
     order = 40
+    numpy_map = 'y = x @ (t["base"] + t["u"] @ t["v"].T).T + t["bias"]'
     config_class = LowRankConfig
 
     @classmethod

@@ -65,6 +65,11 @@ class ResidualMLPAdapter(BaseShaped, TrainableAdapter):
 
     family = "mlp"
     order = 50
+    numpy_map = (
+        'h = x @ t["up_weight"].T + t["up_bias"]\n'
+        "h = 0.5 * h * (1 + np.tanh(0.7978845608028654 * (h + 0.044715 * h**3)))   # GELU (tanh)\n"
+        'y = x @ t["base"].T + t["bias"] + h @ t["down_weight"].T'
+    )
     config_class = MLPConfig
 
     @classmethod

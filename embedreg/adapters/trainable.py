@@ -13,10 +13,14 @@ weights), and provides
   ``None``;
 * :meth:`TrainableAdapter.penalty`: an extra loss term and the defect it
   measured (λ-orth's ``L_λ``), or ``None``;
-* :meth:`TrainableAdapter.from_module`: the trained module back as an
-  adapter (numpy tensors, no torch needed to apply it).
+* :meth:`TrainableAdapter.companion_module` and
+  :meth:`TrainableAdapter.companion_loss`: a second module the family trains
+  jointly with the map, and its loss term (λ-orth's joint forward map ``F̃``
+  and ``L_F``), or none;
+* :meth:`TrainableAdapter.from_module`: the trained module (and companion)
+  back as an adapter (numpy tensors, no torch needed to apply it).
 
-The trainer owns the data, the losses of the paper (``L_B``, ``L_F``,
+The trainer owns the data, the losses every family shares (``L_B``,
 contrastive), the optimiser and early stopping; its schedule
 (:class:`~embedreg.training.TrainConfig`) is the same for every family.
 
@@ -87,10 +91,6 @@ class GradientConfig(FamilyConfig):
             return self
         return replace(self, w_contrastive=AUTO_CONTRASTIVE_WEIGHT if labels else 0.0)
 
-    def joint_forward_weight(self) -> float | None:
-        """Weight of the joint forward loss ``L_F`` when the family trains one, else ``None``."""
-        return None
-
 
 class TrainableAdapter(Adapter):
     """Base class of the families that :class:`~embedreg.training.AdapterTrainer` trains."""
@@ -119,8 +119,35 @@ class TrainableAdapter(Adapter):
         return None
 
     @classmethod
+    def companion_module(cls, dimension: int, config: FamilyConfig) -> torch.nn.Module | None:
+        """A module trained jointly with the map, on target vectors of ``dimension``, or ``None``.
+
+        λ-orth's joint forward map ``F̃`` is one: the trainer optimises it
+        with the map, adds :meth:`companion_loss` to the loss, contrasts the
+        map's outputs with the companion's, and hands it to
+        :meth:`from_module` as ``companion``.
+        """
+        return None
+
+    @classmethod
+    def companion_loss(
+        cls,
+        companion: torch.nn.Module,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        config: FamilyConfig,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The companion's loss term and the anchors the map's outputs are contrasted with.
+
+        ``pred`` is the map's output for a batch, ``target`` the batch's
+        target vectors.  The default (a family without a companion never
+        gets here) adds nothing and keeps the targets as anchors.
+        """
+        return pred.new_zeros(()), target
+
+    @classmethod
     @abstractmethod
     def from_module(
         cls, module: torch.nn.Module, config: FamilyConfig, **extra: Any
     ) -> TrainableAdapter:
-        """The trained module as an adapter (``extra``: e.g. the joint gallery map)."""
+        """The trained module as an adapter (``extra``: ``companion``, when the family has one)."""

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..constants import BackfillOrder
 from ..errors import ValidationError
 from .ranking import Judge, merged_topk
 
@@ -63,7 +64,7 @@ __all__ = [
 ]
 
 #: Orders :func:`backfill_curve` is measured with.
-ORDERS: tuple[str, ...] = ("random", "worst-first", "predicted")
+ORDERS: tuple[str, ...] = BackfillOrder.values()
 #: Default share of the items in the probe of the ``predicted`` order.
 DEFAULT_PROBE = 0.1
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..constants import GALLERIES_GROUP
-from ..errors import BrokenPlugin
+from ..errors import BrokenPlugin, EmbedRegError, GalleryError
 from ..plugins import load
 from .storage import Segment
 
@@ -184,4 +184,13 @@ def backend_for(url: str) -> GalleryBackend:
         raise BrokenPlugin(
             "gallery backend", name, GALLERIES_GROUP, "it is not a GalleryBackend subclass"
         )
-    return cls(url)
+    try:
+        return cls(url)
+    except EmbedRegError:
+        raise
+    except Exception as exc:  # the database's own error (unreachable, locked, refused)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GalleryError(
+            f"cannot open gallery {url} ({detail})",
+            "check that the database is running and that no other process holds it",
+        ) from None

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..constants import MergeMode
 from ..errors import ValidationError
 from ..util.fields import check_fields
 
@@ -32,7 +33,7 @@ __all__ = ["MERGES", "Calibration", "Calibrations", "calibrations_to_dict", "par
 #: How a search merges the segments' results: ``auto`` (calibrated when every
 #: routed segment has a calibration for the query generation, else as scored),
 #: ``score`` (as scored), ``calibrated`` (required), ``rrf`` (reciprocal-rank fusion).
-MERGES: tuple[str, ...] = ("auto", "score", "calibrated", "rrf")
+MERGES: tuple[str, ...] = MergeMode.values()
 
 
 @dataclass(frozen=True)

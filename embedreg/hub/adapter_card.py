@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -117,16 +117,20 @@ class EndFacts:
 
 @dataclass(frozen=True)
 class AdapterFacts:
-    """What an adapter card records (its ``embedreg`` front-matter section)."""
+    """What an adapter card records (its ``embedreg`` front-matter section).
+
+    ``settings`` are the family's headline settings
+    (:meth:`~embedreg.adapters.Adapter.card_facts`), whatever the family.
+    """
 
     adapter_id: str
     family: str
     direction: str
-    lam: float | None
     source: EndFacts
     target: EndFacts
     training: dict[str, Any]
     files: dict[str, str]
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def newer(self) -> EndFacts:
@@ -140,7 +144,7 @@ class AdapterFacts:
             "adapter": self.adapter_id,
             "family": self.family,
             "direction": self.direction,
-            "lambda": self.lam,
+            "settings": dict(self.settings),
             "source": self.source.to_dict(),
             "target": self.target.to_dict(),
             "training_data": dict(self.training),
@@ -152,12 +156,14 @@ class AdapterFacts:
         """Inverse of :meth:`to_dict`."""
         if not isinstance(data, dict) or data.get("format") != CARD_FORMAT:
             raise ValueError("the card has no embedreg adapter section")
-        lam = data.get("lambda")
+        settings = data.get("settings")
+        if settings is None:  # cards written before family settings: one λ, if any
+            settings = {} if data.get("lambda") is None else {"lambda": data["lambda"]}
         return cls(
             adapter_id=str(data["adapter"]),
             family=str(data["family"]),
             direction=str(data["direction"]),
-            lam=float(lam) if lam is not None else None,
+            settings=dict(settings),
             source=EndFacts.from_dict(data["source"]),
             target=EndFacts.from_dict(data["target"]),
             training=dict(data.get("training_data") or {}),
@@ -175,16 +181,12 @@ class AdapterFacts:
         files: dict[str, str],
     ) -> AdapterFacts:
         """The facts of a registered adapter whose ends are ``source`` and ``target``."""
-        hyper = loaded.provenance.get("hyperparameters") or {}
-        lam = hyper.get("lam_absolute") if isinstance(hyper, dict) else None
-        if lam is None:
-            lam = getattr(loaded.adapter, "lam", None)
         data = loaded.provenance.get("training_data") or {}
         return cls(
             adapter_id=adapter_id,
             family=loaded.adapter.family,
             direction=direction,
-            lam=float(lam) if isinstance(lam, (int, float)) and math.isfinite(lam) else None,
+            settings=loaded.adapter.card_facts(),
             source=EndFacts.of(source),
             target=EndFacts.of(target),
             training={k: data.get(k) for k in ("sha256", "pairs", "heldout")},
@@ -230,21 +232,6 @@ t = read_safetensors("model.safetensors")
 x = np.asarray(new_vectors, dtype=np.float32)   # ({n}, {din}) vectors of {src}
 '''
 
-_LINEAR = 'y = x @ t["weight"].T + t["bias"]'
-#: family → numpy lines computing ``y`` from ``x`` and the tensors ``t``.
-_MAPS: dict[str, str] = {
-    "identity": "y = x.copy()",
-    "procrustes": _LINEAR,
-    "affine": _LINEAR,
-    "lambda-orth": _LINEAR,
-    "lowrank": 'y = x @ (t["base"] + t["u"] @ t["v"].T).T + t["bias"]',
-    "mlp": (
-        'h = x @ t["up_weight"].T + t["up_bias"]\n'
-        "h = 0.5 * h * (1 + np.tanh(0.7978845608028654 * (h + 0.044715 * h**3)))   # GELU (tanh)\n"
-        'y = x @ t["base"].T + t["bias"] + h @ t["down_weight"].T'
-    ),
-}
-
 
 def numpy_snippet(adapter: Adapter, facts: AdapterFacts, weights: bytes) -> str | None:
     """Python that applies ``adapter`` with numpy alone, or ``None`` when there is none.
@@ -254,7 +241,7 @@ def numpy_snippet(adapter: Adapter, facts: AdapterFacts, weights: bytes) -> str 
     :meth:`~embedreg.adapters.Adapter.transform` (re-normalised when the
     target generation normalises).
     """
-    body = _MAPS.get(adapter.family)
+    body = type(adapter).numpy_map
     if body is None:
         return None
     lines = _READER.replace("{n}", "N").replace("{din}", str(facts.source.dimension))
@@ -398,7 +385,7 @@ def adapter_card(
         adapter_id=facts.adapter_id,
         direction=facts.direction,
         family=facts.family,
-        lam=None if facts.lam is None else f"{facts.lam:.6g}",
+        settings=[(k, _value(v)) for k, v in facts.settings.items()],
         source=facts.source.to_dict(),
         target=facts.target.to_dict(),
         training={k: _value(v) for k, v in facts.training.items()},

@@ -30,6 +30,7 @@ from .folders import (
     resolve_hub_revision,
 )
 from .images import embed_images
+from .options import EncodeOptions
 from .pinning import pin_model, register_model
 from .towers import TWO_TOWER_TYPES, TowerInfo, inspect_towers, load_image_processor
 from .updates import UpdateCheck, check_updates
@@ -41,6 +42,7 @@ __all__ = [
     "TOLERANCES",
     "TWO_TOWER_TYPES",
     "EmbedResult",
+    "EncodeOptions",
     "Encoder",
     "ModelDirInfo",
     "ProgressCallback",

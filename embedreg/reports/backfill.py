@@ -40,6 +40,7 @@ from ..evaluation.backfill import (
     worst_first_order,
 )
 from ..evaluation.ranking import Judge
+from ..models import EncodeOptions
 from ..registry import Registry
 from ..routing import Resolver, RoutingPolicy
 from .evalset import EvalSet, Progress
@@ -178,8 +179,7 @@ def backfill(
     seed: int = 0,
     probe: float = DEFAULT_PROBE,
     policy: RoutingPolicy | None = None,
-    device: str = "auto",
-    batch_size: int = 32,
+    encode: EncodeOptions | None = None,
     progress: Progress | None = None,
     step: StepFn | None = None,
 ) -> BackfillResult:
@@ -198,11 +198,12 @@ def backfill(
         raise ValidationError("the gallery generation and the new one are the same")
     chosen = _orders(orders)
     judge = data.judge(metric)
-    dev = select_device(device)
+    encode = encode if encode is not None else EncodeOptions()
+    dev = select_device(encode.device)
     resolver = Resolver(registry, policy)
     path = resolver.resolve(new, old) if rest == "path" else resolver.resolve(old, new)
-    v_old = data.embed(registry, old, device=device, batch_size=batch_size, progress=progress)
-    v_new = data.embed(registry, new, device=device, batch_size=batch_size, progress=progress)
+    v_old = data.embed(registry, old, encode=encode, progress=progress)
+    v_new = data.embed(registry, new, encode=encode, progress=progress)
     if rest == "path":
         queries_rest, items_rest = path.apply(v_new.queries), v_old.items
         bad = misalignment(path.apply(v_new.items), v_old.items)

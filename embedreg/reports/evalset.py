@@ -43,7 +43,7 @@ from ..data.inputs import read_inputs
 from ..errors import InputError, ValidationError
 from ..evaluation.qrels import Qrels, Relevance, read_judged_texts, read_qrels
 from ..evaluation.ranking import Judge
-from ..models import Encoder
+from ..models import EncodeOptions, Encoder
 from ..models.embed import cache_key, embeddings_cache_dir
 from ..registry import Generation, Registry
 from ..training.overlap import overlaps
@@ -189,13 +189,12 @@ class EvalSet:
         registry: Registry,
         generation: str,
         *,
-        device: str = "auto",
-        batch_size: int = 32,
+        encode: EncodeOptions | None = None,
         progress: Progress | None = None,
     ) -> EvalVectors:
         """The queries and items embedded by ``generation`` (cached per pin, recipe, role, texts)."""
         gen = registry.generation(generation)
-        run = (registry, gen, device, batch_size, progress)
+        run = (registry, gen, encode if encode is not None else EncodeOptions(), progress)
         mine = (self.ids, self.texts, self.labels)
         items = _cached(*run, *mine, "document", self.file)
         if self.query_texts is None:
@@ -246,8 +245,7 @@ def _cache_paths(
 def _cached(
     registry: Registry,
     gen: Generation,
-    device: str,
-    batch_size: int,
+    encode: EncodeOptions,
     progress: Progress | None,
     ids: list[str],
     texts: list[str],
@@ -268,9 +266,10 @@ def _cached(
         if progress is not None:
             progress(f"{gen.name} ({role}s)", done, total)
 
-    encoded = Encoder(gen, device=device, batch_size=batch_size).encode(
-        texts, role=role, progress=report
+    encoder = Encoder(
+        gen, device=encode.device, batch_size=encode.batch_size, precision=encode.precision
     )
+    encoded = encoder.encode(texts, role=role, progress=report)
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     save_embeddings(paths[0], encoded, generation=gen, role=role, ids=ids, labels=labels)
     out: FloatArray = np.asarray(encoded, dtype=np.float32)

@@ -28,6 +28,8 @@ from typing import Any
 from ..constants import GALLERY_MANIFEST
 from ..errors import EmbedRegError
 from ..evaluation.bootstrap import Interval
+from ..gallery.database import DatabaseGallery
+from ..gallery.locate import is_url
 from ..gallery.storage import load_manifest
 from ..registry import GalleryRecord, Registry
 from ..routing import QueryPath, Resolver, RoutingPolicy
@@ -192,6 +194,11 @@ class Compatibility:
 
 def _segments(reg: Registry, record: GalleryRecord) -> list[str]:
     """The gallery's segments (generation names), checked against the registry's pins."""
+    if is_url(record.location):
+        with DatabaseGallery.open(record.location) as g:
+            for seg in g.segment_table().values():
+                seg.check(reg.generation(seg.generation), f"gallery {record.name!r}")
+            return list(g.segment_table())
     folder = Path(record.location)
     if not (folder / GALLERY_MANIFEST).exists():
         return [record.generation]

@@ -34,6 +34,7 @@ from ..devices import select_device
 from ..errors import NoCompatiblePath, ValidationError
 from ..evaluation.bootstrap import Interval, bootstrap_interval
 from ..evaluation.metrics import average_compatibility, average_multimodel_accuracy
+from ..models import EncodeOptions
 from ..registry import Registry
 from ..routing import Resolver, RoutingPolicy
 from .evalset import EvalSet, EvalVectors, Progress
@@ -112,8 +113,7 @@ def compatibility_matrix(
     *,
     metric: str | None = None,
     policy: RoutingPolicy | None = None,
-    device: str = "auto",
-    batch_size: int = 32,
+    encode: EncodeOptions | None = None,
     progress: Progress | None = None,
     step: StepFn | None = None,
 ) -> CompatibilityMatrix:
@@ -130,11 +130,11 @@ def compatibility_matrix(
     if len(set(names)) != len(names):
         raise ValidationError(f"a generation is given twice: {', '.join(names)}")
     judge = data.judge(metric)
-    dev = select_device(device)
+    encode = encode if encode is not None else EncodeOptions()
+    dev = select_device(encode.device)
     resolver = Resolver(registry, policy)
     vecs: dict[str, EvalVectors] = {
-        g: data.embed(registry, g, device=device, batch_size=batch_size, progress=progress)
-        for g in names
+        g: data.embed(registry, g, encode=encode, progress=progress) for g in names
     }
     m = len(names)
     values: list[list[float | None]] = [[None] * m for _ in range(m)]

@@ -45,6 +45,7 @@ from ..evaluation.backfill import misalignment
 from ..evaluation.metrics import cmc, recall_at_k
 from ..evaluation.qrels import recall_per_query
 from ..evaluation.ranking import Judge
+from ..models import EncodeOptions
 from ..registry import Registry
 from ..training.overlap import training_overlap
 from ..util.atomic import atomic_write_bytes
@@ -139,8 +140,7 @@ def write_report(
     pairs: PairedEmbeddings | None = None,
     chain: Sequence[str] = (),
     overwrite: bool = False,
-    device: str = "auto",
-    batch_size: int = 32,
+    encode: EncodeOptions | None = None,
     progress: Progress | None = None,
     step: Callable[[str, int, int], None] | None = None,
 ) -> Report:
@@ -166,7 +166,8 @@ def write_report(
     _check_free(folder, overwrite)
     rec = registry.adapter(adapter_id)
     adapter = load_registered_adapter(registry, adapter_id).adapter
-    dev = select_device(device)
+    encode = encode if encode is not None else EncodeOptions()
+    dev = select_device(encode.device)
 
     def stage(name: str) -> Callable[[int, int], None]:
         def update(done: int, total: int) -> None:
@@ -177,9 +178,7 @@ def write_report(
 
     def embed(generation: str) -> EvalVectors:
         assert data is not None
-        return data.embed(
-            registry, generation, device=device, batch_size=batch_size, progress=progress
-        )
+        return data.embed(registry, generation, encode=encode, progress=progress)
 
     names = (rec.source, rec.target)
     if data is not None and data.kind == "qrels":
@@ -202,8 +201,7 @@ def write_report(
             registry,
             chain,
             data,
-            device=device,
-            batch_size=batch_size,
+            encode=encode,
             progress=progress,
             step=stage("matrix cells"),
         )

@@ -16,7 +16,7 @@ from .config import TrainConfig
 __all__ = ["EpochStats", "TrainResult", "TrainStart", "TrainerCallback"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EpochStats:
     """What one epoch measured (passed to callbacks).
 
@@ -45,7 +45,7 @@ class EpochStats:
     val_map: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainStart:
     """What a training run is about to do (passed to callbacks)."""
 
@@ -60,7 +60,7 @@ class TrainStart:
     epochs: int
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainResult:
     """The fitted adapter and how it was fitted.
 

@@ -73,10 +73,10 @@ class _Data:
 
 @dataclass
 class _Model:
-    """The module being trained, the joint gallery map, and their optimiser."""
+    """The module being trained, the family's companion module (if any), and their optimiser."""
 
     module: torch.nn.Module
-    gallery: torch.nn.Module | None
+    companion: torch.nn.Module | None
     optimizer: torch.optim.Optimizer
 
 
@@ -117,29 +117,22 @@ class GradientRun:
         """The module started from the (centred, if asked) Procrustes map of ``rows``."""
         import torch
 
-        from ..adapters.torch_modules import AffineModule
-
         cfg, dev, opts = self.config, self.device, self.options
         m = moments(data.x, data.y, dev, rows=rows)
-        center = bool(getattr(opts, "center", False))
-        w0 = procrustes_from_moments(m, center=center)
+        w0 = procrustes_from_moments(m, center=self.loss.center)
         init = AffineMap(w0.astype(np.float32), (m.mean_y - w0 @ m.mean_x).astype(np.float32))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             module = self.cls.build_module(init, opts).to(dev)
-        gallery = (
-            AffineModule(
-                AffineMap(np.eye(out_dim, dtype=np.float32), np.zeros(out_dim, np.float32))
-            ).to(dev)
-            if self.loss.joint_forward_weight() is not None
-            else None
-        )
+        companion = self.cls.companion_module(out_dim, opts)
+        if companion is not None:
+            companion = companion.to(dev)
         params = list(module.parameters()) + (
-            list(gallery.parameters()) if gallery is not None else []
+            list(companion.parameters()) if companion is not None else []
         )
         rate = lr or cfg.lr or auto_learning_rate(max(p.numel() for p in params))
         optimizer = torch.optim.Adam(params, lr=rate, betas=(0.9, cfg.beta2))
-        return _Model(module, gallery, optimizer)
+        return _Model(module, companion, optimizer)
 
     def run(self, source: FloatArray, target: FloatArray, labels: IntArray | None) -> TrainResult:
         import torch
@@ -173,15 +166,15 @@ class GradientRun:
         model = self._build(data, rows, out_dim, None)
         lr = float(model.optimizer.param_groups[0]["lr"])
         start = TrainStart(
-            self.cls.family,
-            "gradient",
-            len(train_rows),
-            len(val_rows),
-            source.shape[1],
-            out_dim,
-            dev,
-            resident,
-            cfg.epochs,
+            family=self.cls.family,
+            fitting="gradient",
+            n_train=len(train_rows),
+            n_validation=len(val_rows),
+            input_dim=source.shape[1],
+            output_dim=out_dim,
+            device=dev,
+            resident=resident,
+            epochs=cfg.epochs,
         )
         for cb in self.callbacks:
             cb.on_train_begin(start)
@@ -209,16 +202,16 @@ class GradientRun:
             else:
                 bad_epochs += 1
             stats = EpochStats(
-                epoch,
-                loss / len(train_rows),
-                val_loss,
-                val_recall,
-                val_cmc,
-                d,
-                lr,
-                improved,
-                time.perf_counter() - te,
-                val_map,
+                epoch=epoch,
+                loss=loss / len(train_rows),
+                val_loss=val_loss,
+                val_recall=val_recall,
+                val_cmc=val_cmc,
+                defect=d,
+                lr=lr,
+                improved=improved,
+                seconds=time.perf_counter() - te,
+                val_map=val_map,
             )
             history.append(stats)
             stop_requested = any(cb.on_epoch_end(stats) for cb in self.callbacks)
@@ -236,27 +229,22 @@ class GradientRun:
             everything = torch.arange(source.shape[0]).to(store)
             model = self._refit(data, everything, out_dim, bs, history[:best_epoch])
             n_used = source.shape[0]
-        extra = {}
-        if model.gallery is not None:
-            from ..adapters.torch_modules import AffineModule, expect, to_numpy
-
-            gal = expect(model.gallery, AffineModule)
-            extra["gallery"] = AffineMap(to_numpy(gal.weight), to_numpy(gal.bias))
+        extra = {} if model.companion is None else {"companion": model.companion}
         adapter = self.cls.from_module(model.module, opts, **extra)
         result = TrainResult(
-            adapter,
-            self.cls.family,
-            dev,
-            n_used,
-            len(val_rows),
-            time.perf_counter() - t0,
-            opts,
-            history,
-            best_epoch,
-            stopped,
-            resident,
-            bs,
-            cfg,
+            adapter=adapter,
+            family=self.cls.family,
+            device=dev,
+            n_train=n_used,
+            n_validation=len(val_rows),
+            seconds=time.perf_counter() - t0,
+            options=opts,
+            history=history,
+            best_epoch=best_epoch,
+            stopped_early=stopped,
+            resident=resident,
+            batch_size=bs,
+            config=cfg,
         )
         for cb in self.callbacks:
             cb.on_train_end(result)
@@ -302,7 +290,7 @@ class GradientRun:
             xb = data.x[idx].to(dev, non_blocking=True)
             yb = data.y[idx].to(dev, non_blocking=True)
             lb = data.labels[idx].to(dev, non_blocking=True) if data.labels is not None else None
-            loss = self._loss(model.module, model.gallery, xb, yb, lb)
+            loss = self._loss(model.module, model.companion, xb, yb, lb)
             model.optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             model.optimizer.step()
@@ -312,7 +300,7 @@ class GradientRun:
     def _loss(
         self,
         module: torch.nn.Module,
-        gallery: torch.nn.Module | None,
+        companion: torch.nn.Module | None,
         xb: torch.Tensor,
         yb: torch.Tensor,
         lb: torch.Tensor | None,
@@ -325,11 +313,9 @@ class GradientRun:
         pred = module(xb)
         loss: torch.Tensor = opts.w_backward * ((pred - yb) ** 2).sum(1).mean()
         anchor = yb
-        w_forward = opts.joint_forward_weight()
-        if gallery is not None and w_forward is not None:
-            fwd = gallery(yb)
-            loss = loss + w_forward * ((fwd - pred) ** 2).sum(1).mean()
-            anchor = fwd
+        if companion is not None:
+            extra, anchor = self.cls.companion_loss(companion, pred, yb, self.options)
+            loss = loss + extra
         if opts.w_contrastive:
             norm = torch.nn.functional.normalize
             p, a = norm(pred, dim=1), norm(anchor, dim=1)
@@ -337,7 +323,7 @@ class GradientRun:
                 contrast = info_nce(p, a, opts.temperature)
             else:
                 contrast = supcon(p, a, lb, opts.temperature)
-                if gallery is not None:
+                if companion is not None:
                     contrast = contrast + supcon(a, norm(yb, dim=1), lb, opts.temperature)
             loss = loss + opts.w_contrastive * contrast
         pen = self.cls.penalty(module, self.options)
@@ -379,14 +365,14 @@ class GradientRun:
 
     @staticmethod
     def _snapshot(model: _Model) -> list[dict[str, torch.Tensor]]:
-        mods = [model.module] + ([model.gallery] if model.gallery is not None else [])
+        mods = [model.module] + ([model.companion] if model.companion is not None else [])
         return [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in mods]
 
     @staticmethod
     def _restore(model: _Model, state: list[dict[str, Any]]) -> None:
         model.module.load_state_dict(state[0])
-        if model.gallery is not None:
-            model.gallery.load_state_dict(state[1])
+        if model.companion is not None:
+            model.companion.load_state_dict(state[1])
 
 
 def _mean_average_precision(sims: torch.Tensor, labels: torch.Tensor) -> float:

@@ -36,7 +36,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -145,11 +144,13 @@ def make_options(family: str, options: FamilyConfig | Mapping[str, Any] | None) 
 def measure_result(
     result: TrainResult, heldout: PairedEmbeddings, config: TrainConfig
 ) -> dict[str, Any]:
-    """The held-out figures of a fitted adapter (with the absolute λ it was trained with)."""
+    """The held-out figures of a fitted adapter, with its family's headline settings.
+
+    The settings (:meth:`~embedreg.adapters.Adapter.card_facts`, e.g. the
+    absolute λ of a λ-orthogonal map) stand beside the figures they explain.
+    """
     figures = measure(result.adapter, heldout, device=config.device)
-    lam = getattr(result.adapter, "lam", None)
-    if isinstance(lam, float) and math.isfinite(lam):
-        figures["lambda"] = lam
+    figures.update(result.adapter.card_facts())
     return figures
 
 
@@ -415,9 +416,6 @@ def _provenance(
     if adapter.fitting == "gradient":
         hyper.update((result.config or config).to_dict())
     hyper.update(result.options.to_dict())
-    lam = getattr(adapter, "lam", None)
-    if isinstance(lam, float):
-        hyper["lam_absolute"] = lam if math.isfinite(lam) else None
     return {
         "embedreg_version": __version__,
         "family": adapter.family,
@@ -440,6 +438,7 @@ def _provenance(
             ),
         },
         "hyperparameters": hyper,
+        "settings": adapter.card_facts(),
         "training": {
             "device": result.device,
             "epochs": result.epochs_run,

@@ -145,7 +145,17 @@ class AdapterTrainer:
         device: str,
     ) -> TrainResult:
         n, d_in, d_out = source.shape[0], source.shape[1], target.shape[1]
-        start = TrainStart(cls.family, cls.fitting, n, 0, d_in, d_out, device, True, 0)
+        start = TrainStart(
+            family=cls.family,
+            fitting=cls.fitting,
+            n_train=n,
+            n_validation=0,
+            input_dim=d_in,
+            output_dim=d_out,
+            device=device,
+            resident=True,
+            epochs=0,
+        )
         for cb in self.callbacks:
             cb.on_train_begin(start)
         t0 = time.perf_counter()
@@ -156,7 +166,13 @@ class AdapterTrainer:
             else cls.fit(source, target, options)  # a plugin written without the device argument
         )
         result = TrainResult(
-            adapter, cls.family, device, n, 0, time.perf_counter() - t0, options=options
+            adapter=adapter,
+            family=cls.family,
+            device=device,
+            n_train=n,
+            n_validation=0,
+            seconds=time.perf_counter() - t0,
+            options=options,
         )
         for cb in self.callbacks:
             cb.on_train_end(result)

@@ -5,6 +5,7 @@
 - :mod:`.apply`: :func:`apply` runs a strategy as a job journaled in the
   gallery folder (checkpointed chunks, optionally data-parallel with
   accelerate); :func:`resume` continues a killed one;
+- :mod:`.options`: :class:`PartialChoice` and :class:`JobOptions`, the values a job is asked with;
 - :mod:`.history`: :func:`status`, :func:`rollback`, :func:`finalize`;
 - :mod:`.job`, :mod:`.switch`: the journal, and the atomic switch to the new version;
 - :mod:`.quality`, :mod:`.costs`, :mod:`.selection`, :mod:`.calibrate`: the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from .apply import UpgradeResult, apply, resume
 from .history import JobStatus, RollbackResult, finalize, rollback, status
+from .options import JobOptions, PartialChoice
 from .plan import STRATEGIES, StrategyRow, UpgradePlan, plan
 from .quality import Estimate
 from .selection import ORDERS
@@ -30,7 +32,9 @@ __all__ = [
     "ORDERS",
     "STRATEGIES",
     "Estimate",
+    "JobOptions",
     "JobStatus",
+    "PartialChoice",
     "RollbackResult",
     "StrategyRow",
     "UpgradePlan",

@@ -26,16 +26,16 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..constants import DEFAULT_CHUNK_ITEMS
+from ..constants import Strategy
 from ..errors import ConflictError, NotFound, ValidationError
 from ..gallery import Gallery
 from ..models.encoder import ProgressCallback
 from ..models.sharded import (
-    Processes,
     WorkSpec,
     completed,
     load_spec,
@@ -50,13 +50,14 @@ from ..util.atomic import atomic_write_bytes
 from ..util.clock import utc_now
 from ..util.hashing import file_sha256
 from .job import Job, items_path, job_dir, job_lock, read_job, work_dir, write_job
-from .selection import ORDERS, round_trip, select
+from .options import JobOptions, PartialChoice
+from .selection import round_trip, select
 from .switch import StageFn, after_switch, switch
 
 __all__ = ["APPLY_STRATEGIES", "UpgradeResult", "apply", "resume"]
 
 #: Strategies :func:`apply` carries out (``adapt-queries`` changes nothing on disk).
-APPLY_STRATEGIES: tuple[str, ...] = ("adapt-queries", "forward", "partial", "reembed")
+APPLY_STRATEGIES: tuple[str, ...] = Strategy.values()
 
 
 @dataclass(frozen=True)
@@ -115,15 +116,14 @@ def _new_job(
     to: str,
     strategy: str,
     *,
-    fraction: float,
-    order: str,
-    seed: int,
+    partial: PartialChoice,
     promote: str | None,
-    chunk_size: int,
-    batch_size: int,
+    options: JobOptions,
     resolver: Resolver,
 ) -> Job:
     """Choose the items, write them and the work spec, then the journal (the commit point)."""
+    fraction = partial.fraction if strategy == Strategy.PARTIAL else 1.0
+    order, seed = partial.order, partial.seed
     g = Gallery.load(root)
     target = registry.generation(to)
     old = [s for s in g.generations if s != target.name and g.segments[s].count]
@@ -185,8 +185,8 @@ def _new_job(
             str(items.resolve()),
             input_sha256=file_sha256(items),
             count=len(todo),
-            chunk_size=chunk_size,
-            batch_size=batch_size,
+            chunk_size=options.chunk_size,
+            batch_size=options.batch_size,
         )
         prepare(work_dir(root), spec)
     info = g.manifest()
@@ -207,7 +207,7 @@ def _new_job(
             "forward": len(candidates) if strategy == "forward" else 0,
             "kept": len(g) - len(todo) - (len(candidates) if strategy == "forward" else 0),
         },
-        chunk_size=chunk_size,
+        chunk_size=options.chunk_size,
         created=utc_now(),
         forward=forward,
     )
@@ -249,39 +249,6 @@ def _start_run(root: Path, job: Job, processes_: int) -> None:
     write_job(root, job)
 
 
-def _run_job(
-    registry: Registry,
-    root: Path,
-    procs: Processes,
-    *,
-    num_processes: int,
-    device: str,
-    resolver: Resolver,
-    progress: ProgressCallback | None,
-    on_stage: StageFn | None,
-    started: float,
-) -> UpgradeResult:
-    job = read_job(root)
-    assert job is not None
-    before = completed(work_dir(root)) if job.counts.get("reembed") else 0
-    if job.state == "running" and job.counts.get("reembed"):
-        if on_stage and procs.is_main:
-            on_stage(f"Re-embedding {job.counts['reembed']} item(s) with {job.target.name}")
-        run(
-            work_dir(root),
-            num_processes=num_processes,
-            device=device,
-            progress=progress,
-            procs=procs,
-        )
-    if not procs.is_main:  # the main process switches; the others are done
-        return _result(root, job, "worker", 0, started, procs.world, [])
-    embedded = (completed(work_dir(root)) if job.counts.get("reembed") else 0) - before
-    job = switch(registry, root, job, resolver, device=device, on_stage=on_stage)
-    notes = after_switch(registry, root, job)
-    return _result(root, job, "done", embedded, started, max(procs.world, num_processes), notes)
-
-
 def _result(
     root: Path, job: Job, state: str, embedded: int, started: float, n: int, notes: list[str]
 ) -> UpgradeResult:
@@ -311,14 +278,9 @@ def apply(
     to: str,
     strategy: str,
     *,
-    fraction: float = 0.5,
-    order: str = "random",
-    seed: int = 0,
+    partial: PartialChoice | None = None,
     promote: str | None = None,
-    chunk_size: int = DEFAULT_CHUNK_ITEMS,
-    num_processes: int = 1,
-    device: str = "auto",
-    batch_size: int = 32,
+    job: JobOptions | None = None,
     policy: RoutingPolicy | None = None,
     progress: ProgressCallback | None = None,
     on_stage: StageFn | None = None,
@@ -326,13 +288,12 @@ def apply(
     """Upgrade the gallery at ``folder`` to generation ``to`` by ``strategy``, as a job.
 
     Args:
-        strategy: ``reembed`` (every item), ``partial`` (``fraction`` of the
-            items, chosen in ``order``: ``given``, ``random`` with ``seed``,
-            or ``worst``), ``forward`` (map the stored vectors by the forward
-            path) or ``adapt-queries`` (nothing changes; checks the paths).
+        strategy: ``reembed`` (every item), ``partial`` (the items ``partial``
+            chooses: a fraction of them, ``given``, ``random`` with a seed, or
+            ``worst`` first), ``forward`` (map the stored vectors by the
+            forward path) or ``adapt-queries`` (nothing changes; checks the paths).
         promote: an alias moved to ``to`` once the gallery is wholly ``to``.
-        chunk_size: items per checkpointed chunk.
-        num_processes: re-embed with that many processes (accelerate).
+        job: how the job runs (chunk size, processes, device, batch size).
         policy: which query paths are accepted (routing defaults if ``None``).
         progress: ``(items embedded, total)``; ``on_stage``: a line per step.
 
@@ -347,50 +308,71 @@ def apply(
         raise ValidationError(
             f"strategy must be one of {', '.join(APPLY_STRATEGIES)}, got {strategy!r}"
         )
-    if order not in ORDERS or not 0.0 < fraction <= 1.0 or chunk_size < 1:
-        raise ValidationError(
-            f"order must be one of {', '.join(ORDERS)}, fraction in (0, 1], chunk size ≥ 1; "
-            f"got {order!r}, {fraction}, {chunk_size}"
-        )
+    partial = partial if partial is not None else PartialChoice()
+    options = job if job is not None else JobOptions()
     resolver = Resolver(registry, policy)
-    if strategy == "adapt-queries":
+    if strategy == Strategy.ADAPT_QUERIES:
         return _adapt_queries(registry, root, to, promote, resolver, started)
-    procs = processes(device)
-    with contextlib.ExitStack() as stack:
 
-        def create() -> str:
-            stack.enter_context(job_lock(root))
-            existing = read_job(root)
-            if existing is not None:
-                _refuse_existing(root, existing)
-            job = _new_job(
-                registry,
-                root,
-                to,
-                strategy,
-                fraction=fraction if strategy == "partial" else 1.0,
-                order=order,
-                seed=seed,
-                promote=promote,
-                chunk_size=chunk_size,
-                batch_size=batch_size,
-                resolver=resolver,
-            )
-            _start_run(root, job, max(procs.world, num_processes))
-            return job.id
-
-        on_main(procs, create)
-        return _run_job(
+    def create() -> Job:
+        existing = read_job(root)
+        if existing is not None:
+            _refuse_existing(root, existing)
+        return _new_job(
             registry,
             root,
-            procs,
-            num_processes=num_processes,
-            device=device,
+            to,
+            strategy,
+            partial=partial,
+            promote=promote,
+            options=options,
             resolver=resolver,
-            progress=progress,
-            on_stage=on_stage,
-            started=started,
         )
+
+    return _launch(registry, root, create, options, resolver, progress, on_stage, started)
+
+
+def _launch(
+    registry: Registry,
+    root: Path,
+    begin: Callable[[], Job],
+    options: JobOptions,
+    resolver: Resolver,
+    progress: ProgressCallback | None,
+    on_stage: StageFn | None,
+    started: float,
+) -> UpgradeResult:
+    """Under the job lock (on the main process), ``begin`` the job and record the run; then run it."""
+    procs = processes(options.device)
+    with contextlib.ExitStack() as stack:
+
+        def start() -> str:
+            stack.enter_context(job_lock(root))
+            job = begin()
+            _start_run(root, job, max(procs.world, options.num_processes))
+            return job.id
+
+        on_main(procs, start)
+        job = read_job(root)
+        assert job is not None
+        before = completed(work_dir(root)) if job.counts.get("reembed") else 0
+        if job.state == "running" and job.counts.get("reembed"):
+            if on_stage and procs.is_main:
+                on_stage(f"Re-embedding {job.counts['reembed']} item(s) with {job.target.name}")
+            run(
+                work_dir(root),
+                num_processes=options.num_processes,
+                device=options.device,
+                progress=progress,
+                procs=procs,
+            )
+        if not procs.is_main:  # the main process switches; the others are done
+            return _result(root, job, "worker", 0, started, procs.world, [])
+        embedded = (completed(work_dir(root)) if job.counts.get("reembed") else 0) - before
+        job = switch(registry, root, job, resolver, device=options.device, on_stage=on_stage)
+        notes = after_switch(registry, root, job)
+        world = max(procs.world, options.num_processes)
+        return _result(root, job, "done", embedded, started, world, notes)
 
 
 def _adapt_queries(
@@ -432,13 +414,15 @@ def resume(
     registry: Registry,
     folder: str | os.PathLike[str],
     *,
-    num_processes: int = 1,
-    device: str = "auto",
+    job: JobOptions | None = None,
     policy: RoutingPolicy | None = None,
     progress: ProgressCallback | None = None,
     on_stage: StageFn | None = None,
 ) -> UpgradeResult:
     """Continue the interrupted upgrade job of the gallery at ``folder`` from its last chunk.
+
+    ``job`` is how it runs now (processes and device; the chunk and batch
+    sizes are the job's own).
 
     Raises:
         NotFound: the gallery has no job to resume.
@@ -447,39 +431,25 @@ def resume(
     started = time.perf_counter()
     root = Path(folder)
     resolver = Resolver(registry, policy)
-    procs = processes(device)
-    with contextlib.ExitStack() as stack:
 
-        def check() -> str:
-            stack.enter_context(job_lock(root))
-            job = read_job(root)
-            if job is None:
-                Gallery.load(root, verify=False)  # no gallery at all: say so
-                raise NotFound(
-                    f"the gallery at {root} has no upgrade job to resume",
-                    f"start one with 'embedreg upgrade apply {root} --to GEN --strategy S'",
-                )
-            if job.state in ("rolling-back", "finalizing"):
-                _refuse_existing(root, job)
-            if job.state == "done":
-                raise ConflictError(
-                    f"the upgrade of {root} to {job.target.name} is already done",
-                    f"finalize it with 'embedreg upgrade finalize {root}' or roll it back",
-                )
-            if job.counts.get("reembed") and job.state == "running":
-                prepare(work_dir(root), load_spec(work_dir(root)))  # clear dead writers' leftovers
-            _start_run(root, job, max(procs.world, num_processes))
-            return job.id
+    def check() -> Job:
+        found = read_job(root)
+        if found is None:
+            Gallery.load(root, verify=False)  # no gallery at all: say so
+            raise NotFound(
+                f"the gallery at {root} has no upgrade job to resume",
+                f"start one with 'embedreg upgrade apply {root} --to GEN --strategy S'",
+            )
+        if found.state in ("rolling-back", "finalizing"):
+            _refuse_existing(root, found)
+        if found.state == "done":
+            raise ConflictError(
+                f"the upgrade of {root} to {found.target.name} is already done",
+                f"finalize it with 'embedreg upgrade finalize {root}' or roll it back",
+            )
+        if found.counts.get("reembed") and found.state == "running":
+            prepare(work_dir(root), load_spec(work_dir(root)))  # clear dead writers' leftovers
+        return found
 
-        on_main(procs, check)
-        return _run_job(
-            registry,
-            root,
-            procs,
-            num_processes=num_processes,
-            device=device,
-            resolver=resolver,
-            progress=progress,
-            on_stage=on_stage,
-            started=started,
-        )
+    options = job if job is not None else JobOptions()
+    return _launch(registry, root, check, options, resolver, progress, on_stage, started)

@@ -31,12 +31,16 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ConflictError, NotFound, ValidationError
+from ..errors import ConflictError, NoCompatiblePath, NotFound, ValidationError
+from ..gallery import Calibration
+from ..gallery.calibration import calibrations_to_dict, parse_calibrations
 from ..gallery.database import DatabaseGallery
 from ..gallery.storage import Segment
 from ..models import Encoder
 from ..registry import Generation, Registry
+from ..routing import Resolver
 from ..util.clock import utc_now
+from .calibrate import fit_calibration
 from .selection import ORDERS, select
 
 __all__ = ["DB_STRATEGIES", "apply", "finalize", "resume", "rollback", "status"]
@@ -130,6 +134,7 @@ def apply(
                     "collections": g.collections,
                     "sources": g.sources,
                     "alias": g.alias,
+                    "calibration": calibrations_to_dict(g.calibration),
                 },
             },
         }
@@ -218,7 +223,41 @@ def _run(
         done += len(chunk)
         if progress:
             progress(done, len(ordered))
+    g.calibration = _calibrate(registry, g, target, job)
     return _switch(g, target, job, embedded, time.perf_counter() - started)
+
+
+def _calibrate(
+    registry: Registry, g: DatabaseGallery, target: Generation, job: dict[str, Any]
+) -> dict[str, dict[str, Calibration]]:
+    """Score calibrations of the segments that stay old, fitted on the re-embedded items.
+
+    As a folder's upgrade fits them (:mod:`.calibrate`): the moved items are
+    known in both spaces, their old vectors in the previous collections and
+    their new ones in the target's new collection.
+    """
+    import numpy as np
+
+    out = {s: dict(c) for s, c in g.calibration.items()}
+    resolver = Resolver(registry)
+    fresh = g.backend.fetch(job["new"][target.name], job["todo"])
+    for seg, coll in job["previous"]["collections"].items():
+        if seg == target.name:
+            continue
+        old = g.backend.fetch(coll, job["todo"])
+        pairs = [i for i in job["todo"] if i in old and i in fresh]
+        if len(pairs) < 3:
+            continue
+        new_v = np.vstack([fresh[i][1] for i in pairs])
+        old_v = np.vstack([old[i][1] for i in pairs])
+        try:
+            back = resolver.resolve(target.name, seg)
+        except NoCompatiblePath:
+            continue
+        cal = fit_calibration(new_v, new_v, back.apply(new_v), old_v, metric=g.metric)
+        if cal is not None:
+            out.setdefault(seg, {})[target.name] = cal
+    return out
 
 
 def _switch(
@@ -286,6 +325,7 @@ def rollback(url: str) -> dict[str, Any]:
             segments = {n: Segment.from_dict(d) for n, d in prev["segments"].items()}
             g.replace_segments(segments, dict(prev["collections"]))
             g.sources = [dict(s) for s in prev["sources"]]
+            g.calibration = parse_calibrations(prev.get("calibration") or {})
             action = "switched back to the previous collections"
         g.state = {k: v for k, v in g.state.items() if k != "upgrade"}
         g.save()  # the switch back (or the job forgotten)

@@ -33,21 +33,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..constants import Strategy
 from ..errors import EmbedRegError, ModelLoadError, NoCompatiblePath
 from ..gallery import Gallery
 from ..registry import AdapterRecord, Registry
 from ..routing import QueryPath, Resolver, RoutingPolicy
 from . import costs
 from .kinds import kind_rows
+from .options import PartialChoice
 from .quality import Estimate, forward_quality, partial_quality, path_quality, reembed_quality
-from .selection import ORDERS
 
 __all__ = ["STRATEGIES", "StrategyRow", "UpgradePlan", "plan"]
 
-STRATEGIES: tuple[str, ...] = ("adapt-queries", "forward", "partial", "reembed")
+#: The strategies compared (:class:`~embedreg.constants.Strategy`).
+STRATEGIES: tuple[str, ...] = Strategy.values()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StrategyRow:
     """One strategy of a plan.
 
@@ -98,7 +100,7 @@ class StrategyRow:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpgradePlan:
     """The strategies for one gallery and target, and the one to take."""
 
@@ -165,8 +167,7 @@ def plan(
     to: str,
     *,
     sample: int = 64,
-    fraction: float = 0.5,
-    order: str = "random",
+    partial: PartialChoice | None = None,
     device: str = "auto",
     batch_size: int = 32,
     policy: RoutingPolicy | None = None,
@@ -175,10 +176,10 @@ def plan(
 
     ``sample`` items of the gallery are encoded with ``to`` on ``device`` to
     measure its rate (0: no model is loaded, and times that need it are
-    unknown).  ``fraction`` and ``order`` describe the ``partial`` row.  A path
-    below the routing ``policy``'s minimum quality counts as missing for
-    ``adapt-queries``; with its ``require_compatible`` so does a path through an adapter that fails the
-    compatibility criterion counts as missing for ``adapt-queries``.
+    unknown).  ``partial`` (its fraction and order) describes the ``partial``
+    row.  A path below the routing ``policy``'s minimum quality counts as
+    missing for ``adapt-queries``; with its ``require_compatible`` so does a
+    path through an adapter that fails the compatibility criterion.
 
     Raises:
         NotFound / GalleryError: no readable gallery at ``folder``.
@@ -186,10 +187,8 @@ def plan(
     """
     import numpy as np
 
-    if not 0.0 < fraction <= 1.0:
-        raise EmbedRegError(f"fraction must be in (0, 1], got {fraction}")
-    if order not in ORDERS:
-        raise EmbedRegError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    partial = partial if partial is not None else PartialChoice()
+    fraction, order = partial.fraction, partial.order
     root = Path(folder)
     g = Gallery.load(root)
     target = registry.generation(to)
@@ -338,57 +337,59 @@ def plan(
     scale = "on 1 process; --num-processes N shares the encoding among N processes"
     rows = [
         StrategyRow(
-            "adapt-queries",
-            0,
-            adapt,
-            0.0,
-            0,
-            sum(costs.adapter_bytes(p) for p in back.values() if p),
-            max(query_us.values(), default=None),
-            needs_back,
-            ["the gallery stays as it is; queries are mapped (one matrix multiply)"],
+            strategy=Strategy.ADAPT_QUERIES.value,
+            items=0,
+            quality=adapt,
+            seconds=0.0,
+            disk_bytes=0,
+            memory_bytes=sum(costs.adapter_bytes(p) for p in back.values() if p),
+            query_us=max(query_us.values(), default=None),
+            needs=needs_back,
+            notes=["the gallery stays as it is; queries are mapped (one matrix multiply)"],
         ),
         StrategyRow(
-            "forward",
-            n_old,
-            fwd_q,
-            sum(old[s] / r for s, r in map_rates.items()) + n_old / add_rate
+            strategy=Strategy.FORWARD.value,
+            items=n_old,
+            quality=fwd_q,
+            seconds=sum(old[s] / r for s, r in map_rates.items()) + n_old / add_rate
             if not needs_fwd
             else None,
-            new_version(n_old),
-            memory_switch,
-            None,
-            needs_fwd,
-            ["measured matrix-multiply and FAISS add rates; no model runs"],
+            disk_bytes=new_version(n_old),
+            memory_bytes=memory_switch,
+            query_us=None,
+            needs=needs_fwd,
+            notes=["measured matrix-multiply and FAISS add rates; no model runs"],
         ),
         StrategyRow(
-            "partial",
-            n_part,
-            part_q,
-            encode_seconds(n_part),
-            new_version(n_part) + work(n_part),
-            model_mem,
-            max(query_us.values(), default=None),
-            part_needs,
-            [scale, *notes_time],
-            fraction,
-            order,
+            strategy=Strategy.PARTIAL.value,
+            items=n_part,
+            quality=part_q,
+            seconds=encode_seconds(n_part),
+            disk_bytes=new_version(n_part) + work(n_part),
+            memory_bytes=model_mem,
+            query_us=max(query_us.values(), default=None),
+            needs=part_needs,
+            notes=[scale, *notes_time],
+            fraction=fraction,
+            order=order,
         ),
         StrategyRow(
-            "reembed",
-            n_old,
-            reembed_q,
-            encode_seconds(n_old),
-            new_version(n_old) + work(n_old),
-            model_mem,
-            0.0,
-            needs_text,
-            [scale, *notes_time],
+            strategy=Strategy.REEMBED.value,
+            items=n_old,
+            quality=reembed_q,
+            seconds=encode_seconds(n_old),
+            disk_bytes=new_version(n_old) + work(n_old),
+            memory_bytes=model_mem,
+            query_us=0.0,
+            needs=needs_text,
+            notes=[scale, *notes_time],
         ),
     ]
     rows += [
-        StrategyRow(r["strategy"], 0, r["quality"], 0.0, 0, r["memory_bytes"], None, r["needs"],
-                    r["notes"])
+        StrategyRow(
+            strategy=r["strategy"], items=0, quality=r["quality"], seconds=0.0, disk_bytes=0,
+            memory_bytes=r["memory_bytes"], query_us=None, needs=r["needs"], notes=r["notes"],
+        )
         for r in kind_rows(registry, target.name, old, {s: len(v) for s, v in texts.items()})
     ]  # fmt: skip
     rec, reason = _recommend(rows, target.name, sorted(old), n_old)
@@ -398,7 +399,16 @@ def plan(
         if rec == "partial":
             command += f" --fraction {fraction:g} --order {order}"
     return UpgradePlan(
-        str(folder), g.name, target.name, len(g), segments, rows, rec, reason, command, rates
+        gallery=str(folder),
+        name=g.name,
+        target=target.name,
+        count=len(g),
+        segments=segments,
+        rows=rows,
+        recommendation=rec,
+        reason=reason,
+        command=command,
+        rates=rates,
     )
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from ..constants import ItemOrder
 from ..errors import ValidationError
 from ..routing import QueryPath
 
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ORDERS", "round_trip", "select"]
 
-ORDERS: tuple[str, ...] = ("given", "random", "worst")
+#: The orders a partial upgrade re-embeds items in (:class:`~embedreg.constants.ItemOrder`).
+ORDERS: tuple[str, ...] = ItemOrder.values()
 
 
 def round_trip(vectors: FloatArray, forward: QueryPath, back: QueryPath) -> FloatArray:

@@ -50,6 +50,9 @@ class CentredProcrustes(LinearAdapter):
         b = m.mean_y - w @ m.mean_x
         return cls(w.astype(np.float32), b.astype(np.float32), shrink=cfg.shrink)
 
+    def card_facts(self):  # its headline setting, on `adapter show` and its card
+        return {"shrink": float(self.settings.get("shrink", 0.0))}
+
 
 @dataclass(frozen=True)
 class ScaledConfig(FamilyConfig):  # no loss weights of its own: the defaults apply
@@ -135,6 +138,29 @@ def test_plugin_family_trains_lists_compares_and_checks_options(
     (record,) = json.loads(trained.stdout)
     assert record["id"] == "v2-short-to-v2.centred" and record["family"] == "centred"
     assert record["provenance"]["hyperparameters"] == {"shrink": 0.1}
+    assert record["provenance"]["settings"] == {"shrink": 0.1}
+    shown = run("adapter", "show", "v2-short-to-v2.centred")
+    assert shown.returncode == 0, shown.stderr
+    assert "shrink=0.1" in shown.stderr.replace(" ", "")
+    card = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from embedreg import Registry\n"
+            "from embedreg.hub import HubAdapter\n"
+            "hub = HubAdapter.from_registry(Registry.open(sys.argv[1]), sys.argv[2])\n"
+            "card = hub.card('alice/centred')\n"
+            "print(card.data.embedreg['settings'], card.text.count('shrink = 0.1000'))\n",
+            str(registry_dir),
+            "v2-short-to-v2.centred",
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert card.returncode == 0, card.stderr
+    assert card.stdout.split() == ["{'shrink':", "0.1}", "1"], card.stdout
     assert 0 < record["figures"]["retention"] <= 1.5
 
     listed = run("adapter", "list")

@@ -143,9 +143,15 @@ def test_resolve(cli: Any, world: dict[str, Any]) -> None:
 
 def test_add_and_remove_items(cli: Any, world: dict[str, Any]) -> None:
     folder = world["tmp"] / "news-copy"
-    built = cli("gallery", "build", "v1", str(world["tmp"] / "docs.jsonl"), "-o", str(folder))
+    docs, more = str(world["tmp"] / "docs.jsonl"), str(world["tmp"] / "more.jsonl")
+    built = cli("gallery", "build", "v1", docs, "-o", str(folder), "--column", "text")
     assert built.returncode == 0, built.stderr
-    assert cli("gallery", "add", str(folder), str(world["tmp"] / "more.jsonl")).returncode == 0
+    # the old spellings still work for one release, hidden from --help, with a note on stderr
+    added = cli("gallery", "add", str(folder), more, "--text-field", "text")
+    assert added.returncode == 0, added.stderr
+    assert "--text-field is deprecated; use --column" in added.stderr
+    helped = cli("gallery", "add", "--help").stdout
+    assert "--column" in helped and "--id-column" in helped and "--text-field" not in helped
     assert json.loads(cli("gallery", "info", str(folder), "--json").stdout)["count"] == 400
     gone = cli("gallery", "search", str(folder), "--gen", "v1", "--json", "-k", "2", "x y z")
     first, second = (hit["id"] for hit in json.loads(gone.stdout)["results"][0])
@@ -166,6 +172,9 @@ def test_add_and_remove_items(cli: Any, world: dict[str, Any]) -> None:
     overlap = world["tmp"] / "overlap.jsonl"  # another file, with an id the gallery has
     overlap.write_text((world["tmp"] / "docs.jsonl").read_text().splitlines()[5] + "\n")
     assert "already taken" in one_line_error(cli("gallery", "add", str(folder), str(overlap)))
+    taken = cli("gallery", "add", str(folder), str(overlap), "--id-field", "id")
+    assert taken.returncode == 1 and "already taken" in taken.stderr
+    assert "--id-field is deprecated; use --id-column" in taken.stderr
 
 
 def test_build_from_embeddings_file_checks_its_generation(cli: Any, world: dict[str, Any]) -> None:

@@ -161,6 +161,12 @@ def test_the_cli_speaks_urls_and_refuses_another_generations_vectors(
     assert same.returncode == 0, same.stderr
     ids = [[hit["id"] for hit in row] for row in found["results"]]
     assert ids == [[hit["id"] for hit in row] for row in json.loads(same.stdout)["results"]]
+    resolved = run_cli("resolve", "v2", "--gallery", url, "--json", env=env)
+    assert resolved.returncode == 0, resolved.stderr
+    assert json.loads(resolved.stdout)["segments"]["v1"]["adapters"]
+    compat = run_cli("compatible", "v2", "--json", env=env)
+    assert compat.returncode == 0, compat.stderr
+    assert f"cli-{backend}" in [m["name"] for m in json.loads(compat.stdout)["galleries"]]
     # vectors of v2 are refused in one line, and nothing is written
     wrong = save_embeddings(
         tmp_path / "v2.safetensors",

@@ -82,7 +82,6 @@ def test_the_numpy_snippet_applies_every_builtin_family_with_numpy_alone(
             adapter_id="a",
             family=adapter.family,
             direction="backward",
-            lam=None,
             source=EndFacts("new", "sha256:" + "1" * 64, Recipe(), 8),
             target=EndFacts("old", "org/old@" + "2" * 40, Recipe(normalize=normalize), out_dim),
             training={},
@@ -118,9 +117,21 @@ def test_the_numpy_snippet_applies_every_builtin_family_with_numpy_alone(
 def test_a_family_without_a_numpy_recipe_gets_none() -> None:
     class Plugin(AffineAdapter):
         family = "someone-elses"
+        numpy_map = None
 
-    adapter = Plugin(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32))
-    end = EndFacts("a", "sha256:" + "1" * 64, Recipe(), 2)
-    facts = AdapterFacts("x", "someone-elses", "backward", None, end, end, {}, {})
-    weights = adapter_files(AffineAdapter(adapter.weight, adapter.bias), {})["model.safetensors"]
-    assert numpy_snippet(adapter, facts, weights) is None
+    class Inherits(AffineAdapter):  # a linear family's storage: its recipe, once verified
+        family = "inherits"
+
+    class Skewed(AffineAdapter):  # the recipe it inherits does not reproduce its transform
+        family = "skewed"
+
+        def transform(self, x: np.ndarray) -> np.ndarray:
+            return super().transform(x) * 2.0
+
+    w, b = np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32)
+    end = EndFacts("a", "sha256:" + "1" * 64, Recipe(normalize=False), 2)
+    facts = AdapterFacts("x", "someone-elses", "backward", end, end, {}, {})
+    weights = adapter_files(AffineAdapter(w, b), {})["model.safetensors"]
+    assert numpy_snippet(Plugin(w, b), facts, weights) is None
+    assert numpy_snippet(Inherits(w, b), facts, weights) is not None
+    assert numpy_snippet(Skewed(w, b), facts, weights) is None

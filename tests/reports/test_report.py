@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from embedreg import Registry
 from embedreg.errors import ReportExists
+from embedreg.models import EncodeOptions
 from embedreg.reports import EvalSet, backfill, compatibility_matrix, write_report
 from embedreg.training import train_adapter, training_pairs
 
@@ -39,7 +40,9 @@ class Refs(html.parser.HTMLParser):
 
 
 def test_matrix_over_three_generations(world) -> None:
-    m = compatibility_matrix(world["reg"], ["v1", "v2", "v2-cls"], world["data"], device="cpu")
+    m = compatibility_matrix(
+        world["reg"], ["v1", "v2", "v2-cls"], world["data"], encode=EncodeOptions(device="cpu")
+    )
     assert m.metric == "cmc@1" and m.queries == 500
     for t in range(3):
         for j in range(3):
@@ -66,7 +69,9 @@ def test_matrix_over_three_generations(world) -> None:
 
 
 def test_backfill_curve_from_gallery_to_new_generation(world) -> None:
-    result = backfill(world["reg"], "v1", "v2", world["data"], steps=4, device="cpu")
+    result = backfill(
+        world["reg"], "v1", "v2", world["data"], steps=4, encode=EncodeOptions(device="cpu")
+    )
     assert result.betas == [0.0, 0.25, 0.5, 0.75, 1.0] and result.via == ["v2-to-v1.affine"]
     assert set(result.curves) == {"random", "worst-first", "predicted"}
     ends = {round(c[-1], 6) for c in result.curves.values()}
@@ -84,7 +89,7 @@ def test_report_files_and_a_real_browser(world, tmp_path: Path) -> None:
         out,
         data=world["data"],
         chain=["v1", "v2", "v2-cls"],
-        device="cpu",
+        encode=EncodeOptions(device="cpu"),
     )
     assert rep.images == ["cmc.png", "backfill.png", "matrix.png"]
     for name in rep.images:
@@ -103,11 +108,22 @@ def test_report_files_and_a_real_browser(world, tmp_path: Path) -> None:
     for text in (page, twin):  # the headline says first that these are training data
         assert "Measured on training data (" in text and "): optimistic. Retention" in text
     with pytest.raises(ReportExists):
-        write_report(world["reg"], "v2-to-v1.affine", out, data=world["data"], device="cpu")
+        write_report(
+            world["reg"],
+            "v2-to-v1.affine",
+            out,
+            data=world["data"],
+            encode=EncodeOptions(device="cpu"),
+        )
     again = tmp_path / "again"
     shutil.copytree(out, again)
     redo = write_report(
-        world["reg"], "v2-to-v1.affine", again, data=world["data"], device="cpu", overwrite=True
+        world["reg"],
+        "v2-to-v1.affine",
+        again,
+        data=world["data"],
+        encode=EncodeOptions(device="cpu"),
+        overwrite=True,
     )
     assert redo.images == ["cmc.png", "backfill.png"]  # no chain: the old matrix.png is gone
     assert sorted(p.name for p in again.iterdir()) == sorted(

@@ -51,7 +51,9 @@ def test_backward_adapter_is_stored_measured_and_registered(reg, pairs):
     assert prov["training_data"]["train"] == 480 and prov["embedreg_version"] == __version__
     hyper = prov["hyperparameters"]
     assert hyper["alpha"] == 30.0 and hyper["epochs"] == FAST.epochs and "ridge" not in hyper
-    assert hyper["lam_per_dim"] == 0.375 and hyper["lam_absolute"] == 0.375 * 4.0  # √min(24, 16)
+    assert hyper["lam_per_dim"] == 0.375 and "lam_absolute" not in hyper
+    # the family's headline setting, through its card_facts hook: λ = 0.375 · √min(24, 16)
+    assert prov["settings"] == {"lambda": 0.375 * 4.0} and rec.figures["lambda"] == 0.375 * 4.0
     assert hyper["w_contrastive"] == 0.1  # decided for labelled pairs, recorded as used
     loaded = load_registered_adapter(reg, rec.id)
     assert loaded.sha256 == rec.sha256 and loaded.figures == rec.figures

@@ -26,11 +26,14 @@ KILLS = 3
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, small_chain) -> dict[str, Any]:
-    """A registry with v1 and v2 and 80 BBC items with their texts."""
+    """A registry with v1, v2 and an affine adapter v2 → v1; 80 BBC items with their texts."""
     from embedreg import Registry
+    from embedreg.training import train_adapter, training_pairs
 
     tmp = tmp_path_factory.mktemp("db-upgrades")
     reg = Registry.open(small_chain.copy(tmp / "registry"))
+    pairs = training_pairs(reg, "v2", "v1", texts=small_chain.inputs)
+    train_adapter(reg, "v2", "v1", pairs, family="affine")
     rows = [json.loads(line) for line in small_chain.inputs.read_text().splitlines()][:80]
     docs = tmp / "docs.jsonl"
     docs.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -92,6 +95,14 @@ def test_partial_upgrade_killed_and_resumed_ends_as_an_unkilled_one_and_rolls_ba
     assert done.returncode == 0, done.stderr
     unkilled = _snapshot(plain)
     assert sorted(unkilled) == ["v1", "v2"] and len(unkilled["v2"]) == 40
+    from embedreg.gallery.database import DatabaseGallery
+
+    with DatabaseGallery.open(plain) as g:
+        assert "v2" in g.calibration["v1"]  # the routed segment merges on the calibrated scale
+        item_id, vector = next(iter(unkilled["v2"].items()))
+        hits = g.search_vectors(vector[None, :], 10, generation=reg.generation("v2"), registry=reg)
+        assert hits.ids[0][0] == item_id and len(hits.ids[0]) == 10
+        assert set(hits.paths) == {"v1"}  # the old segment was searched through the adapter
 
     rng = random.Random(f"{backend}-{uuid.uuid4()}")
     kills = 0

@@ -28,7 +28,7 @@ from embedreg.gallery import Gallery, add_to_gallery, build_gallery, storage
 from embedreg.models import Encoder, pin_model
 from embedreg.models.processes import free_port
 from embedreg.training import train_adapter
-from embedreg.upgrade import apply, status
+from embedreg.upgrade import JobOptions, PartialChoice, apply, status
 
 N_PAIRS, N_DOCS, N_EXTRA = 500, 200, 6
 RECIPE: dict[str, Any] = {"pooling": "mean", "normalize": True, "max_tokens": 128}
@@ -207,7 +207,12 @@ def test_partial_leaves_two_segments_searched_together(world: dict[str, Any]) ->
     folder = copy_of_pristine(world, "partial")
     v2 = reg.generation("v2")
     result = apply(
-        reg, folder, "v2", "partial", fraction=0.5, order="random", chunk_size=25, device="cpu"
+        reg,
+        folder,
+        "v2",
+        "partial",
+        partial=PartialChoice(fraction=0.5, order="random"),
+        job=JobOptions(chunk_size=25, device="cpu"),
     )
     assert result.segments == {"v1": N_DOCS // 2, "v2": N_DOCS // 2}
     g = Gallery.load(folder)

@@ -229,15 +229,12 @@ class MilvusBackend(GalleryBackend):
         return ids, scores
 
     def set_alias(self, alias: str, collection: str) -> None:
-        names = set(self.client.list_aliases(collection).get("aliases") or [])
+        found = self.client.list_aliases()  # every alias of the database
+        names = set(found.get("aliases") or []) if isinstance(found, dict) else set(found)
         if alias in names:
-            return
-        try:
-            self.client.describe_alias(alias)
-        except Exception:  # no such alias yet
+            self.client.alter_alias(collection, alias)  # moves it atomically
+        else:
             self.client.create_alias(collection, alias)
-            return
-        self.client.alter_alias(collection, alias)  # moves it atomically
 
     def close(self) -> None:
         self.client.close()

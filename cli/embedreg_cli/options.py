@@ -1,0 +1,168 @@
+"""The options commands share, each declared once, and the one way to stack them.
+
+``--device``, ``--batch-size``, the input columns (``--column``,
+``--id-column``, ``--label-column``), ``--json`` and the routing options
+(``--max-hops``, ``--min-quality``, ``--require-compatible``, passed on as one
+:class:`~embedreg.routing.RoutingPolicy`); :func:`stack` groups decorators.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import click
+from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
+from embedreg.devices import DEVICE_HELP
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def stack(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
+    """The ``decorators`` as one, applied as if written one above the other (first on top).
+
+    The one way commands share a group of options:
+    ``input_options = stack(column_options(), batch_size_option, device_option)``.
+    """
+
+    def apply(fn: F) -> F:
+        out: Any = fn
+        for decorator in reversed(decorators):
+            out = decorator(out)
+        return cast(F, out)
+
+    return apply
+
+
+def device_option(fn: F) -> F:
+    """``--device``: where models run (``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
+    return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + ".")(fn)
+
+
+def batch_size_option(fn: F) -> F:
+    """``--batch-size``: inputs per forward pass (32)."""
+    return click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=32,
+        show_default=True,
+        help="Texts per forward pass.",
+    )(fn)
+
+
+def _legacy_columns(fn: F) -> F:
+    """``--text-field`` / ``--id-field``: hidden, deprecated spellings of ``--column`` / ``--id-column``."""
+
+    @functools.wraps(fn)
+    def with_aliases(*args: Any, **kwargs: Any) -> Any:
+        for old, new, name in (
+            ("--text-field", "--column", "text_field"),
+            ("--id-field", "--id-column", "id_field"),
+        ):
+            value = kwargs.pop("legacy_" + name)
+            if value is not None:
+                click.echo(f"Note: {old} is deprecated; use {new} (same meaning).", err=True)
+                kwargs[name] = value
+        return fn(*args, **kwargs)
+
+    decorated: Any = with_aliases
+    for old, name in (("--text-field", "text_field"), ("--id-field", "id_field")):
+        decorated = click.option(old, "legacy_" + name, hidden=True)(decorated)
+    return cast(F, decorated)
+
+
+def column_options(
+    when: str = "", *, images: bool = False, labels: bool = True, aliases: bool = False
+) -> Callable[[F], F]:
+    """``--column``, ``--id-column`` and ``--label-column``: where an input's fields are.
+
+    ``when`` prefixes the help (e.g. ``"With --texts: "``); ``images`` adds
+    ``--image-column`` (the field or column naming image files); ``labels``
+    ``--label-column``; ``aliases`` the old spellings ``--text-field`` and
+    ``--id-field`` (hidden, with a deprecation note on stderr).
+    """
+
+    def say(text: str) -> str:
+        return when + text if when else text[0].upper() + text[1:]
+
+    def decorate(fn: F) -> F:
+        if aliases:
+            fn = _legacy_columns(fn)
+        if images:
+            fn = click.option(
+                "--image-column",
+                "image_field",
+                help=say(
+                    "field or column naming image files, relative to the list's folder "
+                    "(default: 'image' when the rows have no 'text')."
+                ),
+            )(fn)
+        if labels:
+            fn = click.option(
+                "--label-column",
+                "label_field",
+                help=say("field or column of labels (default: 'label' when present)."),
+            )(fn)
+        fn = click.option(
+            "--id-column",
+            "id_field",
+            help=say("field or column of ids (default: 'id' when present)."),
+        )(fn)
+        return click.option(
+            "--column",
+            "text_field",
+            default="text",
+            show_default=True,
+            help=say("JSONL field or CSV column of the text."),
+        )(fn)
+
+    return decorate
+
+
+def json_option(fn: F) -> F:
+    """``--json``: print pure JSON on stdout instead of a table on stderr."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(fn)
+
+
+def routing_options(fn: F) -> F:
+    """``--max-hops``, ``--min-quality``, ``--require-compatible``: one ``policy`` argument.
+
+    The command receives them as one :class:`~embedreg.routing.RoutingPolicy`
+    named ``policy`` (never as three values).
+    """
+
+    @functools.wraps(fn)
+    def with_policy(*args: Any, **kwargs: Any) -> Any:
+        from embedreg.routing import RoutingPolicy
+
+        policy = RoutingPolicy(
+            max_hops=kwargs.pop("max_hops"),
+            min_quality=kwargs.pop("min_quality"),
+            require_compatible=kwargs.pop("require_compatible"),
+        )
+        return fn(*args, policy=policy, **kwargs)
+
+    decorated: Any = with_policy
+    decorated = click.option(
+        "--require-compatible",
+        is_flag=True,
+        help="Refuse paths unless every adapter on them passed the compatibility criterion "
+        "on held-out data (label-free adapters are not judged).",
+    )(decorated)
+    decorated = click.option(
+        "--min-quality",
+        type=click.FloatRange(min=0.0),
+        default=DEFAULT_MIN_QUALITY,
+        show_default=True,
+        help="Refuse paths whose quality (product of the hops' retentions; 1.0 = as good as "
+        "the gallery's own queries) is lower (0 accepts every measured path).",
+    )(decorated)
+    decorated = click.option(
+        "--max-hops",
+        type=click.IntRange(min=0),
+        default=DEFAULT_MAX_HOPS,
+        show_default=True,
+        help="Longest chain of adapters to consider.",
+    )(decorated)
+    return cast(F, decorated)
