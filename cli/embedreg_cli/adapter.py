@@ -16,7 +16,7 @@ import click
 from .adapter_options import data_options, load_data, parse_options, schedule, train_options
 from .context import State, pass_state, registry_option
 from .crossmodal import crossmodal_table, image_options, load_images, measure_images, text_only_note
-from .figures import candidates_table, figures_table, format_figure
+from .figures import candidates_table, figures_table, format_figure, paths_table
 from .options import device_option, json_option
 from .output import emit_json, say, say_plain, show, table
 from .progress import training_progress
@@ -235,6 +235,13 @@ def show_(state: State, adapter_id: str, as_json: bool) -> None:
     if isinstance(prov.get("selection"), dict):
         show(candidates_table(prov["selection"]))
     show(figures_table([(rec.id, rec.figures)], title="held-out figures"))
+    paths = prov.get("paths")
+    if isinstance(paths, dict):
+        shown = paths_table(paths)
+        if isinstance(shown, str):
+            say(shown)
+        else:
+            show(shown)
 
 
 @adapter.command("eval")

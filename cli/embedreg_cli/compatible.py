@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .context import State, pass_state, registry_option
+from .kinds import path_kind_options
 from .options import json_option, routing_options
 from .output import emit_json, say, say_plain, show, table
 
@@ -23,6 +24,7 @@ def _ci(interval: object) -> str:
 @click.command()
 @click.argument("generation")
 @routing_options
+@path_kind_options
 @json_option
 @registry_option
 @pass_state
@@ -54,6 +56,7 @@ def compatible(
             "GALLERY",
             "GENERATION",
             "PATH",
+            "KIND",
             "QUALITY",
             "BASIS",
             "95% CI",
@@ -65,6 +68,7 @@ def compatible(
                 g.name,
                 ", ".join(g.generations),
                 " → ".join(g.path.adapter_ids) or "no mapping",
+                g.kind_label(),
                 f"{g.quality:.3f}",
                 g.basis,
                 _ci(g.interval),

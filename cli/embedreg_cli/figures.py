@@ -180,3 +180,40 @@ def candidates_table(selection: dict[str, Any]) -> Table:
             "not comparable with the pooled ones"
         )
     return out
+
+
+def paths_table(paths: dict[str, Any]) -> Table | str:
+    """The adapter's fused and cascade paths (``provenance["paths"]``), held-out figures and cost."""
+    from embedreg.training.paths import path_rows
+
+    rows = path_rows(paths)
+    if not rows:
+        return f"query paths beyond the map: not fitted ({paths.get('reason', 'no figures')})"
+    out = table(
+        "PATH",
+        "CMC@1",
+        "95%",
+        "mAP",
+        "RETENTION",
+        "CRITERION",
+        "EXTRA ENCODES",
+        "µs/q",
+        title=(
+            f"query paths on {paths.get('heldout')} held-out pairs (old/old CMC@1 "
+            f"{100 * float(paths.get('target.cmc@1', 0)):.2f}, new/new "
+            f"{100 * float(paths.get('source.cmc@1', 0)):.2f}); t={paths.get('t')} fitted on "
+            f"{paths.get('folds')} folds of the training pairs ({paths.get('t_reason')})"
+        ),
+    )
+    for r in rows:
+        out.add_row(
+            r["path"],
+            r["cmc"],
+            r["interval"],
+            r["map"],
+            r["retention"],
+            r["criterion"],
+            r["encodes"],
+            r["us"],
+        )
+    return out

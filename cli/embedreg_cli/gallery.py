@@ -9,6 +9,7 @@ import click
 from embedreg.constants import MergeMode
 
 from .context import State, pass_state, registry_option
+from .kinds import only_maps, path_kind_options
 from .options import (
     batch_size_option,
     column_options,
@@ -268,6 +269,15 @@ def list_(state: State, as_json: bool) -> None:
     "raw scores, or reciprocal-rank fusion.",
 )
 @routing_options
+@path_kind_options
+@click.option(
+    "--write-back",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With a cascade: move up to N of each query's re-scored candidates into the query "
+    "generation's segment (the gallery upgrades as it is searched).",
+)
 @json_option
 @registry_option
 @pass_state
@@ -281,6 +291,7 @@ def search(
     device: str,
     merge: str,
     policy: RoutingPolicy,
+    write_back: int,
     as_json: bool,
 ) -> None:
     """Search the gallery in FOLDER with QUERIES embedded by --gen, routed to each segment.
@@ -290,6 +301,8 @@ def search(
     refuses it.  With --image FILE the queries are images; a path through an
     adapter measured on text only is flagged when it serves image queries or
     a gallery of images, until 'adapter measure-images' records image figures.
+    Text queries on a gallery folder may take a fused path or a cascade
+    (--paths, default any); the path kind is named on stderr and in --json.
     """
     from embedreg.gallery.database import DatabaseGallery
     from embedreg.gallery.locate import open_gallery
@@ -311,6 +324,8 @@ def search(
             merge,
             as_json,
             Resolver(reg, policy),
+            policy,
+            write_back,
         )
     finally:
         if isinstance(g, DatabaseGallery):
@@ -328,9 +343,12 @@ def _search(
     merge: str,
     as_json: bool,
     resolver: Any,
+    policy: Any = None,
+    write_back: int = 0,
 ) -> None:
-    from embedreg.gallery import search_gallery
+    from embedreg.gallery import Gallery, search_gallery
     from embedreg.gallery.crossmodal import gallery_towers, search_images, tower_warnings
+    from embedreg.gallery.kinded import route_kinds, search_routed
     from embedreg.registry import Tower
 
     options: dict[str, Any] = {
@@ -340,11 +358,29 @@ def _search(
         "device": device,
         "merge": merge,
     }
+    routes: dict[str, Any] = {}
+    if not images and policy is not None and not only_maps(policy) and isinstance(g, Gallery):
+        routes = route_kinds(g, reg.generation(generation), reg, policy)
     if images:
         hits = search_images(reg, g, list(images), **options)
         queries = tuple(str(p) for p in images)
+    elif any(r is not None and r.kind.value != "map" for r in routes.values()):
+        hits = search_routed(
+            g, list(queries), k, routes, generation=reg.generation(generation), registry=reg,
+            device=device, write_back=write_back,
+        )  # fmt: skip
     else:
         hits = search_gallery(reg, g, list(queries), **options)
+        hits.kinds = {s: r for s, r in routes.items() if r is not None}
+    for route in routes.values():
+        note = route.unavailable_note() if route is not None else None
+        if note:
+            say(f"Note: {note}")
+    for segment, route in routes.items():
+        if route is not None:
+            say(f"segment {segment}: {route.note()}")
+    if hits.written:
+        say(f"wrote back {hits.written} item(s) into segment {generation}")
     query_tower = Tower.IMAGE if images else Tower.TEXT
     flags = tower_warnings(hits, query=query_tower, gallery=gallery_towers(g))
     for warning in [*hits.warnings(), *flags]:
@@ -359,7 +395,8 @@ def _search(
         emit_json(data)
         return
     for segment, path in hits.paths.items():
-        say(f"segment {segment}: {path.explain().splitlines()[0]}")
+        if segment not in routes:
+            say(f"segment {segment}: {path.explain().splitlines()[0]}")
     for query, ids, scores, segs in zip(
         queries, hits.ids, hits.scores, hits.segments, strict=False
     ):

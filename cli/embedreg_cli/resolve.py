@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .context import State, pass_state, registry_option
+from .kinds import only_maps, path_kind_options
 from .options import json_option, routing_options
 from .output import emit_json, say
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     help="A gallery folder or database URL (one path per segment).",
 )
 @routing_options
+@path_kind_options
 @json_option
 @registry_option
 @pass_state
@@ -38,13 +40,19 @@ def resolve(
 
     Paths through an adapter that failed the compatibility criterion rank
     after the others and are flagged (a line on stderr, "criterion" in
-    --json); --require-compatible refuses them.
+    --json); --require-compatible refuses them.  Besides the compiled map, an
+    adapter trained with labels offers a fused path and cascades (--paths):
+    the best by held-out quality within --max-query-cost is chosen, and why.
     """
+    from embedreg.gallery.locate import is_url
     from embedreg.routing import Resolver
 
     if (gallery_generation is None) == (gallery_dir is None):
         raise click.UsageError("give either GALLERY_GENERATION or --gallery DIR")
     reg = state.registry()
+    if not only_maps(policy) and (gallery_dir is None or not is_url(gallery_dir)):
+        _resolve_kinds(reg, query_generation, gallery_generation, gallery_dir, policy, as_json)
+        return
     resolver = Resolver(reg, policy)
     if gallery_generation is not None:
         paths = {gallery_generation: resolver.resolve(query_generation, gallery_generation)}
@@ -78,3 +86,55 @@ def resolve(
         return
     for path in paths.values():
         say(path.explain())
+
+
+def _resolve_kinds(
+    reg: Any,
+    query_generation: str,
+    gallery_generation: str | None,
+    gallery_dir: str | None,
+    policy: RoutingPolicy,
+    as_json: bool,
+) -> None:
+    """``resolve`` choosing among path kinds (map, fused, cascade)."""
+    from embedreg.routing.kinds import RoutedPath, resolve_kind
+
+    routes: dict[str, RoutedPath | None]
+    if gallery_generation is not None:
+        routes = {
+            gallery_generation: resolve_kind(reg, query_generation, gallery_generation, policy)
+        }
+    else:
+        from embedreg.gallery import Gallery
+        from embedreg.gallery.kinded import route_kinds
+
+        assert gallery_dir is not None
+        routes = dict(
+            route_kinds(Gallery.load(gallery_dir), reg.generation(query_generation), reg, policy)
+        )
+    for route in routes.values():
+        if route is None:
+            continue
+        note = route.unavailable_note()
+        if note:
+            say(f"Note: {note}")
+        if route.criterion == "fail":
+            say(f"Warning: {route.note()} fails the compatibility criterion on held-out data")
+    if as_json:
+        if gallery_generation is not None:
+            only = routes[gallery_generation]
+            assert only is not None
+            emit_json(only.to_dict())
+        else:
+            emit_json(
+                {
+                    "gallery": str(gallery_dir),
+                    "segments": {
+                        s: (r.to_dict() if r else {"kind": "map", "quality": 1.0, "adapters": []})
+                        for s, r in routes.items()
+                    },
+                }
+            )
+        return
+    for segment, route in routes.items():
+        say(route.explain() if route else f"{query_generation} → {segment}: same space, no mapping")

@@ -331,10 +331,18 @@ def status(folder: str, as_json: bool) -> None:
         else:
             say(f"Upgrade job {found['id']} of {folder} to {found['to']}: {found['state']}")
         return
+    from embedreg.gallery.kinded import write_back_progress
+
     st = job_status(folder)
+    searched = write_back_progress(folder)
     if as_json:
-        emit_json(st.to_dict())
+        emit_json({**st.to_dict(), "write_back": searched})
         return
+    for wb in searched:
+        say(
+            f"Searches wrote back {wb['written']} item(s) into segment {wb['generation']}: "
+            f"{wb['segment']} of {wb['total']} item(s) ({100 * wb['share']:.0f}%) embedded by it"
+        )
     if st.state == "none":
         say(f"No upgrade job in {folder} (version {st.version}).")
         return

@@ -39,6 +39,7 @@ from ..constants import GALLERY_FORMAT, GALLERY_FORMAT_VERSION, GALLERY_MANIFEST
 from ..errors import DuplicateName, GalleryError, GenerationMismatch, NotFound, ValidationError
 from ..registry import Generation
 from ..routing import FaissIndex
+from ..routing.policy import PathKind
 from ..util.atomic import remove_stale_temps
 from ..util.clock import utc_now
 from . import storage
@@ -130,6 +131,45 @@ class Gallery(Searching):
         gallery = cls(metric=metric, index=spec, segments={}, name=name)
         gallery.add_segment(generation)
         return gallery
+
+    def search(
+        self,
+        queries: Sequence[str] | Any,
+        k: int = 10,
+        *,
+        generation: Generation | str,
+        registry: Any = None,
+        resolver: Any = None,
+        device: str = "auto",
+        merge: str = "auto",
+        policy: Any = None,
+        write_back: int = 0,
+    ) -> Any:
+        """:meth:`Searching.search <.search.Searching.search>`; with a ``policy`` allowing more
+        than the map and query texts, each segment may take a fused path or a cascade
+        (:mod:`.kinded`; ``write_back``: cascade candidates moved into the query's segment).
+
+        Example::
+
+            hits = g.search(["rates rise"], 5, generation="v3", registry=reg,
+                            policy=RoutingPolicy())   # hits.kinds: segment → path of some kind
+        """
+        texts = [queries] if isinstance(queries, str) else queries
+        kinded = policy is not None and policy.kinds != {PathKind.MAP}
+        if kinded and isinstance(texts, (list, tuple)) and registry is not None:
+            from .kinded import route_kinds, search_routed
+
+            gen = registry.generation(generation) if isinstance(generation, str) else generation
+            routes = route_kinds(self, gen, registry, policy)
+            if any(r is not None and r.kind is not PathKind.MAP for r in routes.values()):
+                return search_routed(
+                    self, list(texts), k, routes, generation=gen, registry=registry,
+                    device=device, write_back=write_back,
+                )  # fmt: skip
+        return super().search(
+            queries, k, generation=generation, registry=registry, resolver=resolver,
+            device=device, merge=merge,
+        )  # fmt: skip
 
     def add_segment(self, generation: Generation) -> Segment:
         """Start an empty segment for ``generation`` (a partial upgrade adds one)."""

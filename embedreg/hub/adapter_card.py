@@ -30,6 +30,7 @@ import numpy as np
 from ..constants import HUB_ADAPTER_TAGS, HUB_LIBRARY_NAME, MAX_DIMENSION
 from ..errors import AdapterIntegrityError, EmbedRegError
 from ..registry import Generation, Recipe
+from ..training.paths import path_rows
 from .cards import render_card
 
 if TYPE_CHECKING:
@@ -376,7 +377,7 @@ def adapter_card(
     provenance = {
         k: _value(v)
         for k, v in sorted(loaded.provenance.items())
-        if k not in ("source", "target", "selection")
+        if k not in ("source", "target", "selection", "paths")
     }
     return render_card(
         "adapter_card.md",
@@ -393,5 +394,7 @@ def adapter_card(
         files=facts.files,
         figures=[(k, _value(v)) for k, v in sorted(figures.items())],
         selection=selection_rows(loaded.provenance.get("selection")),
+        paths=path_rows(loaded.provenance.get("paths")),
+        paths_info=loaded.provenance.get("paths") or {},
         provenance=list(provenance.items()),
     )

@@ -33,6 +33,8 @@ from ..gallery.locate import is_url
 from ..gallery.storage import load_manifest
 from ..registry import GalleryRecord, Registry
 from ..routing import QueryPath, Resolver, RoutingPolicy
+from ..routing.kinds import resolve_kind
+from ..routing.policy import PathKind
 from ..routing.scale import path_criterion
 
 __all__ = ["Compatibility", "GalleryMatch", "Unreachable", "compatible"]
@@ -46,13 +48,18 @@ class GalleryMatch:
         name: the gallery's registry name.
         folder: where it lives.
         generation: the generation that embedded it (segments: ``generations``).
-        paths: per segment (generation name), the query path taken.
+        paths: per segment (generation name), the query path taken (a fused
+            path's or a cascade's map, for those).
+        kinds: per routed segment, the path of the kind chosen
+            (:class:`~embedreg.routing.kinds.RoutedPath`), when the policy allows
+            more than the map.
     """
 
     name: str
     folder: str
     generation: str
     paths: dict[str, QueryPath]
+    kinds: dict[str, Any] = field(default_factory=dict)
 
     @property
     def generations(self) -> list[str]:
@@ -64,10 +71,14 @@ class GalleryMatch:
         """The path to the gallery's worst segment (its only one, before an upgrade)."""
         return min(self.paths.values(), key=lambda p: p.quality)
 
+    def _quality(self, segment: str) -> float:
+        route = self.kinds.get(segment)
+        return float(route.quality) if route is not None else self.paths[segment].quality
+
     @property
     def quality(self) -> float:
         """The worst segment's path quality (1.0 = as good as the gallery's own queries)."""
-        return self.path.quality
+        return min(self._quality(s) for s in self.paths)
 
     @property
     def basis(self) -> str:
@@ -77,14 +88,18 @@ class GalleryMatch:
     @property
     def interval(self) -> Interval | None:
         """The worst segment's quality band."""
-        return self.path.interval
+        worst = min(self.paths, key=self._quality)
+        route = self.kinds.get(worst)
+        return route.chosen.interval if route is not None else self.paths[worst].interval
 
     @property
     def criterion(self) -> str:
         """``pass``, ``fail`` or ``unknown`` over every segment's path."""
         verdicts: list[bool | None] = []
-        for p in self.paths.values():
-            verdicts.append({"pass": True, "fail": False}.get(p.criterion))
+        for seg, p in self.paths.items():
+            route = self.kinds.get(seg)
+            verdict = route.criterion if route is not None else p.criterion
+            verdicts.append({"pass": True, "fail": False}.get(verdict))
         return path_criterion(verdicts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,7 +116,24 @@ class GalleryMatch:
             "criterion": self.criterion,
             "adapters": self.path.adapter_ids,
             "paths": {seg: p.to_dict() for seg, p in self.paths.items()},
+            "kinds": {
+                seg: {
+                    "kind": r.kind.value,
+                    "label": r.chosen.label(),
+                    "quality": r.quality,
+                    "criterion": r.criterion,
+                    "extra_encodes": r.chosen.cost,
+                    "reason": r.reason,
+                }
+                for seg, r in self.kinds.items()
+            },
         }
+
+    def kind_label(self) -> str:
+        """The worst segment's path kind (``map`` when no kind was chosen)."""
+        worst = min(self.paths, key=self._quality)
+        route = self.kinds.get(worst)
+        return route.chosen.label() if route is not None else "map"
 
 
 @dataclass(frozen=True)
@@ -193,15 +225,23 @@ def compatible(
     resolver = Resolver(reg, policy)
     query = reg.generation(generation).name
     doc = reg.document()
+    # fused paths and cascades compete when the policy allows them (issue 23)
+    routed_kinds = resolver.policy.kinds != frozenset({PathKind.MAP})
     found: list[GalleryMatch] = []
     refused: list[Unreachable] = []
     for record in sorted(doc.galleries.values(), key=lambda r: r.name):
+        kinds: dict[str, Any] = {}
         try:
             segments = _segments(reg, record)
-            paths = {seg: resolver.resolve(query, seg) for seg in segments}
+            if routed_kinds:
+                kinds = {s: resolve_kind(reg, query, s, resolver.policy) for s in segments}
+                paths = {s: r.map_path for s, r in kinds.items()}
+                kinds = {s: r for s, r in kinds.items() if not r.map_path.is_identity}
+            else:
+                paths = {seg: resolver.resolve(query, seg) for seg in segments}
         except EmbedRegError as exc:
             refused.append(Unreachable(record.name, record.location, record.generation, str(exc)))
             continue
-        found.append(GalleryMatch(record.name, record.location, record.generation, paths))
+        found.append(GalleryMatch(record.name, record.location, record.generation, paths, kinds))
     found.sort(key=lambda m: (m.criterion == "fail", -m.quality, m.name))
     return Compatibility(query, found, refused, resolver.reachable(query))

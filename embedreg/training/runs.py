@@ -65,6 +65,7 @@ from .callbacks import TrainerCallback, TrainResult
 from .config import TrainConfig
 from .data import DEFAULT_HELDOUT, check_order, directions, split_pairs
 from .overlap import MAX_RECORDED_IDS, id_fingerprints, training_overlap
+from .paths import adapter_paths
 from .selection import AUTO, AutoConfig, Selection, candidate_grid, select_adapter
 from .trainer import AdapterTrainer
 
@@ -168,6 +169,7 @@ def train_adapter(
     replace_existing: bool = False,
     callbacks: Sequence[TrainerCallback] = (),
     on_stage: StageFn | None = None,
+    fit_paths: bool = True,
 ) -> list[AdapterRun]:
     """Train, measure, store and register adapters between ``new`` and ``old``.
 
@@ -194,6 +196,8 @@ def train_adapter(
         on_stage: called with a short description as each stage starts (each
             is also logged, logger ``embedreg.training`` at INFO: a script
             that sets ``logging.basicConfig(level=logging.INFO)`` sees them).
+        fit_paths: with labels, also fit the fused path's ``t`` and measure
+            cascades (:mod:`embedreg.training.paths`, ``provenance["paths"]``).
 
     Returns:
         One :class:`AdapterRun` per direction.  Asking again for an adapter that
@@ -252,6 +256,12 @@ def train_adapter(
         figures = measure_result(result, te, config)
         provenance = _provenance(pairs, src, tgt, d, config, result, tr.ids, len(te), heldout)
         provenance["request"] = request
+        if fit_paths:
+            if on_stage:
+                on_stage("fitting the fused path's t and measuring cascades")
+            provenance["paths"] = adapter_paths(
+                result.family, result.options, tr, te, result.adapter, config, selection
+            )
         if selection is not None:
             provenance["requested_family"] = AUTO
             provenance["selection"] = selection.to_dict()

@@ -39,6 +39,7 @@ from ..gallery import Gallery
 from ..registry import AdapterRecord, Registry
 from ..routing import QueryPath, Resolver, RoutingPolicy
 from . import costs
+from .kinds import kind_rows
 from .options import PartialChoice
 from .quality import Estimate, forward_quality, partial_quality, path_quality, reembed_quality
 
@@ -384,9 +385,16 @@ def plan(
             notes=[scale, *notes_time],
         ),
     ]
+    rows += [
+        StrategyRow(
+            strategy=r["strategy"], items=0, quality=r["quality"], seconds=0.0, disk_bytes=0,
+            memory_bytes=r["memory_bytes"], query_us=None, needs=r["needs"], notes=r["notes"],
+        )
+        for r in kind_rows(registry, target.name, old, {s: len(v) for s, v in texts.items()})
+    ]  # fmt: skip
     rec, reason = _recommend(rows, target.name, sorted(old), n_old)
     command = None
-    if rec not in ("none", "adapt-queries"):
+    if rec != "none" and not rec.startswith("adapt-queries"):
         command = f"embedreg upgrade apply {folder} --to {target.name} --strategy {rec}"
         if rec == "partial":
             command += f" --fraction {fraction:g} --order {order}"

@@ -43,6 +43,8 @@ def test_upgrade_commands(planted: dict[str, Any], tmp_path: Path) -> None:
         "forward",
         "partial",
         "reembed",
+        "adapt-queries:fused",
+        "adapt-queries:cascade",
     ]
     done = cli("upgrade", "apply", folder, "--to", "v2", "--strategy", "forward", "--json")
     assert done.returncode == 0, done.stderr

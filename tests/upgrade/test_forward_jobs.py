@@ -27,8 +27,14 @@ def content_hash(folder: Path) -> str:
 def test_plan_lists_the_four_strategies_and_what_is_missing(planted: dict[str, object]) -> None:
     reg, folder = planted["reg"], planted["folder"]
     p = plan(reg, folder, "v2", sample=0)  # type: ignore[arg-type]
-    assert [r.strategy for r in p.rows] == ["adapt-queries", "forward", "partial", "reembed"]
-    adapt, fwd, part, full = p.rows
+    assert [r.strategy for r in p.rows] == [
+        "adapt-queries", "forward", "partial", "reembed",
+        "adapt-queries:fused", "adapt-queries:cascade",
+    ]  # fmt: skip
+    adapt, fwd, part, full, fused, cascade = p.rows
+    # the planted v1 is a Hub generation never downloaded; the gallery keeps no texts
+    assert not fused.available and "not in the local Hugging Face cache" in fused.needs[0]
+    assert not cascade.available and "no texts" in cascade.needs[0]
     assert adapt.available and adapt.seconds == 0 and adapt.query_us and adapt.query_us > 0
     assert adapt.quality.value == pytest.approx(reg.adapter("v2-to-v1.affine").figures["retention"])  # type: ignore[attr-defined]
     assert (

@@ -1,0 +1,234 @@
+"""Fused and cascade paths on a real gallery (v2 queries, v1 gallery, BBC News), write-back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from embedreg import Registry
+from embedreg.errors import NoCompatiblePath
+from embedreg.evaluation.paths import slerp
+from embedreg.gallery import Gallery
+from embedreg.gallery.kinded import route_kinds, search_routed
+from embedreg.models import Encoder
+from embedreg.routing.kinds import resolve_kind
+from embedreg.routing.policy import PathKind, RoutingPolicy
+from embedreg.training import train_adapter, training_pairs
+
+QUERIES = ["shares fell on the stock market", "the striker scored twice in the final"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, small_chain: Any) -> dict[str, Any]:
+    """v2 → v1 procrustes trained on 500 labelled items (100 held out); a v1 gallery of 100 of
+    them (texts kept)."""
+    root = tmp_path_factory.mktemp("kinded")
+    reg_dir = small_chain.copy(root / "registry")
+    reg = Registry.open(reg_dir)
+    pairs = training_pairs(reg, "v2", "v1", texts=small_chain.inputs, device="cpu")
+    rows = [json.loads(line) for line in Path(small_chain.inputs).read_text().splitlines()]
+    text = {r["id"]: r["text"] for r in rows}
+    train_adapter(reg, "v2", "v1", pairs, family="procrustes")
+    rest = pairs.subset(np.arange(400, 500))
+    folder = root / "gallery"
+    v1 = reg.generation("v1")
+    g = Gallery.create(v1, name="news")
+    g.add(rest.target, rest.ids, generation=v1, texts=[text[i] for i in rest.ids])
+    g.save(folder)
+    return {"reg": reg, "reg_dir": reg_dir, "folder": folder, "ids": rest.ids}
+
+
+def test_adapter_carries_fitted_paths(world: dict[str, Any]) -> None:
+    rec = world["reg"].adapter("v2-to-v1.procrustes")
+    paths = rec.provenance["paths"]
+    assert paths["fitted"] and 0.0 <= paths["t"] <= 1.0
+    kinds = sorted({v["kind"] for v in paths["variants"]})
+    assert kinds == ["cascade", "fused", "map"]
+
+
+def test_resolve_kind_by_policy(world: dict[str, Any]) -> None:
+    reg = world["reg"]
+    fused = resolve_kind(reg, "v2", "v1", RoutingPolicy(kinds=frozenset({PathKind.FUSED})))
+    assert fused.kind is PathKind.FUSED and fused.chosen.cost == 1
+    assert fused.chosen.memory_bytes and fused.chosen.memory_bytes > 1_000_000  # v1's weights
+    assert "fused t=" in fused.note()
+    only_map = resolve_kind(reg, "v2", "v1", RoutingPolicy(kinds=frozenset({PathKind.MAP})))
+    assert only_map.kind is PathKind.MAP
+    cheap = resolve_kind(reg, "v2", "v1", RoutingPolicy(max_query_cost=1))
+    assert cheap.chosen.cost <= 1
+    best = resolve_kind(reg, "v2", "v1", RoutingPolicy())
+    allowed = [o for o, why in best.options if why is None or o is best.chosen]
+    assert best.quality >= max(o.quality for o in allowed) - 0.005
+    data = best.to_dict()
+    assert data["kind"] == best.kind.value and data["options"]
+
+
+def test_fused_unavailable_without_the_old_weights(world: dict[str, Any]) -> None:
+    reg = world["reg"]
+
+    def gone(gen: Any) -> tuple[str | None, int | None]:
+        return f"the model folder of generation {gen.name!r} does not exist", None
+
+    route = resolve_kind(reg, "v2", "v1", RoutingPolicy(), model_status=gone)
+    assert route.kind is not PathKind.FUSED and route.chosen.first != "fused"
+    with pytest.raises(NoCompatiblePath, match="does not exist"):
+        resolve_kind(
+            reg, "v2", "v1", RoutingPolicy(kinds=frozenset({PathKind.FUSED})), model_status=gone
+        )
+    no_texts = resolve_kind(reg, "v2", "v1", RoutingPolicy(), texts=False)
+    assert no_texts.kind is not PathKind.CASCADE
+
+
+def test_fused_search_is_slerp_of_both_queries(world: dict[str, Any]) -> None:
+    reg = world["reg"]
+    g = Gallery.load(world["folder"])
+    v2 = reg.generation("v2")
+    policy = RoutingPolicy(kinds=frozenset({PathKind.FUSED}))
+    routes = route_kinds(g, v2, reg, policy)
+    route = routes["v1"]
+    assert route is not None and route.kind is PathKind.FUSED
+    hits = search_routed(g, QUERIES, 5, routes, generation=v2, registry=reg, device="cpu")
+    own = Encoder(v2, device="cpu").encode(QUERIES, role="query")
+    theirs = Encoder(reg.generation("v1"), device="cpu").encode(QUERIES, role="query")
+    fused = slerp(theirs, route.map_path.apply(own), float(route.chosen.t or 0))
+    _scores, fids = g._index("v1").search(fused, 5)
+    assert hits.ids == [[g._items[int(f)][0] for f in row] for row in fids]
+    assert hits.to_dict()["kinds"]["v1"]["kind"] == "fused"
+    # the Python API: Gallery.search with a policy takes the same path
+    api = g.search(QUERIES, 5, generation="v2", registry=reg, policy=policy, device="cpu")
+    assert api.ids == hits.ids and api.kinds["v1"].kind is PathKind.FUSED
+    maps = g.search(QUERIES, 5, generation="v2", registry=reg, device="cpu")
+    assert maps.kinds == {} and set(maps.paths) == {"v1"}
+
+
+def test_cascade_write_back_moves_each_item_once(world: dict[str, Any], tmp_path: Path) -> None:
+    import shutil
+
+    reg = world["reg"]
+    folder = tmp_path / "g"
+    shutil.copytree(world["folder"], folder)
+    v2 = reg.generation("v2")
+    policy = RoutingPolicy(kinds=frozenset({PathKind.CASCADE}), max_query_cost=20)
+    g = Gallery.load(folder)
+    routes = route_kinds(g, v2, reg, policy)
+    assert routes["v1"] is not None and routes["v1"].chosen.k == 20
+    hits = search_routed(
+        g, QUERIES, 5, routes, generation=v2, registry=reg, device="cpu", write_back=3
+    )
+    assert 3 <= hits.written <= 6
+    after = Gallery.load(folder)
+    assert len(after) == 100 and sorted(after.ids()) == sorted(world["ids"])
+    assert len(after.ids("v2")) == hits.written
+    assert {s.get("kind") for s in after.sources} >= {"write-back"}
+    # the moved items are v2's own vectors of their texts: searched again, nothing moves twice
+    routes = route_kinds(after, v2, reg, policy)
+    again = search_routed(
+        after, QUERIES, 5, routes, generation=v2, registry=reg, device="cpu", write_back=3
+    )
+    final = Gallery.load(folder)
+    assert len(final) == 100 and len(final.ids("v2")) == hits.written + again.written
+    # the top hits come from both segments, scored in v2's space
+    assert set(hits.ids[0]) <= set(world["ids"])
+
+
+def test_write_back_under_concurrent_writers_and_kills(
+    world: dict[str, Any], tmp_path: Path, small_chain: Any
+) -> None:
+    """One process searches with write-back, one adds items, others are SIGKILLed mid-search:
+    every item ends present once, and the v2 segment grew."""
+    import random
+    import shutil
+    import subprocess
+    import sys
+
+    import crashkit  # type: ignore[import-not-found]
+    from conftest import run_cli
+
+    folder = tmp_path / "g"
+    shutil.copytree(world["folder"], folder)
+    reg_path = str(world["reg_dir"])
+    rows = [json.loads(line) for line in Path(small_chain.inputs).read_text().splitlines()]
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(
+        "".join(json.dumps({"id": f"new-{r['id']}", "text": r["text"]}) + "\n" for r in rows[:30])
+    )
+    script = str(Path(__file__).with_name("writeback_search.py"))
+    hook = crashkit.hook_dir(tmp_path)
+    searcher = subprocess.Popen(
+        [sys.executable, script, reg_path, str(folder), "6"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    rng = random.Random(0)
+    killed = []
+    for _ in range(2):
+        env = {
+            **__import__("os").environ,
+            "PYTHONPATH": str(hook),
+            "EMBEDREG_KILL_ROOTS": str(folder),
+            "EMBEDREG_KILL_AT": str(rng.randint(1, 12)),
+        }
+        killed.append(subprocess.Popen(
+            [sys.executable, script, reg_path, str(folder), "4"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        ))  # fmt: skip
+    added = run_cli(
+        "--registry", reg_path, "gallery", "add", str(folder), str(extra), "--gen", "v1"
+    )
+    assert added.returncode == 0, added.stderr
+    out, err = searcher.communicate(timeout=600)
+    assert searcher.returncode == 0, err
+    codes = [p.wait(timeout=600) for p in killed]
+    assert all(c in (0, -9) for c in codes), [p.stderr.read() for p in killed if p.stderr]
+    final = Gallery.load(folder)  # verifies every file and the counts
+    expected = sorted([*world["ids"], *(f"new-{r['id']}" for r in rows[:30])])
+    assert sorted(final.ids()) == expected  # every item once, none lost
+    moved = final.ids("v2")
+    assert moved and sum(int(line.split()[1]) for line in out.splitlines()) <= len(moved)
+    info = run_cli("--registry", reg_path, "gallery", "info", str(folder), "--json")
+    assert json.loads(info.stdout)["segments"]["v2"]["count"] == len(moved)
+    status = run_cli("--registry", reg_path, "upgrade", "status", str(folder), "--json")
+    (progress,) = json.loads(status.stdout)["write_back"]
+    assert progress["generation"] == "v2" and progress["segment"] == len(moved)
+    assert progress["total"] == len(expected) and progress["written"] == len(moved)
+
+
+def test_cli_resolve_and_search_name_the_path_kind(world: dict[str, Any], tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import run_cli
+
+    reg = str(world["reg_dir"])
+    done = run_cli("--registry", reg, "resolve", "v2", "v1", "--paths", "any", "--json")
+    assert done.returncode == 0, done.stderr
+    path = json.loads(done.stdout)
+    assert path["kind"] in ("map", "fused", "cascade") and path["reason"]
+    fused = run_cli("--registry", reg, "resolve", "v2", "v1", "--paths", "fused", "--json")
+    assert json.loads(fused.stdout)["kind"] == "fused"
+    found = run_cli(
+        "--registry", reg, "gallery", "search", str(world["folder"]), "--gen", "v2",
+        "--paths", "fused", "-k", "3", "--json", QUERIES[0],
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["kinds"]["v1"]["kind"] == "fused"
+    assert "segment v1: path v2 → v1: fused t=" in found.stderr
+    # the old generation's weights gone: fused is not offered, and --paths fused says why
+    gone = tmp_path / "registry"
+    shutil.copytree(world["reg_dir"], gone)
+    doc = json.loads((gone / "registry.json").read_text())
+    doc["generations"]["v1"]["source"]["path"] = str(tmp_path / "no-such-model")
+    (gone / "registry.json").write_text(json.dumps(doc))
+    fallback = run_cli(
+        "--registry", str(gone), "gallery", "search", str(world["folder"]), "--gen", "v2",
+        "--paths", "map,fused", "-k", "3", "--json", QUERIES[0],
+    )  # fmt: skip
+    assert fallback.returncode == 0, fallback.stderr
+    assert json.loads(fallback.stdout)["kinds"]["v1"]["kind"] == "map"
+    notes = [line for line in fallback.stderr.splitlines() if line.startswith("Note:")]
+    assert len(notes) == 1 and "no-such-model" in notes[0]
+    refused = run_cli("--registry", str(gone), "resolve", "v2", "v1", "--paths", "fused")
+    assert refused.returncode == 1
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "no-such-model" in lines[0]
