@@ -190,22 +190,45 @@ def test_compatible_lists_galleries_and_generations(cli: Any, world: dict[str, A
 
 def test_require_compatible_on_resolve_and_search(cli: Any, world: dict[str, Any]) -> None:
     # CLS-pooled queries through an orthogonal map do far worse on mean-pooled v2 than v2's
-    # own queries (CMC@1 about 0.5 against 0.85 here): the criterion fails, and says so
-    path = json.loads(cli("resolve", "v2-cls", "v2", "--json").stdout)
+    # own queries (CMC@1 about 0.5 against 0.85 here): the map fails the criterion, and says so
+    # (a fused or cascade path passes: --paths any, the default, takes one)
+    best = json.loads(cli("resolve", "v2-cls", "v2", "--json").stdout)
+    assert best["criterion"] == "pass" and best["kind"] != "map", best
+    path = json.loads(cli("resolve", "v2-cls", "v2", "--json", "--paths", "map").stdout)
     assert path["criterion"] == "fail" and path["compatible"] is False and path["warning"]
     assert path["hops"][0]["criterion"] is False and path["basis"] == "cmc@1"
-    human = cli("resolve", "v2-cls", "v2")
+    human = cli("resolve", "v2-cls", "v2", "--paths", "map")
     assert human.returncode == 0 and "Warning: path v2-cls → v2" in human.stderr
     assert "criterion FAIL" in human.stderr
-    line = one_line_error(cli("resolve", "v2-cls", "v2", "--require-compatible"))
+    line = one_line_error(cli("resolve", "v2-cls", "v2", "--require-compatible", "--paths", "map"))
     assert "compatibility is required" in line and "v2-cls-to-v2.procrustes failed it" in line
     news = str(world["tmp"] / "news")
-    loose = cli("gallery", "search", news, "--gen", "v2-cls", "interest rates rise", "--json")
+    loose = cli(
+        "gallery",
+        "search",
+        news,
+        "--gen",
+        "v2-cls",
+        "interest rates rise",
+        "--json",
+        "--paths",
+        "map",
+    )
     assert loose.returncode == 0, loose.stderr
     found = json.loads(loose.stdout)
     assert found["warnings"] and found["paths"]["v1"]["criterion"] == "fail"
     assert "Warning: path v2-cls → v1" in loose.stderr
-    strict = cli("gallery", "search", news, "--gen", "v2-cls", "rates", "--require-compatible")
+    strict = cli(
+        "gallery",
+        "search",
+        news,
+        "--gen",
+        "v2-cls",
+        "rates",
+        "--require-compatible",
+        "--paths",
+        "map",
+    )
     assert "compatibility is required" in one_line_error(strict)
 
 
