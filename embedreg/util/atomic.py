@@ -100,9 +100,9 @@ def remove_stale_temps(folder: str | Path, name: str | None = None) -> list[Path
     return gone
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (same-directory temp file + rename)."""
-    target = Path(path)
+def _durable_temp(target: Path, data: bytes, mode: int) -> Path:
+    """A temporary sibling of ``target`` holding ``data``, fsynced, with ``mode``;
+    removed again if writing it fails."""
     fd, tmp_name = tempfile.mkstemp(
         dir=target.parent, prefix=temp_prefix(target.name), suffix=".tmp"
     )
@@ -112,19 +112,30 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        mode = target.stat().st_mode & 0o777 if target.exists() else _default_mode()
         os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        if exc.filename:
-            raise
-        raise OSError(exc.errno, exc.strerror, str(target)) from None  # name what failed
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+    return tmp
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (same-directory temp file + rename)."""
+    target = Path(path)
+    try:
+        mode = target.stat().st_mode & 0o777 if target.exists() else _default_mode()
+        tmp = _durable_temp(target, data, mode)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(target)) from None  # name what failed
     fsync_dir(target.parent)
 
 
@@ -142,16 +153,8 @@ def atomic_create_bytes(path: str | Path, data: bytes) -> bool:
         (True, False, b'1')
     """
     target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=temp_prefix(target.name), suffix=".tmp"
-    )
-    tmp = Path(tmp_name)
+    tmp = _durable_temp(target, data, _default_mode())
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _default_mode())
         try:
             os.link(tmp, target)
         except FileExistsError:
