@@ -190,29 +190,20 @@ def apply(
     from embedreg.upgrade import JobOptions, PartialChoice
     from embedreg.upgrade import apply as run_apply
 
+    partial = PartialChoice(fraction=fraction, order=order, seed=seed)
+    job = JobOptions(
+        chunk_size=chunk_size, num_processes=num_processes, device=device, batch_size=batch_size
+    )
     if is_url(folder):
         from embedreg.upgrade import database
 
         with progress_bar(f"Re-embedding with {to}") as update:
             done = database.apply(
-                state.registry(),
-                folder,
-                to,
-                strategy,
-                fraction=fraction,
-                order=order,
-                seed=seed,
-                device=device,
-                batch_size=batch_size,
-                progress=update,
+                state.registry(), folder, to, strategy, partial=partial, job=job, progress=update
             )
         _report_db(done, as_json)
         return
 
-    partial = PartialChoice(fraction=fraction, order=order, seed=seed)
-    job = JobOptions(
-        chunk_size=chunk_size, num_processes=num_processes, device=device, batch_size=batch_size
-    )
     with progress_bar(f"Re-embedding with {to}") as update:
         result = run_apply(
             state.registry(),
@@ -296,15 +287,15 @@ def resume(
     from embedreg.upgrade import JobOptions
     from embedreg.upgrade import resume as run_resume
 
+    job = JobOptions(num_processes=num_processes, device=device)
     if is_url(folder):
         from embedreg.upgrade import database
 
         with progress_bar(f"Re-embedding for {folder}") as update:
-            done = database.resume(state.registry(), folder, device=device, progress=update)
+            done = database.resume(state.registry(), folder, job=job, progress=update)
         _report_db(done, as_json)
         return
 
-    job = JobOptions(num_processes=num_processes, device=device)
     with progress_bar(f"Re-embedding for {folder}") as update:
         result = run_resume(
             state.registry(), folder, job=job, policy=policy, progress=update, on_stage=say
