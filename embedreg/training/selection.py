@@ -42,7 +42,7 @@ has no way to know beforehand.  So:
    exactly the adapter ``--family NAME -o …`` would train.
 
 Every candidate's validation figures go in the adapter's record
-(``provenance["selection"]``), ``embedreg adapter show`` lists them and
+(``provenance.selection``), ``embedreg adapter show`` lists them and
 the adapter's Hub card carries them.
 
 Example:
@@ -66,6 +66,7 @@ from ..adapters.config import check_positive
 from ..data.pairs import PairedEmbeddings
 from ..devices import select_device
 from ..errors import TrainingDataError, ValidationError
+from ..registry.provenance import SelectionRecord
 from .callbacks import TrainerCallback, TrainResult
 from .config import TrainConfig
 from .racing import (
@@ -240,7 +241,7 @@ class Selection:
         return self.results[self.chosen]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as stored in ``provenance["selection"]``."""
+        """JSON-ready form, as stored in ``provenance.selection``."""
         return {
             "basis": self.basis,
             "folds": self.folds,
@@ -252,6 +253,10 @@ class Selection:
             "reference": self.reference,
             "candidates": [r.to_dict() for r in self.results],
         }
+
+    def record(self) -> SelectionRecord:
+        """What the adapter's record keeps (``provenance.selection``): :meth:`to_dict`, typed."""
+        return SelectionRecord.from_dict(self.to_dict())
 
 
 def fold_rows(
