@@ -16,6 +16,7 @@ from embedreg.constants import BackfillOrder
 
 from .context import State, pass_state, registry_option
 from .eval_options import data_options, encode_options, eval_set
+from .kinds import path_kind_options
 from .options import json_option, routing_options
 from .output import emit_json, say, say_plain, show, table
 from .progress import evaluation_progress
@@ -81,6 +82,7 @@ def evaluate() -> None:
     "--metric", help="cmc@1 (default) or cmc@5 with labels; ndcg@10 or recall@10 with qrels."
 )
 @routing_options
+@path_kind_options
 @click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a heatmap PNG here."
 )
@@ -100,8 +102,10 @@ def matrix(
     """The compatibility matrix of GENERATIONS (oldest first): C[t][j] for galleries j ≤ t.
 
     Queries of each generation search a gallery of each older one through the
-    best measured path (the diagonal needs none); AC is the share of pairs
-    j < t where C[t][j] > C[j][j], AM the mean of the lower triangle.
+    best measured path of the kinds --paths allows (a map, a fused path or a
+    cascade, measured on these texts; the diagonal needs none); AC is the
+    share of pairs j < t where C[t][j] > C[j][j], AM the mean of the lower
+    triangle.
     """
     from embedreg.reports import compatibility_matrix
     from embedreg.reports.plots import heatmap_plot
@@ -145,6 +149,10 @@ def matrix(
         )
         for overlap in m.overlaps.values():
             say_plain(f"* measured on training data, optimistic: {overlap['text']}")
+        for t, row in enumerate(m.kinds):
+            for j, kind in enumerate(row):
+                if kind and kind != "map":
+                    say_plain(f"  {m.generations[t]} → {m.generations[j]}: through {kind}")
         for t, row in enumerate(m.reasons):
             for j, reason in enumerate(row):
                 if reason:
