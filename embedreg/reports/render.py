@@ -230,8 +230,16 @@ def report_sections(report: Report) -> dict[str, Any]:
                 "text": f"{m.metric} of queries (rows) on galleries (columns) through the best path; AC {m.ac:.3f}, AM {m.am:.4f}.",
                 "header": ["query \\ gallery", *m.generations],
                 "note": "; ".join(
-                    f"measured on training data, optimistic: {o['text']}"
-                    for o in m.overlaps.values()
+                    [
+                        f"measured on training data, optimistic: {o['text']}"
+                        for o in m.overlaps.values()
+                    ]
+                    + [
+                        f"{m.generations[t]} → {m.generations[j]} through {kind}"
+                        for t, row in enumerate(m.kinds)
+                        for j, kind in enumerate(row)
+                        if kind and kind != "map"
+                    ]
                 )
                 or None,
                 "rows": rows_m,
