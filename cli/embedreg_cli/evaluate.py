@@ -7,8 +7,9 @@ Each command parses, calls one function of :mod:`embedreg.reports` and prints
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from embedreg.constants import BackfillOrder
@@ -22,6 +23,8 @@ from .progress import evaluation_progress
 
 if TYPE_CHECKING:
     from embedreg.routing import RoutingPolicy
+
+R = TypeVar("R")
 
 
 def _need_plots(plot: Path | None) -> None:
@@ -41,6 +44,30 @@ def _plot_tip(plot: Path | None, what: str) -> None:
         say_plain(f"Add --plot FILE.png for {what}{extra}.")
     else:
         say_plain(f"Wrote {plot}")
+
+
+def _measured(
+    state: State, settings: dict[str, Any], plot: Path | None, stage: str, measure: Callable[..., R]
+) -> R:
+    """One measurement over the ``--texts``/``--qrels`` data, under progress bars.
+
+    Refuses ``--plot`` without matplotlib before any work, reads the data
+    options from ``settings``, then calls ``measure(registry, data,
+    encode=..., progress=..., step=...)`` (the keywords every report
+    function of :mod:`embedreg.reports` takes), its steps counted as ``stage``.
+    """
+    _need_plots(plot)
+    reg = state.registry()
+    data = eval_set(settings)
+    assert data is not None
+    with evaluation_progress() as (embedding, step):
+        return measure(
+            reg,
+            data,
+            encode=encode_options(settings),
+            progress=embedding,
+            step=lambda done, total: step(stage, done, total),
+        )
 
 
 @click.group("eval")
@@ -83,21 +110,15 @@ def matrix(
     from embedreg.reports import compatibility_matrix
     from embedreg.reports.plots import heatmap_plot
 
-    _need_plots(plot)
-    reg = state.registry()
-    data = eval_set(settings)
-    assert data is not None
-    with evaluation_progress() as (embedding, step):
-        m = compatibility_matrix(
-            reg,
-            generations,
-            data,
-            metric=metric,
-            policy=policy,
-            encode=encode_options(settings),
-            progress=embedding,
-            step=lambda done, total: step("matrix cells", done, total),
-        )
+    m = _measured(
+        state,
+        settings,
+        plot,
+        "matrix cells",
+        lambda reg, data, **run: compatibility_matrix(
+            reg, generations, data, metric=metric, policy=policy, **run
+        ),
+    )
     if plot is not None:
         heatmap_plot(
             plot,
@@ -208,12 +229,12 @@ def backfill_(
     from embedreg.reports import backfill
     from embedreg.reports.plots import curve_plot
 
-    _need_plots(plot)
-    reg = state.registry()
-    data = eval_set(settings)
-    assert data is not None
-    with evaluation_progress() as (embedding, step):
-        result = backfill(
+    result = _measured(
+        state,
+        settings,
+        plot,
+        "backfill points",
+        lambda reg, data, **run: backfill(
             reg,
             gallery_generation,
             new_generation,
@@ -225,10 +246,9 @@ def backfill_(
             seed=seed,
             probe=probe,
             policy=policy,
-            encode=encode_options(settings),
-            progress=embedding,
-            step=lambda done, total: step("backfill points", done, total),
-        )
+            **run,
+        ),
+    )
     if plot is not None:
         curve_plot(
             plot,

@@ -1,6 +1,6 @@
 """The options commands share, each declared once, and the one way to stack them.
 
-``--device``, ``--batch-size``, the input columns (``--column``,
+``--device``, ``--batch-size``, ``--num-processes``, ``--chunk-size``, the input columns (``--column``,
 ``--id-column``, ``--label-column``), ``--json`` and the routing options
 (``--max-hops``, ``--min-quality``, ``--require-compatible``, passed on as one
 :class:`~embedreg.routing.RoutingPolicy`); :func:`stack` groups decorators.
@@ -49,6 +49,29 @@ def batch_size_option(fn: F) -> F:
         show_default=True,
         help="Texts per forward pass.",
     )(fn)
+
+
+def num_processes_option(fn: F) -> F:
+    """``--num-processes``: encode data-parallel in N processes (1)."""
+    return click.option(
+        "--num-processes",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Encode data-parallel in N processes (started with accelerate), in checkpointed "
+        "chunks.",
+    )(fn)
+
+
+def chunk_size_option(default: int, help_text: str) -> Callable[[F], F]:
+    """``--chunk-size``: items per checkpointed chunk; ``default`` and ``help_text`` are the command's."""
+    return click.option(
+        "--chunk-size",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
 
 
 def _legacy_columns(fn: F) -> F:

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import click
 from embedreg.constants import DEFAULT_CHUNK_ITEMS, ItemOrder, Strategy
 
 from .context import State, pass_state, registry_option
-from .options import batch_size_option, device_option, json_option, routing_options, stack
+from .options import (
+    batch_size_option,
+    chunk_size_option,
+    device_option,
+    json_option,
+    num_processes_option,
+    routing_options,
+    stack,
+)
 from .output import console, emit_json, say, show, table
-from .progress import progress_bar
+from .progress import Update, progress_bar
 
 if TYPE_CHECKING:
     from embedreg.routing import RoutingPolicy
+    from embedreg.upgrade import JobOptions, UpgradeResult
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _human_bytes(n: int | None) -> str:
@@ -29,14 +42,28 @@ def _human_seconds(s: float | None) -> str:
     return human_seconds(s)
 
 
-def _processes(fn: Any) -> Any:
-    return click.option(
-        "--num-processes",
-        type=click.IntRange(min=1),
-        default=1,
-        show_default=True,
-        help="Re-embed data-parallel in N processes (started with accelerate).",
-    )(fn)
+def _job_options(*, sizes: bool) -> Callable[[F], F]:
+    """How an upgrade job runs, passed on as one ``job`` (a :class:`~embedreg.upgrade.JobOptions`).
+
+    ``--num-processes`` and ``--device``; with ``sizes`` (a new job) also
+    ``--chunk-size`` and ``--batch-size`` (a resumed job keeps its own).
+    """
+    names = ("chunk_size", "batch_size", "num_processes", "device")
+
+    def to_job(fn: F) -> F:
+        @functools.wraps(fn)
+        def with_job(*args: Any, **kwargs: Any) -> Any:
+            from embedreg.upgrade import JobOptions
+
+            job = JobOptions(**{k: kwargs.pop(k) for k in names if k in kwargs})
+            return fn(*args, job=job, **kwargs)
+
+        return cast(F, with_job)
+
+    if not sizes:
+        return stack(num_processes_option, device_option, to_job)
+    chunks = chunk_size_option(DEFAULT_CHUNK_ITEMS, "Items per checkpointed chunk.")
+    return stack(chunks, batch_size_option, num_processes_option, device_option, to_job)
 
 
 #: ``--fraction`` and ``--order``: which items a partial upgrade re-embeds (plan and apply).
@@ -155,16 +182,7 @@ def plan(
 @click.option(
     "--promote", metavar="ALIAS", help="Move ALIAS to the target once the gallery is wholly it."
 )
-@click.option(
-    "--chunk-size",
-    type=click.IntRange(min=1),
-    default=DEFAULT_CHUNK_ITEMS,
-    show_default=True,
-    help="Items per checkpointed chunk.",
-)
-@batch_size_option
-@_processes
-@device_option
+@_job_options(sizes=True)
 @routing_options
 @json_option
 @registry_option
@@ -178,54 +196,68 @@ def apply(
     order: str,
     seed: int,
     promote: str | None,
-    chunk_size: int,
-    batch_size: int,
-    num_processes: int,
-    device: str,
+    job: JobOptions,
     policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Upgrade the gallery in FOLDER (a folder or database URL) to --to by --strategy, as a resumable job."""
-    from embedreg.gallery.locate import is_url
-    from embedreg.upgrade import JobOptions, PartialChoice
+    from embedreg.upgrade import PartialChoice, database
     from embedreg.upgrade import apply as run_apply
 
-    if is_url(folder):
-        from embedreg.upgrade import database
-
-        with progress_bar(f"Re-embedding with {to}") as update:
-            done = database.apply(
-                state.registry(),
-                folder,
-                to,
-                strategy,
-                fraction=fraction,
-                order=order,
-                seed=seed,
-                device=device,
-                batch_size=batch_size,
-                progress=update,
-            )
-        _report_db(done, as_json)
-        return
-
-    partial = PartialChoice(fraction=fraction, order=order, seed=seed)
-    job = JobOptions(
-        chunk_size=chunk_size, num_processes=num_processes, device=device, batch_size=batch_size
-    )
-    with progress_bar(f"Re-embedding with {to}") as update:
-        result = run_apply(
+    _run_job(
+        folder,
+        f"Re-embedding with {to}",
+        as_json,
+        in_database=lambda update: database.apply(
             state.registry(),
             folder,
             to,
             strategy,
-            partial=partial,
+            fraction=fraction,
+            order=order,
+            seed=seed,
+            device=job.device,
+            batch_size=job.batch_size,
+            progress=update,
+        ),
+        in_folder=lambda update: run_apply(
+            state.registry(),
+            folder,
+            to,
+            strategy,
+            partial=PartialChoice(fraction=fraction, order=order, seed=seed),
             promote=promote,
             job=job,
             policy=policy,
             progress=update,
             on_stage=say,
-        )
+        ),
+    )
+
+
+def _run_job(
+    folder: str,
+    title: str,
+    as_json: bool,
+    *,
+    in_database: Callable[[Update], dict[str, Any]],
+    in_folder: Callable[[Update], UpgradeResult],
+) -> None:
+    """Run an upgrade job of the gallery at FOLDER under one progress bar, then report it.
+
+    A database URL runs ``in_database`` (:mod:`embedreg.upgrade.database`,
+    whose result is a dict), a folder ``in_folder`` (a journaled job of
+    :mod:`embedreg.upgrade.apply`); each gets the bar's ``update``.
+    """
+    from embedreg.gallery.locate import is_url
+
+    if is_url(folder):
+        with progress_bar(title) as update:
+            done = in_database(update)
+        _report_db(done, as_json)
+        return
+    with progress_bar(title) as update:
+        result = in_folder(update)
     _report(result, as_json)
 
 
@@ -254,7 +286,7 @@ def _report_db(result: dict[str, Any], as_json: bool) -> None:
     )
 
 
-def _report(result: Any, as_json: bool) -> None:
+def _report(result: UpgradeResult, as_json: bool) -> None:
     if result.state == "worker":
         return  # a non-main process of a launch: the main one reports
     if _json_or_notes(result, as_json):
@@ -277,61 +309,92 @@ def _report(result: Any, as_json: bool) -> None:
 
 @upgrade.command("resume")
 @click.argument("folder")
-@_processes
-@device_option
+@_job_options(sizes=False)
 @routing_options
 @json_option
 @registry_option
 @pass_state
 def resume(
-    state: State,
-    folder: str,
-    num_processes: int,
-    device: str,
-    policy: RoutingPolicy,
-    as_json: bool,
+    state: State, folder: str, job: JobOptions, policy: RoutingPolicy, as_json: bool
 ) -> None:
-    """Continue the interrupted upgrade job of the gallery in FOLDER."""
-    from embedreg.gallery.locate import is_url
-    from embedreg.upgrade import JobOptions
+    """Continue the interrupted upgrade job of the gallery in FOLDER (a folder or database URL).
+
+    The job runs on where it stopped: a folder's from its last complete
+    chunk, a database's from what its new collections hold.
+    """
+    from embedreg.upgrade import database
     from embedreg.upgrade import resume as run_resume
 
-    if is_url(folder):
-        from embedreg.upgrade import database
+    _run_job(
+        folder,
+        f"Re-embedding for {folder}",
+        as_json,
+        in_database=lambda update: database.resume(
+            state.registry(), folder, device=job.device, progress=update
+        ),
+        in_folder=lambda update: run_resume(
+            state.registry(),
+            folder,
+            job=job,
+            policy=policy,
+            progress=update,
+            on_stage=say,
+        ),
+    )
 
-        with progress_bar(f"Re-embedding for {folder}") as update:
-            done = database.resume(state.registry(), folder, device=device, progress=update)
-        _report_db(done, as_json)
-        return
 
-    job = JobOptions(num_processes=num_processes, device=device)
-    with progress_bar(f"Re-embedding for {folder}") as update:
-        result = run_resume(
-            state.registry(), folder, job=job, policy=policy, progress=update, on_stage=say
-        )
-    _report(result, as_json)
+def _or_in_database(
+    ask: Literal["status", "rollback", "finalize"], line: Callable[[str, dict[str, Any]], str]
+) -> Callable[[F], F]:
+    """FOLDER (a folder or a database URL) and ``--json``; a database URL is answered here.
+
+    Where FOLDER is a database URL, the function ``ask`` of
+    :mod:`embedreg.upgrade.database` answers instead of the command, printed
+    as JSON or as ``line(FOLDER, answer)`` on stderr; a folder runs the command.
+    """
+
+    def answer(fn: F) -> F:
+        @functools.wraps(fn)
+        def either(*args: Any, **kwargs: Any) -> Any:
+            from embedreg.gallery.locate import is_url
+
+            folder, as_json = kwargs["folder"], kwargs["as_json"]
+            if not is_url(folder):
+                return fn(*args, **kwargs)
+            from embedreg.upgrade import database
+
+            found: dict[str, Any] = getattr(database, ask)(folder)
+            if as_json:
+                emit_json(found)
+            else:
+                say(line(folder, found))
+            return None
+
+        return cast(F, either)
+
+    return stack(click.argument("folder"), json_option, answer)
+
+
+def _database_status(url: str, found: dict[str, Any]) -> str:
+    if found["state"] == "none":
+        return f"No upgrade job in {url}."
+    return f"Upgrade job {found['id']} of {url} to {found['to']}: {found['state']}"
+
+
+def _database_rollback(url: str, back: dict[str, Any]) -> str:
+    return f"Rolled back {url}: {back['action']}"
+
+
+def _database_finalize(url: str, done: dict[str, Any]) -> str:
+    return f"Finalized the upgrade of {url}: dropped {', '.join(done['dropped']) or 'nothing'}"
 
 
 @upgrade.command("status")
-@click.argument("folder")
-@json_option
+@_or_in_database("status", _database_status)
 def status(folder: str, as_json: bool) -> None:
     """Show the upgrade job of the gallery in FOLDER: state, progress, rate, ETA."""
-    from embedreg.gallery.locate import is_url
-    from embedreg.upgrade import status as job_status
-
-    if is_url(folder):
-        from embedreg.upgrade import database
-
-        found = database.status(folder)
-        if as_json:
-            emit_json(found)
-        elif found["state"] == "none":
-            say(f"No upgrade job in {folder}.")
-        else:
-            say(f"Upgrade job {found['id']} of {folder} to {found['to']}: {found['state']}")
-        return
     from embedreg.gallery.kinded import write_back_progress
+    from embedreg.upgrade import status as job_status
 
     st = job_status(folder)
     searched = write_back_progress(folder)
@@ -363,25 +426,13 @@ def status(folder: str, as_json: bool) -> None:
 
 
 @upgrade.command("rollback")
-@click.argument("folder")
+@_or_in_database("rollback", _database_rollback)
 @click.option("--force", is_flag=True, help="Roll back even if the gallery changed since.")
-@json_option
 @registry_option
 @pass_state
 def rollback(state: State, folder: str, force: bool, as_json: bool) -> None:
     """Return the gallery in FOLDER to its version before the last upgrade (or discard a job)."""
-    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import rollback as run_rollback
-
-    if is_url(folder):
-        from embedreg.upgrade import database
-
-        back = database.rollback(folder)
-        if as_json:
-            emit_json(back)
-        else:
-            say(f"Rolled back {folder}: {back['action']}")
-        return
 
     result = run_rollback(state.registry(), folder, force=force)
     if _json_or_notes(result, as_json):
@@ -395,24 +446,10 @@ def rollback(state: State, folder: str, force: bool, as_json: bool) -> None:
 
 
 @upgrade.command("finalize")
-@click.argument("folder")
-@json_option
+@_or_in_database("finalize", _database_finalize)
 def finalize(folder: str, as_json: bool) -> None:
     """Forget the version the last upgrade of FOLDER replaced, and delete its files."""
-    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import finalize as run_finalize
-
-    if is_url(folder):
-        from embedreg.upgrade import database
-
-        done = database.finalize(folder)
-        if as_json:
-            emit_json(done)
-        else:
-            say(
-                f"Finalized the upgrade of {folder}: dropped {', '.join(done['dropped']) or 'nothing'}"
-            )
-        return
 
     result = run_finalize(folder)
     if _json_or_notes(result, as_json):

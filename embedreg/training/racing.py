@@ -39,12 +39,7 @@ import numpy as np
 
 from ..data.pairs import PairedEmbeddings
 from ..errors import DimensionMismatch, TrainingDataError
-from ..evaluation.metrics import (
-    average_precisions,
-    cmc_hits,
-    mean_average_precision,
-    own_pair_ranks,
-)
+from ..evaluation.metrics import QUERY_CHUNK, cmc_hits
 from .callbacks import TrainResult
 from .trainer import AdapterTrainer
 
@@ -137,22 +132,64 @@ def clearly_behind(
 def _score(
     adapter_out: np.ndarray[Any, Any], val: PairedEmbeddings, device: str
 ) -> tuple[str, BoolArray, dict[str, float], np.ndarray[Any, np.dtype[np.float64]] | None]:
-    """The basis, per-query successes, figures and (labels) per-query AP of adapted queries."""
+    """The basis, per-query successes, figures and (labels) per-query AP of adapted queries.
+
+    One similarity matrix and one sort per chunk of queries serve own-pair
+    recall@1, CMC top-1 and the APs, with the exact arithmetic of
+    :func:`~embedreg.evaluation.metrics.own_pair_ranks`,
+    :func:`~embedreg.evaluation.metrics.cmc_hits`,
+    :func:`~embedreg.evaluation.metrics.mean_average_precision` and
+    :func:`~embedreg.evaluation.metrics.average_precisions` (each of which
+    would compute and sort it again; tested equal).
+    """
+    import torch
+
     codes = val.label_codes()
-    ranks = own_pair_ranks(adapter_out, val.target, device=device)
-    figures = {"recall@1": float((ranks == 0).mean())}
-    if codes is None:
-        return "recall@1", ranks == 0, figures, None
-    hits = cmc_hits(adapter_out, val.target, codes, codes, 1, device=device)
-    figures["cmc@1"] = float(hits.mean())
-    figures["map"] = mean_average_precision(adapter_out, val.target, codes, codes, device=device)
-    aps = average_precisions(adapter_out, val.target, codes, codes, device=device)
-    return "cmc@1", hits, figures, aps
+    if adapter_out.shape[1] != val.target.shape[1] or adapter_out.shape[0] != len(val):
+        raise DimensionMismatch(val.target.shape[1], adapter_out.shape[1], "adapted queries")
+    norm = torch.nn.functional.normalize
+    q_all = norm(
+        torch.as_tensor(np.ascontiguousarray(adapter_out, np.float32), device=device), dim=1
+    )
+    g = norm(torch.as_tensor(np.ascontiguousarray(val.target, np.float32), device=device), dim=1)
+    lab = torch.as_tensor(codes, device=device) if codes is not None else None
+    ranks, hits, aps = [], [], []
+    ap_total, ap_counted = 0.0, 0
+    for start in range(0, q_all.shape[0], QUERY_CHUNK):
+        sims = q_all[start : start + QUERY_CHUNK] @ g.T
+        rows = torch.arange(sims.shape[0], device=sims.device)
+        own = sims[rows, rows + start]
+        ranks.append(((sims >= own[:, None]).sum(1) - 1).cpu())
+        if lab is None:
+            continue
+        sims[rows, rows + start] = -torch.inf  # leave-one-out
+        q_lab = lab[start : start + sims.shape[0]]
+        top = torch.topk(sims, 1, dim=1).indices.cpu()
+        hits.append(lab.cpu()[top[:, 0]] == q_lab.cpu())
+        order = torch.argsort(sims, dim=1, descending=True, stable=True)
+        rel = (lab[order] == q_lab[:, None]).float()
+        rel[:, -1] = 0.0  # the left-out item sorts last; it is not a candidate
+        n_rel = rel.sum(1)
+        at = torch.arange(1, rel.shape[1] + 1, device=rel.device, dtype=torch.float32)
+        ap, keep = ((rel.cumsum(1) / at) * rel).sum(1) / n_rel.clamp(min=1), n_rel > 0
+        ap_total += float(ap[keep].sum())
+        ap_counted += int(keep.sum())
+        part = ap.double().cpu().numpy()
+        part[~keep.cpu().numpy()] = np.nan
+        aps.append(part)
+    own_rank = torch.cat(ranks).numpy().astype(np.int64)
+    figures = {"recall@1": float((own_rank == 0).mean())}
+    if lab is None:
+        return "recall@1", own_rank == 0, figures, None
+    cmc1 = np.asarray(torch.cat(hits).numpy(), dtype=bool)
+    figures["cmc@1"] = float(cmc1.mean())
+    figures["map"] = float(ap_total / ap_counted) if ap_counted else 0.0
+    return "cmc@1", cmc1, figures, np.concatenate(aps)
 
 
 @dataclass
 class Tally:
-    """One candidate's fold fits so far: per-query hits, query-weighted figures, first fit."""
+    """One candidate's fold fits so far: per-query hits, query-weighted figures, first fit, its adapters."""
 
     hits: list[np.ndarray[Any, np.dtype[np.bool_]]] = field(default_factory=list)
     aps: list[np.ndarray[Any, np.dtype[np.float64]]] = field(default_factory=list)
@@ -160,6 +197,7 @@ class Tally:
     first: TrainResult | None = None
     basis: str = "cmc@1"
     seconds: float = 0.0
+    adapters: list[Any] = field(default_factory=list, repr=False)
 
     def pooled(self) -> dict[str, float]:
         n = sum(len(h) for h in self.hits)
@@ -180,6 +218,7 @@ def fit_fold(
         res.error = exc.message
         return
     tally.first = fitted if tally.first is None else tally.first
+    tally.adapters.append(fitted.adapter)  # the winner's fold fits serve its fused path's t
     tally.basis, fold_hits, figures, aps = _score(
         fitted.adapter.transform(fold.val.source), fold.val, device
     )

@@ -105,3 +105,31 @@ def test_skipping_a_vanishing_lambda_penalty_changes_no_bit(monkeypatch: pytest.
     assert any(calls)  # the skip happened
     monkeypatch.setattr(torch_modules, "penalty_vanishes", lambda *a: False)
     assert np.array_equal(skipped, fit())
+
+
+def test_one_scoring_pass_equals_the_metrics_bit_for_bit():
+    from embedreg.evaluation.metrics import (
+        average_precisions,
+        cmc_hits,
+        mean_average_precision,
+        own_pair_ranks,
+    )
+    from embedreg.training.racing import _score
+
+    val = planted_pairs(300, 12, 12, kind="affine", noise=0.3, n_classes=5, seed=1).pairs
+    rng = np.random.default_rng(0)
+    queries = (val.source + 0.3 * rng.standard_normal(val.source.shape)).astype(np.float32)
+    basis, hits, figures, aps = _score(queries, val, "cpu")
+    codes = val.label_codes()
+    assert basis == "cmc@1" and aps is not None
+    assert np.array_equal(hits, cmc_hits(queries, val.target, codes, codes, 1))
+    assert np.array_equal(
+        aps, average_precisions(queries, val.target, codes, codes), equal_nan=True
+    )
+    assert figures["map"] == mean_average_precision(queries, val.target, codes, codes)
+    assert figures["cmc@1"] == float(hits.mean())
+    assert figures["recall@1"] == float((own_pair_ranks(queries, val.target) == 0).mean())
+    unlabelled = type(val)(val.ids, val.source, val.target)
+    basis, own, figures, aps = _score(queries, unlabelled, "cpu")
+    assert basis == "recall@1" and aps is None
+    assert np.array_equal(own, own_pair_ranks(queries, val.target) == 0)
