@@ -60,7 +60,13 @@ from ..errors import (
 from ..evaluation import measure
 from ..registry import AdapterRecord, Generation, Registry, validate_name
 from ..registry.figures import Figures
-from ..registry.provenance import GenerationPin, Provenance, TrainingData, TrainingRun
+from ..registry.provenance import (
+    GenerationPin,
+    Provenance,
+    SelectionRecord,
+    TrainingData,
+    TrainingRun,
+)
 from ..util.clock import utc_now
 from ..util.hashing import canonical_json_sha256
 from .callbacks import TrainerCallback, TrainResult
@@ -264,7 +270,9 @@ def train_adapter(
             )
             provenance = replace(provenance, paths=paths)
         if selection is not None:
-            provenance = replace(provenance, requested_family=AUTO, selection=selection.record())
+            # the selection's JSON-ready form, typed as the record keeps it
+            chosen = SelectionRecord.from_dict(selection.to_dict())
+            provenance = replace(provenance, requested_family=AUTO, selection=chosen)
         record = store_adapter(
             registry,
             result.adapter,

@@ -66,7 +66,6 @@ from ..adapters.config import check_positive
 from ..data.pairs import PairedEmbeddings
 from ..devices import select_device
 from ..errors import TrainingDataError, ValidationError
-from ..registry.provenance import SelectionRecord
 from .callbacks import TrainerCallback, TrainResult
 from .config import TrainConfig
 from .racing import (
@@ -256,10 +255,6 @@ class Selection:
             "reference": self.reference,
             "candidates": [r.to_dict() for r in self.results],
         }
-
-    def record(self) -> SelectionRecord:
-        """What the adapter's record keeps (``provenance.selection``): :meth:`to_dict`, typed."""
-        return SelectionRecord.from_dict(self.to_dict())
 
 
 def fold_rows(
