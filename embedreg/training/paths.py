@@ -295,11 +295,12 @@ def adapter_paths(
     config: TrainConfig,
     selection: Selection | None,
 ) -> dict[str, Any]:
-    """:func:`fit_paths` for a trained adapter: its family refit on the folds auto cuts.
+    """:func:`fit_paths` for a trained adapter: its family's fit on each of the folds auto cuts.
 
-    ``selection`` (auto's) is accepted for the record; the chosen family and
-    options (``family``, ``options``) are fit again on each fold, so a
-    family trained alone and auto's choice get the same treatment.
+    With ``selection`` (auto's), the chosen candidate's own fold fits are
+    reused when it ran on every fold (``selection.fold_fits``); otherwise
+    the family and options (``family``, ``options``) are fit on each fold
+    here, on the folds auto would cut.
 
     Example::
 
@@ -308,6 +309,13 @@ def adapter_paths(
     """
     if train.labels is None or heldout.labels is None:
         return fit_paths(train, heldout, adapter, [], [])
+    if selection is not None and selection.fold_fits:  # auto fit it on these folds already
+        reused = [(fit, val) for fit, val, _ in selection.fold_fits]
+        mapped = [
+            np.asarray(fold_adapter.transform(train.source[val]), np.float32)
+            for _, val, fold_adapter in selection.fold_fits
+        ]
+        return fit_paths(train, heldout, adapter, reused, mapped, seed=config.seed)
     try:
         folds = fold_rows(len(train), AutoConfig(folds=_folds(family, train)), config.seed + 1)
     except TrainingDataError as exc:

@@ -198,7 +198,7 @@ def _score(
 
 @dataclass
 class Tally:
-    """One candidate's fold fits so far: per-query hits, query-weighted figures, first fit."""
+    """One candidate's fold fits so far: per-query hits, query-weighted figures, first fit, its adapters."""
 
     hits: list[np.ndarray[Any, np.dtype[np.bool_]]] = field(default_factory=list)
     aps: list[np.ndarray[Any, np.dtype[np.float64]]] = field(default_factory=list)
@@ -206,6 +206,7 @@ class Tally:
     first: TrainResult | None = None
     basis: str = "cmc@1"
     seconds: float = 0.0
+    adapters: list[Any] = field(default_factory=list, repr=False)
 
     def pooled(self) -> dict[str, float]:
         n = sum(len(h) for h in self.hits)
@@ -226,6 +227,7 @@ def fit_fold(
         res.error = exc.message
         return
     tally.first = fitted if tally.first is None else tally.first
+    tally.adapters.append(fitted.adapter)  # the winner's fold fits serve its fused path's t
     tally.basis, fold_hits, figures, aps = _score(
         fitted.adapter.transform(fold.val.source), fold.val, device
     )

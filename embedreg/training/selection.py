@@ -242,6 +242,8 @@ class Selection:
 
     ``n_fit`` is the pairs each candidate was fit on (the first fold's),
     ``n_validation`` the validation queries pooled over the ``folds``.
+    ``fold_fits`` holds the chosen candidate's fit per fold (fit rows,
+    validation rows, adapter) when it ran on every fold; not stored.
     """
 
     basis: str
@@ -253,6 +255,7 @@ class Selection:
     seconds: float = 0.0
     folds: int = 1
     reference: float | None = None
+    fold_fits: list[tuple[Any, Any, Any]] = field(default_factory=list, repr=False)
 
     @property
     def winner(self) -> CandidateResult:
@@ -476,4 +479,9 @@ def select_adapter(
         len(folds),
         reference,
     )
+    if len(tallies[chosen].adapters) == len(folds):
+        selection.fold_fits = [
+            (fit, val, adapter)
+            for (fit, val), adapter in zip(folds, tallies[chosen].adapters, strict=True)
+        ]
     return final, selection

@@ -101,3 +101,30 @@ def test_paths_need_labels() -> None:
         "fitted": False,
         "reason": "no labels: CMC@1 (the criterion's figure) needs classes",
     }
+
+
+def test_auto_fold_fits_are_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto's own fits of the chosen candidate on its folds choose t: nothing is fit again."""
+    from embedreg.training.trainer import AdapterTrainer
+
+    pairs = labelled_world()
+    train, heldout = pairs.subset(np.arange(200)), pairs.subset(np.arange(200, 300))
+    config = TrainConfig()
+    result, selection = fit_family("auto", train, config, {"families": "procrustes,affine"})
+    assert selection is not None and len(selection.fold_fits) == selection.folds == 5
+    refit = adapter_paths(
+        result.family, result.options, train, heldout, result.adapter, config, None
+    )
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a fold was fit again")
+
+    monkeypatch.setattr(AdapterTrainer, "fit", no_fit)
+    reused = adapter_paths(
+        result.family, result.options, train, heldout, result.adapter, config, selection
+    )
+    # closed forms are deterministic: the same folds give the same t and the same figures
+    assert reused["t"] == refit["t"] and reused["folds"] == refit["folds"] == 5
+    assert [row["cmc@1"] for row in reused["t_grid"]] == [row["cmc@1"] for row in refit["t_grid"]]
+    for a, b in zip(reused["variants"], refit["variants"], strict=True):
+        assert a["figures"]["cmc@1"] == pytest.approx(b["figures"]["cmc@1"])
