@@ -16,6 +16,12 @@ fold, so the work is ordered to spend as little as the choice allows:
    fold stops early on its own validation part; its other folds train for
    that fold's best epoch count (no epochs spent waiting for patience).
 
+The gradient candidates of one fold are independent fits (their own
+results, tallies and seeded generators; the one module initialisation that
+re-seeds torch's global generator takes a lock), so ``-o workers=N`` fits
+them in threads, with the same figures; trainer callbacks are then called
+one at a time (:class:`Serial`).
+
 Which candidate wins is decided on the pooled figures exactly as before; a
 candidate stopped by the race is not among those compared.
 
@@ -31,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,7 +47,7 @@ import numpy as np
 from ..data.pairs import PairedEmbeddings
 from ..errors import DimensionMismatch, TrainingDataError
 from ..evaluation.metrics import QUERY_CHUNK, cmc_hits
-from .callbacks import TrainResult
+from .callbacks import EpochStats, TrainerCallback, TrainResult, TrainStart
 from .trainer import AdapterTrainer
 
 if TYPE_CHECKING:
@@ -50,12 +57,14 @@ __all__ = [
     "BOOTSTRAP",
     "RACE_LEVEL",
     "Fold",
+    "Serial",
     "Tally",
     "clearly_behind",
     "cut_folds",
     "difference_interval",
     "duration",
     "fit_fold",
+    "race",
     "rough_seconds",
 ]
 
@@ -231,6 +240,71 @@ def fit_fold(
     res.folds += 1
     tally.seconds += time.perf_counter() - t0
     res.seconds = tally.seconds
+
+
+class Serial(TrainerCallback):
+    """A callback that fits in parallel threads call one at a time."""
+
+    lock = threading.Lock()
+
+    def __init__(self, inner: TrainerCallback) -> None:
+        self.inner = inner
+
+    def on_train_begin(self, start: TrainStart) -> None:
+        with self.lock:
+            self.inner.on_train_begin(start)
+
+    def on_epoch_end(self, stats: EpochStats) -> bool | None:
+        with self.lock:
+            return self.inner.on_epoch_end(stats)
+
+    def on_train_end(self, result: TrainResult) -> None:
+        with self.lock:
+            self.inner.on_train_end(result)
+
+
+def race(
+    results: list[CandidateResult],
+    tallies: list[Tally],
+    alive: list[int],
+    done: int,
+    n_folds: int,
+    seed: int,
+) -> list[int]:
+    """The gradient candidates still running after ``done`` folds (see :mod:`.racing`).
+
+    One stops when the leader is clearly ahead of it on the queries so far, or
+    when a simpler candidate is as good on them and clearly ahead on mAP (of
+    tied candidates the simplest near the top mAP is taken: it could not be).
+    """
+    scored = [
+        i
+        for i, r in enumerate(results)
+        if r.error is None and r.stopped is None and len(tallies[i].hits) >= done
+    ]
+    hits = {i: np.concatenate(tallies[i].hits[:done]) for i in scored}
+    aps = {i: np.concatenate(tallies[i].aps[:done]) for i in scored if tallies[i].aps}
+    leader = max(scored, key=lambda i: (float(hits[i].mean()), -i))
+    n_q = len(hits[leader])
+    still = []
+    for i in alive:
+        why = None
+        lead = clearly_behind(hits[leader], hits[i], seed) if i != leader else None
+        if lead is not None:
+            why = f"{results[leader].candidate.label} ahead on {tallies[i].basis}"
+        for s in (s for s in scored if s < i and s in aps and i in aps and why is None):
+            if hits[s].mean() >= hits[i].mean():
+                lead = clearly_behind(aps[s], aps[i], seed)
+                if lead is not None:
+                    why = f"{results[s].candidate.label} (simpler) as good and ahead on mAP"
+        if why is None or lead is None:
+            still.append(i)
+            continue
+        results[i].stopped = (
+            f"stopped after {done} of {n_folds} folds: {why} by {100 * lead[0]:+.1f} to "
+            f"{100 * lead[1]:+.1f} points on their {n_q} queries"
+        )
+    return still
 
 
 def rough_seconds(

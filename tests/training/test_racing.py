@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from embedreg.adapters import torch_modules
 from embedreg.data.synthetic import planted_pairs
+from embedreg.errors import ValidationError
 from embedreg.training import AdapterTrainer, TrainConfig
 from embedreg.training.racing import Tally, clearly_behind
 from embedreg.training.selection import (
@@ -133,3 +134,43 @@ def test_one_scoring_pass_equals_the_metrics_bit_for_bit():
     basis, own, figures, aps = _score(queries, unlabelled, "cpu")
     assert basis == "recall@1" and aps is None
     assert np.array_equal(own, own_pair_ranks(queries, val.target) == 0)
+
+
+def test_folds_fitted_in_threads_give_the_same_figures_and_choice():
+    from embedreg.training.callbacks import TrainerCallback
+
+    class Count(TrainerCallback):
+        def __init__(self) -> None:
+            self.epochs = 0
+
+        def on_epoch_end(self, stats: object) -> None:
+            self.epochs += 1
+
+    data = planted_pairs(400, 12, 12, kind="affine", noise=0.2, n_classes=4, seed=3).pairs
+    config = TrainConfig(device="cpu", epochs=3)
+    runs = []
+    for workers in (1, 2):
+        count = Count()
+        _, sel = select_adapter(
+            data,
+            config,
+            {"families": "procrustes,lambda-orth,mlp", "workers": workers},
+            callbacks=[count],
+        )
+        runs.append((sel, count.epochs))
+    (one, epochs_one), (two, epochs_two) = runs
+    assert one.winner.candidate.label == two.winner.candidate.label
+    assert epochs_one == epochs_two > 0  # every fit's epochs reached the callback
+    for a, b in zip(one.results, two.results, strict=True):
+        assert (a.figures, a.stopped, a.folds, a.epochs) == (
+            b.figures,
+            b.stopped,
+            b.folds,
+            b.epochs,
+        )
+
+
+def test_workers_must_be_a_count():
+    with pytest.raises(ValidationError):
+        AutoConfig(workers=-1)
+    assert AutoConfig(workers=0).threads() >= 1
