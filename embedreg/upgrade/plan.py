@@ -16,8 +16,10 @@ target encoding a sample of the gallery's own items on the device, the
 forward path's matrix multiply, FAISS adds), the extra disk and the peak
 memory, the expected quality with its basis and interval (:mod:`.quality`),
 and what is missing, with the command that makes it.  The recommendation is
-the cheapest strategy whose quality is not measurably below the best one's,
-or ``none`` (no upgrade needed) when the gallery is already the target's or
+the cheapest strategy whose quality is not measurably below the best one's
+(a one-off cost is preferred to one paid on every query: a fused path or a
+cascade is recommended only when no strategy without extra encoder passes
+per query is as good), or ``none`` (no upgrade needed) when the gallery is already the target's or
 the target is not measurably better than its generation.
 
 Example:
@@ -60,6 +62,8 @@ class StrategyRow:
         disk_bytes: extra disk while it runs and until ``finalize``.
         memory_bytes: peak memory of the process that runs it.
         query_us: microseconds added to each query of the target generation.
+        extra_encodes: encoder passes each query costs besides its own
+            (fused: 1; cascade: its K candidates), paid on every query.
         needs: what is missing, each with the command that makes it.
         notes: what the estimates rest on.
     """
@@ -75,6 +79,7 @@ class StrategyRow:
     notes: list[str] = field(default_factory=list)
     fraction: float | None = None
     order: str | None = None
+    extra_encodes: int = 0
 
     @property
     def available(self) -> bool:
@@ -92,6 +97,7 @@ class StrategyRow:
             "disk_bytes": self.disk_bytes,
             "memory_bytes": self.memory_bytes,
             "query_us": None if self.query_us is None else round(self.query_us, 2),
+            "extra_encodes": self.extra_encodes,
             "needs": list(self.needs),
             "notes": list(self.notes),
             "fraction": self.fraction,
@@ -313,6 +319,7 @@ def _kind_rows(registry: Registry, survey: Survey) -> list[StrategyRow]:
         StrategyRow(
             strategy=r["strategy"], items=0, quality=r["quality"], seconds=0.0, disk_bytes=0,
             memory_bytes=r["memory_bytes"], query_us=None, needs=r["needs"], notes=r["notes"],
+            extra_encodes=r["extra_encodes"],
         )
         for r in kind_rows(registry, survey.target.name, survey.old, texts)
     ]  # fmt: skip
@@ -396,12 +403,26 @@ def _recommend(rows: list[StrategyRow], target: str, old: list[str], n_old: int)
         if (r.quality.high if r.quality.high is not None else r.quality.value or 0.0)
         >= best.quality.value
     ]
+    # a one-off cost before one paid on every query: a row that adds encoder passes to each
+    # query (fused, cascade) is taken only when no row without them is as good
     pick = min(
         close,
-        key=lambda r: (float("inf") if r.seconds is None else r.seconds, -(r.quality.value or 0)),
+        key=lambda r: (
+            r.extra_encodes > 0,
+            float("inf") if r.seconds is None else r.seconds,
+            r.extra_encodes,
+            -(r.quality.value or 0),
+        ),
     )
     why = (
         f"{pick.strategy}: expected quality {pick.quality.label()} ({pick.quality.basis}), "
         f"the cheapest not measurably below the best ({best.strategy}, {best.quality.label()})"
     )
+    if pick.extra_encodes:
+        why += f"; it costs {pick.extra_encodes} extra encoder pass(es) on every query"
+    costly = [r for r in close if r.extra_encodes and r is not pick]
+    if not pick.extra_encodes and costly:
+        why += "; preferred to " + ", ".join(
+            f"{r.strategy} ({r.extra_encodes} extra encodes a query)" for r in costly
+        )
     return pick.strategy, why
