@@ -25,10 +25,11 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .stored import BOOL, FLOAT, INT, SPAN, STR, STRS, StoredRecord, prefixed, stored
+from .stored import BOOL, FLOAT, INT, MAPPING, SPAN, STR, STRS, StoredRecord, prefixed, stored
 
 __all__ = ["CROSSMODAL_USES", "Figures", "GridPoint", "Scores", "Span"]
 
@@ -113,6 +114,9 @@ class Figures(Scores):
             cross-modal figures of a two-tower adapter.
         modalities_trained, modalities_measured: ``modalities.trained`` /
             ``modalities.measured``: which modalities trained and measured it.
+        training_overlap: ``training_overlap``: how much of the measured data
+            trained the adapter (:func:`embedreg.training.evaluate_adapter`;
+            never stored in a record).
     """
 
     heldout: int | None = stored("heldout", INT)
@@ -147,6 +151,7 @@ class Figures(Scores):
     image_image: Figures | None = prefixed("image-image", lambda: Figures, empty=False)
     modalities_trained: tuple[str, ...] | None = stored("modalities.trained", STRS)
     modalities_measured: tuple[str, ...] | None = stored("modalities.measured", STRS)
+    training_overlap: Mapping[str, Any] | None = stored("training_overlap", MAPPING)
 
     @property
     def count(self) -> int:
@@ -182,6 +187,24 @@ class Figures(Scores):
         if use not in CROSSMODAL_USES:
             raise ValueError(f"no cross-modal use {use!r} (one of {', '.join(CROSSMODAL_USES)})")
         return self.text_image if use == "text-image" else self.image_image
+
+    def shown(self, key: str, value: Any) -> tuple[bool, Any]:
+        """Whether the figure stored as ``key`` is recorded, and what a table shows for it.
+
+        ``value`` is the figure as read by its attribute; a value of the
+        wrong type kept in :attr:`extra` is shown as it was stored (a table
+        says what the record holds), and a ``null`` counts as recorded.
+
+        Example:
+            >>> figs = Figures.from_dict({"criterion": None, "cmc@1": "tampered"})
+            >>> figs.shown("criterion", figs.criterion), figs.shown("cmc@1", figs.cmc_at_1)
+            ((True, None), (True, 'tampered'))
+            >>> figs.shown("map", figs.map)
+            (False, None)
+        """
+        if value is None and key in self.extra:
+            return True, self.extra[key]
+        return value is not None or key in self.nulls, value
 
     def setting(self, name: str) -> Any:
         """A family setting stored beside the figures (``lambda``), ``None`` when absent."""

@@ -287,6 +287,22 @@ class StoredRecord:
         out.update(copy.deepcopy(dict(self.extra)))
         return out
 
+    @classmethod
+    def recorded(cls: type[R], **values: Any) -> R:
+        """The record of ``values`` by field name, each ``None`` among them stored as ``null``.
+
+        For a record whose keys are all written, measured or not (keyword
+        construction otherwise leaves a ``None`` field out of the stored form).
+
+        Example:
+            >>> from embedreg.registry.provenance import TrainingRun
+            >>> TrainingRun.recorded(device="cpu", batch_size=None).to_dict()
+            {'device': 'cpu', 'batch_size': None}
+        """
+        keys = {f.name: key for key, f in cls._fields()[0].items()}
+        nulls = frozenset(keys[name] for name, v in values.items() if v is None and name in keys)
+        return cls(**values, nulls=nulls)
+
     def __repr__(self) -> str:
         """Only what is recorded: ``Figures(recall_at_1=0.9, nulls={'criterion'})``."""
         shown = []

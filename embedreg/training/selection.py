@@ -45,7 +45,7 @@ has no way to know beforehand.  So:
    exactly the adapter ``--family NAME -o …`` would train.
 
 Every candidate's validation figures go in the adapter's record
-(``provenance["selection"]``), ``embedreg adapter show`` lists them and
+(``provenance.selection``), ``embedreg adapter show`` lists them and
 the adapter's Hub card carries them.
 
 Example:
@@ -263,7 +263,7 @@ class Selection:
         return self.results[self.chosen]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as stored in ``provenance["selection"]``."""
+        """JSON-ready form, as stored in ``provenance.selection``."""
         return {
             "basis": self.basis,
             "folds": self.folds,

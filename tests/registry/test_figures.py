@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from embedreg.adapters.identity import IdentityAdapter
 from embedreg.data.pairs import PairedEmbeddings
-from embedreg.evaluation.crossmodal import measure_crossmodal, modalities_figures
+from embedreg.evaluation.crossmodal import measure_crossmodal, with_modalities
 from embedreg.evaluation.judged import judged_figures
 from embedreg.evaluation.qrels import Relevance
 from embedreg.registry.figures import Figures, GridPoint, Scores
@@ -43,13 +43,11 @@ def test_cross_modal_and_judged_figures_have_attributes():
     labels = [str(i // 12) for i in range(36)]
     images = PairedEmbeddings([f"i{i}" for i in range(36)], img, img, labels)
     texts = PairedEmbeddings(["a", "b", "c"], centres, centres, ["0", "1", "2"])
-    stored = {
-        "heldout": 3,
-        **measure_crossmodal(IdentityAdapter(8), texts, images, device="cpu"),
-        **modalities_figures(["text"], ["text", "image"]),
-    }
-    figs = Figures.from_dict(stored)
-    assert figs.extra == {} and figs.to_dict() == stored
+    measured = measure_crossmodal(IdentityAdapter(8), texts, images, device="cpu")
+    figs = with_modalities(Figures(heldout=3), ["text"], ["text", "image"], measured)
+    stored = figs.to_dict()
+    assert stored["text-image.cmc@1"] == 1.0 and stored["modalities.measured"] == ["image", "text"]
+    assert Figures.from_dict(stored) == figs
     ti, ii = figs.crossmodal("text-image"), figs.crossmodal("image-image")
     assert ti is not None and ii is not None
     assert (ti.cmc_at_1, ti.criterion, ti.queries, ti.images) == (1.0, True, 3, 36)
@@ -58,9 +56,8 @@ def test_cross_modal_and_judged_figures_have_attributes():
     corpus = rng.standard_normal((20, 8)).astype(np.float32)
     queries = corpus[:5] + 0.01
     rel = Relevance(np.arange(5, dtype=np.intp), tuple({i: 1.0} for i in range(5)))
-    judged = judged_figures(queries, queries, corpus, rel, device="cpu")
-    figs = Figures.from_dict(judged)
-    assert figs.extra == {} and figs.to_dict() == judged
+    figs = judged_figures(queries, queries, corpus, rel, device="cpu")
+    assert Figures.from_dict(figs.to_dict()) == figs
     assert figs.queries == 5 and figs.count == 5 and figs.ndcg_at_10 == figs.target.ndcg_at_10
     assert figs.retention_basis == "ndcg@10" and figs.recall_at_10_retention == 1.0
 

@@ -59,7 +59,7 @@ def test_matrix_over_three_generations(world) -> None:
         ci = m.intervals[t][j]
         assert ci is not None and ci.low <= m.values[t][j] <= ci.high
     # the adapters were trained on these texts: every cell through one is flagged
-    trained = world["reg"].adapter("v2-to-v1.affine").provenance["training_data"]["train"]
+    trained = world["reg"].adapter("v2-to-v1.affine").provenance.training_data.train
     assert set(m.overlaps) == {"v2-to-v1.affine", "v2-cls-to-v2.procrustes"}
     flag = m.to_dict()["training_overlap"]["v2-to-v1.affine"]
     assert (flag["items"], flag["of"], flag["basis"]) == (trained, 500, "ids") and trained < 500
@@ -130,7 +130,7 @@ def test_report_files_and_a_real_browser(world, tmp_path: Path) -> None:
     refs.feed(page)
     assert sorted(refs.refs) == sorted(rep.images)  # nothing but the PNGs beside it
     assert all("](" + name + ")" in twin for name in rep.images)
-    assert rep.figures["retention.basis"] == "cmc@1" and rep.figures["retention.interval"]
+    assert rep.figures.retention_basis == "cmc@1" and rep.figures.retention_interval
     assert rep.to_dict()["training_overlap"]["adapter"] == "v2-to-v1.affine"
     for text in (page, twin):  # the headline says first that these are training data
         assert "Measured on training data (" in text and "): optimistic. Retention" in text
