@@ -15,6 +15,7 @@ from .options import (
     batch_size_option,
     chunk_size_option,
     device_option,
+    gathered,
     json_option,
     num_processes_option,
     routing_options,
@@ -25,7 +26,7 @@ from .progress import Update, progress_bar
 
 if TYPE_CHECKING:
     from embedreg.routing import RoutingPolicy
-    from embedreg.upgrade import JobOptions, UpgradeResult
+    from embedreg.upgrade import JobOptions, PartialChoice, UpgradeResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,47 +43,59 @@ def _human_seconds(s: float | None) -> str:
     return human_seconds(s)
 
 
+def _job(**values: Any) -> JobOptions:
+    from embedreg.upgrade import JobOptions
+
+    return JobOptions(**values)
+
+
+def _partial(**values: Any) -> PartialChoice:
+    from embedreg.upgrade import PartialChoice
+
+    return PartialChoice(**values)
+
+
 def _job_options(*, sizes: bool) -> Callable[[F], F]:
     """How an upgrade job runs, passed on as one ``job`` (a :class:`~embedreg.upgrade.JobOptions`).
 
     ``--num-processes`` and ``--device``; with ``sizes`` (a new job) also
     ``--chunk-size`` and ``--batch-size`` (a resumed job keeps its own).
     """
-    names = ("chunk_size", "batch_size", "num_processes", "device")
-
-    def to_job(fn: F) -> F:
-        @functools.wraps(fn)
-        def with_job(*args: Any, **kwargs: Any) -> Any:
-            from embedreg.upgrade import JobOptions
-
-            job = JobOptions(**{k: kwargs.pop(k) for k in names if k in kwargs})
-            return fn(*args, job=job, **kwargs)
-
-        return cast(F, with_job)
-
+    to_job = gathered("job", _job, ("chunk_size", "batch_size", "num_processes", "device"))
     if not sizes:
         return stack(num_processes_option, device_option, to_job)
     chunks = chunk_size_option(DEFAULT_CHUNK_ITEMS, "Items per checkpointed chunk.")
     return stack(chunks, batch_size_option, num_processes_option, device_option, to_job)
 
 
-#: ``--fraction`` and ``--order``: which items a partial upgrade re-embeds (plan and apply).
-partial_options = stack(
-    click.option(
-        "--fraction",
-        type=click.FloatRange(0.0, 1.0, min_open=True),
-        default=0.5,
-        show_default=True,
-        help="Fraction of the items a partial upgrade re-embeds.",
-    ),
-    click.option(
-        "--order",
-        type=click.Choice(ItemOrder.values()),
-        default="random",
-        show_default=True,
-        help="Order a partial upgrade re-embeds items in.",
-    ),
-)
+def _partial_options(*, seeded: bool) -> Callable[[F], F]:
+    """Which items a partial upgrade re-embeds, passed on as one ``partial`` (a PartialChoice).
+
+    ``--fraction`` and ``--order``; with ``seeded`` (a job) also ``--seed``.
+    """
+    to_choice = gathered("partial", _partial, ("fraction", "order", "seed"))
+    options = [
+        click.option(
+            "--fraction",
+            type=click.FloatRange(0.0, 1.0, min_open=True),
+            default=0.5,
+            show_default=True,
+            help="Fraction of the items a partial upgrade re-embeds.",
+        ),
+        click.option(
+            "--order",
+            type=click.Choice(ItemOrder.values()),
+            default="random",
+            show_default=True,
+            help="Order a partial upgrade re-embeds items in.",
+        ),
+    ]
+    if seeded:
+        seed = click.option(
+            "--seed", type=int, default=0, show_default=True, help="Seed of the random order."
+        )
+        options.append(seed)
+    return stack(*options, to_choice)
 
 
 @click.group()
@@ -100,7 +113,7 @@ def upgrade() -> None:
     show_default=True,
     help="Gallery items the target encodes to measure its rate (0: load no model).",
 )
-@partial_options
+@_partial_options(seeded=False)
 @batch_size_option
 @device_option
 @routing_options
@@ -112,15 +125,13 @@ def plan(
     folder: Path,
     to: str,
     sample: int,
-    fraction: float,
-    order: str,
+    partial: PartialChoice,
     batch_size: int,
     device: str,
     policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Compare the upgrade strategies for the gallery in FOLDER and recommend one."""
-    from embedreg.upgrade import PartialChoice
     from embedreg.upgrade import plan as make_plan
 
     with console().status(f"Measuring {to} on {sample} item(s) of {folder} …"):
@@ -129,7 +140,7 @@ def plan(
             folder,
             to,
             sample=sample,
-            partial=PartialChoice(fraction=fraction, order=order),
+            partial=partial,
             device=device,
             batch_size=batch_size,
             policy=policy,
@@ -177,8 +188,7 @@ def plan(
 @click.argument("folder")
 @click.option("--to", "to", required=True, help="Target generation (name or alias).")
 @click.option("--strategy", type=click.Choice(Strategy.values()), required=True)
-@partial_options
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random order.")
+@_partial_options(seeded=True)
 @click.option(
     "--promote", metavar="ALIAS", help="Move ALIAS to the target once the gallery is wholly it."
 )
@@ -192,17 +202,17 @@ def apply(
     folder: str,
     to: str,
     strategy: str,
-    fraction: float,
-    order: str,
-    seed: int,
+    partial: PartialChoice,
     promote: str | None,
     job: JobOptions,
     policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Upgrade the gallery in FOLDER (a folder or database URL) to --to by --strategy, as a resumable job."""
-    from embedreg.upgrade import PartialChoice, database
+    from dataclasses import asdict
+
     from embedreg.upgrade import apply as run_apply
+    from embedreg.upgrade import database
 
     _run_job(
         folder,
@@ -213,9 +223,7 @@ def apply(
             folder,
             to,
             strategy,
-            fraction=fraction,
-            order=order,
-            seed=seed,
+            **asdict(partial),  # fraction, order and seed
             device=job.device,
             batch_size=job.batch_size,
             progress=update,
@@ -225,7 +233,7 @@ def apply(
             folder,
             to,
             strategy,
-            partial=PartialChoice(fraction=fraction, order=order, seed=seed),
+            partial=partial,
             promote=promote,
             job=job,
             policy=policy,
