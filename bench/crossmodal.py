@@ -114,7 +114,7 @@ def main() -> None:
                     "family": family,
                     "trained": trained,
                     "fit_cpu_s": round(fit_cpu, 2),
-                    "figures": figs,
+                    "figures": figs.to_dict(),  # the stored form, keys as registry.json has them
                     "per_class": _per_class(adapter, queries, measure_on),
                 }
             )

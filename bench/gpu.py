@@ -163,7 +163,7 @@ def step_auto(b: Bench, budget: float) -> list[str]:
             figs = measure_result(result, test, config)
             rows.append(
                 f"| {name} | {new}→{old} | {len(train)} | {wall:.1f} | {selection.seconds:.1f} | "
-                f"{selection.winner.candidate.label} | {100 * float(figs['cmc@1']):.2f} |"
+                f"{selection.winner.candidate.label} | {100 * float(figs.cmc_at_1 or 0):.2f} |"
             )
     return rows
 

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import _hard
+from embedreg.registry import Figures, PathsRecord
+from embedreg.registry.provenance import PathVariant
 from embedreg.routing.kinds import PathOption, choose_option, stored_options
 from embedreg.routing.policy import PathKind, RoutingPolicy
 from embedreg.training import TrainConfig
@@ -49,13 +51,14 @@ def run_case(name: str, new: str, old: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     result, selection = fit_family("auto", train, config)
     fit_seconds = time.perf_counter() - t0
-    figures = measure_result(result, heldout, config)
+    measured = measure_result(result, heldout, config)
     t0 = time.perf_counter()
-    paths = adapter_paths(
+    record = adapter_paths(
         result.family, result.options, train, heldout, result.adapter, config, selection
     )
     paths_seconds = time.perf_counter() - t0
-    chosen = choose(figures, paths)
+    chosen = choose(measured, record)
+    figures, paths = measured.to_dict(), record.to_dict()  # the results file: stored forms
     return {
         "set": name,
         "pair": f"{new}→{old}",
@@ -69,17 +72,17 @@ def run_case(name: str, new: str, old: str) -> dict[str, Any]:
     }
 
 
-def choose(figures: dict[str, Any], paths: dict[str, Any]) -> dict[str, Any]:
+def choose(figures: Figures, paths: PathsRecord) -> dict[str, Any]:
     """What ``resolve NEW OLD --paths any`` takes among auto's map and its variants."""
     from embedreg.evaluation.bootstrap import Interval
 
     options = [
         PathOption(
             PathKind.MAP,
-            float(figures["retention"]),
-            "pass" if figures.get("criterion") else "fail",
+            float(figures.retention or 0.0),
+            "pass" if figures.criterion else "fail",
             0,
-            interval=Interval.from_value(figures.get("retention.interval")),
+            interval=Interval.from_value(figures.retention_interval),
         ),
         *stored_options(paths),
     ]
@@ -134,7 +137,7 @@ def report(cases: list[dict[str, Any]], encoders: dict[str, float] | None) -> st
     ]
     for c in cases:
         p = c["paths"]
-        rows = {variant_label(v): v for v in p["variants"]}
+        rows = {variant_label(PathVariant.from_dict(v)): v for v in p["variants"]}
         fused = rows[f"fused t={p['t']:g}"]["figures"]
         k100 = rows["cascade K=100 over map"]["figures"]
         old, new = p["target.cmc@1"], p["source.cmc@1"]
@@ -161,7 +164,7 @@ def report(cases: list[dict[str, Any]], encoders: dict[str, float] | None) -> st
         for v in p["variants"]:
             f, cost = v["figures"], v["cost"]
             lines.append(
-                f"| {variant_label(v)} | {pct(f['cmc@1'])} | {band(f.get('cmc@1.interval'))} | "
+                f"| {variant_label(PathVariant.from_dict(v))} | {pct(f['cmc@1'])} | {band(f.get('cmc@1.interval'))} | "
                 f"{pct(f['map'])} | {'pass' if f['criterion'] else 'FAIL'} | "
                 f"{cost['extra_encodes']} | {cost['arith_us_per_query']:.1f} |"
             )

@@ -88,7 +88,7 @@ def main() -> None:
                     "seconds": row.seconds,
                     "epochs": row.epochs,
                     "error": row.error,
-                    **row.figures,
+                    **row.figures.to_dict(),
                 }
                 rows.setdefault(row.family, []).append(entry)
             print(f"  {new}→{old} split {seed}: {time.perf_counter() - t0:.0f}s", file=sys.stderr)

@@ -9,6 +9,7 @@ built-in one does.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -155,8 +156,8 @@ def train(
         if run.training is None:
             say(f"Adapter [bold]{rec.id}[/] is registered already, from the same data and settings")
             continue
-        chosen = rec.provenance.get("selection")
-        how = f"chosen by auto from {len(chosen['candidates'])} candidates, " if chosen else ""
+        chosen = rec.provenance.selection
+        how = f"chosen by auto from {len(chosen.candidates)} candidates, " if chosen else ""
         say(
             f"Registered adapter [bold]{rec.id}[/] ({rec.family}, {how}{rec.direction}, "
             f"{run.training.epochs_run} epoch(s), {run.training.seconds:.1f}s)"
@@ -188,10 +189,10 @@ def list_(state: State, source: str | None, target: str | None, as_json: bool) -
             f"{r.source} → {r.target}",
             r.direction,
             r.family,
-            format_figure("retention", f.get("retention")),
-            format_figure("retention.interval", f.get("retention.interval")),
+            format_figure("retention", f.retention),
+            format_figure("retention.interval", f.retention_interval),
             basis if on_scale(basis) else f"{basis} (old: not on the quality scale)",
-            format_figure("criterion", f.get("criterion")),
+            format_figure("criterion", f.criterion),
         )
     show(tbl)
 
@@ -211,32 +212,31 @@ def show_(state: State, adapter_id: str, as_json: bool) -> None:
     info = table("FIELD", "VALUE", title=f"adapter {rec.id}")
     rows = [
         ("maps", f"{rec.source} → {rec.target} ({rec.direction})"),
-        ("family", rec.family + (" (chosen by auto)" if prov.get("selection") else "")),
+        ("family", rec.family + (" (chosen by auto)" if prov.selection else "")),
         (
             "settings",
-            ", ".join(f"{k}={_value(v)}" for k, v in (prov.get("settings") or {}).items()) or "—",
+            ", ".join(f"{k}={_value(v)}" for k, v in prov.settings.items()) or "—",
         ),
         ("location", rec.location),
         ("sha256", rec.sha256),
         ("created", rec.created),
-        ("source pin", str(prov.get("source", {}).get("pin", "—"))),
-        ("target pin", str(prov.get("target", {}).get("pin", "—"))),
-        ("training data", str(prov.get("training_data", {}).get("sha256", "—"))),
+        ("source pin", prov.source.pin or "—"),
+        ("target pin", prov.target.pin or "—"),
+        ("training data", prov.training_data.sha256 or "—"),
         (
             "hyperparameters",
-            ", ".join(f"{k}={_value(v)}" for k, v in prov.get("hyperparameters", {}).items())
-            or "—",
+            ", ".join(f"{k}={_value(v)}" for k, v in prov.hyperparameters.items()) or "—",
         ),
-        ("embedreg", str(prov.get("embedreg_version", "—"))),
+        ("embedreg", prov.embedreg_version or "—"),
     ]
     for key, value in rows:
         info.add_row(key, value)
     show(info)
-    if isinstance(prov.get("selection"), dict):
-        show(candidates_table(prov["selection"]))
+    if prov.selection is not None:
+        show(candidates_table(prov.selection))
     show(figures_table([(rec.id, rec.figures)], title="held-out figures"))
-    paths = prov.get("paths")
-    if isinstance(paths, dict):
+    paths = prov.paths
+    if paths is not None:
         shown = paths_table(paths)
         if isinstance(shown, str):
             say(shown)
@@ -266,9 +266,10 @@ def eval_(state: State, /, adapter_id: str, as_json: bool, **settings: Any) -> N
         reg, rec.source, rec.target, rec.direction, settings, device=device, ordered=False
     )
     figures = evaluate_adapter(reg, adapter_id, data, device=device)
-    overlap = figures.pop("training_overlap", None)
+    overlap = figures.training_overlap
+    figures = replace(figures, training_overlap=None)
     if as_json:
-        emit_json({"id": rec.id, "figures": figures, "training_overlap": overlap})
+        emit_json({"id": rec.id, "figures": figures.to_dict(), "training_overlap": overlap})
         return
     show(figures_table([(rec.id, figures)], title=f"{rec.id} on {len(data)} pairs"))
     if overlap:

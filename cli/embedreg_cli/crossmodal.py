@@ -20,7 +20,7 @@ from .progress import embedding_progress
 
 if TYPE_CHECKING:
     from embedreg.data.pairs import PairedEmbeddings
-    from embedreg.registry import Registry
+    from embedreg.registry import Figures, Registry
 
     from .output import Table
 
@@ -100,17 +100,22 @@ def load_images(
     return images, queries, bool(data["refine"])
 
 
-_ROWS = (
-    ("text-image.cmc@1", "text→image CMC@1 (new text, adapted → old images)"),
-    ("text-image.recall@10", "text→image recall@10"),
-    ("text-image.target.cmc@1", "text→image CMC@1 old/old"),
-    ("text-image.source.cmc@1", "text→image CMC@1 new/new"),
-    ("text-image.criterion", "text→image criterion (≥ old/old)"),
-    ("image-image.cmc@1", "image→image CMC@1 (new image, adapted → old images)"),
-    ("image-image.recall@10", "image→image recall@10 (own image)"),
-    ("image-image.target.cmc@1", "image→image CMC@1 old/old"),
-    ("image-image.source.cmc@1", "image→image CMC@1 new/new"),
-    ("image-image.criterion", "image→image criterion (≥ old/old)"),
+#: Rows of the cross-modal table: use, label, what is read from that use's figures.
+_ROWS: tuple[tuple[str, str, Callable[[Figures], Any]], ...] = (
+    ("text-image", "text→image CMC@1 (new text, adapted → old images)", lambda f: f.cmc_at_1),
+    ("text-image", "text→image recall@10", lambda f: f.recall_at_10),
+    ("text-image", "text→image CMC@1 old/old", lambda f: f.target.cmc_at_1),
+    ("text-image", "text→image CMC@1 new/new", lambda f: f.source.cmc_at_1),
+    ("text-image", "text→image criterion (≥ old/old)", lambda f: f.criterion),
+    (
+        "image-image",
+        "image→image CMC@1 (new image, adapted → old images)",
+        lambda f: f.cmc_at_1,
+    ),
+    ("image-image", "image→image recall@10 (own image)", lambda f: f.recall_at_10),
+    ("image-image", "image→image CMC@1 old/old", lambda f: f.target.cmc_at_1),
+    ("image-image", "image→image CMC@1 new/new", lambda f: f.source.cmc_at_1),
+    ("image-image", "image→image criterion (≥ old/old)", lambda f: f.criterion),
 )
 
 
@@ -122,27 +127,27 @@ def _cell(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def crossmodal_table(ident: str, figures: dict[str, Any]) -> Table | None:
+def crossmodal_table(ident: str, figures: Figures) -> Table | None:
     """The held-out cross-modal figures of an adapter (``None`` when it has none)."""
-    if "text-image.cmc@1" not in figures:
+    text_image = figures.text_image
+    if text_image is None or text_image.cmc_at_1 is None:
         return None
-    trained = ", ".join(figures.get("modalities.trained") or ["text"])
+    trained = ", ".join(figures.modalities_trained or ["text"])
     out = table("FIGURE", ident, title=f"cross-modal, held out (trained on {trained}; rates in %)")
-    out.add_row(
-        "text queries / images",
-        f"{figures.get('text-image.queries')} / {figures.get('text-image.images')}",
-    )
-    for key, label in _ROWS:
-        if key in figures:
-            out.add_row(label, _cell(figures[key]))
+    out.add_row("text queries / images", f"{text_image.queries} / {text_image.images}")
+    for use, label, read in _ROWS:
+        measured = figures.crossmodal(use)
+        value = read(measured) if measured is not None else None
+        if value is not None:
+            out.add_row(label, _cell(value))
     return out
 
 
-def text_only_note(figures: dict[str, Any]) -> str | None:
+def text_only_note(figures: Figures) -> str | None:
     """The line that flags an adapter between two-tower generations measured on text only."""
     from embedreg.evaluation.crossmodal import image_figures_missing
 
-    if "modalities.trained" in figures and image_figures_missing(figures):
+    if figures.modalities_trained is not None and image_figures_missing(figures):
         return (
             "measured on text only: image queries through it are flagged until "
             "'embedreg adapter measure-images' records image figures"
@@ -198,7 +203,7 @@ def measure_images(
     assert pairs is not None and texts is not None
     figures = measure(reg, adapter_id, texts, pairs, device=device)
     if as_json:
-        emit_json(figures)
+        emit_json(figures.to_dict())
     shown = crossmodal_table(adapter_id, figures)
     if shown is not None:
         show(shown)

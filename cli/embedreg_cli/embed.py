@@ -9,7 +9,14 @@ import click
 from embedreg.constants import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_SHARD_ROWS, PRECISIONS, ROLES
 
 from .context import State, pass_state, registry_option
-from .options import batch_size_option, column_options, device_option, json_option
+from .options import (
+    batch_size_option,
+    chunk_size_option,
+    column_options,
+    device_option,
+    json_option,
+    num_processes_option,
+)
 from .output import emit_json, say
 from .progress import progress_bar
 
@@ -54,19 +61,9 @@ if TYPE_CHECKING:
     "--shard-rows", type=click.IntRange(min=1), default=DEFAULT_SHARD_ROWS, show_default=True
 )
 @click.option("--force", is_flag=True, help="Replace OUT if it exists (never the input).")
-@click.option(
-    "--num-processes",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Embed data-parallel in N processes (started with accelerate), in checkpointed chunks.",
-)
-@click.option(
-    "--chunk-size",
-    type=click.IntRange(min=1),
-    default=8192,
-    show_default=True,
-    help="Items read and encoded at a time (the checkpoint unit with --num-processes).",
+@num_processes_option
+@chunk_size_option(
+    8192, "Items read and encoded at a time (the checkpoint unit with --num-processes)."
 )
 @json_option
 @registry_option

@@ -7,20 +7,24 @@ Each command parses, calls one function of :mod:`embedreg.reports` and prints
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from embedreg.constants import BackfillOrder
 
 from .context import State, pass_state, registry_option
 from .eval_options import data_options, encode_options, eval_set
+from .kinds import path_kind_options
 from .options import json_option, routing_options
 from .output import emit_json, say, say_plain, show, table
 from .progress import evaluation_progress
 
 if TYPE_CHECKING:
     from embedreg.routing import RoutingPolicy
+
+R = TypeVar("R")
 
 
 def _need_plots(plot: Path | None) -> None:
@@ -42,6 +46,30 @@ def _plot_tip(plot: Path | None, what: str) -> None:
         say_plain(f"Wrote {plot}")
 
 
+def _measured(
+    state: State, settings: dict[str, Any], plot: Path | None, stage: str, measure: Callable[..., R]
+) -> R:
+    """One measurement over the ``--texts``/``--qrels`` data, under progress bars.
+
+    Refuses ``--plot`` without matplotlib before any work, reads the data
+    options from ``settings``, then calls ``measure(registry, data,
+    encode=..., progress=..., step=...)`` (the keywords every report
+    function of :mod:`embedreg.reports` takes), its steps counted as ``stage``.
+    """
+    _need_plots(plot)
+    reg = state.registry()
+    data = eval_set(settings)
+    assert data is not None
+    with evaluation_progress() as (embedding, step):
+        return measure(
+            reg,
+            data,
+            encode=encode_options(settings),
+            progress=embedding,
+            step=lambda done, total: step(stage, done, total),
+        )
+
+
 @click.group("eval")
 def evaluate() -> None:
     """Evaluate compatibility: the matrix over generations, backfill curves, reports."""
@@ -54,6 +82,7 @@ def evaluate() -> None:
     "--metric", help="cmc@1 (default) or cmc@5 with labels; ndcg@10 or recall@10 with qrels."
 )
 @routing_options
+@path_kind_options
 @click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a heatmap PNG here."
 )
@@ -73,27 +102,23 @@ def matrix(
     """The compatibility matrix of GENERATIONS (oldest first): C[t][j] for galleries j ≤ t.
 
     Queries of each generation search a gallery of each older one through the
-    best measured path (the diagonal needs none); AC is the share of pairs
-    j < t where C[t][j] > C[j][j], AM the mean of the lower triangle.
+    best measured path of the kinds --paths allows (a map, a fused path or a
+    cascade, measured on these texts; the diagonal needs none); AC is the
+    share of pairs j < t where C[t][j] > C[j][j], AM the mean of the lower
+    triangle.
     """
     from embedreg.reports import compatibility_matrix
     from embedreg.reports.plots import heatmap_plot
 
-    _need_plots(plot)
-    reg = state.registry()
-    data = eval_set(settings)
-    assert data is not None
-    with evaluation_progress() as (embedding, step):
-        m = compatibility_matrix(
-            reg,
-            generations,
-            data,
-            metric=metric,
-            policy=policy,
-            encode=encode_options(settings),
-            progress=embedding,
-            step=lambda done, total: step("matrix cells", done, total),
-        )
+    m = _measured(
+        state,
+        settings,
+        plot,
+        "matrix cells",
+        lambda reg, data, **run: compatibility_matrix(
+            reg, generations, data, metric=metric, policy=policy, **run
+        ),
+    )
     if plot is not None:
         heatmap_plot(
             plot,
@@ -124,6 +149,10 @@ def matrix(
         )
         for overlap in m.overlaps.values():
             say_plain(f"* measured on training data, optimistic: {overlap['text']}")
+        for t, row in enumerate(m.kinds):
+            for j, kind in enumerate(row):
+                if kind and kind != "map":
+                    say_plain(f"  {m.generations[t]} → {m.generations[j]}: through {kind}")
         for t, row in enumerate(m.reasons):
             for j, reason in enumerate(row):
                 if reason:
@@ -200,12 +229,12 @@ def backfill_(
     from embedreg.reports import backfill
     from embedreg.reports.plots import curve_plot
 
-    _need_plots(plot)
-    reg = state.registry()
-    data = eval_set(settings)
-    assert data is not None
-    with evaluation_progress() as (embedding, step):
-        result = backfill(
+    result = _measured(
+        state,
+        settings,
+        plot,
+        "backfill points",
+        lambda reg, data, **run: backfill(
             reg,
             gallery_generation,
             new_generation,
@@ -217,10 +246,9 @@ def backfill_(
             seed=seed,
             probe=probe,
             policy=policy,
-            encode=encode_options(settings),
-            progress=embedding,
-            step=lambda done, total: step("backfill points", done, total),
-        )
+            **run,
+        ),
+    )
     if plot is not None:
         curve_plot(
             plot,

@@ -3,36 +3,39 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .output import Table, table
 
-#: Figures shown in tables, in order, with their labels (rates shown in percent).
-FIGURE_ROWS: tuple[tuple[str, str], ...] = (
-    ("recall@1", "recall@1"),
-    ("recall@10", "recall@10"),
-    ("agreement@10", "agree@10"),
-    ("judged-sim@10", "judged-sim@10"),
-    ("cmc@1", "CMC@1"),
-    ("cmc@1.interval", "CMC@1 95% CI"),
-    ("cmc@5", "CMC@5"),
-    ("map", "mAP"),
-    ("target.cmc@1", "CMC@1 tgt/tgt"),
-    ("source.cmc@1", "CMC@1 src/src"),
-    ("adapted.cmc@1", "CMC@1 A/A"),
-    ("geometry", "geometry pts"),
-    ("criterion", "criterion"),
-    ("flips.positive", "flips +"),
-    ("flips.negative", "flips −"),
-    ("defect", "D"),
-    ("lambda", "λ"),
-    ("retention", "retention"),
-    ("retention.interval", "retention 95% CI"),
-    ("retention.basis", "retention basis"),
-    ("gallery.cmc@1", "CMC@1 A/F̃"),
-    ("gallery.recall@1", "recall@1 A/F̃"),
-    ("heldout", "held-out"),
+if TYPE_CHECKING:
+    from embedreg.registry import Figures, PathsRecord, SelectionRecord
+
+#: Figures shown in tables, in order: stored name, label, attribute (rates shown in percent).
+FIGURE_ROWS: tuple[tuple[str, str, Callable[[Figures], Any]], ...] = (
+    ("recall@1", "recall@1", lambda f: f.recall_at_1),
+    ("recall@10", "recall@10", lambda f: f.recall_at_10),
+    ("agreement@10", "agree@10", lambda f: f.agreement_at_10),
+    ("judged-sim@10", "judged-sim@10", lambda f: f.judged_sim_at_10),
+    ("cmc@1", "CMC@1", lambda f: f.cmc_at_1),
+    ("cmc@1.interval", "CMC@1 95% CI", lambda f: f.cmc_at_1_interval),
+    ("cmc@5", "CMC@5", lambda f: f.cmc_at_5),
+    ("map", "mAP", lambda f: f.map),
+    ("target.cmc@1", "CMC@1 tgt/tgt", lambda f: f.target.cmc_at_1),
+    ("source.cmc@1", "CMC@1 src/src", lambda f: f.source.cmc_at_1),
+    ("adapted.cmc@1", "CMC@1 A/A", lambda f: f.adapted.cmc_at_1),
+    ("geometry", "geometry pts", lambda f: f.geometry),
+    ("criterion", "criterion", lambda f: f.criterion),
+    ("flips.positive", "flips +", lambda f: f.flips_positive),
+    ("flips.negative", "flips −", lambda f: f.flips_negative),
+    ("defect", "D", lambda f: f.defect),
+    ("lambda", "λ", lambda f: f.setting("lambda")),
+    ("retention", "retention", lambda f: f.retention),
+    ("retention.interval", "retention 95% CI", lambda f: f.retention_interval),
+    ("retention.basis", "retention basis", lambda f: f.retention_basis),
+    ("gallery.cmc@1", "CMC@1 A/F̃", lambda f: f.gallery.cmc_at_1),
+    ("gallery.recall@1", "recall@1 A/F̃", lambda f: f.gallery.recall_at_1),
+    ("heldout", "held-out", lambda f: f.heldout),
 )
 #: Printed under figure tables.
 LEGEND = (
@@ -74,7 +77,7 @@ def format_figure(key: str, value: Any) -> str:
         if key.endswith(".interval"):
             return "too few queries"
         return "n/a" if key == "criterion" else "—"
-    if isinstance(value, list) and len(value) == 2:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
         scale = 100 if key in _PERCENT else 1
         digits = 2 if key in _PERCENT else 3
         return f"[{_number(value[0], scale, f'.{digits}f')}, {_number(value[1], scale, f'.{digits}f')}]"
@@ -108,7 +111,7 @@ def _short(text: str, width: int = 40) -> str:
 
 
 def figures_table(
-    records: Sequence[tuple[str, dict[str, Any]]],
+    records: Sequence[tuple[str, Figures]],
     *,
     title: str | None = None,
     extra: Sequence[tuple[str, Sequence[str]]] = (),
@@ -116,15 +119,16 @@ def figures_table(
     """One column per adapter or family, one row per figure any of them has (plus ``extra`` rows)."""
     out = table("FIGURE", *(name for name, _ in records), title=title, labelled=True)
     out.caption = LEGEND
-    for key, label in FIGURE_ROWS:
-        if any(key in figs for _, figs in records):
-            out.add_row(label, *(format_figure(key, figs.get(key)) for _, figs in records))
+    for key, label, read in FIGURE_ROWS:
+        shown = [figs.shown(key, read(figs)) for _, figs in records]
+        if any(recorded for recorded, _ in shown):
+            out.add_row(label, *(format_figure(key, value) for _, value in shown))
     for label, cells in extra:
         out.add_row(label, *cells)
     return out
 
 
-def candidates_table(selection: dict[str, Any]) -> Table:
+def candidates_table(selection: SelectionRecord) -> Table:
     """The candidates ``--family auto`` compared, with their validation figures and the choice.
 
     The chosen one is marked ``✓``; ``Δ BEST`` is the 95 % paired-bootstrap
@@ -132,9 +136,9 @@ def candidates_table(selection: dict[str, Any]) -> Table:
     where the race stopped a candidate (its figure, in parentheses, is then
     on those folds alone: not comparable with the pooled ones).
     """
-    basis = str(selection.get("basis", "cmc@1"))
-    n_val = selection.get("validation_pairs", "?")
-    folds = int(selection.get("folds") or 1)
+    basis = selection.basis or "cmc@1"
+    n_val = selection.validation_pairs if selection.validation_pairs is not None else "?"
+    folds = int(selection.folds or 1)
     where = f"{n_val} validation pairs" + (f", {folds} folds pooled" if folds > 1 else "")
     out = table(
         "CANDIDATE",
@@ -142,39 +146,34 @@ def candidates_table(selection: dict[str, Any]) -> Table:
         "Δ BEST, 95%",
         "epochs",
         "seconds",
-        title=f"auto: candidates on {where} ({basis}); {selection.get('reason', '')}",
+        title=f"auto: candidates on {where} ({basis}); {selection.reason or ''}",
     )
-    for cand in selection.get("candidates", []):
-        figs = cand.get("validation") or {}
-        interval = cand.get("difference_interval")
-        delta = (
-            f"{100 * interval[0]:+.1f}…{100 * interval[1]:+.1f}"
-            if isinstance(interval, list) and len(interval) == 2
-            else ""
-        )
-        chosen = cand.get("label") == selection.get("chosen")
-        label = ("✓ " if chosen else "  ") + str(cand.get("label"))
-        if cand.get("error"):
-            out.add_row(label, "—", f"not fit: {cand['error']}", "", "")
+    for cand in selection.candidates:
+        figure = cand.validation.cmc_at_1 if basis == "cmc@1" else cand.validation.recall_at_1
+        interval = cand.difference_interval
+        delta = f"{100 * interval[0]:+.1f}…{100 * interval[1]:+.1f}" if interval else ""
+        chosen = cand.label == selection.chosen
+        label = ("✓ " if chosen else "  ") + str(cand.label)
+        if cand.error:
+            out.add_row(label, "—", f"not fit: {cand.error}", "", "")
             continue
-        if cand.get("stopped"):  # raced out: its figure is on the folds it ran
-            stopped = str(cand["stopped"])
+        if cand.stopped:  # raced out: its figure is on the folds it ran
             out.add_row(
                 label,
-                f"({format_figure(basis, figs.get(basis))})",
-                stopped.split(":")[0],
-                str(cand.get("epochs") or "—"),
-                f"{float(cand.get('seconds') or 0):.1f}",
+                f"({format_figure(basis, figure)})",
+                cand.stopped.split(":")[0],
+                str(cand.epochs or "—"),
+                f"{float(cand.seconds or 0):.1f}",
             )
             continue
         out.add_row(
             label,
-            format_figure(basis, figs.get(basis)),
+            format_figure(basis, figure),
             delta,
-            str(cand.get("epochs") or "—"),
-            f"{float(cand.get('seconds') or 0):.1f}",
+            str(cand.epochs or "—"),
+            f"{float(cand.seconds or 0):.1f}",
         )
-    if any(c.get("stopped") for c in selection.get("candidates", [])):
+    if any(c.stopped for c in selection.candidates):
         out.caption = (
             "(…): stopped once clearly behind; its figure is on the folds it ran, "
             "not comparable with the pooled ones"
@@ -182,13 +181,13 @@ def candidates_table(selection: dict[str, Any]) -> Table:
     return out
 
 
-def paths_table(paths: dict[str, Any]) -> Table | str:
-    """The adapter's fused and cascade paths (``provenance["paths"]``), held-out figures and cost."""
+def paths_table(paths: PathsRecord) -> Table | str:
+    """The adapter's fused and cascade paths (``provenance.paths``), held-out figures and cost."""
     from embedreg.training.paths import path_rows
 
     rows = path_rows(paths)
     if not rows:
-        return f"query paths beyond the map: not fitted ({paths.get('reason', 'no figures')})"
+        return f"query paths beyond the map: not fitted ({paths.reason or 'no figures'})"
     out = table(
         "PATH",
         "CMC@1",
@@ -199,10 +198,10 @@ def paths_table(paths: dict[str, Any]) -> Table | str:
         "EXTRA ENCODES",
         "µs/q",
         title=(
-            f"query paths on {paths.get('heldout')} held-out pairs (old/old CMC@1 "
-            f"{100 * float(paths.get('target.cmc@1', 0)):.2f}, new/new "
-            f"{100 * float(paths.get('source.cmc@1', 0)):.2f}); t={paths.get('t')} fitted on "
-            f"{paths.get('folds')} folds of the training pairs ({paths.get('t_reason')})"
+            f"query paths on {paths.heldout} held-out pairs (old/old CMC@1 "
+            f"{100 * float(paths.target.cmc_at_1 or 0):.2f}, new/new "
+            f"{100 * float(paths.source.cmc_at_1 or 0):.2f}); t={paths.t} fitted on "
+            f"{paths.folds} folds of the training pairs ({paths.t_reason})"
         ),
     )
     for r in rows:

@@ -1,6 +1,6 @@
 """The options commands share, each declared once, and the one way to stack them.
 
-``--device``, ``--batch-size``, the input columns (``--column``,
+``--device``, ``--batch-size``, ``--num-processes``, ``--chunk-size``, the input columns (``--column``,
 ``--id-column``, ``--label-column``), ``--json`` and the routing options
 (``--max-hops``, ``--min-quality``, ``--require-compatible``, passed on as one
 :class:`~embedreg.routing.RoutingPolicy`); :func:`stack` groups decorators.
@@ -9,12 +9,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
 from embedreg.devices import DEVICE_HELP
+
+if TYPE_CHECKING:
+    from embedreg.routing import RoutingPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +52,29 @@ def batch_size_option(fn: F) -> F:
         show_default=True,
         help="Texts per forward pass.",
     )(fn)
+
+
+def num_processes_option(fn: F) -> F:
+    """``--num-processes``: encode data-parallel in N processes (1)."""
+    return click.option(
+        "--num-processes",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Encode data-parallel in N processes (started with accelerate), in checkpointed "
+        "chunks.",
+    )(fn)
+
+
+def chunk_size_option(default: int, help_text: str) -> Callable[[F], F]:
+    """``--chunk-size``: items per checkpointed chunk; ``default`` and ``help_text`` are the command's."""
+    return click.option(
+        "--chunk-size",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
 
 
 def _legacy_columns(fn: F) -> F:
@@ -125,25 +151,40 @@ def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(fn)
 
 
+def gathered(name: str, build: Callable[..., Any], fields: Sequence[str]) -> Callable[[F], F]:
+    """Pass the options ``fields`` on to the command as one argument ``name``: ``build(**values)``.
+
+    Only the fields the command declares are gathered (a command may declare
+    fewer); ``build`` imports what it builds when called, so that declaring
+    a command stays light.  Example:
+    ``stack(click.option("--max-hops", type=int), gathered("policy", policy, ("max_hops",)))``.
+    """
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def with_value(*args: Any, **kwargs: Any) -> Any:
+            value = build(**{k: kwargs.pop(k) for k in fields if k in kwargs})
+            return fn(*args, **{name: value}, **kwargs)
+
+        return cast(F, with_value)
+
+    return decorate
+
+
+def _policy(**values: Any) -> RoutingPolicy:
+    from embedreg.routing import RoutingPolicy
+
+    return RoutingPolicy(**values)
+
+
 def routing_options(fn: F) -> F:
     """``--max-hops``, ``--min-quality``, ``--require-compatible``: one ``policy`` argument.
 
     The command receives them as one :class:`~embedreg.routing.RoutingPolicy`
     named ``policy`` (never as three values).
     """
-
-    @functools.wraps(fn)
-    def with_policy(*args: Any, **kwargs: Any) -> Any:
-        from embedreg.routing import RoutingPolicy
-
-        policy = RoutingPolicy(
-            max_hops=kwargs.pop("max_hops"),
-            min_quality=kwargs.pop("min_quality"),
-            require_compatible=kwargs.pop("require_compatible"),
-        )
-        return fn(*args, policy=policy, **kwargs)
-
-    decorated: Any = with_policy
+    fields = ("max_hops", "min_quality", "require_compatible")
+    decorated: Any = gathered("policy", _policy, fields)(fn)
     decorated = click.option(
         "--require-compatible",
         is_flag=True,

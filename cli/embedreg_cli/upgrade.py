@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import click
 from embedreg.constants import DEFAULT_CHUNK_ITEMS, ItemOrder, Strategy
 
 from .context import State, pass_state, registry_option
-from .options import batch_size_option, device_option, json_option, routing_options, stack
+from .options import (
+    batch_size_option,
+    chunk_size_option,
+    device_option,
+    gathered,
+    json_option,
+    num_processes_option,
+    routing_options,
+    stack,
+)
 from .output import console, emit_json, say, show, table
-from .progress import progress_bar
+from .progress import Update, progress_bar
 
 if TYPE_CHECKING:
     from embedreg.routing import RoutingPolicy
+    from embedreg.upgrade import JobOptions, PartialChoice, UpgradeResult
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _human_bytes(n: int | None) -> str:
@@ -29,33 +43,59 @@ def _human_seconds(s: float | None) -> str:
     return human_seconds(s)
 
 
-def _processes(fn: Any) -> Any:
-    return click.option(
-        "--num-processes",
-        type=click.IntRange(min=1),
-        default=1,
-        show_default=True,
-        help="Re-embed data-parallel in N processes (started with accelerate).",
-    )(fn)
+def _job(**values: Any) -> JobOptions:
+    from embedreg.upgrade import JobOptions
+
+    return JobOptions(**values)
 
 
-#: ``--fraction`` and ``--order``: which items a partial upgrade re-embeds (plan and apply).
-partial_options = stack(
-    click.option(
-        "--fraction",
-        type=click.FloatRange(0.0, 1.0, min_open=True),
-        default=0.5,
-        show_default=True,
-        help="Fraction of the items a partial upgrade re-embeds.",
-    ),
-    click.option(
-        "--order",
-        type=click.Choice(ItemOrder.values()),
-        default="random",
-        show_default=True,
-        help="Order a partial upgrade re-embeds items in.",
-    ),
-)
+def _partial(**values: Any) -> PartialChoice:
+    from embedreg.upgrade import PartialChoice
+
+    return PartialChoice(**values)
+
+
+def _job_options(*, sizes: bool) -> Callable[[F], F]:
+    """How an upgrade job runs, passed on as one ``job`` (a :class:`~embedreg.upgrade.JobOptions`).
+
+    ``--num-processes`` and ``--device``; with ``sizes`` (a new job) also
+    ``--chunk-size`` and ``--batch-size`` (a resumed job keeps its own).
+    """
+    to_job = gathered("job", _job, ("chunk_size", "batch_size", "num_processes", "device"))
+    if not sizes:
+        return stack(num_processes_option, device_option, to_job)
+    chunks = chunk_size_option(DEFAULT_CHUNK_ITEMS, "Items per checkpointed chunk.")
+    return stack(chunks, batch_size_option, num_processes_option, device_option, to_job)
+
+
+def _partial_options(*, seeded: bool) -> Callable[[F], F]:
+    """Which items a partial upgrade re-embeds, passed on as one ``partial`` (a PartialChoice).
+
+    ``--fraction`` and ``--order``; with ``seeded`` (a job) also ``--seed``.
+    """
+    to_choice = gathered("partial", _partial, ("fraction", "order", "seed"))
+    options = [
+        click.option(
+            "--fraction",
+            type=click.FloatRange(0.0, 1.0, min_open=True),
+            default=0.5,
+            show_default=True,
+            help="Fraction of the items a partial upgrade re-embeds.",
+        ),
+        click.option(
+            "--order",
+            type=click.Choice(ItemOrder.values()),
+            default="random",
+            show_default=True,
+            help="Order a partial upgrade re-embeds items in.",
+        ),
+    ]
+    if seeded:
+        seed = click.option(
+            "--seed", type=int, default=0, show_default=True, help="Seed of the random order."
+        )
+        options.append(seed)
+    return stack(*options, to_choice)
 
 
 @click.group()
@@ -73,7 +113,7 @@ def upgrade() -> None:
     show_default=True,
     help="Gallery items the target encodes to measure its rate (0: load no model).",
 )
-@partial_options
+@_partial_options(seeded=False)
 @batch_size_option
 @device_option
 @routing_options
@@ -85,15 +125,13 @@ def plan(
     folder: Path,
     to: str,
     sample: int,
-    fraction: float,
-    order: str,
+    partial: PartialChoice,
     batch_size: int,
     device: str,
     policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Compare the upgrade strategies for the gallery in FOLDER and recommend one."""
-    from embedreg.upgrade import PartialChoice
     from embedreg.upgrade import plan as make_plan
 
     with console().status(f"Measuring {to} on {sample} item(s) of {folder} …"):
@@ -102,7 +140,7 @@ def plan(
             folder,
             to,
             sample=sample,
-            partial=PartialChoice(fraction=fraction, order=order),
+            partial=partial,
             device=device,
             batch_size=batch_size,
             policy=policy,
@@ -150,21 +188,11 @@ def plan(
 @click.argument("folder")
 @click.option("--to", "to", required=True, help="Target generation (name or alias).")
 @click.option("--strategy", type=click.Choice(Strategy.values()), required=True)
-@partial_options
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random order.")
+@_partial_options(seeded=True)
 @click.option(
     "--promote", metavar="ALIAS", help="Move ALIAS to the target once the gallery is wholly it."
 )
-@click.option(
-    "--chunk-size",
-    type=click.IntRange(min=1),
-    default=DEFAULT_CHUNK_ITEMS,
-    show_default=True,
-    help="Items per checkpointed chunk.",
-)
-@batch_size_option
-@_processes
-@device_option
+@_job_options(sizes=True)
 @routing_options
 @json_option
 @registry_option
@@ -174,38 +202,30 @@ def apply(
     folder: str,
     to: str,
     strategy: str,
-    fraction: float,
-    order: str,
-    seed: int,
+    partial: PartialChoice,
     promote: str | None,
-    chunk_size: int,
-    batch_size: int,
-    num_processes: int,
-    device: str,
+    job: JobOptions,
     policy: RoutingPolicy,
     as_json: bool,
 ) -> None:
     """Upgrade the gallery in FOLDER (a folder or database URL) to --to by --strategy, as a resumable job."""
-    from embedreg.gallery.locate import is_url
-    from embedreg.upgrade import JobOptions, PartialChoice
     from embedreg.upgrade import apply as run_apply
+    from embedreg.upgrade import database
 
-    partial = PartialChoice(fraction=fraction, order=order, seed=seed)
-    job = JobOptions(
-        chunk_size=chunk_size, num_processes=num_processes, device=device, batch_size=batch_size
-    )
-    if is_url(folder):
-        from embedreg.upgrade import database
-
-        with progress_bar(f"Re-embedding with {to}") as update:
-            done = database.apply(
-                state.registry(), folder, to, strategy, partial=partial, job=job, progress=update
-            )
-        _report_db(done, as_json)
-        return
-
-    with progress_bar(f"Re-embedding with {to}") as update:
-        result = run_apply(
+    _run_job(
+        folder,
+        f"Re-embedding with {to}",
+        as_json,
+        in_database=lambda update: database.apply(
+            state.registry(),
+            folder,
+            to,
+            strategy,
+            partial=partial,
+            job=job,
+            progress=update,
+        ),
+        in_folder=lambda update: run_apply(
             state.registry(),
             folder,
             to,
@@ -216,7 +236,33 @@ def apply(
             policy=policy,
             progress=update,
             on_stage=say,
-        )
+        ),
+    )
+
+
+def _run_job(
+    folder: str,
+    title: str,
+    as_json: bool,
+    *,
+    in_database: Callable[[Update], dict[str, Any]],
+    in_folder: Callable[[Update], UpgradeResult],
+) -> None:
+    """Run an upgrade job of the gallery at FOLDER under one progress bar, then report it.
+
+    A database URL runs ``in_database`` (:mod:`embedreg.upgrade.database`,
+    whose result is a dict), a folder ``in_folder`` (a journaled job of
+    :mod:`embedreg.upgrade.apply`); each gets the bar's ``update``.
+    """
+    from embedreg.gallery.locate import is_url
+
+    if is_url(folder):
+        with progress_bar(title) as update:
+            done = in_database(update)
+        _report_db(done, as_json)
+        return
+    with progress_bar(title) as update:
+        result = in_folder(update)
     _report(result, as_json)
 
 
@@ -243,9 +289,11 @@ def _report_db(result: dict[str, Any], as_json: bool) -> None:
         "The previous collections are kept: 'embedreg upgrade rollback URL' returns to them, "
         "'embedreg upgrade finalize URL' drops them."
     )
+    for note in result.get("registry") or []:
+        say(f"  {note}")
 
 
-def _report(result: Any, as_json: bool) -> None:
+def _report(result: UpgradeResult, as_json: bool) -> None:
     if result.state == "worker":
         return  # a non-main process of a launch: the main one reports
     if _json_or_notes(result, as_json):
@@ -268,61 +316,92 @@ def _report(result: Any, as_json: bool) -> None:
 
 @upgrade.command("resume")
 @click.argument("folder")
-@_processes
-@device_option
+@_job_options(sizes=False)
 @routing_options
 @json_option
 @registry_option
 @pass_state
 def resume(
-    state: State,
-    folder: str,
-    num_processes: int,
-    device: str,
-    policy: RoutingPolicy,
-    as_json: bool,
+    state: State, folder: str, job: JobOptions, policy: RoutingPolicy, as_json: bool
 ) -> None:
-    """Continue the interrupted upgrade job of the gallery in FOLDER."""
-    from embedreg.gallery.locate import is_url
-    from embedreg.upgrade import JobOptions
+    """Continue the interrupted upgrade job of the gallery in FOLDER (a folder or database URL).
+
+    The job runs on where it stopped: a folder's from its last complete
+    chunk, a database's from what its new collections hold.
+    """
+    from embedreg.upgrade import database
     from embedreg.upgrade import resume as run_resume
 
-    job = JobOptions(num_processes=num_processes, device=device)
-    if is_url(folder):
-        from embedreg.upgrade import database
+    _run_job(
+        folder,
+        f"Re-embedding for {folder}",
+        as_json,
+        in_database=lambda update: database.resume(
+            state.registry(), folder, job=job, progress=update
+        ),
+        in_folder=lambda update: run_resume(
+            state.registry(),
+            folder,
+            job=job,
+            policy=policy,
+            progress=update,
+            on_stage=say,
+        ),
+    )
 
-        with progress_bar(f"Re-embedding for {folder}") as update:
-            done = database.resume(state.registry(), folder, job=job, progress=update)
-        _report_db(done, as_json)
-        return
 
-    with progress_bar(f"Re-embedding for {folder}") as update:
-        result = run_resume(
-            state.registry(), folder, job=job, policy=policy, progress=update, on_stage=say
-        )
-    _report(result, as_json)
+def _or_in_database(
+    ask: Literal["status", "rollback", "finalize"], line: Callable[[str, dict[str, Any]], str]
+) -> Callable[[F], F]:
+    """FOLDER (a folder or a database URL) and ``--json``; a database URL is answered here.
+
+    Where FOLDER is a database URL, the function ``ask`` of
+    :mod:`embedreg.upgrade.database` answers instead of the command, printed
+    as JSON or as ``line(FOLDER, answer)`` on stderr; a folder runs the command.
+    """
+
+    def answer(fn: F) -> F:
+        @functools.wraps(fn)
+        def either(*args: Any, **kwargs: Any) -> Any:
+            from embedreg.gallery.locate import is_url
+
+            folder, as_json = kwargs["folder"], kwargs["as_json"]
+            if not is_url(folder):
+                return fn(*args, **kwargs)
+            from embedreg.upgrade import database
+
+            found: dict[str, Any] = getattr(database, ask)(folder)
+            if as_json:
+                emit_json(found)
+            else:
+                say(line(folder, found))
+            return None
+
+        return cast(F, either)
+
+    return stack(click.argument("folder"), json_option, answer)
+
+
+def _database_status(url: str, found: dict[str, Any]) -> str:
+    if found["state"] == "none":
+        return f"No upgrade job in {url}."
+    return f"Upgrade job {found['id']} of {url} to {found['to']}: {found['state']}"
+
+
+def _database_rollback(url: str, back: dict[str, Any]) -> str:
+    return "\n".join([f"Rolled back {url}: {back['action']}", *back.get("registry", [])])
+
+
+def _database_finalize(url: str, done: dict[str, Any]) -> str:
+    return f"Finalized the upgrade of {url}: dropped {', '.join(done['dropped']) or 'nothing'}"
 
 
 @upgrade.command("status")
-@click.argument("folder")
-@json_option
+@_or_in_database("status", _database_status)
 def status(folder: str, as_json: bool) -> None:
     """Show the upgrade job of the gallery in FOLDER: state, progress, rate, ETA."""
-    from embedreg.gallery.locate import is_url
-    from embedreg.upgrade import status as job_status
-
-    if is_url(folder):
-        from embedreg.upgrade import database
-
-        found = database.status(folder)
-        if as_json:
-            emit_json(found)
-        elif found["state"] == "none":
-            say(f"No upgrade job in {folder}.")
-        else:
-            say(f"Upgrade job {found['id']} of {folder} to {found['to']}: {found['state']}")
-        return
     from embedreg.gallery.kinded import write_back_progress
+    from embedreg.upgrade import status as job_status
 
     st = job_status(folder)
     searched = write_back_progress(folder)
@@ -354,25 +433,13 @@ def status(folder: str, as_json: bool) -> None:
 
 
 @upgrade.command("rollback")
-@click.argument("folder")
+@_or_in_database("rollback", _database_rollback)
 @click.option("--force", is_flag=True, help="Roll back even if the gallery changed since.")
-@json_option
 @registry_option
 @pass_state
 def rollback(state: State, folder: str, force: bool, as_json: bool) -> None:
     """Return the gallery in FOLDER to its version before the last upgrade (or discard a job)."""
-    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import rollback as run_rollback
-
-    if is_url(folder):
-        from embedreg.upgrade import database
-
-        back = database.rollback(folder)
-        if as_json:
-            emit_json(back)
-        else:
-            say(f"Rolled back {folder}: {back['action']}")
-        return
 
     result = run_rollback(state.registry(), folder, force=force)
     if _json_or_notes(result, as_json):
@@ -386,24 +453,10 @@ def rollback(state: State, folder: str, force: bool, as_json: bool) -> None:
 
 
 @upgrade.command("finalize")
-@click.argument("folder")
-@json_option
+@_or_in_database("finalize", _database_finalize)
 def finalize(folder: str, as_json: bool) -> None:
     """Forget the version the last upgrade of FOLDER replaced, and delete its files."""
-    from embedreg.gallery.locate import is_url
     from embedreg.upgrade import finalize as run_finalize
-
-    if is_url(folder):
-        from embedreg.upgrade import database
-
-        done = database.finalize(folder)
-        if as_json:
-            emit_json(done)
-        else:
-            say(
-                f"Finalized the upgrade of {folder}: dropped {', '.join(done['dropped']) or 'nothing'}"
-            )
-        return
 
     result = run_finalize(folder)
     if _json_or_notes(result, as_json):

@@ -12,6 +12,10 @@ An adapter folder holds
 * ``config.json``: the same config, provenance and figures, readable by people and by
   tools that do not parse safetensors.
 
+Provenance and figures are stored as ``registry.json`` stores them
+(:class:`~embedreg.registry.Provenance` and :class:`~embedreg.registry.Figures`
+converted by :mod:`embedreg.registry.stored`).
+
 The sha256 of ``model.safetensors`` is what the registry records; because the
 config lives inside that file's metadata too, it covers the config as well.
 :func:`load_adapter` is strict: it checks the hash first (when one is given),
@@ -28,10 +32,10 @@ Example:
     >>> from embedreg.adapters.procrustes import ProcrustesAdapter
     >>> folder = tempfile.mkdtemp()
     >>> a = ProcrustesAdapter(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32))
-    >>> digest = save_adapter(a, folder, provenance={"note": "doc"})
+    >>> digest = save_adapter(a, folder, provenance=Provenance(family="procrustes"))
     >>> loaded = load_adapter(folder, sha256=digest)
-    >>> loaded.adapter.family, loaded.provenance["note"]
-    ('procrustes', 'doc')
+    >>> loaded.adapter.family, loaded.provenance.family
+    ('procrustes', 'procrustes')
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ from ..constants import ADAPTER_CONFIG_FILENAME as CONFIG_FILENAME
 from ..constants import ADAPTER_FORMAT, ADAPTER_FORMAT_VERSION
 from ..constants import ADAPTER_WEIGHTS_FILENAME as WEIGHTS_FILENAME
 from ..errors import AdapterIntegrityError, EmbedRegError
+from ..registry.figures import Figures
+from ..registry.provenance import Provenance
 from ..util.atomic import atomic_write_bytes
 from .base import Adapter, family_class
 
@@ -73,11 +79,13 @@ def _canonical(value: Any) -> str:
 
 
 def adapter_files(
-    adapter: Adapter, provenance: dict[str, Any], figures: dict[str, Any] | None = None
+    adapter: Adapter, provenance: Provenance, figures: Figures | None = None
 ) -> dict[str, bytes]:
     """The bytes of ``config.json`` and ``model.safetensors`` for ``adapter``."""
     from safetensors.numpy import save
 
+    stored_provenance = provenance.to_dict()
+    stored_figures = figures.to_dict() if figures is not None else {}
     config = adapter.config_dict()
     tensors = {
         name: np.ascontiguousarray(t, dtype=np.float32) for name, t in adapter.tensors().items()
@@ -86,16 +94,16 @@ def adapter_files(
         "format": ADAPTER_FORMAT,
         "format_version": str(ADAPTER_FORMAT_VERSION),
         "embedreg.config": _canonical(config),
-        "embedreg.provenance": _canonical(provenance),
-        "embedreg.figures": _canonical(figures or {}),
+        "embedreg.provenance": _canonical(stored_provenance),
+        "embedreg.figures": _canonical(stored_figures),
     }
     weights = save(tensors, metadata=metadata)
     doc = {
         "format": ADAPTER_FORMAT,
         "format_version": ADAPTER_FORMAT_VERSION,
         "adapter": config,
-        "provenance": provenance,
-        "figures": figures or {},
+        "provenance": stored_provenance,
+        "figures": stored_figures,
     }
     text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     return {CONFIG_FILENAME: text.encode("utf-8"), WEIGHTS_FILENAME: weights}
@@ -105,13 +113,13 @@ def save_adapter(
     adapter: Adapter,
     folder: str | os.PathLike[str],
     *,
-    provenance: dict[str, Any] | None = None,
-    figures: dict[str, Any] | None = None,
+    provenance: Provenance | None = None,
+    figures: Figures | None = None,
 ) -> str:
     """Write ``adapter`` into ``folder`` (each file atomically); return the weights' sha256."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    files = adapter_files(adapter, provenance or {}, figures)
+    files = adapter_files(adapter, provenance or Provenance(), figures)
     for name, data in files.items():
         atomic_write_bytes(out / name, data)
     return hashlib.sha256(files[WEIGHTS_FILENAME]).hexdigest()
@@ -123,8 +131,8 @@ class LoadedAdapter:
 
     adapter: Adapter
     config: dict[str, Any]
-    provenance: dict[str, Any]
-    figures: dict[str, Any]
+    provenance: Provenance
+    figures: Figures
     sha256: str
 
 
@@ -220,4 +228,6 @@ def load_adapter(folder: str | os.PathLike[str], *, sha256: str | None = None) -
     except (EmbedRegError, ValueError, TypeError, KeyError) as exc:
         detail = exc.message if isinstance(exc, EmbedRegError) else str(exc)
         raise AdapterIntegrityError(where, detail) from None
-    return LoadedAdapter(adapter, config, provenance, figures, digest)
+    return LoadedAdapter(
+        adapter, config, Provenance.from_dict(provenance), Figures.from_dict(figures), digest
+    )

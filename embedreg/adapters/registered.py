@@ -30,10 +30,9 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from ..errors import AdapterIntegrityError, EmbedRegError, NotFound, UnknownAdapter
-from ..registry import AdapterRecord, Generation, Registry, validate_name
+from ..registry import AdapterRecord, Figures, Generation, Provenance, Registry, validate_name
 from ..registry.records import adapter_artifact_key
 from .base import Adapter
 from .persistence import (
@@ -72,8 +71,8 @@ def store_adapter(
     source: str,
     target: str,
     direction: str,
-    figures: dict[str, Any],
-    provenance: dict[str, Any],
+    figures: Figures,
+    provenance: Provenance,
     replace: bool = False,
     generations: Mapping[str, Generation] | None = None,
 ) -> AdapterRecord:

@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from .bootstrap import Interval, bootstrap_interval
-from .crossmodal import image_figures_missing, measure_crossmodal, modalities_figures
+from .crossmodal import image_figures_missing, measure_crossmodal, with_modalities
 from .estimators import ESTIMATE_BASIS, judged_similarity
 from .figures import RETENTION, RETENTION_BASIS, RETENTION_INTERVAL, measure
 from .judged import JUDGED_BASIS, judged_figures, measure_judged
@@ -50,9 +50,9 @@ __all__ = [
     "measure",
     "measure_crossmodal",
     "measure_judged",
-    "modalities_figures",
     "neighbour_agreement",
     "read_judged_texts",
     "read_qrels",
     "recall_at_k",
+    "with_modalities",
 ]

@@ -29,7 +29,7 @@ key                                definition
 ``*.cmc@1.interval``               95 % bootstrap interval over the queries (``None`` under 30)
 =================================  ==========================================================
 
-:func:`modalities_figures` adds which modalities trained and measured the
+:func:`with_modalities` adds which modalities trained and measured the
 adapter (``modalities.trained``, ``modalities.measured``); a path measured on
 text only is flagged when it serves images (:func:`image_figures_missing`).
 
@@ -44,13 +44,14 @@ Example:
     >>> images = PairedEmbeddings([f"i{i}" for i in range(36)], img, img, labels)
     >>> texts = PairedEmbeddings(["a", "b", "c"], centres, centres, ["0", "1", "2"])
     >>> figs = measure_crossmodal(IdentityAdapter(8), texts, images, device="cpu")
-    >>> figs["text-image.cmc@1"], figs["image-image.cmc@1"], figs["text-image.criterion"]
+    >>> figs.text_image.cmc_at_1, figs.image_image.cmc_at_1, figs.text_image.criterion
     (1.0, 1.0, True)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -59,8 +60,9 @@ import numpy.typing as npt
 from ..adapters import Adapter
 from ..devices import select_device
 from ..errors import TrainingDataError
+from ..registry.figures import Figures, Scores
 from .bootstrap import bootstrap_interval
-from .figures import store_interval
+from .figures import interval_fields
 from .metrics import cmc_hits, own_pair_ranks
 
 __all__ = [
@@ -69,13 +71,12 @@ __all__ = [
     "TEXT_IMAGE_KEY",
     "image_figures_missing",
     "measure_crossmodal",
-    "modalities_figures",
+    "with_modalities",
 ]
 
 TEXT, IMAGE = "text", "image"
 #: Figure-key prefixes of the two cross-modal measurements.
 TEXT_IMAGE_KEY, IMAGE_IMAGE_KEY = "text-image", "image-image"
-TRAINED, MEASURED = "modalities.trained", "modalities.measured"
 
 
 def _codes(*label_lists: Iterable[str] | None) -> list[npt.NDArray[np.int64]]:
@@ -96,15 +97,13 @@ def _hits(queries: Any, gallery: Any, ql: Any, gl: Any, k: int, loo: bool, dev: 
     return cmc_hits(queries, gallery, ql, gl, k, exclude_self=loo, device=dev)
 
 
-def _pair(figs: dict[str, Any], key: str, hits1: Any, hits10: Any | None) -> None:
-    figs[f"{key}.cmc@1"] = float(np.mean(hits1))
-    if hits10 is not None:
-        figs[f"{key}.recall@10"] = float(np.mean(hits10))
+def _rate(hits: Any) -> float:
+    return float(np.mean(hits))
 
 
 def measure_crossmodal(
     adapter: Adapter, texts: Any, images: Any, *, device: str = "auto"
-) -> dict[str, Any]:
+) -> Figures:
     """Text→image and image→image figures of ``adapter`` (new → old) on held-out data.
 
     Args:
@@ -113,45 +112,78 @@ def measure_crossmodal(
             (:class:`~embedreg.data.pairs.PairedEmbeddings`: source new, target old).
         images: labelled held-out images embedded by both image towers (same layout).
         device: where the exact search runs.
+
+    Returns:
+        Figures holding :attr:`~embedreg.registry.Figures.text_image` and
+        :attr:`~embedreg.registry.Figures.image_image` only.
     """
     dev = select_device(device)
     t_lab, i_lab = _codes(texts.labels, images.labels)
     new_img, old_img = images.source, images.target
     mapped_text = adapter.transform(texts.source)
     mapped_img = adapter.transform(new_img)
-    figs: dict[str, Any] = {
-        f"{TEXT_IMAGE_KEY}.queries": len(texts),
-        f"{TEXT_IMAGE_KEY}.images": len(images),
-    }
-    t = TEXT_IMAGE_KEY
-    after = _hits(mapped_text, old_img, t_lab, i_lab, 1, False, dev)
-    _pair(figs, t, after, _hits(mapped_text, old_img, t_lab, i_lab, 10, False, dev))
-    before = _hits(texts.target, old_img, t_lab, i_lab, 1, False, dev)
-    _pair(figs, f"{t}.target", before, _hits(texts.target, old_img, t_lab, i_lab, 10, False, dev))
     new = texts.source
-    _pair(figs, f"{t}.source", _hits(new, new_img, t_lab, i_lab, 1, False, dev), None)
-    figs[f"{t}.source.recall@10"] = float(
-        np.mean(_hits(new, new_img, t_lab, i_lab, 10, False, dev))
+    after = _hits(mapped_text, old_img, t_lab, i_lab, 1, False, dev)
+    target = Scores(
+        cmc_at_1=_rate(_hits(texts.target, old_img, t_lab, i_lab, 1, False, dev)),
+        recall_at_10=_rate(_hits(texts.target, old_img, t_lab, i_lab, 10, False, dev)),
     )
-    figs[f"{t}.criterion"] = bool(figs[f"{t}.cmc@1"] >= figs[f"{t}.target.cmc@1"])
-    store_interval(figs, f"{t}.cmc@1", bootstrap_interval(after), len(texts))
-
-    m = IMAGE_IMAGE_KEY
+    span, note = interval_fields(bootstrap_interval(after), len(texts))
+    assert target.cmc_at_1 is not None
+    text_image = Figures(
+        queries=len(texts),
+        images=len(images),
+        cmc_at_1=_rate(after),
+        recall_at_10=_rate(_hits(mapped_text, old_img, t_lab, i_lab, 10, False, dev)),
+        target=target,
+        source=Scores(
+            cmc_at_1=_rate(_hits(new, new_img, t_lab, i_lab, 1, False, dev)),
+            recall_at_10=_rate(_hits(new, new_img, t_lab, i_lab, 10, False, dev)),
+        ),
+        criterion=bool(_rate(after) >= target.cmc_at_1),
+        cmc_at_1_interval=span,
+        cmc_at_1_interval_note=note,
+        nulls=frozenset({"cmc@1.interval"}) if span is None else frozenset(),
+    )
     after = _hits(mapped_img, old_img, i_lab, i_lab, 1, True, dev)
-    figs[f"{m}.cmc@1"] = float(np.mean(after))
-    figs[f"{m}.recall@10"] = float(np.mean(own_pair_ranks(mapped_img, old_img, device=dev) < 10))
-    figs[f"{m}.target.cmc@1"] = float(np.mean(_hits(old_img, old_img, i_lab, i_lab, 1, True, dev)))
-    figs[f"{m}.source.cmc@1"] = float(np.mean(_hits(new_img, new_img, i_lab, i_lab, 1, True, dev)))
-    figs[f"{m}.criterion"] = bool(figs[f"{m}.cmc@1"] >= figs[f"{m}.target.cmc@1"])
-    store_interval(figs, f"{m}.cmc@1", bootstrap_interval(after), len(images))
-    return figs
+    reference = _rate(_hits(old_img, old_img, i_lab, i_lab, 1, True, dev))
+    span, note = interval_fields(bootstrap_interval(after), len(images))
+    image_image = Figures(
+        cmc_at_1=_rate(after),
+        recall_at_10=_rate(own_pair_ranks(mapped_img, old_img, device=dev) < 10),
+        target=Scores(cmc_at_1=reference),
+        source=Scores(cmc_at_1=_rate(_hits(new_img, new_img, i_lab, i_lab, 1, True, dev))),
+        criterion=bool(_rate(after) >= reference),
+        cmc_at_1_interval=span,
+        cmc_at_1_interval_note=note,
+        nulls=frozenset({"cmc@1.interval"}) if span is None else frozenset(),
+    )
+    return Figures(text_image=text_image, image_image=image_image)
 
 
-def modalities_figures(trained: Iterable[str], measured: Iterable[str]) -> dict[str, list[str]]:
-    """``modalities.trained`` / ``modalities.measured``: sorted, without repeats."""
-    return {TRAINED: sorted(set(trained)), MEASURED: sorted(set(measured))}
+def with_modalities(
+    figures: Figures,
+    trained: Iterable[str],
+    measured: Iterable[str],
+    crossmodal: Figures | None = None,
+) -> Figures:
+    """``figures`` with ``modalities.trained`` / ``.measured`` (sorted, without repeats),
+    and the cross-modal figures of ``crossmodal`` when given.
+
+    Example:
+        >>> with_modalities(Figures(), ["text", "text"], ["image", "text"]).modalities_measured
+        ('image', 'text')
+    """
+    out = replace(
+        figures,
+        modalities_trained=tuple(sorted(set(trained))),
+        modalities_measured=tuple(sorted(set(measured))),
+    )
+    if crossmodal is not None:
+        out = replace(out, text_image=crossmodal.text_image, image_image=crossmodal.image_image)
+    return out
 
 
-def image_figures_missing(figures: Mapping[str, Any]) -> bool:
+def image_figures_missing(figures: Figures) -> bool:
     """True when an adapter's figures hold no image measurement (it was measured on text only)."""
-    return IMAGE not in (figures.get(MEASURED) or ())
+    return IMAGE not in (figures.modalities_measured or ())

@@ -8,7 +8,10 @@ served search does.  Query ``i`` and gallery item ``i`` are the same item
 *leave-one-out*: the item's own vector is removed from the gallery, which
 keeps ``A(new)/old`` comparable with ``old/old``.
 
-Figures (the keys of :func:`measure`, stored in ``AdapterRecord.figures``;
+Figures (the stored keys of the :class:`~embedreg.registry.Figures` that
+:func:`measure` returns, each an attribute of it: ``recall@1`` is
+``recall_at_1``, ``target.cmc@1`` is ``target.cmc_at_1``; kept in
+``AdapterRecord.figures``;
 rates are fractions in [0, 1]; ``src`` = the adapter's source generation,
 ``tgt`` = its target, ``A`` = the adapter):
 
@@ -65,14 +68,15 @@ Example:
     >>> from embedreg.data.pairs import PairedEmbeddings
     >>> x = np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32)
     >>> figs = measure(IdentityAdapter(4), PairedEmbeddings([str(i) for i in range(40)], x, x))
-    >>> figs["recall@1"], figs["retention"], figs["retention.basis"], figs["criterion"]
+    >>> figs.recall_at_1, figs.retention, figs.retention_basis, figs.criterion
     (1.0, 1.0, 'judged-sim@10', None)
-    >>> [round(v, 3) for v in figs["retention.interval"]]
+    >>> [round(v, 3) for v in figs.retention_interval]
     [1.0, 1.0]
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -82,6 +86,7 @@ from ..adapters.linear import defect
 from ..data.pairs import PairedEmbeddings
 from ..devices import select_device
 from ..errors import DimensionMismatch
+from ..registry.figures import Figures, Scores, Span
 from .bootstrap import Interval, bootstrap_interval, interval_note
 from .estimators import ESTIMATE_BASIS, judged_similarity_parts
 from .metrics import (
@@ -104,8 +109,8 @@ __all__ = [
     "RETENTION",
     "RETENTION_BASIS",
     "RETENTION_INTERVAL",
+    "interval_fields",
     "measure",
-    "store_interval",
 ]
 
 #: The figure that paths are ranked by (it multiplies over hops).
@@ -118,30 +123,122 @@ INTERVAL_SUFFIX = ".interval"
 RETENTION_INTERVAL = RETENTION + INTERVAL_SUFFIX
 
 
-def store_interval(figs: dict[str, Any], key: str, interval: Interval | None, n: int) -> None:
-    """Put ``key``'s interval in ``figs`` (``None`` with a note when ``n`` queries are too few)."""
-    figs[key + INTERVAL_SUFFIX] = interval.to_list() if interval is not None else None
-    note = interval_note(n)
-    if interval is None and note is not None:
-        figs[key + INTERVAL_SUFFIX + ".note"] = note
+def interval_fields(interval: Interval | None, n: int) -> tuple[Span | None, str | None]:
+    """A figure's stored interval and note: ``None`` with a note when ``n`` queries are too few.
+
+    Example:
+        >>> interval_fields(None, 12)[1]
+        '12 held-out queries are too few for a meaningful interval (at least 30 needed)'
+    """
+    span = (interval.low, interval.high) if interval is not None else None
+    return span, interval_note(n) if interval is None else None
 
 
-def _label_figures(
-    prefix: str,
+def _label_scores(
     queries: FloatArray,
     gallery: FloatArray,
     labels: IntArray,
     device: str,
-) -> dict[str, float]:
+) -> Scores:
     c = cmc(queries, gallery, labels, labels, (1, 5), device=device)
-    return {
-        f"{prefix}cmc@1": c[1],
-        f"{prefix}cmc@5": c[5],
-        f"{prefix}map": mean_average_precision(queries, gallery, labels, labels, device=device),
-    }
+    return Scores(
+        cmc_at_1=c[1],
+        cmc_at_5=c[5],
+        map=mean_average_precision(queries, gallery, labels, labels, device=device),
+    )
 
 
-def measure(adapter: Adapter, heldout: PairedEmbeddings, *, device: str = "auto") -> dict[str, Any]:
+def _nulls(values: dict[str, object]) -> frozenset[str]:
+    """The stored keys of ``values`` measured without a value (stored as ``null``)."""
+    return frozenset(k for k, v in values.items() if v is None)
+
+
+def _labelled(
+    common: Figures,
+    src: FloatArray,
+    tgt: FloatArray,
+    adapted: FloatArray,
+    labels: IntArray,
+    dev: str,
+) -> tuple[Figures, Any, Any]:
+    """``common`` with the label-based figures, and the per-query top-1 successes before/after."""
+    n = len(labels)
+    path = _label_scores(adapted, tgt, labels, dev)
+    target = _label_scores(tgt, tgt, labels, dev)
+    source = _label_scores(src, src, labels, dev)
+    adapted_scores = _label_scores(adapted, adapted, labels, dev)
+    assert path.cmc_at_1 is not None and target.cmc_at_1 is not None
+    assert adapted_scores.cmc_at_1 is not None and source.cmc_at_1 is not None
+    before = cmc_hits(tgt, tgt, labels, labels, 1, device=dev)
+    after = cmc_hits(adapted, tgt, labels, labels, 1, device=dev)
+    cmc_span, cmc_note = interval_fields(bootstrap_interval(after), n)
+    retention_span, retention_note = interval_fields(bootstrap_interval(after, before), n)
+    figs = replace(
+        common,
+        cmc_at_1=path.cmc_at_1,
+        cmc_at_5=path.cmc_at_5,
+        map=path.map,
+        target=target,
+        source=source,
+        adapted=adapted_scores,
+        geometry=adapted_scores.cmc_at_1 - source.cmc_at_1,
+        criterion=bool(path.cmc_at_1 >= target.cmc_at_1),
+        retention=path.cmc_at_1 / target.cmc_at_1 if target.cmc_at_1 > 0 else 0.0,
+        retention_basis="cmc@1",
+        cmc_at_1_interval=cmc_span,
+        cmc_at_1_interval_note=cmc_note,
+        retention_interval=retention_span,
+        retention_interval_note=retention_note,
+        nulls=common.nulls | _nulls({"cmc@1.interval": cmc_span}),
+    )
+    return figs, before, after
+
+
+def _label_free(
+    common: Figures,
+    src: FloatArray,
+    adapted: FloatArray,
+    own_hits: Any,
+    gains: tuple[Any, Any],
+    dev: str,
+) -> tuple[Figures, Any, Any]:
+    """``common`` with the label-free figures, and the per-query successes before/after."""
+    n = len(own_hits)
+    agreement = neighbour_agreement(adapted, adapted, src, src, device=dev)
+    retention_span, retention_note = interval_fields(bootstrap_interval(*gains), n)
+    figs = replace(
+        common,
+        adapted=Scores(agreement_at_10=agreement),
+        geometry=agreement - 1.0,
+        criterion=None,
+        retention=common.judged_sim_at_10,
+        retention_basis=ESTIMATE_BASIS,
+        retention_interval=retention_span,
+        retention_interval_note=retention_note,
+        nulls=common.nulls | {"criterion"},
+    )
+    return figs, np.ones(n, dtype=bool), own_hits
+
+
+def _gallery_scores(
+    adapter: Adapter, adapted: FloatArray, tgt: FloatArray, labels: IntArray | None, dev: str
+) -> Scores:
+    """``A(src)`` queries on the gallery ``F̃(tgt)`` (joint λ-orth only; else empty)."""
+    gallery_map = getattr(adapter, "gallery", None)
+    if gallery_map is None:
+        return Scores()
+    adapted_gallery = gallery_map.apply(tgt)
+    return Scores(
+        recall_at_1=float(np.mean(own_pair_ranks(adapted, adapted_gallery, device=dev) == 0)),
+        cmc_at_1=(
+            cmc(adapted, adapted_gallery, labels, labels, (1,), device=dev)[1]
+            if labels is not None
+            else None
+        ),
+    )
+
+
+def measure(adapter: Adapter, heldout: PairedEmbeddings, *, device: str = "auto") -> Figures:
     """All held-out figures of ``adapter`` on ``heldout`` (see the module docstring).
 
     ``heldout.source`` are the source generation's vectors (the adapter's
@@ -160,50 +257,33 @@ def measure(adapter: Adapter, heldout: PairedEmbeddings, *, device: str = "auto"
     ranks = own_pair_ranks(adapted, tgt, device=dev)
     own_hits = ranks == 0
     path_gain, own_gain = judged_similarity_parts(adapted, tgt, device=dev)
-    figs: dict[str, Any] = {
-        "heldout": n,
-        "labels": heldout.labels is not None,
-        "recall@1": float(np.mean(own_hits)),
-        "recall@10": float(np.mean(ranks < 10)),
-        "agreement@10": neighbour_agreement(adapted, tgt, tgt, tgt, device=dev),
-        ESTIMATE_BASIS: float(path_gain.sum() / own_gain.sum()) if own_gain.sum() > 0 else 0.0,
-    }
-    store_interval(figs, "recall@1", bootstrap_interval(own_hits), n)
+    recall_span, recall_note = interval_fields(bootstrap_interval(own_hits), n)
     labels = heldout.label_codes()
-    if labels is not None:
-        figs.update(_label_figures("", adapted, tgt, labels, dev))
-        figs.update(_label_figures("target.", tgt, tgt, labels, dev))
-        figs.update(_label_figures("source.", src, src, labels, dev))
-        figs.update(_label_figures("adapted.", adapted, adapted, labels, dev))
-        figs["geometry"] = figs["adapted.cmc@1"] - figs["source.cmc@1"]
-        figs["criterion"] = bool(figs["cmc@1"] >= figs["target.cmc@1"])
-        before = cmc_hits(tgt, tgt, labels, labels, 1, device=dev)
-        after = cmc_hits(adapted, tgt, labels, labels, 1, device=dev)
-        reference = figs["target.cmc@1"]
-        figs[RETENTION] = figs["cmc@1"] / reference if reference > 0 else 0.0
-        figs[RETENTION_BASIS] = "cmc@1"
-        store_interval(figs, "cmc@1", bootstrap_interval(after), n)
-        store_interval(figs, RETENTION, bootstrap_interval(after, before), n)
-    else:
-        figs["adapted.agreement@10"] = neighbour_agreement(adapted, adapted, src, src, device=dev)
-        figs["geometry"] = figs["adapted.agreement@10"] - 1.0
-        figs["criterion"] = None
-        before = np.ones(n, dtype=bool)
-        after = own_hits
-        figs[RETENTION] = figs[ESTIMATE_BASIS]
-        figs[RETENTION_BASIS] = ESTIMATE_BASIS
-        store_interval(figs, RETENTION, bootstrap_interval(path_gain, own_gain), n)
-    figs["flips.positive"], figs["flips.negative"] = flip_rates(before, after)
     weight = adapter.defect_weight()
-    figs["defect"] = defect(weight) if weight is not None else None
-    gallery_map = getattr(adapter, "gallery", None)
-    if gallery_map is not None:
-        adapted_gallery = gallery_map.apply(tgt)
-        figs["gallery.recall@1"] = float(
-            np.mean(own_pair_ranks(adapted, adapted_gallery, device=dev) == 0)
+    measured_defect = defect(weight) if weight is not None else None
+    common = Figures(
+        heldout=n,
+        labels=labels is not None,
+        recall_at_1=float(np.mean(own_hits)),
+        recall_at_10=float(np.mean(ranks < 10)),
+        agreement_at_10=neighbour_agreement(adapted, tgt, tgt, tgt, device=dev),
+        judged_sim_at_10=(float(path_gain.sum() / own_gain.sum()) if own_gain.sum() > 0 else 0.0),
+        recall_at_1_interval=recall_span,
+        recall_at_1_interval_note=recall_note,
+        defect=measured_defect,
+        gallery=_gallery_scores(adapter, adapted, tgt, labels, dev),
+        nulls=_nulls({"defect": measured_defect, "recall@1.interval": recall_span}),
+    )
+    if labels is not None:
+        figs, before, after = _labelled(common, src, tgt, adapted, labels, dev)
+    else:
+        figs, before, after = _label_free(
+            common, src, adapted, own_hits, (path_gain, own_gain), dev
         )
-        if labels is not None:
-            figs["gallery.cmc@1"] = cmc(adapted, adapted_gallery, labels, labels, (1,), device=dev)[
-                1
-            ]
-    return figs
+    positive, negative = flip_rates(before, after)
+    return replace(
+        figs,
+        flips_positive=positive,
+        flips_negative=negative,
+        nulls=figs.nulls | _nulls({"retention.interval": figs.retention_interval}),
+    )

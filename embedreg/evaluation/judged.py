@@ -31,7 +31,7 @@ Example:
     >>> queries = PairedEmbeddings(["a", "b"], corpus[:2], corpus[:2])
     >>> rel = Relevance.from_qrels(Qrels({"a": {"0": 1}, "b": {"1": 1}}), ["a", "b"], ["0", "1", "2", "3"])
     >>> figs = measure_judged(IdentityAdapter(4), queries, corpus, rel)
-    >>> figs["retention"], figs["retention.basis"], figs["criterion"]
+    >>> figs.retention, figs.retention_basis, figs.criterion
     (1.0, 'ndcg@10', True)
 """
 
@@ -45,8 +45,9 @@ from ..adapters import Adapter
 from ..data.pairs import PairedEmbeddings
 from ..devices import select_device
 from ..errors import DimensionMismatch, ValidationError
+from ..registry.figures import Figures, Scores
 from .bootstrap import bootstrap_interval
-from .figures import RETENTION, RETENTION_BASIS, store_interval
+from .figures import interval_fields
 from .metrics import flip_rates
 from .qrels import Relevance, ndcg_per_query, recall_per_query
 
@@ -72,7 +73,7 @@ def judged_figures(
     rel: Relevance,
     *,
     device: str = "cpu",
-) -> dict[str, Any]:
+) -> Figures:
     """The figures of the module docstring for any two query sets over one corpus."""
     if len(rel) == 0:
         raise ValidationError(
@@ -80,30 +81,53 @@ def judged_figures(
             "check that the qrels name the queries' and the corpus' ids",
         )
     n = len(rel)
-    figs: dict[str, Any] = {"queries": n}
+    path: dict[str, float] = {}
+    own: dict[str, float] = {}
     per: dict[str, tuple[Any, Any]] = {}
     for key, fn, k in (
         ("ndcg@10", ndcg_per_query, 10),
         ("recall@10", recall_per_query, 10),
         ("recall@100", recall_per_query, 100),
     ):
-        path = fn(path_queries, corpus, rel, k, device=device)
-        own = fn(own_queries, corpus, rel, k, device=device)
-        figs[key], figs[f"target.{key}"] = float(path.mean()), float(own.mean())
-        per[key] = (path, own)
-    store_interval(figs, "ndcg@10", bootstrap_interval(per["ndcg@10"][0]), n)
-    reference = figs["target.ndcg@10"]
-    figs[RETENTION] = figs["ndcg@10"] / reference if reference > 0 else 0.0
-    figs[RETENTION_BASIS] = JUDGED_BASIS
-    store_interval(figs, RETENTION, bootstrap_interval(*per["ndcg@10"]), n)
-    ref10 = figs["target.recall@10"]
-    figs["recall@10.retention"] = figs["recall@10"] / ref10 if ref10 > 0 else 0.0
-    store_interval(figs, "recall@10.retention", bootstrap_interval(*per["recall@10"]), n)
-    figs["criterion"] = bool(figs["ndcg@10"] >= reference)
+        ours = fn(path_queries, corpus, rel, k, device=device)
+        theirs = fn(own_queries, corpus, rel, k, device=device)
+        path[key], own[key] = float(ours.mean()), float(theirs.mean())
+        per[key] = (ours, theirs)
+    ndcg_span, ndcg_note = interval_fields(bootstrap_interval(per["ndcg@10"][0]), n)
+    reference = own["ndcg@10"]
+    retention_span, retention_note = interval_fields(bootstrap_interval(*per["ndcg@10"]), n)
+    ref10 = own["recall@10"]
+    r10_span, r10_note = interval_fields(bootstrap_interval(*per["recall@10"]), n)
     before = _top1_relevant(own_queries, corpus, rel, device)
     after = _top1_relevant(path_queries, corpus, rel, device)
-    figs["flips.positive"], figs["flips.negative"] = flip_rates(before, after)
-    return figs
+    positive, negative = flip_rates(before, after)
+    spans = {
+        "ndcg@10.interval": ndcg_span,
+        "retention.interval": retention_span,
+        "recall@10.retention.interval": r10_span,
+    }
+    return Figures(
+        queries=n,
+        ndcg_at_10=path["ndcg@10"],
+        recall_at_10=path["recall@10"],
+        recall_at_100=path["recall@100"],
+        target=Scores(
+            ndcg_at_10=reference, recall_at_10=own["recall@10"], recall_at_100=own["recall@100"]
+        ),
+        ndcg_at_10_interval=ndcg_span,
+        ndcg_at_10_interval_note=ndcg_note,
+        retention=path["ndcg@10"] / reference if reference > 0 else 0.0,
+        retention_basis=JUDGED_BASIS,
+        retention_interval=retention_span,
+        retention_interval_note=retention_note,
+        recall_at_10_retention=path["recall@10"] / ref10 if ref10 > 0 else 0.0,
+        recall_at_10_retention_interval=r10_span,
+        recall_at_10_retention_interval_note=r10_note,
+        criterion=bool(path["ndcg@10"] >= reference),
+        flips_positive=positive,
+        flips_negative=negative,
+        nulls=frozenset(k for k, v in spans.items() if v is None),
+    )
 
 
 def measure_judged(
@@ -113,7 +137,7 @@ def measure_judged(
     relevance: Relevance,
     *,
     device: str = "auto",
-) -> dict[str, Any]:
+) -> Figures:
     """Figures of ``adapter`` on judged queries (see the module docstring).
 
     ``queries.source`` / ``queries.target``: the queries embedded by the

@@ -67,7 +67,7 @@ def _hops(plan: ExportPlan, directions: dict[str, str]) -> list[dict[str, Any]]:
                 "sha256": hop.sha256,
                 "retention": hop.retention if math.isfinite(hop.retention) else None,
                 "criterion": {True: "pass", False: "fail", None: "not judged"}[hop.criterion],
-                "figures": dict(hop.figures),
+                "figures": hop.figures,
             }
         )
     return out
@@ -114,11 +114,9 @@ def _eval_results(plan: ExportPlan, hops: list[dict[str, Any]]) -> list[Any]:
 
     out = []
     for hop in hops:
-        for key in EVAL_FIGURES:
-            value = hop["figures"].get(key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
-            if not math.isfinite(value):
+        for key, read in EVAL_FIGURES:
+            value = read(hop["figures"])
+            if value is None or not math.isfinite(value):
                 continue
             out.append(
                 EvalResult(
@@ -187,7 +185,7 @@ def export_card(
         hops=[
             {
                 **{k: _value(v) if k in ("retention",) else v for k, v in h.items()},
-                "figures": sorted(fmt(h["figures"]).items()),
+                "figures": sorted(fmt(h["figures"].to_dict()).items()),  # the card lists them all
             }
             for h in hops
         ],

@@ -170,14 +170,14 @@ def export_plan(
 def _adapter_path(registry: Registry, record: AdapterRecord) -> QueryPath:
     doc = registry.document()
     source, target = doc.generations[record.source], doc.generations[record.target]
-    retention = record.figures.get("retention")
+    retention = record.figures.retention
     hop = Hop(
         record.source,
         record.target,
-        float(retention) if isinstance(retention, (int, float)) else math.nan,
+        float(retention) if retention is not None else math.nan,
         record.id,
         record.family,
-        dict(record.figures),
+        record.figures,
         record.sha256,
     )
     return QueryPath(

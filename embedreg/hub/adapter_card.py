@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from ..constants import HUB_ADAPTER_TAGS, HUB_LIBRARY_NAME, MAX_DIMENSION
 from ..errors import AdapterIntegrityError, EmbedRegError
-from ..registry import Generation, Recipe
+from ..registry import Figures, Generation, Recipe, SelectionRecord
 from ..training.paths import path_rows
 from .cards import render_card
 
@@ -44,16 +45,16 @@ __all__ = ["CARD_FORMAT", "AdapterFacts", "EndFacts", "adapter_card", "numpy_sni
 CARD_FORMAT = "embedreg.adapter-card/1"
 
 #: Figures that also go into the card's ``model-index`` (eval results), when measured.
-EVAL_FIGURES = (
-    "retention",
-    "cmc@1",
-    "cmc@5",
-    "map",
-    "recall@1",
-    "recall@10",
-    "agreement@10",
-    "target.cmc@1",
-    "flips.negative",
+EVAL_FIGURES: tuple[tuple[str, Callable[[Figures], float | None]], ...] = (
+    ("retention", lambda f: f.retention),
+    ("cmc@1", lambda f: f.cmc_at_1),
+    ("cmc@5", lambda f: f.cmc_at_5),
+    ("map", lambda f: f.map),
+    ("recall@1", lambda f: f.recall_at_1),
+    ("recall@10", lambda f: f.recall_at_10),
+    ("agreement@10", lambda f: f.agreement_at_10),
+    ("target.cmc@1", lambda f: f.target.cmc_at_1),
+    ("flips.negative", lambda f: f.flips_negative),
 )
 
 
@@ -181,7 +182,7 @@ class AdapterFacts:
         files: dict[str, str],
     ) -> AdapterFacts:
         """The facts of a registered adapter whose ends are ``source`` and ``target``."""
-        data = loaded.provenance.get("training_data") or {}
+        data = loaded.provenance.training_data
         return cls(
             adapter_id=adapter_id,
             family=loaded.adapter.family,
@@ -189,7 +190,7 @@ class AdapterFacts:
             settings=loaded.adapter.card_facts(),
             source=EndFacts.of(source),
             target=EndFacts.of(target),
-            training={k: data.get(k) for k in ("sha256", "pairs", "heldout")},
+            training={"sha256": data.sha256, "pairs": data.pairs, "heldout": data.heldout},
             files=files,
         )
 
@@ -288,14 +289,14 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _eval_results(facts: AdapterFacts, figures: dict[str, Any]) -> list[Any]:
+def _eval_results(facts: AdapterFacts, figures: Figures) -> list[Any]:
     from huggingface_hub import EvalResult
 
     sha = str(facts.training.get("sha256") or "unknown")
     out = []
-    for key in EVAL_FIGURES:
-        value = figures.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+    for key, read in EVAL_FIGURES:
+        value = read(figures)
+        if value is not None and math.isfinite(value):
             out.append(
                 EvalResult(
                     task_type="feature-extraction",
@@ -311,40 +312,41 @@ def _eval_results(facts: AdapterFacts, figures: dict[str, Any]) -> list[Any]:
     return out
 
 
-def selection_rows(selection: Any) -> dict[str, Any] | None:
+def selection_rows(selection: SelectionRecord | None) -> dict[str, Any] | None:
     """What the card says about a ``--family auto`` choice: the basis and one row per candidate.
 
     Example:
-        >>> sel = {"basis": "cmc@1", "validation_pairs": 600, "chosen": "affine", "reason": "best",
-        ...        "candidates": [{"label": "affine", "validation": {"cmc@1": 0.5, "recall@1": 0.9},
-        ...                        "seconds": 1.0, "error": None}]}
+        >>> from embedreg.registry.provenance import CandidateRecord
+        >>> sel = SelectionRecord(basis="cmc@1", validation_pairs=600, chosen="affine",
+        ...     reason="best", candidates=(CandidateRecord(label="affine", seconds=1.0,
+        ...     validation=Figures(cmc_at_1=0.5, recall_at_1=0.9)),))
         >>> selection_rows(sel)["rows"]
         [{'label': 'affine', 'figure': '0.5000', 'recall': '0.9000', 'seconds': '1.0', 'chosen': True}]
     """
-    if not isinstance(selection, dict):
+    if selection is None:
         return None
-    basis = str(selection.get("basis", "cmc@1"))
+    basis = selection.basis or "cmc@1"
     rows = []
-    for cand in selection.get("candidates") or []:
-        figs = cand.get("validation") or {}
+    for cand in selection.candidates:
+        figs = cand.validation
+        figure = figs.cmc_at_1 if basis == "cmc@1" else figs.recall_at_1
         rows.append(
             {
-                "label": str(cand.get("label")),
+                "label": str(cand.label),
                 "figure": "not fit"
-                if cand.get("error")
-                else _value(figs.get(basis))
-                + (f" ({cand.get('folds')} folds, stopped)" if cand.get("stopped") else ""),
-                "recall": _value(figs.get("recall@1")),
-                "seconds": f"{float(cand.get('seconds') or 0):.1f}",
-                "chosen": cand.get("label") == selection.get("chosen"),
+                if cand.error
+                else _value(figure) + (f" ({cand.folds} folds, stopped)" if cand.stopped else ""),
+                "recall": _value(figs.recall_at_1),
+                "seconds": f"{float(cand.seconds or 0):.1f}",
+                "chosen": cand.label == selection.chosen,
             }
         )
     return {
         "basis": basis,
-        "pairs": selection.get("validation_pairs"),
-        "fit_pairs": selection.get("fit_pairs"),
-        "folds": int(selection.get("folds") or 1),
-        "reason": str(selection.get("reason", "")),
+        "pairs": selection.validation_pairs,
+        "fit_pairs": selection.fit_pairs,
+        "folds": int(selection.folds or 1),
+        "reason": selection.reason or "",
         "rows": rows,
     }
 
@@ -374,9 +376,9 @@ def adapter_card(
             f"# family {facts.family!r} has no numpy-only recipe: apply it with embedreg (below)\n"
             f"# config.json holds its shapes, model.safetensors its tensors"
         )
-    provenance = {
+    provenance = {  # the card lists the stored form, as registry.json holds it
         k: _value(v)
-        for k, v in sorted(loaded.provenance.items())
+        for k, v in sorted(loaded.provenance.to_dict().items())
         if k not in ("source", "target", "selection", "paths")
     }
     return render_card(
@@ -392,9 +394,9 @@ def adapter_card(
         numpy_snippet=snippet,
         repo_id=repo_id,
         files=facts.files,
-        figures=[(k, _value(v)) for k, v in sorted(figures.items())],
-        selection=selection_rows(loaded.provenance.get("selection")),
-        paths=path_rows(loaded.provenance.get("paths")),
-        paths_info=loaded.provenance.get("paths") or {},
+        figures=[(k, _value(v)) for k, v in sorted(figures.to_dict().items())],
+        selection=selection_rows(loaded.provenance.selection),
+        paths=path_rows(loaded.provenance.paths),
+        paths_info=loaded.provenance.paths,
         provenance=list(provenance.items()),
     )

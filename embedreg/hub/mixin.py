@@ -307,23 +307,29 @@ class HubAdapter(
 
 def _check_against_provenance(facts: AdapterFacts, loaded: LoadedAdapter, where: str) -> None:
     """The card's pins must be those the weights file itself records (its sha256 covers them)."""
-    for role, end in (("source", facts.source), ("target", facts.target)):
-        recorded = loaded.provenance.get(role)
-        if not isinstance(recorded, dict):
+    prov = loaded.provenance
+    for role, end, recorded in (
+        ("source", facts.source, prov.source),
+        ("target", facts.target, prov.target),
+    ):
+        if recorded.is_empty() and not isinstance(prov.extra.get(role), dict):
             raise AdapterIntegrityError(
                 where, f"the weights file records no {role} generation to check the card against"
             )
-        if recorded.get("pin") != end.pin or recorded.get("recipe_hash") != end.recipe_hash:
+        if recorded.pin != end.pin or recorded.recipe_hash != end.recipe_hash:
             raise AdapterIntegrityError(
                 where,
                 f"the card's {role} generation ({end.pin}) is not the one the weights file records "
-                f"({recorded.get('pin')})",
+                f"({recorded.pin})",
             )
-        if recorded.get("dimension", end.dimension) != end.dimension:
+        # as stored: a dimension of the wrong type (kept in extra) or null is refused too
+        dimension = recorded.extra.get("dimension", recorded.dimension)
+        stated = dimension is not None or "dimension" in recorded.nulls
+        if stated and dimension != end.dimension:
             raise AdapterIntegrityError(
                 where,
                 f"the card's {role} generation is {end.dimension}-d, the weights file records "
-                f"{recorded.get('dimension')!r}",
+                f"{dimension!r}",
             )
     dims = (loaded.adapter.input_dim, loaded.adapter.output_dim)
     if dims != (facts.source.dimension, facts.target.dimension):

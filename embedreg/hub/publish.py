@@ -162,7 +162,7 @@ def pull_adapter(registry: Registry, ref: str, *, name: str | None = None) -> Pu
             f"{target.dimension}-d",
             "pull an adapter made for these generations",
         )
-    direction = loaded.provenance.get("direction") or facts.direction
+    direction = loaded.provenance.direction or facts.direction
     if direction not in DIRECTIONS:
         raise AdapterIntegrityError(
             f"{repo_id}@{hub.commit}", f"direction {direction!r} is not one of {DIRECTIONS}"
@@ -175,8 +175,8 @@ def pull_adapter(registry: Registry, ref: str, *, name: str | None = None) -> Pu
         family=hub.adapter.family,
         location=artifact_key(ident, hub.sha256),
         sha256=hub.sha256,
-        figures=dict(loaded.figures),
-        provenance=dict(loaded.provenance),
+        figures=loaded.figures,
+        provenance=loaded.provenance,
         published=Publication(repo_id, hub.commit, revision if revision != hub.commit else None),
     )
     with tempfile.TemporaryDirectory(prefix="embedreg-pull-") as tmp:

@@ -15,8 +15,10 @@ Example:
 from __future__ import annotations
 
 from .document import RegistryDocument
+from .figures import Figures, Scores
 from .generation import MODALITIES, POOLING_MODES, SKETCH_SIZE, Fingerprint, Generation, Recipe
 from .names import validate_name
+from .provenance import PathsRecord, Provenance, SelectionRecord
 from .records import DIRECTIONS, AdapterRecord, GalleryRecord, Publication
 from .registry import LATEST, Registry, Removal
 from .sources import HubSource, LocalSource, ModelSource, source_from_dict
@@ -31,6 +33,7 @@ __all__ = [
     "SKETCH_SIZE",
     "TEXT_IMAGE",
     "AdapterRecord",
+    "Figures",
     "Fingerprint",
     "GalleryRecord",
     "Generation",
@@ -40,11 +43,15 @@ __all__ = [
     "LocalSource",
     "LocalStore",
     "ModelSource",
+    "PathsRecord",
+    "Provenance",
     "Publication",
     "Recipe",
     "Registry",
     "RegistryDocument",
     "Removal",
+    "Scores",
+    "SelectionRecord",
     "Store",
     "Tower",
     "default_location",

@@ -65,10 +65,10 @@ def registry_card(doc: RegistryDocument, repo_id: str) -> ModelCard:
                 "target": a.target,
                 "family": a.family,
                 "direction": a.direction,
-                "retention": _fmt(a.figures.get("retention")),
-                "cmc1": _fmt(a.figures.get("cmc@1")),
-                "recall1": _fmt(a.figures.get("recall@1")),
-                "criterion": _fmt(a.figures.get("criterion")),
+                "retention": _fmt(a.figures.retention),
+                "cmc1": _fmt(a.figures.cmc_at_1),
+                "recall1": _fmt(a.figures.recall_at_1),
+                "criterion": _fmt(a.figures.criterion),
                 "published": f"[{pub.repo_id}](/{pub.repo_id})" if pub else "",
             }
         )

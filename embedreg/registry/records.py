@@ -9,7 +9,7 @@ Example:
     >>> rec = AdapterRecord(
     ...     id="v3-to-v2", source="v3", target="v2", direction="backward",
     ...     family="lambda-orth", location="adapters/v3-to-v2", sha256="0" * 64,
-    ...     figures={"recall@1": 0.91},
+    ...     figures=Figures(recall_at_1=0.91),
     ... )
     >>> AdapterRecord.from_dict(rec.to_dict()) == rec
     True
@@ -25,7 +25,9 @@ from ..constants import ADAPTER_ARTIFACT_PREFIX
 from ..errors import ValidationError
 from ..util.clock import utc_now
 from ..util.fields import check_fields
+from .figures import Figures
 from .names import validate_name
+from .provenance import Provenance
 
 DIRECTIONS: tuple[str, ...] = ("backward", "forward")
 _KEY_SUFFIX_RE = re.compile(r"(@[0-9a-f]{16})?")
@@ -98,6 +100,10 @@ class AdapterRecord:
         figures: held-out measurements (recall@k, CMC, flips, defect ...).
         created: UTC timestamp.
         provenance: training facts (data hash, hyperparameters, versions).
+
+    ``registry.json`` keeps ``figures`` and ``provenance`` as the JSON objects
+    it always has; :meth:`to_dict` / :meth:`from_dict` convert them
+    (:mod:`embedreg.registry.stored`), losslessly.
         published: where the adapter was last published on (or pulled from)
             the Hub, if anywhere (schema 3).
     """
@@ -109,9 +115,9 @@ class AdapterRecord:
     family: str
     location: str
     sha256: str
-    figures: dict[str, Any] = field(default_factory=dict)
+    figures: Figures = field(default_factory=Figures)
     created: str = field(default_factory=utc_now)
-    provenance: dict[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
     published: Publication | None = None
 
     def __post_init__(self) -> None:
@@ -129,9 +135,9 @@ class AdapterRecord:
         for name in ("family", "location", "created"):
             if not isinstance(getattr(self, name), str):
                 raise ValidationError(f"adapter {self.id!r}: {name} must be a string")
-        for name in ("figures", "provenance"):
-            if not isinstance(getattr(self, name), dict):
-                raise ValidationError(f"adapter {self.id!r}: {name} must be an object")
+        for name, kind in (("figures", Figures), ("provenance", Provenance)):
+            if not isinstance(getattr(self, name), kind):
+                raise ValidationError(f"adapter {self.id!r}: {name} must be {kind.__name__}")
         if not self.family or not self.location:
             raise ValidationError(f"adapter {self.id!r}: family and location are required")
 
@@ -164,9 +170,9 @@ class AdapterRecord:
             "family": self.family,
             "location": self.location,
             "sha256": self.sha256,
-            "figures": dict(self.figures),
+            "figures": self.figures.to_dict(),
             "created": self.created,
-            "provenance": dict(self.provenance),
+            "provenance": self.provenance.to_dict(),
             "published": self.published.to_dict() if self.published else None,
         }
 
@@ -177,8 +183,13 @@ class AdapterRecord:
         optional = {"figures", "created", "provenance", "published"}
         check_fields("adapter", data, required | optional, required)
         published = data.get("published")
+        for name in ("figures", "provenance"):
+            if not isinstance(data.get(name, {}), dict):
+                raise ValidationError(f"adapter {data['id']!r}: {name} must be an object")
         return cls(
-            **{k: v for k, v in data.items() if k != "published"},
+            **{k: v for k, v in data.items() if k not in ("published", "figures", "provenance")},
+            figures=Figures.from_dict(data.get("figures", {})),
+            provenance=Provenance.from_dict(data.get("provenance", {})),
             published=Publication.from_dict(published) if published is not None else None,
         )
 

@@ -3,7 +3,8 @@
 For generations ``g_1 … g_m`` given oldest first, ``C[t][j]`` (``j ≤ t``) is
 the retrieval metric of queries embedded by ``g_t`` on a gallery embedded by
 ``g_j``, through the best measured query path from ``g_t`` to ``g_j`` (the
-resolver's choice, as serving would take it; the diagonal needs no path).
+resolver's choice of a map, a fused path or a cascade within the policy, as
+serving would take it, :mod:`.cells`; the diagonal needs no path).
 A pair with no acceptable path is ``None`` and says why.  Summaries (see
 ``method.md``):
 
@@ -36,7 +37,9 @@ from ..evaluation.bootstrap import Interval, bootstrap_interval
 from ..evaluation.metrics import average_compatibility, average_multimodel_accuracy
 from ..models import EncodeOptions
 from ..registry import Registry
-from ..routing import Resolver, RoutingPolicy
+from ..routing import RoutingPolicy
+from ..routing.kinds import resolve_kind
+from .cells import CellVectors, cell_scores
 from .evalset import EvalSet, EvalVectors, Progress
 
 __all__ = ["CompatibilityMatrix", "compatibility_matrix"]
@@ -55,6 +58,8 @@ class CompatibilityMatrix:
         values: ``values[t][j]``; ``None`` above the diagonal and where no path is.
         intervals: the same cells' bootstrap intervals.
         paths: the adapters each cell's path takes (empty: no mapping).
+        kinds: each cell's path kind as a label (``map``, ``fused t=0.3``,
+            ``cascade K=50 over map``; ``None`` on the diagonal and where no path is).
         qualities: each cell's path quality (the registry's figure).
         reasons: why a cell has no value.
         queries: how many queries each cell scores.
@@ -73,6 +78,7 @@ class CompatibilityMatrix:
     queries: int
     data: str = ""
     overlaps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kinds: list[list[str | None]] = field(default_factory=list)
 
     def optimistic(self, t: int, j: int) -> bool:
         """Whether cell ``[t][j]`` goes through an adapter measured on its training data."""
@@ -96,6 +102,7 @@ class CompatibilityMatrix:
             "matrix": self.values,
             "intervals": [[i.to_list() if i else None for i in row] for row in self.intervals],
             "paths": self.paths,
+            "kinds": self.kinds,
             "qualities": self.qualities,
             "reasons": self.reasons,
             "ac": self.ac,
@@ -132,7 +139,7 @@ def compatibility_matrix(
     judge = data.judge(metric)
     encode = encode if encode is not None else EncodeOptions()
     dev = select_device(encode.device)
-    resolver = Resolver(registry, policy)
+    policy = policy if policy is not None else RoutingPolicy()
     vecs: dict[str, EvalVectors] = {
         g: data.embed(registry, g, encode=encode, progress=progress) for g in names
     }
@@ -142,19 +149,31 @@ def compatibility_matrix(
     paths: list[list[list[str] | None]] = [[None] * m for _ in range(m)]
     qualities: list[list[float | None]] = [[None] * m for _ in range(m)]
     reasons: list[list[str | None]] = [[None] * m for _ in range(m)]
+    kinds: list[list[str | None]] = [[None] * m for _ in range(m)]
     cells = [(t, j) for t in range(m) for j in range(t + 1)]
     for n, (t, j) in enumerate(cells, 1):
         q, g = names[t], names[j]
-        try:
-            path = resolver.resolve(q, g)
+        try:  # both generations embedded the set: fused and cascade paths are offered
+            routed = resolve_kind(
+                registry, q, g, policy, texts=True, model_status=lambda _: (None, None)
+            )
         except NoCompatiblePath as exc:
             reasons[t][j] = exc.reason
         else:
-            per_query = judge.score(path.apply(vecs[q].queries), vecs[g].items, device=dev)
+            path = routed.map_path
+            own = CellVectors(
+                mapped=path.apply(vecs[q].queries),
+                own=vecs[g].queries,
+                query=vecs[q].queries,
+                query_items=vecs[q].items,
+                items=vecs[g].items,
+            )
+            per_query = cell_scores(judge, routed.chosen, own, device=dev)
             values[t][j] = float(per_query.mean())
             intervals[t][j] = bootstrap_interval(per_query)
             paths[t][j] = path.adapter_ids
-            qualities[t][j] = path.quality
+            qualities[t][j] = routed.quality
+            kinds[t][j] = routed.chosen.label() if t != j else None
         if step is not None:
             step(n, len(cells))
     return CompatibilityMatrix(
@@ -168,4 +187,5 @@ def compatibility_matrix(
         judge.queries,
         data.source,
         data.training_overlaps(registry, (a for row in paths for p in row if p for a in p)),
+        kinds,
     )

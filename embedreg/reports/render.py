@@ -11,40 +11,54 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..evaluation.bootstrap import Interval
+from ..registry.figures import Figures, Span
 
 if TYPE_CHECKING:
     from .report import Report
 
 __all__ = ["fmt", "render_html", "render_markdown", "report_sections"]
 
-#: Figures a report shows, in order, with their labels.
-FIGURE_ROWS: tuple[tuple[str, str], ...] = (
-    ("retention", "retention (path quality)"),
-    ("retention.basis", "retention basis"),
-    ("criterion", "compatibility criterion"),
-    ("cmc@1", "CMC@1 A(src) on tgt"),
-    ("target.cmc@1", "CMC@1 tgt on tgt"),
-    ("source.cmc@1", "CMC@1 src on src"),
-    ("cmc@5", "CMC@5 A(src) on tgt"),
-    ("map", "mAP A(src) on tgt"),
-    ("target.map", "mAP tgt on tgt"),
-    ("ndcg@10", "nDCG@10 A(src) on tgt"),
-    ("target.ndcg@10", "nDCG@10 tgt on tgt"),
-    ("recall@10.retention", "recall@10 retention"),
-    ("recall@10", "recall@10"),
-    ("target.recall@10", "recall@10 tgt on tgt"),
-    ("recall@1", "own-pair recall@1"),
-    ("judged-sim@10", "label-free estimate (judged-sim@10)"),
-    ("agreement@10", "top-10 agreement with tgt"),
-    ("flips.positive", "positive flips"),
-    ("flips.negative", "negative flips"),
-    ("geometry", "geometry change"),
-    ("defect", "orthogonality defect D"),
-    ("heldout", "items measured"),
-    ("queries", "judged queries"),
+#: Figures a report shows, in order: stored name, label, attribute, and its interval's.
+FIGURE_ROWS: tuple[
+    tuple[str, str, Callable[[Figures], Any], Callable[[Figures], Span | None] | None], ...
+] = (
+    (
+        "retention",
+        "retention (path quality)",
+        lambda f: f.retention,
+        lambda f: f.retention_interval,
+    ),
+    ("retention.basis", "retention basis", lambda f: f.retention_basis, None),
+    ("criterion", "compatibility criterion", lambda f: f.criterion, None),
+    ("cmc@1", "CMC@1 A(src) on tgt", lambda f: f.cmc_at_1, lambda f: f.cmc_at_1_interval),
+    ("target.cmc@1", "CMC@1 tgt on tgt", lambda f: f.target.cmc_at_1, None),
+    ("source.cmc@1", "CMC@1 src on src", lambda f: f.source.cmc_at_1, None),
+    ("cmc@5", "CMC@5 A(src) on tgt", lambda f: f.cmc_at_5, None),
+    ("map", "mAP A(src) on tgt", lambda f: f.map, None),
+    ("target.map", "mAP tgt on tgt", lambda f: f.target.map, None),
+    ("ndcg@10", "nDCG@10 A(src) on tgt", lambda f: f.ndcg_at_10, lambda f: f.ndcg_at_10_interval),
+    ("target.ndcg@10", "nDCG@10 tgt on tgt", lambda f: f.target.ndcg_at_10, None),
+    (
+        "recall@10.retention",
+        "recall@10 retention",
+        lambda f: f.recall_at_10_retention,
+        lambda f: f.recall_at_10_retention_interval,
+    ),
+    ("recall@10", "recall@10", lambda f: f.recall_at_10, None),
+    ("target.recall@10", "recall@10 tgt on tgt", lambda f: f.target.recall_at_10, None),
+    ("recall@1", "own-pair recall@1", lambda f: f.recall_at_1, lambda f: f.recall_at_1_interval),
+    ("judged-sim@10", "label-free estimate (judged-sim@10)", lambda f: f.judged_sim_at_10, None),
+    ("agreement@10", "top-10 agreement with tgt", lambda f: f.agreement_at_10, None),
+    ("flips.positive", "positive flips", lambda f: f.flips_positive, None),
+    ("flips.negative", "negative flips", lambda f: f.flips_negative, None),
+    ("geometry", "geometry change", lambda f: f.geometry, None),
+    ("defect", "orthogonality defect D", lambda f: f.defect, None),
+    ("heldout", "items measured", lambda f: f.heldout, None),
+    ("queries", "judged queries", lambda f: f.queries, None),
 )
 _PERCENT = {
     "cmc@1",
@@ -123,8 +137,8 @@ def fmt(key: str, value: Any) -> str:
     return str(value)
 
 
-def _interval(figures: dict[str, Any], key: str) -> str:
-    ci = Interval.from_value(figures.get(f"{key}.interval"))
+def _interval(span: Span | None, key: str) -> str:
+    ci = Interval.from_value(span)
     if ci is None:
         return "—"
     if key in _PERCENT:
@@ -136,15 +150,19 @@ def report_sections(report: Report) -> dict[str, Any]:
     """Everything both pages show: title, summary, verdict and the sections' rows."""
     rec = report.adapter
     figs = report.figures
-    stored = rec.get("figures", {})
-    rows = [
-        [label, fmt(key, figs.get(key)), _interval(figs, key), fmt(key, stored.get(key))]
-        for key, label in FIGURE_ROWS
-        if key in figs or key in stored
-    ]
-    notes = [v for k, v in figs.items() if k.endswith(".interval.note")]
-    basis = figs.get("retention.basis", "?")
-    verdict = f"Retention {fmt('retention', figs.get('retention'))} {_interval(figs, 'retention')} by {basis}; criterion {fmt('criterion', figs.get('criterion'))}."
+    stored = rec.figures if rec is not None else Figures()
+    rows = []
+    for key, label, read, span in FIGURE_ROWS:
+        (ours, value), (theirs, registered) = (
+            figs.shown(key, read(figs)),
+            stored.shown(key, read(stored)),
+        )
+        if ours or theirs:
+            ci = _interval(span(figs), key) if span is not None else "—"
+            rows.append([label, fmt(key, value), ci, fmt(key, registered)])
+    notes = list(figs.interval_notes)
+    basis = figs.retention_basis or "?"
+    verdict = f"Retention {fmt('retention', figs.retention)} {_interval(figs.retention_interval, 'retention')} by {basis}; criterion {fmt('criterion', figs.criterion)}."
     if report.overlap:  # the headline says it first: these figures are optimistic
         verdict = f"Measured on training data ({report.overlap['text']}): optimistic. {verdict}"
     sections: list[dict[str, Any]] = [
@@ -162,9 +180,9 @@ def report_sections(report: Report) -> dict[str, Any]:
             "rows": rows,
         }
     ]
-    n = figs.get("heldout", figs.get("queries"))
-    if isinstance(n, int) and "flips.positive" in figs:
-        pos, neg = figs["flips.positive"], figs["flips.negative"]
+    n = figs.heldout if figs.heldout is not None else figs.queries
+    pos, neg = figs.flips_positive, figs.flips_negative
+    if n is not None and pos is not None and neg is not None:
         sections.append(
             {
                 "title": "Flips",
@@ -230,8 +248,16 @@ def report_sections(report: Report) -> dict[str, Any]:
                 "text": f"{m.metric} of queries (rows) on galleries (columns) through the best path; AC {m.ac:.3f}, AM {m.am:.4f}.",
                 "header": ["query \\ gallery", *m.generations],
                 "note": "; ".join(
-                    f"measured on training data, optimistic: {o['text']}"
-                    for o in m.overlaps.values()
+                    [
+                        f"measured on training data, optimistic: {o['text']}"
+                        for o in m.overlaps.values()
+                    ]
+                    + [
+                        f"{m.generations[t]} → {m.generations[j]} through {kind}"
+                        for t, row in enumerate(m.kinds)
+                        for j, kind in enumerate(row)
+                        if kind and kind != "map"
+                    ]
                 )
                 or None,
                 "rows": rows_m,
@@ -239,14 +265,16 @@ def report_sections(report: Report) -> dict[str, Any]:
             }
         )
     summary = (
-        f"{rec.get('source')} → {rec.get('target')} ({rec.get('direction')}), family "
-        f"{rec.get('family')}, weights sha256 {str(rec.get('sha256'))[:16]}…"
+        f"{rec.source} → {rec.target} ({rec.direction}), family "
+        f"{rec.family}, weights sha256 {rec.sha256[:16]}…"
+        if rec is not None
+        else "None → None (None), family None, weights sha256 None…"
     )
     return {
-        "title": rec.get("id", "?"),
+        "title": rec.id if rec is not None else "?",
         "summary": summary,
         "verdict": verdict,
-        "verdict_class": {True: "pass", False: "fail"}.get(figs.get("criterion"), ""),  # type: ignore[arg-type]
+        "verdict_class": {True: "pass", False: "fail"}.get(figs.criterion, ""),  # type: ignore[arg-type]
         "sections": sections,
         "plots_note": report.plots_note,
         "version": report.version,

@@ -46,7 +46,7 @@ from ..evaluation.metrics import cmc, recall_at_k
 from ..evaluation.qrels import recall_per_query
 from ..evaluation.ranking import Judge
 from ..models import EncodeOptions
-from ..registry import Registry
+from ..registry import AdapterRecord, Figures, Registry
 from ..training.overlap import training_overlap
 from ..util.atomic import atomic_write_bytes
 from ..util.clock import utc_now
@@ -79,10 +79,10 @@ CURVE_KS: tuple[int, ...] = (1, 2, 3, 5, 10, 20)
 class Report:
     """What :func:`write_report` measured and wrote."""
 
-    adapter: dict[str, Any]
+    adapter: AdapterRecord | None
     data: str
     kind: str
-    figures: dict[str, Any]
+    figures: Figures
     curve: tuple[str, list[int], dict[str, list[float]]]
     backfill: BackfillResult | None = None
     backfill_note: str | None = None
@@ -107,10 +107,10 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
         return {
-            "adapter": self.adapter["id"],
+            "adapter": self.adapter.id if self.adapter is not None else None,
             "data": self.data,
             "kind": self.kind,
-            "figures": self.figures,
+            "figures": self.figures.to_dict(),
             "curve": {"metric": self.curve[0], "k": self.curve[1], "series": self.curve[2]},
             "backfill": self.backfill.to_dict() if self.backfill else None,
             "backfill_note": self.backfill_note,
@@ -189,7 +189,7 @@ def write_report(
             pairs = _pairs_from(data, rec.direction, embed(rec.source), embed(rec.target))
         report = _paired_report(adapter, rec.direction, pairs, dev, stage)
         report.data = data.source if data is not None else "paired embeddings files"
-    report.adapter = rec.to_dict()
+    report.adapter = rec
     if data is not None:  # figures on the adapter's own training data are optimistic
         report.overlap = data.training_overlaps(registry, [rec.id]).get(rec.id)
     elif pairs is not None:
@@ -302,7 +302,7 @@ def _paired_report(
             "A(src) on tgt": list(recall_at_k(adapted, pairs.target, ks, device=dev).values())
         }
         curve = ("own-pair recall@k", ks, series)
-    report = Report({}, "", "labels" if codes is not None else "unlabelled", figures, curve)
+    report = Report(None, "", "labels" if codes is not None else "unlabelled", figures, curve)
     if codes is None:
         report.backfill_note = (
             "the backfill curve needs relevance: give items with labels, or judged queries"
@@ -345,7 +345,7 @@ def _judged_report(
             ("src on src", src.queries, src.items),
         )
     }
-    report = Report({}, data.source, "qrels", figures, ("recall@k", ks, series))
+    report = Report(None, data.source, "qrels", figures, ("recall@k", ks, series))
     sides = _Sides(src.queries, src.items, tgt.queries, tgt.items)
     report.backfill = _backfill(
         adapter, direction, sides, Judge.for_qrels(rel), names, dev, stage("backfill points")

@@ -4,7 +4,7 @@ The registry is a graph: generations are nodes; every adapter record is a
 directed edge from its source generation to its target; generations with the
 same model pin and recipe are joined both ways by identity (they embed into
 one space).  Each adapter edge carries its measured held-out *retention*
-(``figures["retention"]``, on the one scale of :mod:`.scale`: 1.0 = as good
+(``figures.retention``, on the one scale of :mod:`.scale`: 1.0 = as good
 as the gallery generation's own queries); a path's quality is the product of
 its hops' retentions, each capped at 1 (a hop that beats its gallery's own
 queries gains nothing further down a chain), so a direct adapter competes
@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterator
 
 from ..adapters import Adapter, load_registered_adapter
 from ..errors import NoCompatiblePath
-from ..evaluation import RETENTION
 from ..registry import AdapterRecord, Registry, RegistryDocument
 from .hops import Candidate, Hop, adapter_hops
 from .path import QueryPath
@@ -97,7 +96,7 @@ class Resolver:
                     retention,
                     rec.id,
                     rec.family,
-                    dict(rec.figures),
+                    rec.figures,
                     rec.sha256,
                 )
             )
@@ -266,8 +265,8 @@ def _train_hint(doc: RegistryDocument, query: str, gallery: str, what: str = "on
 
 
 def _retention(record: AdapterRecord) -> float | None:
-    value = record.figures.get(RETENTION)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    value = record.figures.retention
+    if value is None or not math.isfinite(value):
         return None
     return max(float(value), 0.0)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
 from ..evaluation.bootstrap import Interval
+from ..registry.figures import Figures
 from .scale import (
     IDENTITY_BASIS,
     hop_basis,
@@ -53,7 +54,7 @@ class Hop:
     retention: float
     adapter_id: str | None = None
     family: str | None = None
-    figures: dict[str, Any] = field(default_factory=dict)
+    figures: Figures = field(default_factory=Figures)
     sha256: str | None = None  # the adapter's weights, as the registry records them
 
     @property
@@ -100,7 +101,7 @@ class Hop:
             "basis": self.basis,
             "interval": ci.to_list() if ci else None,
             "criterion": self.criterion,
-            "figures": dict(self.figures),
+            "figures": self.figures.to_dict(),
         }
 
 

@@ -33,13 +33,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import EmbedRegError, NoCompatiblePath
 from ..evaluation.bootstrap import Interval
-from ..registry import Generation, Registry
+from ..registry import Figures, Generation, PathsRecord, Registry
 from .graph import Resolver
 from .path import QueryPath
 from .policy import PathKind, RoutingPolicy
@@ -88,7 +88,7 @@ class PathOption:
     first: str | None = None
     map_path: QueryPath | None = field(default=None, compare=False, repr=False)
     interval: Interval | None = None
-    figures: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    figures: Figures = field(default_factory=Figures, compare=False, repr=False)
     arith_us: float = 0.0
     memory_bytes: int | None = None
     unavailable: str | None = None
@@ -176,39 +176,38 @@ def _variants(path: QueryPath, registry: Registry) -> list[PathOption]:
     if len(path.adapter_ids) != 1:
         return []
     record = registry.document().adapters.get(path.adapter_ids[0])
-    stored = record.provenance.get("paths") if record is not None else None
+    stored = record.provenance.paths if record is not None else None
     return stored_options(stored, path)
 
 
-def stored_options(stored: Any, path: QueryPath | None = None) -> list[PathOption]:
-    """The fused and cascade options an adapter's ``provenance["paths"]`` holds.
+def stored_options(stored: PathsRecord | None, path: QueryPath | None = None) -> list[PathOption]:
+    """The fused and cascade options an adapter's ``provenance.paths`` holds.
 
     Example:
-        >>> stored_options({"fitted": False, "reason": "no labels"})
+        >>> stored_options(PathsRecord(fitted=False, reason="no labels"))
         []
     """
-    if not isinstance(stored, dict) or not stored.get("fitted"):
+    if stored is None or not stored.fitted:
         return []
     out = []
-    for v in stored.get("variants") or []:
-        kind = str(v.get("kind"))
+    for v in stored.variants:
+        kind = str(v.kind)
         if kind not in (PathKind.FUSED.value, PathKind.CASCADE.value):
             continue
-        figs = v.get("figures") or {}
-        cost = v.get("cost") or {}
+        figs, cost = v.figures, v.cost
         out.append(
             PathOption(
                 PathKind(kind),
-                float(figs.get("retention", 0.0)),
-                "pass" if figs.get("criterion") else "fail",
-                int(cost.get("extra_encodes", 0)),
-                t=v.get("t"),
-                k=v.get("k"),
-                first=v.get("first"),
+                float(figs.retention or 0.0),
+                "pass" if figs.criterion else "fail",
+                int(cost.extra_encodes or 0),
+                t=v.t,
+                k=v.k,
+                first=v.first,
                 map_path=path,
-                interval=Interval.from_value(figs.get("retention.interval")),
+                interval=Interval.from_value(figs.retention_interval),
                 figures=figs,
-                arith_us=float(cost.get("arith_us_per_query", 0.0)),
+                arith_us=float(cost.arith_us_per_query or 0.0),
             )
         )
     return out

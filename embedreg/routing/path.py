@@ -272,8 +272,10 @@ class QueryPath:
 def _criterion_detail(hop: Hop) -> str:
     """``CMC@1 0.801 < 0.934`` from a hop's figures, when they hold the two sides."""
     f = hop.figures
-    for key, label in (("cmc@1", "CMC@1"), ("ndcg@10", "nDCG@10")):
-        mine, theirs = f.get(key), f.get(f"target.{key}")
-        if isinstance(mine, (int, float)) and isinstance(theirs, (int, float)):
+    for mine, theirs, label in (
+        (f.cmc_at_1, f.target.cmc_at_1, "CMC@1"),
+        (f.ndcg_at_10, f.target.ndcg_at_10, "nDCG@10"),
+    ):
+        if mine is not None and theirs is not None:
             return f"{label} {mine:.3f} < {theirs:.3f}"
     return ""

@@ -31,7 +31,7 @@ generation's own) comes from each record's ``criterion`` figure: a path
 *unknown* otherwise (label-free figures cannot judge it).
 
 Example:
-    >>> hop_basis({"retention": 0.97, "retention.basis": "judged-sim@10"})
+    >>> hop_basis(Figures(retention=0.97, retention_basis="judged-sim@10"))
     'judged-sim@10'
     >>> on_scale("agreement@10"), on_scale("cmc@1")
     (False, True)
@@ -41,11 +41,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
-from ..evaluation import ESTIMATE_BASIS, JUDGED_BASIS, RETENTION_BASIS, RETENTION_INTERVAL
+from ..evaluation import ESTIMATE_BASIS, JUDGED_BASIS
 from ..evaluation.bootstrap import Interval
+from ..registry.figures import Figures
 
 __all__ = [
     "IDENTITY_BASIS",
@@ -70,10 +70,9 @@ LEGACY_BASIS = "agreement@10"
 SCALE_BASES = frozenset({"cmc@1", JUDGED_BASIS, ESTIMATE_BASIS, UNSPECIFIED_BASIS, IDENTITY_BASIS})
 
 
-def hop_basis(figures: Mapping[str, Any]) -> str:
+def hop_basis(figures: Figures) -> str:
     """The basis of a record's ``retention`` (``unspecified`` when it names none)."""
-    basis = figures.get(RETENTION_BASIS)
-    return basis if isinstance(basis, str) and basis else UNSPECIFIED_BASIS
+    return figures.retention_basis or UNSPECIFIED_BASIS
 
 
 def on_scale(basis: str) -> bool:
@@ -81,17 +80,14 @@ def on_scale(basis: str) -> bool:
     return basis in SCALE_BASES
 
 
-def hop_interval(figures: Mapping[str, Any]) -> Interval | None:
+def hop_interval(figures: Figures) -> Interval | None:
     """The record's bootstrap interval of ``retention`` (``None`` when it has none)."""
-    n = figures.get("heldout", figures.get("queries", 0))
-    count = n if isinstance(n, int) and not isinstance(n, bool) else 0
-    return Interval.from_value(figures.get(RETENTION_INTERVAL), n=count)
+    return Interval.from_value(figures.retention_interval, n=figures.count)
 
 
-def hop_criterion(figures: Mapping[str, Any]) -> bool | None:
+def hop_criterion(figures: Figures) -> bool | None:
     """The record's criterion verdict (``None``: not measured, e.g. without labels)."""
-    value = figures.get("criterion")
-    return value if isinstance(value, bool) else None
+    return figures.criterion
 
 
 def path_criterion(verdicts: Iterable[bool | None]) -> str:

@@ -7,8 +7,9 @@ line that flags such a use: a hop with no image figures (``modalities.measured``
 lacks ``image``), or one whose image figures failed the criterion.
 
 Example:
+    >>> from embedreg.registry import Figures
     >>> from embedreg.routing.hops import Hop
-    >>> measured = {"modalities.trained": ["text"], "modalities.measured": ["text"]}
+    >>> measured = Figures(modalities_trained=("text",), modalities_measured=("text",))
     >>> hop = Hop("new", "old", 1.0, "new-to-old.procrustes", "procrustes", measured)
     >>> path = QueryPath("new", "old", [hop])
     >>> tower_warning(path, query=Tower.IMAGE, gallery=Tower.IMAGE)[:61]
@@ -53,8 +54,9 @@ def tower_warning(path: QueryPath, *, query: Tower, gallery: Tower) -> str | Non
                 f"'embedreg adapter measure-images {hop.adapter_id} --images IMAGES --queries "
                 "TEXTS' records its image figures"
             )
-        if hop.figures.get(f"{key}.criterion") is False:
-            ours, ref = hop.figures.get(f"{key}.cmc@1"), hop.figures.get(f"{key}.target.cmc@1")
+        use_figures = hop.figures.crossmodal(key)
+        if use_figures is not None and use_figures.criterion is False:
+            ours, ref = use_figures.cmc_at_1, use_figures.target.cmc_at_1
             return (
                 f"{use} through adapter {hop.adapter_id}, which failed the {key.replace('-', '→')} "
                 f"criterion (CMC@1 {ours:.3f} against old/old {ref:.3f})"

@@ -7,7 +7,7 @@ turns the command line's ``-o KEY=VALUE`` / ``-o FAMILY.KEY=VALUE`` into that.
 Example:
     >>> from embedreg.data.synthetic import planted_pairs
     >>> rows = compare_families(planted_pairs(300, 8, 8, seed=0).pairs, families=["identity", "procrustes"])
-    >>> [(r.family, r.figures["recall@1"] > 0.9) for r in rows]
+    >>> [(r.family, r.figures.recall_at_1 > 0.9) for r in rows]
     [('identity', False), ('procrustes', True)]
     >>> options_by_family({"rank": "8", "lambda-orth.lam": "12"}, ["lambda-orth", "lowrank"])
     {'lambda-orth': {'lam': '12'}, 'lowrank': {'rank': '8'}}
@@ -24,6 +24,7 @@ from ..adapters import FamilyConfig, family_class
 from ..adapters import families as installed_families
 from ..data.pairs import MIN_HELDOUT, PairedEmbeddings, minimum_pairs
 from ..errors import DimensionMismatch, ValidationError
+from ..registry.figures import Figures
 from .callbacks import TrainerCallback
 from .config import TrainConfig
 from .data import DEFAULT_HELDOUT, split_pairs
@@ -37,7 +38,7 @@ class FamilyComparison:
     """One row of :func:`compare_families`: a family's figures, or why it could not be fit."""
 
     family: str
-    figures: dict[str, Any] = field(default_factory=dict)
+    figures: Figures = field(default_factory=Figures)
     seconds: float = 0.0
     epochs: int = 0
     error: str | None = None
@@ -46,7 +47,7 @@ class FamilyComparison:
         """JSON-ready form."""
         return {
             "family": self.family,
-            "figures": self.figures,
+            "figures": self.figures.to_dict(),
             "seconds": round(self.seconds, 3),
             "epochs": self.epochs,
             "error": self.error,

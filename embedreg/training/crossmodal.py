@@ -19,7 +19,7 @@ Example:
     >>> texts = training_pairs(reg, "clip-new", "clip-old", texts="captions.jsonl")  # doctest: +SKIP
     >>> images = image_pairs(reg, "clip-new", "clip-old", "heldout.jsonl")  # doctest: +SKIP
     >>> run = train_crossmodal(reg, "clip-new", "clip-old", texts, images=images)[0]  # doctest: +SKIP
-    >>> run.figures["text-image.cmc@1"], run.figures["text-image.target.cmc@1"]  # doctest: +SKIP
+    >>> run.figures.text_image.cmc_at_1, run.figures.text_image.target.cmc_at_1  # doctest: +SKIP
     (0.95, 0.95)
 """
 
@@ -34,9 +34,9 @@ import numpy as np
 from ..adapters import load_registered_adapter
 from ..data.pairs import PairedEmbeddings
 from ..errors import TrainingDataError, ValidationError
-from ..evaluation.crossmodal import IMAGE, TEXT, measure_crossmodal, modalities_figures
+from ..evaluation.crossmodal import IMAGE, TEXT, measure_crossmodal, with_modalities
 from ..models.embed import CachedFn, PairProgress, embed_pairs
-from ..registry import Registry, Tower
+from ..registry import Figures, Registry, Tower
 from .config import TrainConfig
 from .data import DEFAULT_HELDOUT, split_pairs
 from .runs import AdapterRun, train_adapter
@@ -177,13 +177,13 @@ def train_crossmodal(
     )
     run = runs[0]
     trained = [TEXT, IMAGE] if refine else [TEXT]
-    figures: dict[str, Any] = {**run.figures, **modalities_figures(trained, [TEXT])}
+    figures = with_modalities(run.figures, trained, [TEXT])
     if measure_on is not None:
         asked = (
             queries if queries is not None else _queries(fit, heldout, config.seed, fit.source_dim)
         )
-        figures.update(measure_crossmodal(run.adapter, asked, measure_on, device=config.device))
-        figures.update(modalities_figures(trained, [TEXT, IMAGE]))
+        crossmodal = measure_crossmodal(run.adapter, asked, measure_on, device=config.device)
+        figures = with_modalities(figures, trained, [TEXT, IMAGE], crossmodal)
     record = replace(run.record, figures=figures)
     registry.put_adapter(record, replace=True)
     return [replace(run, record=record, figures=figures)]
@@ -196,7 +196,7 @@ def measure_images(
     images: PairedEmbeddings,
     *,
     device: str = "auto",
-) -> dict[str, Any]:
+) -> Figures:
     """Measure a registered backward adapter between two-tower generations on images, and record it.
 
     The figures of :func:`~embedreg.evaluation.crossmodal.measure_crossmodal`
@@ -207,8 +207,8 @@ def measure_images(
     _two_tower(registry, record.source, record.target)
     loaded = load_registered_adapter(registry, adapter)
     figures = measure_crossmodal(loaded.adapter, queries, images, device=device)
-    trained = record.figures.get("modalities.trained") or [TEXT]
-    measured = [*(record.figures.get("modalities.measured") or [TEXT]), IMAGE]
-    merged = {**record.figures, **figures, **modalities_figures(trained, measured)}
+    trained = record.figures.modalities_trained or [TEXT]
+    measured = [*(record.figures.modalities_measured or [TEXT]), IMAGE]
+    merged = with_modalities(record.figures, trained, measured, figures)
     registry.put_adapter(replace(record, figures=merged), replace=True)
     return merged

@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,10 @@ if TYPE_CHECKING:
     IntArray = npt.NDArray[np.int64]
 
 __all__ = ["GradientRun"]
+
+#: Held while a module is initialised from torch's global generator, re-seeded
+#: for the purpose: runs in parallel threads (``auto -o workers=N``) take turns.
+_SEEDING = threading.Lock()
 
 
 def _fits_on_device(device: str, n_bytes: int) -> bool:
@@ -121,7 +126,7 @@ class GradientRun:
         m = moments(data.x, data.y, dev, rows=rows)
         w0 = procrustes_from_moments(m, center=self.loss.center)
         init = AffineMap(w0.astype(np.float32), (m.mean_y - w0 @ m.mean_x).astype(np.float32))
-        with torch.random.fork_rng(devices=[]):
+        with _SEEDING, torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             module = self.cls.build_module(init, opts).to(dev)
         companion = self.cls.companion_module(out_dim, opts)

@@ -14,7 +14,8 @@ data against what the adapter's record keeps of its training data:
   only the hash is checked); items of the data with those ids are counted.
 
 Example:
-    >>> rec = {"training_data": {"item_ids": id_fingerprints(["a", "b"])}}
+    >>> from embedreg.registry.provenance import Provenance, TrainingData
+    >>> rec = Provenance(training_data=TrainingData(item_ids=tuple(id_fingerprints(["a", "b"]))))
     >>> training_overlap("x", rec, ["a", "c"]).text()
     "1 of 2 items (50%) were in x's training data (by item id)"
 """
@@ -25,6 +26,8 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ..registry.provenance import Provenance
 
 __all__ = [
     "MAX_RECORDED_IDS",
@@ -85,15 +88,15 @@ class TrainingOverlap:
 
 def training_overlap(
     adapter: str,
-    provenance: Mapping[str, Any],
+    provenance: Provenance,
     ids: Sequence[str],
     data_sha256: str | None = None,
 ) -> TrainingOverlap | None:
     """The overlap of ``ids`` (or pairs hashing to ``data_sha256``) with the training data, if any."""
-    recorded = provenance.get("training_data") or {}
-    if data_sha256 is not None and recorded.get("sha256") == data_sha256:
+    recorded = provenance.training_data
+    if data_sha256 is not None and recorded.sha256 == data_sha256:
         return TrainingOverlap(adapter, len(ids), len(ids), "sha256")
-    fingerprints = recorded.get("item_ids")
+    fingerprints = recorded.item_ids
     if not fingerprints or not ids:
         return None
     known = set(fingerprints)
@@ -107,7 +110,7 @@ def _each_fingerprint(ids: Iterable[str]) -> Iterable[str]:
 
 
 def overlaps(
-    provenance_of: Mapping[str, Mapping[str, Any]],
+    provenance_of: Mapping[str, Provenance],
     ids: Sequence[str],
     data_sha256: str | None = None,
 ) -> dict[str, TrainingOverlap]:

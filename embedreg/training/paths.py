@@ -1,7 +1,7 @@
 """Fused and cascade paths of an adapter: ``t`` fitted on the training pairs, figures held out.
 
 What ``embedreg adapter train`` adds to a labelled adapter's record
-(``provenance["paths"]``), besides its map's figures (issue 23;
+(``provenance.paths``, a :class:`~embedreg.registry.PathsRecord`), besides its map's figures (issue 23;
 :mod:`embedreg.evaluation.paths` is the arithmetic):
 
 1. **t, by the k-fold machinery of auto.**  The training pairs are cut into
@@ -43,7 +43,7 @@ from ..adapters import Adapter, FamilyConfig
 from ..data.pairs import PairedEmbeddings
 from ..errors import DimensionMismatch, TrainingDataError
 from ..evaluation.bootstrap import bootstrap_interval
-from ..evaluation.figures import store_interval
+from ..evaluation.figures import interval_fields
 from ..evaluation.paths import (
     cascade_scores,
     leave_out,
@@ -51,6 +51,8 @@ from ..evaluation.paths import (
     rank_figures,
     slerp_weights,
 )
+from ..registry.figures import Figures, GridPoint, Scores
+from ..registry.provenance import PathCost, PathsRecord, PathVariant
 from .config import TrainConfig
 from .selection import AutoConfig, Candidate, CandidateResult, Selection, choose, fold_rows
 from .trainer import AdapterTrainer
@@ -103,13 +105,18 @@ def _result(label: str, hits: list[Any], aps: list[Any]) -> CandidateResult:
     return res
 
 
+def _validation(result: CandidateResult) -> Figures:
+    """The pooled validation figures :func:`_result` gave ``result``."""
+    return Figures(cmc_at_1=result.figures["cmc@1"], map=result.figures["map"])
+
+
 def _choose_t(
     train: PairedEmbeddings,
     folds: Sequence[tuple[Rows, Rows]],
     outputs: Sequence[np.ndarray[Any, Any]],
     tolerance: float,
     seed: int,
-) -> tuple[float, str, list[CandidateResult], dict[str, dict[str, float]]]:
+) -> tuple[float, str, list[CandidateResult], dict[str, Figures]]:
     """The fitted ``t``, why, each ``t``'s pooled result, and the cascades' validation figures."""
     codes = np.asarray(train.label_codes())
     hits: dict[float, list[Any]] = {t: [] for t in T_GRID}
@@ -125,7 +132,7 @@ def _choose_t(
     results = [_result(f"t={t:g}", hits[t], aps[t]) for t in T_GRID]
     chosen, reason = choose(results, tolerance, seed)
     t_best = T_GRID[chosen]
-    cascades: dict[str, dict[str, float]] = {}
+    cascades: dict[str, Figures] = {}
     for first in ("map", "fused"):
         t = 1.0 if first == "map" else t_best
         for k in CASCADE_KS:
@@ -136,7 +143,7 @@ def _choose_t(
                 ch.append(h)
                 ca.append(ap)
             hh, aa = np.concatenate(ch), np.concatenate(ca)
-            cascades[f"{first}:{k}"] = {"cmc@1": float(hh.mean()), "map": float(aa.mean())}
+            cascades[f"{first}:{k}"] = Figures(cmc_at_1=float(hh.mean()), map=float(aa.mean()))
     return t_best, reason, results, cascades
 
 
@@ -175,16 +182,62 @@ def path_variants(
 
 def _heldout_figures(
     scores: np.ndarray[Any, Any], codes: Any, before: Any, reference: float
-) -> tuple[dict[str, Any], Any]:
+) -> tuple[Figures, Any]:
     hits, ap = rank_figures(scores, codes, codes)
     n = len(hits)
-    figs: dict[str, Any] = {"cmc@1": float(hits.mean()), "map": float(ap.mean())}
-    figs["retention"] = figs["cmc@1"] / reference if reference > 0 else 0.0
-    figs["retention.basis"] = "cmc@1"
-    figs["criterion"] = bool(figs["cmc@1"] >= reference)
-    store_interval(figs, "cmc@1", bootstrap_interval(hits), n)
-    store_interval(figs, "retention", bootstrap_interval(hits, before), n)
+    cmc1 = float(hits.mean())
+    cmc_span, cmc_note = interval_fields(bootstrap_interval(hits), n)
+    retention_span, retention_note = interval_fields(bootstrap_interval(hits, before), n)
+    spans = {"cmc@1.interval": cmc_span, "retention.interval": retention_span}
+    figs = Figures(
+        cmc_at_1=cmc1,
+        map=float(ap.mean()),
+        retention=cmc1 / reference if reference > 0 else 0.0,
+        retention_basis="cmc@1",
+        criterion=bool(cmc1 >= reference),
+        cmc_at_1_interval=cmc_span,
+        cmc_at_1_interval_note=cmc_note,
+        retention_interval=retention_span,
+        retention_interval_note=retention_note,
+        nulls=frozenset(k for k, v in spans.items() if v is None),
+    )
     return figs, hits
+
+
+def _variant(
+    key: str,
+    figures: Figures,
+    micros: float,
+    t_best: float,
+    results: list[CandidateResult],
+    cascade_validation: dict[str, Figures],
+) -> PathVariant:
+    """The stored variant ``key`` of :func:`path_variants`."""
+    parts = key.split(":")
+    kind = parts[0]
+    first = parts[1] if kind == "cascade" else None
+    k = int(parts[2]) if kind == "cascade" else None
+    fused = kind == "fused" or first == "fused"
+    t = t_best if fused else None
+    nulls = {"first": first, "t": t, "k": k}
+    return PathVariant(
+        kind=kind,
+        first=first,
+        t=t,
+        k=k,
+        figures=figures,
+        validation=(
+            cascade_validation[f"{first}:{k}"]
+            if kind == "cascade"
+            else _validation(results[T_GRID.index(t_best if fused else 1.0)])
+        ),
+        cost=PathCost(
+            extra_encodes=(1 if fused else 0) + (k or 0),
+            second_model=fused,
+            arith_us_per_query=round(micros, 3),
+        ),
+        nulls=frozenset(name for name, v in nulls.items() if v is None),
+    )
 
 
 def fit_paths(
@@ -196,18 +249,15 @@ def fit_paths(
     *,
     tolerance: float = 0.0025,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> PathsRecord:
     """The fused and cascade variants of ``adapter``: ``t`` fitted, every variant held out.
 
     ``outputs[i]`` are the source vectors of fold ``i``'s validation rows
     mapped by the family fit on its other rows.  Returns what the record
-    stores (``provenance["paths"]``).
+    stores (``provenance.paths``).
     """
     if train.labels is None or heldout.labels is None:
-        return {
-            "fitted": False,
-            "reason": "no labels: CMC@1 (the criterion's figure) needs classes",
-        }
+        return _not_fitted("no labels: CMC@1 (the criterion's figure) needs classes")
     t0 = time.perf_counter()
     t_best, reason, results, cascade_validation = _choose_t(train, folds, outputs, tolerance, seed)
     codes = np.asarray(heldout.label_codes())
@@ -220,53 +270,37 @@ def fit_paths(
         t_best,
     )
     base, before = _heldout_figures(variants["old/old"][0], codes, np.ones(len(codes)), 1.0)
-    reference = base["cmc@1"]
+    assert base.cmc_at_1 is not None
+    reference = base.cmc_at_1
     new_new, _ = _heldout_figures(variants["new/new"][0], codes, before, reference)
     rows = []
     for key, (scores, micros) in variants.items():
         if key in ("old/old", "new/new"):
             continue
         figs, _ = _heldout_figures(scores, codes, before, reference)
-        parts = key.split(":")
-        kind = parts[0]
-        first = parts[1] if kind == "cascade" else None
-        k = int(parts[2]) if kind == "cascade" else None
-        fused = kind == "fused" or first == "fused"
-        row: dict[str, Any] = {
-            "kind": kind,
-            "first": first,
-            "t": t_best if fused else None,
-            "k": k,
-            "figures": figs,
-            "validation": (
-                cascade_validation[f"{first}:{k}"]
-                if kind == "cascade"
-                else results[T_GRID.index(t_best if fused else 1.0)].figures
-            ),
-            "cost": {
-                "extra_encodes": (1 if fused else 0) + (k or 0),
-                "second_model": fused,
-                "arith_us_per_query": round(micros, 3),
-            },
-        }
-        rows.append(row)
-    return {
-        "fitted": True,
-        "basis": "cmc@1",
-        "folds": len(folds),
-        "validation_pairs": int(sum(len(v) for _, v in folds)),
-        "validation_gallery": len(train),
-        "heldout": len(heldout),
-        "t": t_best,
-        "t_reason": reason,
-        "t_grid": [{"t": t, **r.figures} for t, r in zip(T_GRID, results, strict=True)],
-        "target.cmc@1": reference,
-        "target.map": base["map"],
-        "source.cmc@1": new_new["cmc@1"],
-        "source.map": new_new["map"],
-        "variants": rows,
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+        rows.append(_variant(key, figs, micros, t_best, results, cascade_validation))
+    return PathsRecord(
+        fitted=True,
+        basis="cmc@1",
+        folds=len(folds),
+        validation_pairs=int(sum(len(v) for _, v in folds)),
+        validation_gallery=len(train),
+        heldout=len(heldout),
+        t=t_best,
+        t_reason=reason,
+        t_grid=tuple(
+            GridPoint(t=t, cmc_at_1=r.figures["cmc@1"], map=r.figures["map"])
+            for t, r in zip(T_GRID, results, strict=True)
+        ),
+        target=Scores(cmc_at_1=reference, map=base.map),
+        source=Scores(cmc_at_1=new_new.cmc_at_1, map=new_new.map),
+        variants=tuple(rows),
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+
+
+def _not_fitted(reason: str) -> PathsRecord:
+    return PathsRecord(fitted=False, reason=reason)
 
 
 #: The most folds fitted when the pairs are too few for 5 (each fold must leave enough to fit).
@@ -294,24 +328,32 @@ def adapter_paths(
     adapter: Adapter,
     config: TrainConfig,
     selection: Selection | None,
-) -> dict[str, Any]:
-    """:func:`fit_paths` for a trained adapter: its family refit on the folds auto cuts.
+) -> PathsRecord:
+    """:func:`fit_paths` for a trained adapter: its family's fit on each of the folds auto cuts.
 
-    ``selection`` (auto's) is accepted for the record; the chosen family and
-    options (``family``, ``options``) are fit again on each fold, so a
-    family trained alone and auto's choice get the same treatment.
+    With ``selection`` (auto's), the chosen candidate's own fold fits are
+    reused when it ran on every fold (``selection.fold_fits``); otherwise
+    the family and options (``family``, ``options``) are fit on each fold
+    here, on the folds auto would cut.
 
     Example::
 
         paths = adapter_paths("procrustes", None, train, heldout, adapter, TrainConfig(), None)
-        paths["t"], [v["kind"] for v in paths["variants"]]
+        paths.t, [v.kind for v in paths.variants]
     """
     if train.labels is None or heldout.labels is None:
         return fit_paths(train, heldout, adapter, [], [])
+    if selection is not None and selection.fold_fits:  # auto fit it on these folds already
+        reused = [(fit, val) for fit, val, _ in selection.fold_fits]
+        mapped = [
+            np.asarray(fold_adapter.transform(train.source[val]), np.float32)
+            for _, val, fold_adapter in selection.fold_fits
+        ]
+        return fit_paths(train, heldout, adapter, reused, mapped, seed=config.seed)
     try:
         folds = fold_rows(len(train), AutoConfig(folds=_folds(family, train)), config.seed + 1)
     except TrainingDataError as exc:
-        return {"fitted": False, "reason": exc.message}
+        return _not_fitted(exc.message)
     trainer = AdapterTrainer(config)
     outputs = []
     for fit_rows, val_rows in folds:
@@ -319,52 +361,52 @@ def adapter_paths(
         try:
             fitted = trainer.fit(family, fit.source, fit.target, fit.labels, options=options)
         except (DimensionMismatch, TrainingDataError) as exc:
-            return {"fitted": False, "reason": exc.message}
+            return _not_fitted(exc.message)
         outputs.append(np.asarray(fitted.adapter.transform(train.source[val_rows]), np.float32))
     return fit_paths(train, heldout, adapter, folds, outputs, seed=config.seed)
 
 
-def variant_label(variant: dict[str, Any]) -> str:
+def variant_label(variant: PathVariant) -> str:
     """``fused t=0.3``, ``cascade K=50 over map``, … for one stored variant.
 
     Example:
-        >>> variant_label({"kind": "cascade", "first": "fused", "t": 0.2, "k": 50})
+        >>> variant_label(PathVariant(kind="cascade", first="fused", t=0.2, k=50))
         'cascade K=50 over fused t=0.2'
     """
-    kind = str(variant.get("kind"))
+    kind = str(variant.kind)
     if kind == "fused":
-        return f"fused t={float(variant.get('t') or 0):g}"
+        return f"fused t={float(variant.t or 0):g}"
     if kind == "cascade":
-        first = str(variant.get("first"))
-        over = f"fused t={float(variant.get('t') or 0):g}" if first == "fused" else first
-        return f"cascade K={variant.get('k')} over {over}"
+        first = str(variant.first)
+        over = f"fused t={float(variant.t or 0):g}" if first == "fused" else first
+        return f"cascade K={variant.k} over {over}"
     return kind
 
 
-def path_rows(paths: Any) -> list[dict[str, str]]:
+def path_rows(paths: PathsRecord | None) -> list[dict[str, str]]:
     """One display row per stored variant (``adapter show``, the Hub card).
 
     Example:
-        >>> path_rows({"fitted": False, "reason": "no labels"})
+        >>> path_rows(PathsRecord(fitted=False, reason="no labels"))
         []
     """
-    if not isinstance(paths, dict) or not paths.get("fitted"):
+    if paths is None or not paths.fitted:
         return []
     rows = []
-    for v in paths.get("variants") or []:
-        figs, cost = v.get("figures") or {}, v.get("cost") or {}
-        ci = figs.get("cmc@1.interval")
-        band = f"[{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]" if isinstance(ci, list) else "—"
+    for v in paths.variants:
+        figs, cost = v.figures, v.cost
+        ci = figs.cmc_at_1_interval
+        band = f"[{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]" if ci is not None else "—"
         rows.append(
             {
                 "path": variant_label(v),
-                "cmc": f"{100 * float(figs.get('cmc@1', 0)):.2f}",
+                "cmc": f"{100 * float(figs.cmc_at_1 or 0):.2f}",
                 "interval": band,
-                "map": f"{100 * float(figs.get('map', 0)):.2f}",
-                "retention": f"{float(figs.get('retention', 0)):.3f}",
-                "criterion": "pass" if figs.get("criterion") else "FAIL",
-                "encodes": str(cost.get("extra_encodes", 0)),
-                "us": f"{float(cost.get('arith_us_per_query', 0)):.1f}",
+                "map": f"{100 * float(figs.map or 0):.2f}",
+                "retention": f"{float(figs.retention or 0):.3f}",
+                "criterion": "pass" if figs.criterion else "FAIL",
+                "encodes": str(cost.extra_encodes or 0),
+                "us": f"{float(cost.arith_us_per_query or 0):.1f}",
             }
         )
     return rows

@@ -16,6 +16,12 @@ fold, so the work is ordered to spend as little as the choice allows:
    fold stops early on its own validation part; its other folds train for
    that fold's best epoch count (no epochs spent waiting for patience).
 
+The gradient candidates of one fold are independent fits (their own
+results, tallies and seeded generators; the one module initialisation that
+re-seeds torch's global generator takes a lock), so ``-o workers=N`` fits
+them in threads, with the same figures; trainer callbacks are then called
+one at a time (:class:`Serial`).
+
 Which candidate wins is decided on the pooled figures exactly as before; a
 candidate stopped by the race is not among those compared.
 
@@ -31,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,13 +46,8 @@ import numpy as np
 
 from ..data.pairs import PairedEmbeddings
 from ..errors import DimensionMismatch, TrainingDataError
-from ..evaluation.metrics import (
-    average_precisions,
-    cmc_hits,
-    mean_average_precision,
-    own_pair_ranks,
-)
-from .callbacks import TrainResult
+from ..evaluation.metrics import QUERY_CHUNK, cmc_hits
+from .callbacks import EpochStats, TrainerCallback, TrainResult, TrainStart
 from .trainer import AdapterTrainer
 
 if TYPE_CHECKING:
@@ -55,12 +57,14 @@ __all__ = [
     "BOOTSTRAP",
     "RACE_LEVEL",
     "Fold",
+    "Serial",
     "Tally",
     "clearly_behind",
     "cut_folds",
     "difference_interval",
     "duration",
     "fit_fold",
+    "race",
     "rough_seconds",
 ]
 
@@ -137,22 +141,64 @@ def clearly_behind(
 def _score(
     adapter_out: np.ndarray[Any, Any], val: PairedEmbeddings, device: str
 ) -> tuple[str, BoolArray, dict[str, float], np.ndarray[Any, np.dtype[np.float64]] | None]:
-    """The basis, per-query successes, figures and (labels) per-query AP of adapted queries."""
+    """The basis, per-query successes, figures and (labels) per-query AP of adapted queries.
+
+    One similarity matrix and one sort per chunk of queries serve own-pair
+    recall@1, CMC top-1 and the APs, with the exact arithmetic of
+    :func:`~embedreg.evaluation.metrics.own_pair_ranks`,
+    :func:`~embedreg.evaluation.metrics.cmc_hits`,
+    :func:`~embedreg.evaluation.metrics.mean_average_precision` and
+    :func:`~embedreg.evaluation.metrics.average_precisions` (each of which
+    would compute and sort it again; tested equal).
+    """
+    import torch
+
     codes = val.label_codes()
-    ranks = own_pair_ranks(adapter_out, val.target, device=device)
-    figures = {"recall@1": float((ranks == 0).mean())}
-    if codes is None:
-        return "recall@1", ranks == 0, figures, None
-    hits = cmc_hits(adapter_out, val.target, codes, codes, 1, device=device)
-    figures["cmc@1"] = float(hits.mean())
-    figures["map"] = mean_average_precision(adapter_out, val.target, codes, codes, device=device)
-    aps = average_precisions(adapter_out, val.target, codes, codes, device=device)
-    return "cmc@1", hits, figures, aps
+    if adapter_out.shape[1] != val.target.shape[1] or adapter_out.shape[0] != len(val):
+        raise DimensionMismatch(val.target.shape[1], adapter_out.shape[1], "adapted queries")
+    norm = torch.nn.functional.normalize
+    q_all = norm(
+        torch.as_tensor(np.ascontiguousarray(adapter_out, np.float32), device=device), dim=1
+    )
+    g = norm(torch.as_tensor(np.ascontiguousarray(val.target, np.float32), device=device), dim=1)
+    lab = torch.as_tensor(codes, device=device) if codes is not None else None
+    ranks, hits, aps = [], [], []
+    ap_total, ap_counted = 0.0, 0
+    for start in range(0, q_all.shape[0], QUERY_CHUNK):
+        sims = q_all[start : start + QUERY_CHUNK] @ g.T
+        rows = torch.arange(sims.shape[0], device=sims.device)
+        own = sims[rows, rows + start]
+        ranks.append(((sims >= own[:, None]).sum(1) - 1).cpu())
+        if lab is None:
+            continue
+        sims[rows, rows + start] = -torch.inf  # leave-one-out
+        q_lab = lab[start : start + sims.shape[0]]
+        top = torch.topk(sims, 1, dim=1).indices.cpu()
+        hits.append(lab.cpu()[top[:, 0]] == q_lab.cpu())
+        order = torch.argsort(sims, dim=1, descending=True, stable=True)
+        rel = (lab[order] == q_lab[:, None]).float()
+        rel[:, -1] = 0.0  # the left-out item sorts last; it is not a candidate
+        n_rel = rel.sum(1)
+        at = torch.arange(1, rel.shape[1] + 1, device=rel.device, dtype=torch.float32)
+        ap, keep = ((rel.cumsum(1) / at) * rel).sum(1) / n_rel.clamp(min=1), n_rel > 0
+        ap_total += float(ap[keep].sum())
+        ap_counted += int(keep.sum())
+        part = ap.double().cpu().numpy()
+        part[~keep.cpu().numpy()] = np.nan
+        aps.append(part)
+    own_rank = torch.cat(ranks).numpy().astype(np.int64)
+    figures = {"recall@1": float((own_rank == 0).mean())}
+    if lab is None:
+        return "recall@1", own_rank == 0, figures, None
+    cmc1 = np.asarray(torch.cat(hits).numpy(), dtype=bool)
+    figures["cmc@1"] = float(cmc1.mean())
+    figures["map"] = float(ap_total / ap_counted) if ap_counted else 0.0
+    return "cmc@1", cmc1, figures, np.concatenate(aps)
 
 
 @dataclass
 class Tally:
-    """One candidate's fold fits so far: per-query hits, query-weighted figures, first fit."""
+    """One candidate's fold fits so far: per-query hits, query-weighted figures, first fit, its adapters."""
 
     hits: list[np.ndarray[Any, np.dtype[np.bool_]]] = field(default_factory=list)
     aps: list[np.ndarray[Any, np.dtype[np.float64]]] = field(default_factory=list)
@@ -160,6 +206,7 @@ class Tally:
     first: TrainResult | None = None
     basis: str = "cmc@1"
     seconds: float = 0.0
+    adapters: list[Any] = field(default_factory=list, repr=False)
 
     def pooled(self) -> dict[str, float]:
         n = sum(len(h) for h in self.hits)
@@ -180,6 +227,7 @@ def fit_fold(
         res.error = exc.message
         return
     tally.first = fitted if tally.first is None else tally.first
+    tally.adapters.append(fitted.adapter)  # the winner's fold fits serve its fused path's t
     tally.basis, fold_hits, figures, aps = _score(
         fitted.adapter.transform(fold.val.source), fold.val, device
     )
@@ -192,6 +240,71 @@ def fit_fold(
     res.folds += 1
     tally.seconds += time.perf_counter() - t0
     res.seconds = tally.seconds
+
+
+class Serial(TrainerCallback):
+    """A callback that fits in parallel threads call one at a time."""
+
+    lock = threading.Lock()
+
+    def __init__(self, inner: TrainerCallback) -> None:
+        self.inner = inner
+
+    def on_train_begin(self, start: TrainStart) -> None:
+        with self.lock:
+            self.inner.on_train_begin(start)
+
+    def on_epoch_end(self, stats: EpochStats) -> bool | None:
+        with self.lock:
+            return self.inner.on_epoch_end(stats)
+
+    def on_train_end(self, result: TrainResult) -> None:
+        with self.lock:
+            self.inner.on_train_end(result)
+
+
+def race(
+    results: list[CandidateResult],
+    tallies: list[Tally],
+    alive: list[int],
+    done: int,
+    n_folds: int,
+    seed: int,
+) -> list[int]:
+    """The gradient candidates still running after ``done`` folds (see :mod:`.racing`).
+
+    One stops when the leader is clearly ahead of it on the queries so far, or
+    when a simpler candidate is as good on them and clearly ahead on mAP (of
+    tied candidates the simplest near the top mAP is taken: it could not be).
+    """
+    scored = [
+        i
+        for i, r in enumerate(results)
+        if r.error is None and r.stopped is None and len(tallies[i].hits) >= done
+    ]
+    hits = {i: np.concatenate(tallies[i].hits[:done]) for i in scored}
+    aps = {i: np.concatenate(tallies[i].aps[:done]) for i in scored if tallies[i].aps}
+    leader = max(scored, key=lambda i: (float(hits[i].mean()), -i))
+    n_q = len(hits[leader])
+    still = []
+    for i in alive:
+        why = None
+        lead = clearly_behind(hits[leader], hits[i], seed) if i != leader else None
+        if lead is not None:
+            why = f"{results[leader].candidate.label} ahead on {tallies[i].basis}"
+        for s in (s for s in scored if s < i and s in aps and i in aps and why is None):
+            if hits[s].mean() >= hits[i].mean():
+                lead = clearly_behind(aps[s], aps[i], seed)
+                if lead is not None:
+                    why = f"{results[s].candidate.label} (simpler) as good and ahead on mAP"
+        if why is None or lead is None:
+            still.append(i)
+            continue
+        results[i].stopped = (
+            f"stopped after {done} of {n_folds} folds: {why} by {100 * lead[0]:+.1f} to "
+            f"{100 * lead[1]:+.1f} points on their {n_q} queries"
+        )
+    return still
 
 
 def rough_seconds(

@@ -29,7 +29,7 @@ Example:
     ...     _ = reg.add_generation(Generation(name, HubSource("org/" + name, "0" * 40), Recipe(), dim))
     >>> pairs = planted_pairs(400, 12, 16, noise=0.05, seed=0).pairs
     >>> runs = train_adapter(reg, "v2", "v1", pairs, family="procrustes")
-    >>> runs[0].record.id, runs[0].record.direction, runs[0].figures["recall@1"] > 0.9
+    >>> runs[0].record.id, runs[0].record.direction, runs[0].figures.recall_at_1 > 0.9
     ('v2-to-v1.procrustes', 'backward', True)
 """
 
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .._version import __version__
@@ -59,6 +59,14 @@ from ..errors import (
 )
 from ..evaluation import measure
 from ..registry import AdapterRecord, Generation, Registry, validate_name
+from ..registry.figures import Figures
+from ..registry.provenance import (
+    GenerationPin,
+    Provenance,
+    SelectionRecord,
+    TrainingData,
+    TrainingRun,
+)
 from ..util.clock import utc_now
 from ..util.hashing import canonical_json_sha256
 from .callbacks import TrainerCallback, TrainResult
@@ -93,7 +101,7 @@ class AdapterRun:
     adapter: Adapter
     #: How it was trained; ``None`` when an identical request found it registered already.
     training: TrainResult | None
-    figures: dict[str, Any]
+    figures: Figures
 
 
 def fit_and_measure(
@@ -103,7 +111,7 @@ def fit_and_measure(
     config: TrainConfig,
     options: FamilyConfig | Mapping[str, Any] | None = None,
     callbacks: Sequence[TrainerCallback] = (),
-) -> tuple[TrainResult, dict[str, Any]]:
+) -> tuple[TrainResult, Figures]:
     """Fit ``family`` on ``train`` and measure it on ``heldout`` (nothing is stored)."""
     result, _selection = fit_family(family, train, config, options, callbacks)
     return result, measure_result(result, heldout, config)
@@ -141,17 +149,15 @@ def make_options(family: str, options: FamilyConfig | Mapping[str, Any] | None) 
     return family_class(family).make_config(options)
 
 
-def measure_result(
-    result: TrainResult, heldout: PairedEmbeddings, config: TrainConfig
-) -> dict[str, Any]:
+def measure_result(result: TrainResult, heldout: PairedEmbeddings, config: TrainConfig) -> Figures:
     """The held-out figures of a fitted adapter, with its family's headline settings.
 
     The settings (:meth:`~embedreg.adapters.Adapter.card_facts`, e.g. the
-    absolute λ of a λ-orthogonal map) stand beside the figures they explain.
+    absolute λ of a λ-orthogonal map) stand beside the figures they explain
+    (in :attr:`~embedreg.registry.Figures.extra`, read with ``setting``).
     """
     figures = measure(result.adapter, heldout, device=config.device)
-    figures.update(result.adapter.card_facts())
-    return figures
+    return replace(figures, extra={**figures.extra, **result.adapter.card_facts()})
 
 
 def train_adapter(
@@ -229,7 +235,7 @@ def train_adapter(
         request = _request_hash(pairs, src, tgt, d, family, family_options, config, heldout)
         existing = doc.adapters.get(ident)
         if existing is not None and not replace_existing:
-            if existing.provenance.get("request") != request:
+            if existing.provenance.request != request:
                 err = DuplicateName("adapter", ident, "an existing adapter")
                 err.hint = (
                     "pass --replace (replace_existing=True) to overwrite it, "
@@ -255,16 +261,18 @@ def train_adapter(
         result, selection = fit_family(family, tr, config, family_options, callbacks, on_stage)
         figures = measure_result(result, te, config)
         provenance = _provenance(pairs, src, tgt, d, config, result, tr.ids, len(te), heldout)
-        provenance["request"] = request
+        provenance = replace(provenance, request=request)
         if fit_paths:
             if on_stage:
                 on_stage("fitting the fused path's t and measuring cascades")
-            provenance["paths"] = adapter_paths(
+            paths = adapter_paths(
                 result.family, result.options, tr, te, result.adapter, config, selection
             )
+            provenance = replace(provenance, paths=paths)
         if selection is not None:
-            provenance["requested_family"] = AUTO
-            provenance["selection"] = selection.to_dict()
+            # the selection's JSON-ready form, typed as the record keeps it
+            chosen = SelectionRecord.from_dict(selection.to_dict())
+            provenance = replace(provenance, requested_family=AUTO, selection=chosen)
         record = store_adapter(
             registry,
             result.adapter,
@@ -283,16 +291,16 @@ def train_adapter(
 
 def evaluate_adapter(
     registry: Registry, adapter: str, pairs: PairedEmbeddings, *, device: str = "auto"
-) -> dict[str, Any]:
+) -> Figures:
     """Measure registered adapter ``adapter`` on ``pairs`` (source: its source generation's vectors).
 
     Returns the figures of :func:`embedreg.evaluation.measure`; the record is
     not changed.  When ``pairs`` are (or include) the adapter's training data
-    (:mod:`embedreg.training.overlap`), ``figures["training_overlap"]`` says
+    (:mod:`embedreg.training.overlap`), ``figures.training_overlap`` says
     how much: those figures are optimistic.
 
     Example:
-        >>> evaluate_adapter(reg, "v3-to-v2.lambda-orth", pairs)["recall@1"]  # doctest: +SKIP
+        >>> evaluate_adapter(reg, "v3-to-v2.lambda-orth", pairs).recall_at_1  # doctest: +SKIP
         0.93
     """
     loaded = load_registered_adapter(registry, adapter)
@@ -305,7 +313,7 @@ def evaluate_adapter(
     figures = measure(loaded.adapter, pairs, device=device)
     overlap = training_overlap(adapter, record.provenance, pairs.ids, pairs.content_hash())
     if overlap is not None:  # optimistic figures: said so
-        figures["training_overlap"] = overlap.to_dict()
+        figures = replace(figures, training_overlap=overlap.to_dict())
     return figures
 
 
@@ -348,13 +356,13 @@ def _check_generation_names(pairs: PairedEmbeddings, new: Generation, old: Gener
             )
 
 
-def _generation_summary(gen: Generation) -> dict[str, Any]:
-    return {
-        "generation": gen.name,
-        "pin": gen.pin,
-        "recipe_hash": gen.recipe.hash,
-        "dimension": gen.dimension,
-    }
+def _generation_summary(gen: Generation) -> GenerationPin:
+    return GenerationPin(
+        generation=gen.name,
+        pin=gen.pin,
+        recipe_hash=gen.recipe.hash,
+        dimension=gen.dimension,
+    )
 
 
 def _request_hash(
@@ -409,43 +417,40 @@ def _provenance(
     train_ids: Sequence[str],
     n_heldout: int,
     heldout: float,
-) -> dict[str, Any]:
+) -> Provenance:
     adapter = result.adapter
     n_train = len(train_ids)
     hyper: dict[str, Any] = {}
     if adapter.fitting == "gradient":
         hyper.update((result.config or config).to_dict())
     hyper.update(result.options.to_dict())
-    return {
-        "embedreg_version": __version__,
-        "family": adapter.family,
-        "direction": direction,
-        "source": _generation_summary(src),
-        "target": _generation_summary(tgt),
-        "training_data": {
-            "sha256": pairs.content_hash(),
-            "pairs": len(pairs),
-            "train": n_train,
-            "heldout": n_heldout,
-            "heldout_fraction": heldout,
-            "split_seed": config.seed,
-            "labels": pairs.labels is not None,
-            # which items trained it, so that figures on them can be flagged
-            **(
-                {"item_ids": id_fingerprints(train_ids)}
-                if len(train_ids) <= MAX_RECORDED_IDS
-                else {}
-            ),
-        },
-        "hyperparameters": hyper,
-        "settings": adapter.card_facts(),
-        "training": {
-            "device": result.device,
-            "epochs": result.epochs_run,
-            "best_epoch": result.best_epoch,
-            "batch_size": result.batch_size or None,
-            "seconds": round(result.seconds, 3),
-            "validation_pairs": result.n_validation,
-        },
-        "created": utc_now(),
-    }
+    # which items trained it, so that figures on them can be flagged
+    item_ids = id_fingerprints(train_ids) if n_train <= MAX_RECORDED_IDS else None
+    return Provenance(
+        embedreg_version=__version__,
+        family=adapter.family,
+        direction=direction,
+        source=_generation_summary(src),
+        target=_generation_summary(tgt),
+        training_data=TrainingData(
+            sha256=pairs.content_hash(),
+            pairs=len(pairs),
+            train=n_train,
+            heldout=n_heldout,
+            heldout_fraction=heldout,
+            split_seed=config.seed,
+            labels=pairs.labels is not None,
+            item_ids=tuple(item_ids) if item_ids is not None else None,
+        ),
+        hyperparameters=hyper,
+        settings=adapter.card_facts(),
+        training=TrainingRun.recorded(
+            device=result.device,
+            epochs=result.epochs_run,
+            best_epoch=result.best_epoch,
+            batch_size=result.batch_size or None,
+            seconds=round(result.seconds, 3),
+            validation_pairs=result.n_validation,
+        ),
+        created=utc_now(),
+    )

@@ -23,7 +23,10 @@ has no way to know beforehand.  So:
    closed forms run on every fold first; the gradient candidates fold by
    fold, each stopped once clearly behind on the queries so far, their later
    folds trained for the first fold's best epoch count
-   (:mod:`embedreg.training.racing`).
+   (:mod:`embedreg.training.racing`).  With ``-o workers=N`` (0: one per
+   CPU core) the gradient candidates of a fold are fit N at a time in
+   threads: the same figures and choice, sooner where the cores are free
+   (torch runs the small products of these fits on one core or little more).
 3. **Choose.**  The best pooled figure (CMC@1, or recall@1) leads.  A
    candidate is *tied* with it when its figure is within ``-o
    tolerance=0.0025`` *and* the paired bootstrap interval of the difference
@@ -42,7 +45,7 @@ has no way to know beforehand.  So:
    exactly the adapter ``--family NAME -o …`` would train.
 
 Every candidate's validation figures go in the adapter's record
-(``provenance["selection"]``), ``embedreg adapter show`` lists them and
+(``provenance.selection``), ``embedreg adapter show`` lists them and
 the adapter's Hub card carries them.
 
 Example:
@@ -53,8 +56,10 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -69,14 +74,15 @@ from ..errors import TrainingDataError, ValidationError
 from .callbacks import TrainerCallback, TrainResult
 from .config import TrainConfig
 from .racing import (
+    Serial,
     Tally,
-    clearly_behind,
     cut_folds,
     difference_interval,
     duration,
     fit_fold,
     rough_seconds,
 )
+from .racing import race as _race
 from .trainer import AdapterTrainer
 
 __all__ = [
@@ -122,6 +128,12 @@ class AutoConfig(FamilyConfig):
     refit: bool = field(
         default=True, metadata={"help": "fit the chosen candidate again on all training pairs"}
     )
+    workers: int = field(
+        default=1,
+        metadata={
+            "help": "gradient candidates fit at once on each fold, in threads (0: one per core)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 1:
@@ -132,6 +144,14 @@ class AutoConfig(FamilyConfig):
             )
         if self.tolerance != 0:
             check_positive("tolerance", self.tolerance)
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ValidationError(
+                f"workers must be a whole number of at least 0, got {self.workers!r}"
+            )
+
+    def threads(self) -> int:
+        """How many fits run at once (``workers``, 0 meaning one per CPU core)."""
+        return self.workers or os.cpu_count() or 1
 
     def family_names(self) -> list[str] | None:
         """The families asked for, or ``None`` for every installed one."""
@@ -222,6 +242,8 @@ class Selection:
 
     ``n_fit`` is the pairs each candidate was fit on (the first fold's),
     ``n_validation`` the validation queries pooled over the ``folds``.
+    ``fold_fits`` holds the chosen candidate's fit per fold (fit rows,
+    validation rows, adapter) when it ran on every fold; not stored.
     """
 
     basis: str
@@ -233,6 +255,7 @@ class Selection:
     seconds: float = 0.0
     folds: int = 1
     reference: float | None = None
+    fold_fits: list[tuple[Any, Any, Any]] = field(default_factory=list, repr=False)
 
     @property
     def winner(self) -> CandidateResult:
@@ -240,7 +263,7 @@ class Selection:
         return self.results[self.chosen]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as stored in ``provenance["selection"]``."""
+        """JSON-ready form, as stored in ``provenance.selection``."""
         return {
             "basis": self.basis,
             "folds": self.folds,
@@ -339,50 +362,6 @@ def _basis_name(result: CandidateResult) -> str:
     return "cmc@1" if "cmc@1" in result.figures else "recall@1"
 
 
-def _race(
-    results: list[CandidateResult],
-    tallies: list[Tally],
-    alive: list[int],
-    done: int,
-    n_folds: int,
-    seed: int,
-) -> list[int]:
-    """The gradient candidates still running after ``done`` folds (see :mod:`.racing`).
-
-    One stops when the leader is clearly ahead of it on the queries so far, or
-    when a simpler candidate is as good on them and clearly ahead on mAP (of
-    tied candidates the simplest near the top mAP is taken: it could not be).
-    """
-    scored = [
-        i
-        for i, r in enumerate(results)
-        if r.error is None and r.stopped is None and len(tallies[i].hits) >= done
-    ]
-    hits = {i: np.concatenate(tallies[i].hits[:done]) for i in scored}
-    aps = {i: np.concatenate(tallies[i].aps[:done]) for i in scored if tallies[i].aps}
-    leader = max(scored, key=lambda i: (float(hits[i].mean()), -i))
-    n_q = len(hits[leader])
-    still = []
-    for i in alive:
-        why = None
-        lead = clearly_behind(hits[leader], hits[i], seed) if i != leader else None
-        if lead is not None:
-            why = f"{results[leader].candidate.label} ahead on {tallies[i].basis}"
-        for s in (s for s in scored if s < i and s in aps and i in aps and why is None):
-            if hits[s].mean() >= hits[i].mean():
-                lead = clearly_behind(aps[s], aps[i], seed)
-                if lead is not None:
-                    why = f"{results[s].candidate.label} (simpler) as good and ahead on mAP"
-        if why is None or lead is None:
-            still.append(i)
-            continue
-        results[i].stopped = (
-            f"stopped after {done} of {n_folds} folds: {why} by {100 * lead[0]:+.1f} to "
-            f"{100 * lead[1]:+.1f} points on their {n_q} queries"
-        )
-    return still
-
-
 def select_adapter(
     train: PairedEmbeddings,
     config: TrainConfig,
@@ -438,20 +417,34 @@ def select_adapter(
             if results[i].error is None:
                 fit_fold(trainer, results[i], tallies[i], fold, device)
     alive = list(gradient)  # 2. gradient candidates fold by fold, raced
-    for k, fold in enumerate(parts):
-        for i in alive:
-            first = tallies[i].first
-            epochs = first.best_epoch if first is not None else 0
-            shared = (  # 3. the first fold's best epoch count, no patience spent
-                AdapterTrainer(replace(config, epochs=epochs, patience=epochs), callbacks=callbacks)
-                if epochs > 0
-                else trainer
-            )
-            say(f"fold {k + 1}/{k_folds}: {results[i].candidate.label} ({len(fold.fit)} pairs)")
-            fit_fold(shared, results[i], tallies[i], fold, device)
-        alive = [i for i in alive if results[i].error is None]
-        if alive and k + 1 < k_folds:
-            alive = _race(results, tallies, alive, k + 1, k_folds, config.seed)
+    threads = min(cfg.threads(), len(alive)) if alive else 1
+    hooks = list(callbacks) if threads == 1 else [Serial(cb) for cb in callbacks]
+    pool = ThreadPoolExecutor(threads, "embedreg-auto") if threads > 1 else None
+    try:
+        for k, fold in enumerate(parts):
+            jobs = []
+            for i in alive:
+                first = tallies[i].first
+                epochs = first.best_epoch if first is not None else 0
+                shared = (  # 3. the first fold's best epoch count, no patience spent
+                    AdapterTrainer(replace(config, epochs=epochs, patience=epochs), callbacks=hooks)
+                    if epochs > 0
+                    else AdapterTrainer(config, callbacks=hooks)
+                )
+                say(f"fold {k + 1}/{k_folds}: {results[i].candidate.label} ({len(fold.fit)} pairs)")
+                jobs.append((shared, results[i], tallies[i], fold, device))
+            if pool is None:
+                for job in jobs:
+                    fit_fold(*job)
+            else:  # each fit on its own result and tally; the same figures as one by one
+                for done in [pool.submit(fit_fold, *job) for job in jobs]:
+                    done.result()
+            alive = [i for i in alive if results[i].error is None]
+            if alive and k + 1 < k_folds:
+                alive = _race(results, tallies, alive, k + 1, k_folds, config.seed)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     for res, tally in zip(results, tallies, strict=True):
         if res.error is None and tally.hits:
             res.figures = tally.pooled()
@@ -486,4 +479,9 @@ def select_adapter(
         len(folds),
         reference,
     )
+    if len(tallies[chosen].adapters) == len(folds):
+        selection.fold_fits = [
+            (fit, val, adapter)
+            for (fit, val), adapter in zip(folds, tallies[chosen].adapters, strict=True)
+        ]
     return final, selection

@@ -8,8 +8,9 @@
 - :mod:`.options`: :class:`PartialChoice` and :class:`JobOptions`, the values a job is asked with;
 - :mod:`.history`: :func:`status`, :func:`rollback`, :func:`finalize`;
 - :mod:`.job`, :mod:`.switch`: the journal, and the atomic switch to the new version;
-- :mod:`.quality`, :mod:`.costs`, :mod:`.selection`, :mod:`.calibrate`: the
-  estimates, the measured rates, which items go first, score calibration.
+- :mod:`.survey`, :mod:`.quality`, :mod:`.costs`, :mod:`.selection`,
+  :mod:`.calibrate`: what a plan stands on (segments, paths, rates, sizes),
+  the estimates, the measured rates, which items go first, score calibration.
 
 Example:
     >>> import embedreg.upgrade as up

@@ -44,7 +44,7 @@ from ..models.sharded import (
     processes,
     run,
 )
-from ..registry import Registry
+from ..registry import Generation, Registry
 from ..routing import Resolver, RoutingPolicy
 from ..util.atomic import atomic_write_bytes
 from ..util.clock import utc_now
@@ -123,42 +123,97 @@ def _new_job(
 ) -> Job:
     """Choose the items, write them and the work spec, then the journal (the commit point)."""
     fraction = partial.fraction if strategy == Strategy.PARTIAL else 1.0
-    order, seed = partial.order, partial.seed
     g = Gallery.load(root)
     target = registry.generation(to)
-    old = [s for s in g.generations if s != target.name and g.segments[s].count]
     candidates = [i for i in g.ids() if g.item(i).segment != target.name]
+    _check_request(root, target.name, strategy, promote, candidates)
+    todo, forward = _choose(g, target.name, strategy, partial, candidates, resolver)
+    _check_sizes(g, target.name, strategy, len(todo), len(candidates))
+    _write_work(root, g, target, todo, options)
+    info = g.manifest()
+    moved = len(candidates) if strategy == "forward" else 0
+    job = Job(
+        id=uuid.uuid4().hex[:12],
+        state="running",
+        target=target,
+        strategy=strategy,
+        fraction=fraction,
+        order=partial.order,
+        seed=partial.seed,
+        promote=promote,
+        base_version=int(info["version"]),
+        base_hash=info["content_hash"],
+        counts={
+            "items": len(g),
+            "reembed": len(todo),
+            "forward": moved,
+            "kept": len(g) - len(todo) - moved,
+        },
+        chunk_size=options.chunk_size,
+        created=utc_now(),
+        forward=forward,
+    )
+    write_job(root, job)
+    return job
+
+
+def _check_request(
+    root: Path, target: str, strategy: str, promote: str | None, candidates: list[str]
+) -> None:
+    """Refuse an upgrade with nothing to move, or a promotion a partial upgrade cannot earn."""
     if not candidates:
         raise ValidationError(
-            f"every item of {root} is already embedded by {target.name}", "no upgrade is needed"
+            f"every item of {root} is already embedded by {target}", "no upgrade is needed"
         )
     if promote is not None and strategy == "partial":
         raise ValidationError(
-            f"--promote {promote} moves the alias once the gallery is wholly {target.name}, "
+            f"--promote {promote} moves the alias once the gallery is wholly {target}, "
             "and a partial upgrade leaves part of it as it is",
             "promote after a reembed or forward upgrade",
         )
+
+
+def _choose(
+    g: Gallery,
+    target: str,
+    strategy: str,
+    partial: PartialChoice,
+    candidates: list[str],
+    resolver: Resolver,
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The items to re-embed (in the gallery's order) and each old segment's forward path.
+
+    ``partial`` takes a fraction of the ``candidates`` in its order (``worst``
+    scores each item by how far its vector moves on a round trip through the
+    forward and back paths); ``reembed`` takes them all, ``forward`` none.
+    """
+    old = [s for s in g.generations if s != target and g.segments[s].count]
+    order = partial.order
     forward: dict[str, list[str]] = {}
     if strategy in ("forward",) or (strategy == "partial" and order == "worst"):
-        forward = {s: resolver.resolve(s, target.name).adapter_ids for s in old}
-    if strategy == "partial":
-        back = {s: resolver.resolve(target.name, s) for s in old}  # the rest must stay searchable
-        count = max(1, round(fraction * len(candidates)))
-        scores: dict[str, float] | None = None
-        if order == "worst":
-            scores = {}
-            for s in old:
-                ids = g.ids(s)
-                fwd = resolver.resolve(s, target.name)
-                values = round_trip(g.vectors(ids), fwd, back[s])
-                scores.update(zip(ids, values.tolist(), strict=True))
-        chosen = set(select(candidates, count, order, seed=seed, scores=scores))
-        todo = [i for i in candidates if i in chosen]
-    elif strategy == "reembed":
-        todo = candidates
-    else:
-        todo = []
-    _check_sizes(g, target.name, strategy, len(todo), len(candidates))
+        forward = {s: resolver.resolve(s, target).adapter_ids for s in old}
+    if strategy == "reembed":
+        return candidates, forward
+    if strategy != "partial":
+        return [], forward
+    back = {s: resolver.resolve(target, s) for s in old}  # the rest must stay searchable
+    count = max(1, round(partial.fraction * len(candidates)))
+    scores: dict[str, float] | None = None
+    if order == "worst":
+        scores = {}
+        for s in old:
+            ids = g.ids(s)
+            fwd = resolver.resolve(s, target)
+            values = round_trip(g.vectors(ids), fwd, back[s])
+            scores.update(zip(ids, values.tolist(), strict=True))
+    chosen = set(select(candidates, count, order, seed=partial.seed, scores=scores))
+    return [i for i in candidates if i in chosen], forward
+
+
+def _write_work(
+    root: Path, g: Gallery, target: Generation, todo: list[str], options: JobOptions
+) -> None:
+    """Write the items to re-embed, with their texts, and the work spec of their chunks."""
     untexted = [i for i in todo if not g.item(i).text]
     if untexted:
         raise ValidationError(
@@ -171,12 +226,7 @@ def _new_job(
     lines = []
     for item_id in todo:
         rec = g.item(item_id)
-        row = {
-            "id": item_id,
-            "text": rec.text,
-            "fid": rec.key,
-            "segment": rec.segment,
-        }
+        row = {"id": item_id, "text": rec.text, "fid": rec.key, "segment": rec.segment}
         lines.append(json.dumps(row, ensure_ascii=False))
     atomic_write_bytes(items, ("\n".join(lines) + ("\n" if lines else "")).encode())
     if todo:
@@ -189,30 +239,6 @@ def _new_job(
             batch_size=options.batch_size,
         )
         prepare(work_dir(root), spec)
-    info = g.manifest()
-    job = Job(
-        id=uuid.uuid4().hex[:12],
-        state="running",
-        target=target,
-        strategy=strategy,
-        fraction=fraction,
-        order=order,
-        seed=seed,
-        promote=promote,
-        base_version=int(info["version"]),
-        base_hash=info["content_hash"],
-        counts={
-            "items": len(g),
-            "reembed": len(todo),
-            "forward": len(candidates) if strategy == "forward" else 0,
-            "kept": len(g) - len(todo) - (len(candidates) if strategy == "forward" else 0),
-        },
-        chunk_size=options.chunk_size,
-        created=utc_now(),
-        forward=forward,
-    )
-    write_job(root, job)
-    return job
 
 
 def _check_sizes(g: Gallery, target: str, strategy: str, todo: int, candidates: int) -> None:

@@ -105,6 +105,7 @@ def kind_rows(
                 "strategy": name,
                 "quality": quality,
                 "memory_bytes": memory,
+                "extra_encodes": encodes,
                 "needs": needs,
                 "notes": [
                     f"the gallery stays as it is; {who}: {encodes} extra encoder pass(es) a query",

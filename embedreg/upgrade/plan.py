@@ -16,8 +16,10 @@ target encoding a sample of the gallery's own items on the device, the
 forward path's matrix multiply, FAISS adds), the extra disk and the peak
 memory, the expected quality with its basis and interval (:mod:`.quality`),
 and what is missing, with the command that makes it.  The recommendation is
-the cheapest strategy whose quality is not measurably below the best one's,
-or ``none`` (no upgrade needed) when the gallery is already the target's or
+the cheapest strategy whose quality is not measurably below the best one's
+(a one-off cost is preferred to one paid on every query: a fused path or a
+cascade is recommended only when no strategy without extra encoder passes
+per query is as good), or ``none`` (no upgrade needed) when the gallery is already the target's or
 the target is not measurably better than its generation.
 
 Example:
@@ -34,14 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from ..constants import Strategy
-from ..errors import EmbedRegError, ModelLoadError, NoCompatiblePath
-from ..gallery import Gallery
 from ..registry import AdapterRecord, Registry
-from ..routing import QueryPath, Resolver, RoutingPolicy
+from ..routing import Resolver, RoutingPolicy
 from . import costs
 from .kinds import kind_rows
 from .options import PartialChoice
 from .quality import Estimate, forward_quality, partial_quality, path_quality, reembed_quality
+from .survey import Rates, Sizes, Survey, measure_rates, survey_gallery
 
 __all__ = ["STRATEGIES", "StrategyRow", "UpgradePlan", "plan"]
 
@@ -61,6 +62,8 @@ class StrategyRow:
         disk_bytes: extra disk while it runs and until ``finalize``.
         memory_bytes: peak memory of the process that runs it.
         query_us: microseconds added to each query of the target generation.
+        extra_encodes: encoder passes each query costs besides its own
+            (fused: 1; cascade: its K candidates), paid on every query.
         needs: what is missing, each with the command that makes it.
         notes: what the estimates rest on.
     """
@@ -76,6 +79,7 @@ class StrategyRow:
     notes: list[str] = field(default_factory=list)
     fraction: float | None = None
     order: str | None = None
+    extra_encodes: int = 0
 
     @property
     def available(self) -> bool:
@@ -93,6 +97,7 @@ class StrategyRow:
             "disk_bytes": self.disk_bytes,
             "memory_bytes": self.memory_bytes,
             "query_us": None if self.query_us is None else round(self.query_us, 2),
+            "extra_encodes": self.extra_encodes,
             "needs": list(self.needs),
             "notes": list(self.notes),
             "fraction": self.fraction,
@@ -154,11 +159,170 @@ def _weighted(estimates: list[tuple[Estimate, int]], detail: str) -> Estimate:
     return Estimate(mean("value"), mean("low"), mean("high"), basis, detail)
 
 
-def _path(resolver: Resolver, query: str, gallery: str) -> QueryPath | None:
-    try:
-        return resolver.resolve(query, gallery)
-    except NoCompatiblePath:
-        return None
+@dataclass(frozen=True, kw_only=True)
+class _Needs:
+    """What is missing for a strategy, each with the command that makes it."""
+
+    back: list[str]  # paths for the target's queries (adapt-queries, partial)
+    fwd: list[str]  # forward paths (forward, partial in the worst order)
+    text: list[str]  # texts to re-embed (reembed, partial)
+
+
+def _needs(survey: Survey, policy: RoutingPolicy) -> _Needs:
+    target = survey.target.name
+    train = f"embedreg adapter train {target}"
+    back = [
+        f"no measured path for {target} queries to reach segment {s}: {train} {s} --texts INPUT"
+        for s, p in survey.back.items()
+        if p is None
+    ]
+    floor = policy.floor
+    back += [
+        f"the best path from {target} to {s} has quality {p.quality:.3f}, below "
+        f"{floor:g}: {train} {s} --texts INPUT (a better one)"
+        for s, p in survey.back.items()
+        if p is not None and p.quality < floor
+    ]
+    back += [
+        f"the best path from {target} to {s} fails the compatibility criterion "
+        f"(--require-compatible): {train} {s} --texts INPUT"
+        for s, p in survey.back.items()
+        if policy.require_compatible and p is not None and p.criterion == "fail"
+    ]
+    fwd = [
+        f"no forward path from {s} to {target}: {train} {s} --direction forward --texts INPUT"
+        for s, p in survey.fwd.items()
+        if p is None
+    ]
+    text = [
+        f"{survey.untexted} item(s) have no text (built from an embeddings file): rebuild from "
+        f"the original inputs with embedreg gallery build {target} INPUT -o NEWDIR"
+    ]
+    return _Needs(back=back, fwd=fwd, text=text if survey.untexted else [])
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Qualities:
+    """The expected quality of each strategy that moves no query (1.0 = today's search)."""
+
+    adapt: Estimate
+    forward: Estimate
+    reembed: Estimate
+
+
+def _qualities(registry: Registry, survey: Survey, needs: _Needs) -> _Qualities:
+    by_id: dict[str, AdapterRecord] = registry.document().adapters
+    old, target = survey.old, survey.target.name
+    adapt = _weighted(
+        [(path_quality(p, by_id), old[s]) for s, p in survey.back.items() if p is not None],
+        "item-weighted over the segments' paths",
+    )
+    if needs.back:
+        adapt = Estimate(None, basis="not measured", detail="a segment has no path")
+    reembed = _weighted(
+        [(reembed_quality(list(by_id.values()), s, target), old[s]) for s in old],
+        "item-weighted over the segments",
+    )
+    fwd_parts: list[tuple[Estimate, int]] = []
+    for s, p in survey.fwd.items():
+        if p is None:
+            continue
+        one = (
+            forward_quality(by_id[p.adapter_ids[0]])
+            if len(p.adapter_ids) == 1
+            else Estimate(p.quality, None, None, "estimate", "a chain: product of retentions")
+        )
+        fwd_parts.append((one, old[s]))
+    forward = (
+        _weighted(fwd_parts, "item-weighted over the segments' forward paths")
+        if not needs.fwd
+        else Estimate(None, basis="not measured", detail="a segment has no forward path")
+    )
+    return _Qualities(adapt=adapt, forward=forward, reembed=reembed)
+
+
+def _rows(
+    registry: Registry,
+    survey: Survey,
+    rates: Rates,
+    partial: PartialChoice,
+    policy: RoutingPolicy,
+) -> list[StrategyRow]:
+    """The four strategies' rows: quality, time, disk, memory and what each needs."""
+    needs = _needs(survey, policy)
+    q = _qualities(registry, survey, needs)
+    sizes = Sizes.of(survey)
+    n_old = survey.n_old
+    n_part = max(1, round(partial.fraction * n_old)) if n_old else 0
+    part_needs = needs.back + (needs.text if len(survey.pool) < n_part else [])
+    if partial.order == "worst":
+        part_needs += needs.fwd
+    memory_switch = sizes.switch_memory()
+    model = costs.model_bytes(survey.target)
+    model_mem = None if model is None else model + memory_switch
+    scale = "on 1 process; --num-processes N shares the encoding among N processes"
+    query_us = max(rates.query_us.values(), default=None)
+    return [
+        StrategyRow(
+            strategy=Strategy.ADAPT_QUERIES.value,
+            items=0,
+            quality=q.adapt,
+            seconds=0.0,
+            disk_bytes=0,
+            memory_bytes=sum(costs.adapter_bytes(p) for p in survey.back.values() if p),
+            query_us=query_us,
+            needs=needs.back,
+            notes=["the gallery stays as it is; queries are mapped (one matrix multiply)"],
+        ),
+        StrategyRow(
+            strategy=Strategy.FORWARD.value,
+            items=n_old,
+            quality=q.forward,
+            seconds=None if needs.fwd else rates.forward_seconds(survey),
+            disk_bytes=sizes.new_version(n_old),
+            memory_bytes=memory_switch,
+            query_us=None,
+            needs=needs.fwd,
+            notes=["measured matrix-multiply and FAISS add rates; no model runs"],
+        ),
+        StrategyRow(
+            strategy=Strategy.PARTIAL.value,
+            items=n_part,
+            quality=partial_quality(partial.fraction, q.adapt, q.reembed),
+            seconds=rates.encode_seconds(n_part),
+            disk_bytes=sizes.new_version(n_part) + sizes.work(n_part),
+            memory_bytes=model_mem,
+            query_us=query_us,
+            needs=part_needs,
+            notes=[scale, *rates.notes],
+            fraction=partial.fraction,
+            order=partial.order,
+        ),
+        StrategyRow(
+            strategy=Strategy.REEMBED.value,
+            items=n_old,
+            quality=q.reembed,
+            seconds=rates.encode_seconds(n_old),
+            disk_bytes=sizes.new_version(n_old) + sizes.work(n_old),
+            memory_bytes=model_mem,
+            query_us=0.0,
+            needs=needs.text,
+            notes=[scale, *rates.notes],
+        ),
+    ]
+
+
+def _kind_rows(registry: Registry, survey: Survey) -> list[StrategyRow]:
+    """Rows of the query-path kinds (fused, cascade) that leave the gallery as it is."""
+    texts = {s: len(v) for s, v in survey.texts.items()}
+    return [
+        StrategyRow(
+            strategy=r["strategy"], items=0, quality=r["quality"], seconds=0.0, disk_bytes=0,
+            memory_bytes=r["memory_bytes"], query_us=None, needs=r["needs"], notes=r["notes"],
+            extra_encodes=r["extra_encodes"],
+        )
+        for r in kind_rows(registry, survey.target.name, survey.old, texts)
+    ]  # fmt: skip
 
 
 def plan(
@@ -185,230 +349,31 @@ def plan(
         NotFound / GalleryError: no readable gallery at ``folder``.
         UnknownGeneration: ``to`` is not registered.
     """
-    import numpy as np
-
     partial = partial if partial is not None else PartialChoice()
-    fraction, order = partial.fraction, partial.order
-    root = Path(folder)
-    g = Gallery.load(root)
-    target = registry.generation(to)
-    doc = registry.document()
-    adapters = list(doc.adapters.values())
-    by_id: dict[str, AdapterRecord] = doc.adapters
-    segments = {name: seg.count for name, seg in g.segments.items()}
-    old = {name: n for name, n in segments.items() if name != target.name and n > 0}
-    n_old = sum(old.values())
     policy = policy if policy is not None else RoutingPolicy()
-    min_quality, require_compatible = policy.floor, policy.require_compatible
+    # every path is found whatever it measures: a weak or failing one is a need of a row
     resolver = Resolver(registry, policy.replace(min_quality=None, require_compatible=False))
-    back = {s: _path(resolver, target.name, s) for s in old}
-    fwd = {s: _path(resolver, s, target.name) for s in old}
-    texts = {s: [i for i in g.ids(s) if g.item(i).text] for s in old}
-    untexted = n_old - sum(len(v) for v in texts.values())
-    rates: dict[str, Any] = {}
-    notes_time: list[str] = []
-
-    # --- measurements -------------------------------------------------------------------
-    encode: costs.EncodeRate | None = None
-    pool = [i for s in old for i in texts[s]]
-    if sample > 0 and pool:
-        picks = [pool[int(k)] for k in np.linspace(0, len(pool) - 1, min(sample, len(pool)))]
-        try:
-            encode = costs.measure_encoding(
-                target,
-                [g.item(i).text or "" for i in picks],
-                device=device,
-                batch_size=batch_size,
-            )
-            rates["encode"] = encode.to_dict()
-        except (ModelLoadError, EmbedRegError) as exc:
-            notes_time.append(f"{target.name} could not be loaded to measure it: {exc}")
-    elif sample == 0:
-        notes_time.append("no sample encoded (--sample 0): re-embedding times unknown")
-    rng = np.random.default_rng(0)
-    probe = encode.vectors if encode is not None else None
-    if probe is None:
-        probe = rng.standard_normal((64, target.dimension)).astype(np.float32)
-    add_rate = costs.measure_add(g.index_spec, g.metric, np.tile(probe, (8, 1)))
-    rates["faiss_add_per_second"] = round(add_rate, 1)
-    map_rates: dict[str, float] = {}
-    for s, path in fwd.items():
-        if path is not None:
-            ids = g.ids(s)[:2048]
-            map_rates[s] = costs.measure_map(path, g.vectors(ids))
-    rates["forward_map_per_second"] = {s: round(r, 1) for s, r in map_rates.items()}
-    query_us = {s: costs.measure_query_overhead(p, probe) for s, p in back.items() if p}
-    rates["query_us"] = {s: round(v, 2) for s, v in query_us.items()}
-
-    # --- sizes ------------------------------------------------------------------------------
-    spec = g.index_spec
-    items_file = root / str(g.manifest()["items_file"] or "")
-    items_size = items_file.stat().st_size if items_file.is_file() else 0
-    live_index = sum(
-        costs.index_bytes(spec, seg.dimension, seg.count) for seg in g.segments.values()
-    )
-    model = costs.model_bytes(target)
-    dim = target.dimension
-
-    def new_version(reembedded: int) -> int:
-        kept = sum(
-            costs.index_bytes(spec, seg.dimension, seg.count)
-            for name, seg in g.segments.items()
-            if name != target.name
-        ) * (1 - reembedded / n_old if n_old else 0)
-        done = segments.get(target.name, 0) + reembedded
-        return int(kept + costs.index_bytes(spec, dim, done) + items_size)
-
-    def work(reembedded: int) -> int:
-        return reembedded * (4 * dim + 48) + int(items_size * reembedded / max(len(g), 1))
-
-    def encode_seconds(n: int) -> float | None:
-        if encode is None:
-            return None
-        return encode.load_seconds + n / encode.items_per_second + n / add_rate
-
-    # --- rows ---------------------------------------------------------------------------
-    needs_back = (
-        [
-            f"no measured path for {target.name} queries to reach segment {s}: "
-            f"embedreg adapter train {target.name} {s} --texts INPUT"
-            for s, p in back.items()
-            if p is None
-        ]
-        + [
-            f"the best path from {target.name} to {s} has quality {p.quality:.3f}, below "
-            f"{min_quality:g}: embedreg adapter train {target.name} {s} --texts INPUT (a better one)"
-            for s, p in back.items()
-            if p is not None and p.quality < min_quality
-        ]
-        + [
-            f"the best path from {target.name} to {s} fails the compatibility criterion "
-            f"(--require-compatible): embedreg adapter train {target.name} {s} --texts INPUT"
-            for s, p in back.items()
-            if require_compatible and p is not None and p.criterion == "fail"
-        ]
-    )
-    needs_fwd = [
-        f"no forward path from {s} to {target.name}: "
-        f"embedreg adapter train {target.name} {s} --direction forward --texts INPUT"
-        for s, p in fwd.items()
-        if p is None
-    ]
-    needs_text = (
-        [
-            f"{untexted} item(s) have no text (built from an embeddings file): rebuild from "
-            f"the original inputs with embedreg gallery build {target.name} INPUT -o NEWDIR"
-        ]
-        if untexted
-        else []
-    )
-    adapt = _weighted(
-        [(path_quality(p, by_id), old[s]) for s, p in back.items() if p is not None],
-        "item-weighted over the segments' paths",
-    )
-    if needs_back:
-        adapt = Estimate(None, basis="not measured", detail="a segment has no path")
-    reembed_q = _weighted(
-        [(reembed_quality(adapters, s, target.name), old[s]) for s in old],
-        "item-weighted over the segments",
-    )
-    fwd_parts: list[tuple[Estimate, int]] = []
-    for s, p in fwd.items():
-        if p is None:
-            continue
-        one = (
-            forward_quality(by_id[p.adapter_ids[0]])
-            if len(p.adapter_ids) == 1
-            else Estimate(p.quality, None, None, "estimate", "a chain: product of retentions")
-        )
-        fwd_parts.append((one, old[s]))
-    fwd_q = (
-        _weighted(fwd_parts, "item-weighted over the segments' forward paths")
-        if not needs_fwd
-        else Estimate(None, basis="not measured", detail="a segment has no forward path")
-    )
-    n_part = max(1, round(fraction * n_old)) if n_old else 0
-    part_q = partial_quality(fraction, adapt, reembed_q)
-    part_needs = needs_back + (needs_text if len(pool) < n_part else [])
-    if order == "worst":
-        part_needs += needs_fwd
-    memory_switch = live_index + costs.index_bytes(spec, dim, n_old + segments.get(target.name, 0))
-    model_mem = None if model is None else model + memory_switch
-    scale = "on 1 process; --num-processes N shares the encoding among N processes"
-    rows = [
-        StrategyRow(
-            strategy=Strategy.ADAPT_QUERIES.value,
-            items=0,
-            quality=adapt,
-            seconds=0.0,
-            disk_bytes=0,
-            memory_bytes=sum(costs.adapter_bytes(p) for p in back.values() if p),
-            query_us=max(query_us.values(), default=None),
-            needs=needs_back,
-            notes=["the gallery stays as it is; queries are mapped (one matrix multiply)"],
-        ),
-        StrategyRow(
-            strategy=Strategy.FORWARD.value,
-            items=n_old,
-            quality=fwd_q,
-            seconds=sum(old[s] / r for s, r in map_rates.items()) + n_old / add_rate
-            if not needs_fwd
-            else None,
-            disk_bytes=new_version(n_old),
-            memory_bytes=memory_switch,
-            query_us=None,
-            needs=needs_fwd,
-            notes=["measured matrix-multiply and FAISS add rates; no model runs"],
-        ),
-        StrategyRow(
-            strategy=Strategy.PARTIAL.value,
-            items=n_part,
-            quality=part_q,
-            seconds=encode_seconds(n_part),
-            disk_bytes=new_version(n_part) + work(n_part),
-            memory_bytes=model_mem,
-            query_us=max(query_us.values(), default=None),
-            needs=part_needs,
-            notes=[scale, *notes_time],
-            fraction=fraction,
-            order=order,
-        ),
-        StrategyRow(
-            strategy=Strategy.REEMBED.value,
-            items=n_old,
-            quality=reembed_q,
-            seconds=encode_seconds(n_old),
-            disk_bytes=new_version(n_old) + work(n_old),
-            memory_bytes=model_mem,
-            query_us=0.0,
-            needs=needs_text,
-            notes=[scale, *notes_time],
-        ),
-    ]
-    rows += [
-        StrategyRow(
-            strategy=r["strategy"], items=0, quality=r["quality"], seconds=0.0, disk_bytes=0,
-            memory_bytes=r["memory_bytes"], query_us=None, needs=r["needs"], notes=r["notes"],
-        )
-        for r in kind_rows(registry, target.name, old, {s: len(v) for s, v in texts.items()})
-    ]  # fmt: skip
-    rec, reason = _recommend(rows, target.name, sorted(old), n_old)
+    survey = survey_gallery(registry, Path(folder), to, resolver)
+    rates = measure_rates(survey, sample, device, batch_size)
+    rows = _rows(registry, survey, rates, partial, policy) + _kind_rows(registry, survey)
+    target = survey.target.name
+    rec, reason = _recommend(rows, target, sorted(survey.old), survey.n_old)
     command = None
     if rec != "none" and not rec.startswith("adapt-queries"):
-        command = f"embedreg upgrade apply {folder} --to {target.name} --strategy {rec}"
+        command = f"embedreg upgrade apply {folder} --to {target} --strategy {rec}"
         if rec == "partial":
-            command += f" --fraction {fraction:g} --order {order}"
+            command += f" --fraction {partial.fraction:g} --order {partial.order}"
     return UpgradePlan(
         gallery=str(folder),
-        name=g.name,
-        target=target.name,
-        count=len(g),
-        segments=segments,
+        name=survey.gallery.name,
+        target=target,
+        count=len(survey.gallery),
+        segments=survey.segments,
         rows=rows,
         recommendation=rec,
         reason=reason,
         command=command,
-        rates=rates,
+        rates=rates.to_dict(),
     )
 
 
@@ -438,12 +403,26 @@ def _recommend(rows: list[StrategyRow], target: str, old: list[str], n_old: int)
         if (r.quality.high if r.quality.high is not None else r.quality.value or 0.0)
         >= best.quality.value
     ]
+    # a one-off cost before one paid on every query: a row that adds encoder passes to each
+    # query (fused, cascade) is taken only when no row without them is as good
     pick = min(
         close,
-        key=lambda r: (float("inf") if r.seconds is None else r.seconds, -(r.quality.value or 0)),
+        key=lambda r: (
+            r.extra_encodes > 0,
+            float("inf") if r.seconds is None else r.seconds,
+            r.extra_encodes,
+            -(r.quality.value or 0),
+        ),
     )
     why = (
         f"{pick.strategy}: expected quality {pick.quality.label()} ({pick.quality.basis}), "
         f"the cheapest not measurably below the best ({best.strategy}, {best.quality.label()})"
     )
+    if pick.extra_encodes:
+        why += f"; it costs {pick.extra_encodes} extra encoder pass(es) on every query"
+    costly = [r for r in close if r.extra_encodes and r is not pick]
+    if not pick.extra_encodes and costly:
+        why += "; preferred to " + ", ".join(
+            f"{r.strategy} ({r.extra_encodes} extra encodes a query)" for r in costly
+        )
     return pick.strategy, why

@@ -34,7 +34,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..evaluation import RETENTION, RETENTION_BASIS
 from ..registry import AdapterRecord
 from ..routing import QueryPath
 from ..routing.scale import hop_interval
@@ -105,19 +104,21 @@ def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
 
 
-def _num(figures: dict[str, Any], key: str) -> float | None:
-    value = figures.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+def _num(value: float | None) -> float | None:
+    """``value`` when it is a finite number."""
+    if value is None or isinstance(value, bool) or not math.isfinite(value):
         return None
     return float(value)
 
 
-def _ratio(figures: dict[str, Any], rate: str, reference: str) -> tuple[float, float, float] | None:
+def _ratio(
+    rate: float | None, reference: float | None, heldout: int | None
+) -> tuple[float, float, float] | None:
     """``rate / reference`` with the Wilson interval of ``rate``, or ``None``."""
-    p, ref, n = _num(figures, rate), _num(figures, reference), _num(figures, "heldout")
+    p, ref = _num(rate), _num(reference)
     if p is None or ref is None or ref <= 0:
         return None
-    low, high = wilson(p, int(n or 0))
+    low, high = wilson(p, int(heldout or 0))
     return (p / ref, low / ref, high / ref)
 
 
@@ -128,12 +129,12 @@ def path_quality(path: QueryPath, adapters: dict[str, AdapterRecord]) -> Estimat
     low = high = 1.0
     parts = []
     for adapter_id in path.adapter_ids:
-        figures = adapters[adapter_id].figures
-        basis = str(figures.get(RETENTION_BASIS, "agreement@10"))
-        retention = _num(figures, RETENTION) or 0.0
-        ratio = _ratio(figures, "cmc@1", "target.cmc@1") if basis == "cmc@1" else None
+        f = adapters[adapter_id].figures
+        basis = f.retention_basis or "agreement@10"
+        retention = _num(f.retention) or 0.0
+        ratio = _ratio(f.cmc_at_1, f.target.cmc_at_1, f.heldout) if basis == "cmc@1" else None
         if ratio is None:
-            lo, hi = wilson(retention, int(_num(figures, "heldout") or 0))
+            lo, hi = wilson(retention, int(f.heldout or 0))
             ratio = (retention, lo, hi)
         low *= ratio[1]
         high *= ratio[2]
@@ -155,8 +156,8 @@ def _joining(
     """Adapters between ``old`` and ``new`` (either direction), best measured first."""
     found = [a for a in adapters if {a.source, a.target} == {old, new}]
     if labelled:
-        found = [a for a in found if _num(a.figures, "target.cmc@1") is not None]
-    return sorted(found, key=lambda a: -(_num(a.figures, "heldout") or 0.0))
+        found = [a for a in found if _num(a.figures.target.cmc_at_1) is not None]
+    return sorted(found, key=lambda a: -float(a.figures.heldout or 0))
 
 
 def reembed_quality(adapters: Sequence[AdapterRecord], old: str, new: str) -> Estimate:
@@ -171,15 +172,13 @@ def reembed_quality(adapters: Sequence[AdapterRecord], old: str, new: str) -> Es
             None, basis="not measured", detail=detail + ": which model is better is unknown"
         )
     rec = joined[0]
-    new_key, old_key = (
-        ("source.cmc@1", "target.cmc@1") if rec.source == new else ("target.cmc@1", "source.cmc@1")
-    )
-    ratio = _ratio(rec.figures, new_key, old_key)
-    assert ratio is not None
     f = rec.figures
+    newer, older = (f.source, f.target) if rec.source == new else (f.target, f.source)
+    ratio = _ratio(newer.cmc_at_1, older.cmc_at_1, f.heldout)
+    assert ratio is not None and newer.cmc_at_1 is not None and older.cmc_at_1 is not None
     detail = (
-        f"{new}/{new} cmc@1 {f[new_key]:.3f} vs {old}/{old} {f[old_key]:.3f} on "
-        f"{int(_num(f, 'heldout') or 0)} held-out pairs of {rec.id}"
+        f"{new}/{new} cmc@1 {newer.cmc_at_1:.3f} vs {old}/{old} {older.cmc_at_1:.3f} on "
+        f"{int(f.heldout or 0)} held-out pairs of {rec.id}"
     )
     return Estimate(ratio[0], round(ratio[1], 4), round(ratio[2], 4), "measured", detail)
 
@@ -188,13 +187,14 @@ def forward_quality(record: AdapterRecord | None) -> Estimate:
     """Quality of the gallery mapped by the forward adapter ``record`` (old → new)."""
     if record is None:
         return Estimate(None, basis="not measured", detail="no forward adapter")
-    ratio = _ratio(record.figures, "cmc@1", "source.cmc@1")
+    f = record.figures
+    ratio = _ratio(f.cmc_at_1, f.source.cmc_at_1, f.heldout)
     if ratio is None:
-        retention = _num(record.figures, RETENTION)
+        retention = _num(f.retention)
         if retention is None:
             return Estimate(None, basis="not measured", detail=f"{record.id} has no figures")
-        lo, hi = wilson(retention, int(_num(record.figures, "heldout") or 0))
-        basis = record.figures.get(RETENTION_BASIS, "agreement@10")
+        lo, hi = wilson(retention, int(f.heldout or 0))
+        basis = f.retention_basis or "agreement@10"
         return Estimate(retention, lo, hi, "estimate", f"{record.id} {basis} (no labels), held out")
     detail = (
         f"{record.id}: cmc@1 of F({record.source}) across to {record.target} over "

@@ -15,6 +15,7 @@ from embedreg.adapters.persistence import (
 )
 from embedreg.data.synthetic import planted_pairs
 from embedreg.errors import AdapterIntegrityError, PluginError
+from embedreg.registry import Figures, Provenance
 from embedreg.training import AdapterTrainer, TrainConfig
 
 FAMILIES = ["identity", "procrustes", "affine", "lambda-orth", "lowrank", "mlp"]
@@ -36,8 +37,8 @@ def trained():
 def test_round_trip_is_bit_exact(trained, tmp_path, family):
     adapters, data = trained
     adapter = adapters[family]
-    provenance = {"family": family, "pins": ["a", "b"]}
-    figures = {"recall@1": 0.5, "criterion": None}
+    provenance = Provenance(family=family, extra={"pins": ["a", "b"]})
+    figures = Figures(recall_at_1=0.5, nulls=frozenset({"criterion"}))
     digest = save_adapter(adapter, tmp_path, provenance=provenance, figures=figures)
     loaded = load_adapter(tmp_path, sha256=digest)
     assert type(loaded.adapter) is type(adapter)
@@ -73,7 +74,9 @@ def test_files_are_safetensors_and_json_not_pickle(trained, tmp_path):
 @pytest.fixture
 def saved(trained, tmp_path) -> tuple[Path, str]:
     adapters, _ = trained
-    return tmp_path, save_adapter(adapters["affine"], tmp_path, provenance={"x": 1})
+    return tmp_path, save_adapter(
+        adapters["affine"], tmp_path, provenance=Provenance(extra={"x": 1})
+    )
 
 
 def test_tampered_weights_are_refused(saved):

@@ -88,6 +88,15 @@ def test_matrix_over_three_generations(cli: Any, world: dict[str, Any]) -> None:
     human = cli("eval", "matrix", "v1", "v2", "v2-cls", "--texts", world["inputs"])
     assert human.returncode == 0 and human.stdout == ""
     assert "AC " in human.stderr and "AM " in human.stderr and "v2-cls" in human.stderr
+    # cells through a fused path or a cascade say so (the JSON names every cell's kind)
+    names = data["generations"]
+    through = [
+        f"{names[t]} → {names[j]}: through {kind}"
+        for t, row in enumerate(data["kinds"])
+        for j, kind in enumerate(row)
+        if kind and kind != "map"
+    ]
+    assert through and all(line in human.stderr for line in through), human.stderr
 
 
 def test_matrix_without_matplotlib_still_gives_json_and_says_how_to_plot(
@@ -97,9 +106,13 @@ def test_matrix_without_matplotlib_still_gives_json_and_says_how_to_plot(
     hide.mkdir(exist_ok=True)
     (hide / "sitecustomize.py").write_text("import sys\nsys.modules['matplotlib'] = None\n")
     env = {"PYTHONPATH": str(hide)}
-    run = cli("eval", "matrix", "v1", "v2", "--texts", world["inputs"], "--json", env=env)
+    run = cli(
+        "eval", "matrix", "v1", "v2", "--texts", world["inputs"], "--json", "--paths", "map",
+        env=env,
+    )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    assert len(json.loads(run.stdout)["matrix"]) == 2
+    data = json.loads(run.stdout)
+    assert len(data["matrix"]) == 2 and data["kinds"] == [[None, None], ["map", None]]
     assert "pip install 'embedreg[plots]'" in run.stderr
     line = one_line_error(
         cli("eval", "matrix", "v1", "v2", "--texts", world["inputs"], "--plot", "m.png", env=env)

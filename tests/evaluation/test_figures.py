@@ -118,43 +118,43 @@ def test_measure_with_labels_has_every_figure():
         "heldout",
         "labels",
     ):
-        assert key in figs, key
-    assert figs["labels"] is True and figs["heldout"] == 600
-    assert figs["retention"] == pytest.approx(figs["cmc@1"] / figs["target.cmc@1"])
-    assert figs["retention.basis"] == "cmc@1" and 0 <= figs["judged-sim@10"] <= 1
-    low, high = figs["retention.interval"]
-    assert low <= figs["retention"] <= high
-    low, high = figs["cmc@1.interval"]
-    assert low <= figs["cmc@1"] <= high
-    assert figs["criterion"] == (figs["cmc@1"] >= figs["target.cmc@1"])
+        assert key in figs.to_dict(), key  # the stored form holds every figure
+    assert figs.labels is True and figs.heldout == 600
+    assert figs.retention == pytest.approx(figs.cmc_at_1 / figs.target.cmc_at_1)
+    assert figs.retention_basis == "cmc@1" and 0 <= figs.judged_sim_at_10 <= 1
+    low, high = figs.retention_interval
+    assert low <= figs.retention <= high
+    low, high = figs.cmc_at_1_interval
+    assert low <= figs.cmc_at_1 <= high
+    assert figs.criterion == (figs.cmc_at_1 >= figs.target.cmc_at_1)
     # an orthogonal map of equal dimension keeps the new space's geometry exactly
-    assert figs["geometry"] == pytest.approx(0.0, abs=1e-9)
-    assert figs["defect"] < 1e-4
+    assert figs.geometry == pytest.approx(0.0, abs=1e-9)
+    assert figs.defect < 1e-4
 
 
 def test_measure_without_labels_uses_the_label_free_estimate():
     pairs = planted_pairs(400, 10, 8, kind="affine", noise=0.2, seed=1).pairs
     a = AffineAdapter.fit(pairs.source, pairs.target, AffineAdapter.make_config())
     figs = measure(a, pairs, device="cpu")
-    assert figs["criterion"] is None and "cmc@1" not in figs
-    assert figs["retention.basis"] == "judged-sim@10"
+    assert figs.criterion is None and "criterion" in figs.nulls and figs.cmc_at_1 is None
+    assert figs.retention_basis == "judged-sim@10"
     assert (
-        figs["retention"]
-        == figs["judged-sim@10"]
+        figs.retention
+        == figs.judged_sim_at_10
         == pytest.approx(judged_similarity(a.transform(pairs.source), pairs.target))
     )
-    assert figs["retention"] > figs["agreement@10"]  # the old, stricter figure is still recorded
-    low, high = figs["retention.interval"]
-    assert low <= figs["retention"] <= high and figs["recall@1.interval"] is not None
-    assert figs["flips.negative"] == pytest.approx(1 - figs["recall@1"])
-    assert -1 <= figs["geometry"] <= 0
+    assert figs.retention > figs.agreement_at_10  # the old, stricter figure is still recorded
+    low, high = figs.retention_interval
+    assert low <= figs.retention <= high and figs.recall_at_1_interval is not None
+    assert figs.flips_negative == pytest.approx(1 - figs.recall_at_1)
+    assert -1 <= figs.geometry <= 0
 
 
 def test_small_heldout_sets_say_they_are_too_small_for_an_interval():
     pairs = planted_pairs(25, 6, 6, noise=0.1, seed=3).pairs
     figs = measure(IdentityAdapter(6), pairs, device="cpu")
-    assert figs["retention.interval"] is None
-    assert "too few" in figs["retention.interval.note"]
+    assert figs.retention_interval is None and "retention.interval" in figs.nulls
+    assert "too few" in figs.retention_interval_note
 
 
 def test_identity_between_rotated_spaces_finds_few_pairs():
@@ -167,7 +167,7 @@ def test_identity_between_rotated_spaces_finds_few_pairs():
         PairedEmbeddings([str(i) for i in range(300)], x, y, labels),
         device="cpu",
     )
-    assert figs["recall@1"] < 0.2
+    assert figs.recall_at_1 < 0.2
 
 
 def test_ties_count_against_the_query() -> None:

@@ -92,15 +92,15 @@ def test_measure_judged_on_a_rotated_space() -> None:
     pairs = PairedEmbeddings([f"q{i}" for i in range(60)], src_queries, queries)
     fitted = ProcrustesAdapter.fit(corpus @ rot, corpus, ProcrustesAdapter.make_config())
     figs = measure_judged(fitted, pairs, corpus, rel, device="cpu")
-    assert figs["retention.basis"] == "ndcg@10" and figs["queries"] == 60
-    assert figs["retention"] == pytest.approx(1.0, abs=1e-3) and figs["criterion"] is not None
-    assert figs["ndcg@10.interval"] is not None and figs["retention.interval"] is not None
+    assert figs.retention_basis == "ndcg@10" and figs.queries == 60
+    assert figs.retention == pytest.approx(1.0, abs=1e-3) and figs.criterion is not None
+    assert figs.ndcg_at_10_interval is not None and figs.retention_interval is not None
     unfitted = measure_judged(IdentityAdapter(12), pairs, corpus, rel, device="cpu")
-    assert unfitted["retention"] < 0.5 and unfitted["criterion"] is False
-    assert unfitted["flips.negative"] > unfitted["flips.positive"]
-    assert unfitted["recall@10.retention"] == pytest.approx(
-        unfitted["recall@10"] / unfitted["target.recall@10"]
+    assert unfitted.retention < 0.5 and unfitted.criterion is False
+    assert unfitted.flips_negative > unfitted.flips_positive
+    assert unfitted.recall_at_10_retention == pytest.approx(
+        unfitted.recall_at_10 / unfitted.target.recall_at_10
     )
     assert recall_per_query(queries, corpus, rel, 100).mean() == pytest.approx(
-        figs["target.recall@100"]
+        figs.target.recall_at_100
     )

@@ -160,10 +160,10 @@ def test_the_card_names_both_generations_pins_and_figures(
     record = reg.adapter(world["pair"].adapter)
     (hop,) = section["path"]["hops"]
     assert hop["adapter"] == record.id and hop["sha256"] == record.sha256
-    assert hop["retention"] == pytest.approx(record.figures["retention"])
+    assert hop["retention"] == pytest.approx(record.figures.retention)
     assert card.data.eval_results  # the held-out figures as model-index results
     text = str(card)
-    assert f"{record.figures['cmc@1']:.4f}" in text and "Verified before it was written" in text
+    assert f"{record.figures.cmc_at_1:.4f}" in text and "Verified before it was written" in text
     assert section["files"]["3_Dense/model.safetensors"]
 
 

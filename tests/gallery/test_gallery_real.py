@@ -54,7 +54,7 @@ def test_v3_queries_find_same_topic_items_in_a_v2_gallery(
         PairedEmbeddings(ids[:N_TRAIN], e3[:N_TRAIN], e2[:N_TRAIN], labels=labels[:N_TRAIN]),
         family="lambda-orth",
     )
-    assert run.record.figures["retention"] > 0.9
+    assert run.record.figures.retention > 0.9
 
     gallery = Gallery.create(v2)
     gallery.add(e2[:N_TRAIN], ids[:N_TRAIN], generation=v2, texts=texts[:N_TRAIN])

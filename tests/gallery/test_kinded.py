@@ -43,9 +43,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, small_chain: Any) -> dict[st
 
 def test_adapter_carries_fitted_paths(world: dict[str, Any]) -> None:
     rec = world["reg"].adapter("v2-to-v1.procrustes")
-    paths = rec.provenance["paths"]
-    assert paths["fitted"] and 0.0 <= paths["t"] <= 1.0
-    kinds = sorted({v["kind"] for v in paths["variants"]})
+    paths = rec.provenance.paths
+    assert paths is not None and paths.fitted and paths.t is not None and 0.0 <= paths.t <= 1.0
+    kinds = sorted({str(v.kind) for v in paths.variants})
     assert kinds == ["cascade", "fused", "map"]
 
 

@@ -18,7 +18,7 @@ from embedreg.adapters.mlp import ResidualMLPAdapter
 from embedreg.adapters.persistence import adapter_files
 from embedreg.hub import AdapterFacts, EndFacts, card_template, card_template_names, render_card
 from embedreg.hub.adapter_card import numpy_snippet
-from embedreg.registry import Recipe
+from embedreg.registry import Provenance, Recipe
 from huggingface_hub import ModelCard, ModelCardData
 
 
@@ -87,7 +87,7 @@ def test_the_numpy_snippet_applies_every_builtin_family_with_numpy_alone(
             training={},
             files={},
         )
-        weights = adapter_files(adapter, {})["model.safetensors"]
+        weights = adapter_files(adapter, Provenance())["model.safetensors"]
         snippet = numpy_snippet(adapter, facts, weights)
         assert snippet is not None, adapter.family
         folder = tmp_path / adapter.family
@@ -131,7 +131,7 @@ def test_a_family_without_a_numpy_recipe_gets_none() -> None:
     w, b = np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32)
     end = EndFacts("a", "sha256:" + "1" * 64, Recipe(normalize=False), 2)
     facts = AdapterFacts("x", "someone-elses", "backward", end, end, {}, {})
-    weights = adapter_files(AffineAdapter(w, b), {})["model.safetensors"]
+    weights = adapter_files(AffineAdapter(w, b), Provenance())["model.safetensors"]
     assert numpy_snippet(Plugin(w, b), facts, weights) is None
     assert numpy_snippet(Inherits(w, b), facts, weights) is not None
     assert numpy_snippet(Skewed(w, b), facts, weights) is None

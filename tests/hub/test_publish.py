@@ -61,14 +61,14 @@ def test_publish_writes_one_commit_with_a_card_that_parses(hub, reg: Registry) -
     assert facts["source"]["pin"] == "org/two@" + "2" * 40
     assert facts["target"]["pin"] == "org/one@" + "1" * 40
     assert facts["source"]["recipe"]["max_tokens"] == 128
-    assert facts["training_data"]["sha256"] == record.provenance["training_data"]["sha256"]
+    assert facts["training_data"]["sha256"] == record.provenance.training_data.sha256
     assert facts["files"]["model.safetensors"] == record.sha256
     for pin in (facts["source"]["pin"], facts["target"]["pin"]):
         assert pin in card.text
     metrics = {r.metric_type: r.metric_value for r in data.eval_results}
-    assert metrics["retention"] == pytest.approx(record.figures["retention"])
-    assert metrics["cmc@1"] == pytest.approx(record.figures["cmc@1"])
-    assert f"| retention | {record.figures['retention']:.4f} |" in card.text
+    assert metrics["retention"] == pytest.approx(record.figures.retention)
+    assert metrics["cmc@1"] == pytest.approx(record.figures.cmc_at_1)
+    assert f"| retention | {record.figures.retention:.4f} |" in card.text
     assert "read_safetensors" in card.text  # the numpy-only snippet
 
 

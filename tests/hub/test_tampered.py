@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from embedreg.adapters.persistence import load_adapter, save_adapter
 from embedreg.adapters.procrustes import ProcrustesAdapter
 from embedreg.errors import AdapterIntegrityError
 from embedreg.hub import HubAdapter, pull_adapter
+from embedreg.registry.provenance import GenerationPin
 from huggingface_hub import HfApi, ModelCard
 
 from hub.helpers import ADAPTER, small_registry
@@ -90,7 +92,7 @@ def _card(**changes: Any) -> Callable[[Path], None]:
 
 def _without_pins(folder: Path) -> None:
     genuine = load_adapter(folder)
-    provenance = {k: v for k, v in genuine.provenance.items() if k not in ("source", "target")}
+    provenance = replace(genuine.provenance, source=GenerationPin(), target=GenerationPin())
     save_adapter(genuine.adapter, folder, provenance=provenance, figures=genuine.figures)
 
 

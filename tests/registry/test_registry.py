@@ -17,6 +17,7 @@ from embedreg.errors import (
     UnknownGeneration,
     ValidationError,
 )
+from embedreg.registry import Figures
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -36,7 +37,7 @@ def adapter(src: str, tgt: str, key: str | None = None) -> AdapterRecord:
         family="procrustes",
         location=f"adapters/{key or src + '-to-' + tgt}",
         sha256="a" * 64,
-        figures={"retention": 0.9},
+        figures=Figures(retention=0.9),
     )
 
 
@@ -155,7 +156,7 @@ def test_adapter_records(reg: Registry) -> None:
     with pytest.raises(UnknownGeneration):
         reg.add_adapter(adapter("v3", "v1"))
     reg.add_adapter(adapter("v2", "v1"))
-    assert reg.adapter("v2-to-v1").figures == {"retention": 0.9}
+    assert reg.adapter("v2-to-v1").figures == Figures(retention=0.9)
     assert [a.id for a in reg.adapters(source="latest")] == ["v2-to-v1"]
     assert reg.adapters(target="v2") == []
     with pytest.raises(DuplicateName):

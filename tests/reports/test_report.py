@@ -13,6 +13,9 @@ from embedreg import Registry
 from embedreg.errors import ReportExists
 from embedreg.models import EncodeOptions
 from embedreg.reports import EvalSet, backfill, compatibility_matrix, write_report
+from embedreg.routing import RoutingPolicy
+from embedreg.routing.kinds import resolve_kind
+from embedreg.routing.policy import PathKind
 from embedreg.training import train_adapter, training_pairs
 
 import browser
@@ -56,7 +59,7 @@ def test_matrix_over_three_generations(world) -> None:
         ci = m.intervals[t][j]
         assert ci is not None and ci.low <= m.values[t][j] <= ci.high
     # the adapters were trained on these texts: every cell through one is flagged
-    trained = world["reg"].adapter("v2-to-v1.affine").provenance["training_data"]["train"]
+    trained = world["reg"].adapter("v2-to-v1.affine").provenance.training_data.train
     assert set(m.overlaps) == {"v2-to-v1.affine", "v2-cls-to-v2.procrustes"}
     flag = m.to_dict()["training_overlap"]["v2-to-v1.affine"]
     assert (flag["items"], flag["of"], flag["basis"]) == (trained, 500, "ids") and trained < 500
@@ -66,6 +69,30 @@ def test_matrix_over_three_generations(world) -> None:
         True,
         False,
     ]
+    # each cell goes through the kind serving would take; two hops have only a map
+    assert [m.kinds[t][t] for t in range(3)] == [None, None, None] and m.kinds[2][0] == "map"
+    for t, j in ((1, 0), (2, 1)):
+        routed = resolve_kind(
+            world["reg"], m.generations[t], m.generations[j], RoutingPolicy(), texts=True,
+            model_status=lambda _: (None, None),
+        )  # fmt: skip
+        assert m.kinds[t][j] == routed.chosen.label()
+    assert m.to_dict()["kinds"] == m.kinds
+
+
+def test_matrix_through_maps_only_or_any_kind(world) -> None:
+    """The v2 → v1 cell through its fused or cascade variant beats the map it builds on."""
+    only_maps = RoutingPolicy(kinds=frozenset({PathKind.MAP}))
+    encode = EncodeOptions(device="cpu")
+    maps = compatibility_matrix(
+        world["reg"], ["v1", "v2"], world["data"], policy=only_maps, encode=encode
+    )
+    assert maps.kinds[1][0] == "map"
+    best = compatibility_matrix(world["reg"], ["v1", "v2"], world["data"], encode=encode)
+    assert best.values[0][0] == maps.values[0][0] and best.values[1][1] == maps.values[1][1]
+    # measured here: the affine map 0.85, a cascade K=20 over it 0.89 (old/old 0.84)
+    assert best.kinds[1][0] != "map", best.kinds
+    assert best.values[1][0] >= maps.values[1][0], (best.kinds, best.values, maps.values)
 
 
 def test_backfill_curve_from_gallery_to_new_generation(world) -> None:
@@ -103,7 +130,7 @@ def test_report_files_and_a_real_browser(world, tmp_path: Path) -> None:
     refs.feed(page)
     assert sorted(refs.refs) == sorted(rep.images)  # nothing but the PNGs beside it
     assert all("](" + name + ")" in twin for name in rep.images)
-    assert rep.figures["retention.basis"] == "cmc@1" and rep.figures["retention.interval"]
+    assert rep.figures.retention_basis == "cmc@1" and rep.figures.retention_interval
     assert rep.to_dict()["training_overlap"]["adapter"] == "v2-to-v1.affine"
     for text in (page, twin):  # the headline says first that these are training data
         assert "Measured on training data (" in text and "): optimistic. Retention" in text

@@ -12,6 +12,7 @@ import torch
 from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.data.pairs import PairedEmbeddings
 from embedreg.errors import DimensionMismatch, EmbedRegError, NoCompatiblePath, UnknownGeneration
+from embedreg.registry import Figures
 from embedreg.routing import Resolver, RoutingPolicy
 from embedreg.training import train_adapter
 
@@ -58,7 +59,7 @@ def registry(tmp_path: Path) -> Registry:
 
 def train(reg: Registry, vecs: dict[str, np.ndarray], new: str, old: str, **kw: object) -> float:
     (run,) = train_adapter(reg, new, old, pairs(vecs, new, old, **kw), family="affine")  # type: ignore[arg-type]
-    return float(run.record.figures["retention"])
+    return float(run.record.figures.retention)
 
 
 @pytest.fixture
@@ -231,7 +232,7 @@ def test_unmeasured_adapters_are_not_trusted(tmp_path: Path, vecs: dict[str, np.
     reg = registry(tmp_path)
     train(reg, vecs, "v3", "v2")
     record = reg.adapter("v3-to-v2.affine")
-    reg.add_adapter(replace(record, figures={}), replace=True)
+    reg.add_adapter(replace(record, figures=Figures()), replace=True)
     with pytest.raises(NoCompatiblePath, match="unmeasured"):
         Resolver(reg).resolve("v3", "v2")
 
@@ -251,7 +252,7 @@ def test_gains_above_one_do_not_compound_along_a_chain(tmp_path: Path) -> None:
                 family="affine",
                 location=f"adapters/{source}-to-{target}",
                 sha256="0" * 64,
-                figures={"retention": retention},
+                figures=Figures(retention=retention),
             )
         )
     path = Resolver(reg).resolve("v3", "v1")

@@ -8,7 +8,7 @@ import pytest
 from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
 from embedreg.errors import NoCompatiblePath, ValidationError
-from embedreg.registry import AdapterRecord
+from embedreg.registry import AdapterRecord, Figures
 from embedreg.routing import PathKind, Resolver, RoutingPolicy
 
 
@@ -24,7 +24,7 @@ def registry(tmp_path: Path) -> Registry:
 
 
 def record(reg: Registry, ident: str, source: str, target: str, criterion: bool) -> None:
-    figures = {"retention": 0.9, "retention.basis": "cmc@1", "criterion": criterion}
+    figures = Figures(retention=0.9, retention_basis="cmc@1", criterion=criterion)
     reg.add_adapter(
         AdapterRecord(
             id=ident,

@@ -12,7 +12,7 @@ from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.data.pairs import PairedEmbeddings
 from embedreg.errors import NoCompatiblePath
 from embedreg.gallery import Gallery
-from embedreg.registry import AdapterRecord
+from embedreg.registry import AdapterRecord, Figures
 from embedreg.routing import Resolver, RoutingPolicy
 from embedreg.training import train_adapter
 
@@ -42,7 +42,7 @@ def record(reg: Registry, ident: str, source: str, target: str, **figures: Any) 
             family="affine",
             location=f"adapters/{ident}",
             sha256="0" * 64,
-            figures=figs,
+            figures=Figures.from_dict(figs),  # as registry.json stores them
         )
     )
 
@@ -138,7 +138,7 @@ def test_search_flags_a_failing_path(tmp_path: Path) -> None:
     ids = [f"i{n}" for n in range(300)]
     (run,) = train_adapter(reg, "v3", "v2", PairedEmbeddings(ids, x @ rot, x), family="procrustes")
     rec = reg.adapter(run.record.id)
-    reg.add_adapter(replace(rec, figures={**rec.figures, "criterion": False}), replace=True)
+    reg.add_adapter(replace(rec, figures=replace(rec.figures, criterion=False)), replace=True)
     g = Gallery.create(reg.generation("v2"))
     g.add(x[:50], ids[:50], generation=reg.generation("v2"))
     hits = g.search_vectors(x[:3] @ rot, k=2, generation=reg.generation("v3"), registry=reg)

@@ -41,7 +41,7 @@ def test_forward_comparison_fits_old_to_new() -> None:
     (backward,) = compare_families(pairs, families=["affine"], config=FAST)
     (forward,) = compare_families(pairs, direction="forward", families=["affine"], config=FAST)
     assert backward.error is None and forward.error is None
-    assert backward.figures["heldout"] == forward.figures["heldout"] == 80
+    assert backward.figures.heldout == forward.figures.heldout == 80
     assert backward.figures != forward.figures
     with pytest.raises(ValidationError, match="backward or forward"):
         compare_families(pairs, direction="both", families=["affine"], config=FAST)

@@ -53,17 +53,18 @@ def test_text_pairs_alone_carry_new_text_queries_to_the_old_image_gallery(
         reg, "new", "old", texts, images=images, queries=queries, family="procrustes", config=CPU
     )
     figs = reg.adapter(run.record.id).figures
-    assert figs["modalities.trained"] == ["text"]
-    assert figs["modalities.measured"] == ["image", "text"]
-    assert figs["text-image.queries"] == 40 and figs["text-image.images"] == 200
+    assert figs.modalities_trained == ("text",)
+    assert figs.modalities_measured == ("image", "text")
+    assert figs.text_image.queries == 40 and figs.text_image.images == 200
     for key in ("text-image", "image-image"):
-        for part in ("cmc@1", "target.cmc@1", "source.cmc@1"):
-            assert 0.0 <= figs[f"{key}.{part}"] <= 1.0
-        assert figs[f"{key}.criterion"] == (figs[f"{key}.cmc@1"] >= figs[f"{key}.target.cmc@1"])
-    assert figs["text-image.cmc@1"] > 0.6  # chance: 0.1
+        use = figs.crossmodal(key)
+        for value in (use.cmc_at_1, use.target.cmc_at_1, use.source.cmc_at_1):
+            assert 0.0 <= value <= 1.0
+        assert use.criterion == (use.cmc_at_1 >= use.target.cmc_at_1)
+    assert figs.text_image.cmc_at_1 > 0.6  # chance: 0.1
     # A map fitted on text alone carries image queries less well (on the digits test bed:
     # about 0.39 against old/old's 0.85; chance is 0.1): well above chance, and flagged.
-    assert figs["image-image.cmc@1"] > 0.25
+    assert figs.image_image.cmc_at_1 > 0.25
 
     # the same, served: an image gallery of the old generation, new text queries mapped
     out = embed_images(
@@ -107,10 +108,10 @@ def test_a_text_only_adapter_is_flagged_until_image_figures_are_recorded(
         assert "measured on text only" in line and "measure-images" in line
     figs = measure_images(reg, run.record.id, queries, images, device="cpu")
     assert not image_figures_missing(reg.adapter(run.record.id).figures)
-    assert figs["modalities.measured"] == ["image", "text"] and "text-image.cmc@1" in figs
+    assert figs.modalities_measured == ("image", "text") and figs.text_image.cmc_at_1 is not None
     for query, key in ((Tower.IMAGE, "image-image"), (Tower.TEXT, "text-image")):
         assert all("text only" not in line for line in flags(query))
-        assert bool(flags(query)) == (not figs[f"{key}.criterion"])
+        assert bool(flags(query)) == (not figs.crossmodal(key).criterion)
 
 
 def test_refining_with_image_pairs_trains_on_both_and_measures_on_the_rest(
@@ -129,9 +130,9 @@ def test_refining_with_image_pairs_trains_on_both_and_measures_on_the_rest(
         config=CPU,
     )
     figs = run.figures
-    assert figs["modalities.trained"] == ["image", "text"]
-    assert figs["text-image.images"] == 40  # the held-out fifth of the 200 images
-    assert run.record.provenance["training_data"]["pairs"] == len(texts) + 160
+    assert figs.modalities_trained == ("image", "text")
+    assert figs.text_image.images == 40  # the held-out fifth of the 200 images
+    assert run.record.provenance.training_data.pairs == len(texts) + 160
 
 
 def test_adapter_train_with_images_shows_the_cross_modal_figures(

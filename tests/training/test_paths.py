@@ -62,33 +62,33 @@ def test_paths_fitted_and_measured_held_out() -> None:
     paths = adapter_paths(
         "procrustes", result.options, train, heldout, result.adapter, config, None
     )
-    assert paths["fitted"] and paths["t"] in T_GRID and paths["folds"] == 5
-    assert paths["validation_pairs"] == 200 and paths["validation_gallery"] == 200
-    kinds = {(v["kind"], v["first"], v["k"]) for v in paths["variants"]}
+    assert paths.fitted and paths.t in T_GRID and paths.folds == 5
+    assert paths.validation_pairs == 200 and paths.validation_gallery == 200
+    kinds = {(v.kind, v.first, v.k) for v in paths.variants}
     assert ("fused", None, None) in kinds
     assert {("cascade", f, k) for f in ("map", "fused") for k in CASCADE_KS} <= kinds
     figs = measure(result.adapter, heldout)
-    by_kind = {(v["kind"], v["first"], v["k"]): v for v in paths["variants"]}
+    by_kind = {(v.kind, v.first, v.k): v for v in paths.variants}
     # the map row is the same figure measure() gives the adapter; old/old and new/new too
-    assert by_kind[("map", None, None)]["figures"]["cmc@1"] == pytest.approx(figs["cmc@1"])
-    assert by_kind[("map", None, None)]["figures"]["map"] == pytest.approx(figs["map"], abs=1e-6)
-    assert paths["target.cmc@1"] == pytest.approx(figs["target.cmc@1"])
-    assert paths["source.cmc@1"] == pytest.approx(figs["source.cmc@1"])
+    assert by_kind[("map", None, None)].figures.cmc_at_1 == pytest.approx(figs.cmc_at_1)
+    assert by_kind[("map", None, None)].figures.map == pytest.approx(figs.map, abs=1e-6)
+    assert paths.target.cmc_at_1 == pytest.approx(figs.target.cmc_at_1)
+    assert paths.source.cmc_at_1 == pytest.approx(figs.source.cmc_at_1)
     # a cascade deeper than the gallery re-scores everything: new/new exactly
-    deep = by_kind[("cascade", "map", 100)]["figures"]
-    assert deep["cmc@1"] == pytest.approx(paths["source.cmc@1"])
+    deep = by_kind[("cascade", "map", 100)].figures
+    assert deep.cmc_at_1 == pytest.approx(paths.source.cmc_at_1)
     fused = by_kind[("fused", None, None)]
-    assert fused["cost"]["extra_encodes"] == 1 and fused["cost"]["second_model"]
-    assert fused["figures"]["criterion"] == (fused["figures"]["cmc@1"] >= paths["target.cmc@1"])
-    assert fused["figures"]["retention.interval"] is not None
+    assert fused.cost.extra_encodes == 1 and fused.cost.second_model
+    assert fused.figures.criterion == (fused.figures.cmc_at_1 >= paths.target.cmc_at_1)
+    assert fused.figures.retention_interval is not None
     # t = 0 is the old model alone: its validation figure is old/old on the training folds
-    grid = {row["t"]: row for row in paths["t_grid"]}
+    grid = {row.t: row for row in paths.t_grid}
     assert set(grid) == set(T_GRID)
     own = train.target @ train.target.T
     np.fill_diagonal(own, -np.inf)
     codes = np.asarray(train.label_codes())
     hits, _ = rank_figures(own, codes, codes)
-    assert grid[0.0]["cmc@1"] == pytest.approx(float(hits.mean()))
+    assert grid[0.0].cmc_at_1 == pytest.approx(float(hits.mean()))
 
 
 def test_paths_need_labels() -> None:
@@ -97,7 +97,34 @@ def test_paths_need_labels() -> None:
     train, heldout = unlabelled.subset(np.arange(80)), unlabelled.subset(np.arange(80, 120))
     result, _ = fit_family("procrustes", train, TrainConfig())
     out = adapter_paths("procrustes", None, train, heldout, result.adapter, TrainConfig(), None)
-    assert out == {
+    assert out.to_dict() == {  # what the record stores
         "fitted": False,
         "reason": "no labels: CMC@1 (the criterion's figure) needs classes",
     }
+
+
+def test_auto_fold_fits_are_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto's own fits of the chosen candidate on its folds choose t: nothing is fit again."""
+    from embedreg.training.trainer import AdapterTrainer
+
+    pairs = labelled_world()
+    train, heldout = pairs.subset(np.arange(200)), pairs.subset(np.arange(200, 300))
+    config = TrainConfig()
+    result, selection = fit_family("auto", train, config, {"families": "procrustes,affine"})
+    assert selection is not None and len(selection.fold_fits) == selection.folds == 5
+    refit = adapter_paths(
+        result.family, result.options, train, heldout, result.adapter, config, None
+    )
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a fold was fit again")
+
+    monkeypatch.setattr(AdapterTrainer, "fit", no_fit)
+    reused = adapter_paths(
+        result.family, result.options, train, heldout, result.adapter, config, selection
+    )
+    # closed forms are deterministic: the same folds give the same t and the same figures
+    assert reused.t == refit.t and reused.folds == refit.folds == 5
+    assert [row.cmc_at_1 for row in reused.t_grid] == [row.cmc_at_1 for row in refit.t_grid]
+    for a, b in zip(reused.variants, refit.variants, strict=True):
+        assert a.figures.cmc_at_1 == pytest.approx(b.figures.cmc_at_1)

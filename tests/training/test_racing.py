@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from embedreg.adapters import torch_modules
 from embedreg.data.synthetic import planted_pairs
+from embedreg.errors import ValidationError
 from embedreg.training import AdapterTrainer, TrainConfig
 from embedreg.training.racing import Tally, clearly_behind
 from embedreg.training.selection import (
@@ -105,3 +106,71 @@ def test_skipping_a_vanishing_lambda_penalty_changes_no_bit(monkeypatch: pytest.
     assert any(calls)  # the skip happened
     monkeypatch.setattr(torch_modules, "penalty_vanishes", lambda *a: False)
     assert np.array_equal(skipped, fit())
+
+
+def test_one_scoring_pass_equals_the_metrics_bit_for_bit():
+    from embedreg.evaluation.metrics import (
+        average_precisions,
+        cmc_hits,
+        mean_average_precision,
+        own_pair_ranks,
+    )
+    from embedreg.training.racing import _score
+
+    val = planted_pairs(300, 12, 12, kind="affine", noise=0.3, n_classes=5, seed=1).pairs
+    rng = np.random.default_rng(0)
+    queries = (val.source + 0.3 * rng.standard_normal(val.source.shape)).astype(np.float32)
+    basis, hits, figures, aps = _score(queries, val, "cpu")
+    codes = val.label_codes()
+    assert basis == "cmc@1" and aps is not None
+    assert np.array_equal(hits, cmc_hits(queries, val.target, codes, codes, 1))
+    assert np.array_equal(
+        aps, average_precisions(queries, val.target, codes, codes), equal_nan=True
+    )
+    assert figures["map"] == mean_average_precision(queries, val.target, codes, codes)
+    assert figures["cmc@1"] == float(hits.mean())
+    assert figures["recall@1"] == float((own_pair_ranks(queries, val.target) == 0).mean())
+    unlabelled = type(val)(val.ids, val.source, val.target)
+    basis, own, figures, aps = _score(queries, unlabelled, "cpu")
+    assert basis == "recall@1" and aps is None
+    assert np.array_equal(own, own_pair_ranks(queries, val.target) == 0)
+
+
+def test_folds_fitted_in_threads_give_the_same_figures_and_choice():
+    from embedreg.training.callbacks import TrainerCallback
+
+    class Count(TrainerCallback):
+        def __init__(self) -> None:
+            self.epochs = 0
+
+        def on_epoch_end(self, stats: object) -> None:
+            self.epochs += 1
+
+    data = planted_pairs(400, 12, 12, kind="affine", noise=0.2, n_classes=4, seed=3).pairs
+    config = TrainConfig(device="cpu", epochs=3)
+    runs = []
+    for workers in (1, 2):
+        count = Count()
+        _, sel = select_adapter(
+            data,
+            config,
+            {"families": "procrustes,lambda-orth,mlp", "workers": workers},
+            callbacks=[count],
+        )
+        runs.append((sel, count.epochs))
+    (one, epochs_one), (two, epochs_two) = runs
+    assert one.winner.candidate.label == two.winner.candidate.label
+    assert epochs_one == epochs_two > 0  # every fit's epochs reached the callback
+    for a, b in zip(one.results, two.results, strict=True):
+        assert (a.figures, a.stopped, a.folds, a.epochs) == (
+            b.figures,
+            b.stopped,
+            b.folds,
+            b.epochs,
+        )
+
+
+def test_workers_must_be_a_count():
+    with pytest.raises(ValidationError):
+        AutoConfig(workers=-1)
+    assert AutoConfig(workers=0).threads() >= 1

@@ -42,18 +42,18 @@ def test_backward_adapter_is_stored_measured_and_registered(reg, pairs):
         "lambda-orth",
     )
     assert rec.location == f"adapters/v2-to-v1.lambda-orth@{rec.sha256[:16]}"
-    assert rec.figures["heldout"] == 120 and rec.figures["retention"] > 0
-    assert rec.figures["criterion"] in (True, False)
+    assert rec.figures.heldout == 120 and rec.figures.retention > 0
+    assert rec.figures.criterion in (True, False)
     prov = rec.provenance
-    assert prov["source"]["pin"] == "org/two@" + "2" * 40
-    assert prov["target"]["pin"] == "org/one@" + "1" * 40
-    assert prov["training_data"]["sha256"] == pairs.content_hash()
-    assert prov["training_data"]["train"] == 480 and prov["embedreg_version"] == __version__
-    hyper = prov["hyperparameters"]
+    assert prov.source.pin == "org/two@" + "2" * 40
+    assert prov.target.pin == "org/one@" + "1" * 40
+    assert prov.training_data.sha256 == pairs.content_hash()
+    assert prov.training_data.train == 480 and prov.embedreg_version == __version__
+    hyper = prov.hyperparameters
     assert hyper["alpha"] == 30.0 and hyper["epochs"] == FAST.epochs and "ridge" not in hyper
     assert hyper["lam_per_dim"] == 0.375 and "lam_absolute" not in hyper
     # the family's headline setting, through its card_facts hook: λ = 0.375 · √min(24, 16)
-    assert prov["settings"] == {"lambda": 0.375 * 4.0} and rec.figures["lambda"] == 0.375 * 4.0
+    assert prov.settings == {"lambda": 0.375 * 4.0} and rec.figures.setting("lambda") == 0.375 * 4.0
     assert hyper["w_contrastive"] == 0.1  # decided for labelled pairs, recorded as used
     loaded = load_registered_adapter(reg, rec.id)
     assert loaded.sha256 == rec.sha256 and loaded.figures == rec.figures
@@ -70,7 +70,7 @@ def test_both_directions_register_two_adapters(reg, pairs):
     assert (fwd.source, fwd.target, fwd.direction) == ("v1", "v2", "forward")
     assert runs[1].adapter.input_dim == 16 and runs[1].adapter.output_dim == 24
     # same split: the two directions were measured on the same held-out items
-    assert runs[0].record.provenance["training_data"] == runs[1].record.provenance["training_data"]
+    assert runs[0].record.provenance.training_data == runs[1].record.provenance.training_data
 
 
 def test_names_duplicates_and_replace(reg, pairs):
@@ -92,7 +92,7 @@ def test_family_options_are_checked_and_recorded(reg, pairs):
         reg, "v2", "v1", pairs, family="lowrank", options={"rank": "4"}, config=FAST
     )
     assert run.adapter.config_dict()["rank"] == 4
-    assert run.record.provenance["hyperparameters"]["rank"] == 4
+    assert run.record.provenance.hyperparameters["rank"] == 4
     with pytest.raises(ValidationError, match=r"unknown option 'lam' for adapter family 'affine'"):
         train_adapter(reg, "v2", "v1", pairs, family="affine", options={"lam": "1"})
     assert [a.id for a in reg.adapters()] == ["v2-to-v1.lowrank"]
@@ -129,7 +129,7 @@ def test_evaluate_registered_adapter_on_other_pairs(reg, pairs):
     train_adapter(reg, "v2", "v1", pairs, family="procrustes")
     other = planted_pairs(200, 24, 16, kind="affine", noise=0.1, n_classes=4, seed=0).pairs
     figs = evaluate_adapter(reg, "v2-to-v1.procrustes", other, device="cpu")
-    assert figs["heldout"] == 200 and "cmc@1" in figs
+    assert figs.heldout == 200 and figs.cmc_at_1 is not None
     with pytest.raises(DimensionMismatch):
         evaluate_adapter(reg, "v2-to-v1.procrustes", other.swapped(), device="cpu")
 
@@ -146,7 +146,7 @@ def test_compare_fits_every_family_on_one_split(pairs):
     ]
     assert rows[0].error is not None and "dimension" in rows[0].error
     for row in rows[1:]:
-        assert row.error is None and row.figures["heldout"] == 120
+        assert row.error is None and row.figures.heldout == 120
     assert rows[3].epochs >= 1 and rows[1].epochs == 0
 
 

@@ -73,13 +73,13 @@ def test_lambda_orth_adapter_on_the_real_pair(chain) -> None:
         r.family: r.figures for r in compare_families(pairs, families=["identity", "procrustes"])
     }
     # v1 and v2 share ancestry: the identity already retrieves, but the adapter does clearly better
-    assert figs["cmc@1"] > rows["identity"]["cmc@1"] + 0.05
-    assert figs["agreement@10"] > rows["identity"]["agreement@10"] + 0.1
-    assert figs["criterion"] is True  # measured: 0.89 against v1/v1 0.82 on 148 held-out documents
-    assert figs["retention"] > 0.95 and figs["geometry"] > -0.02
-    assert figs["defect"] <= figs["lambda"]
+    assert figs.cmc_at_1 > rows["identity"].cmc_at_1 + 0.05
+    assert figs.agreement_at_10 > rows["identity"].agreement_at_10 + 0.1
+    assert figs.criterion is True  # measured: 0.89 against v1/v1 0.82 on 148 held-out documents
+    assert figs.retention > 0.95 and figs.geometry > -0.02
+    assert figs.defect <= figs.setting("lambda")
     loaded = load_registered_adapter(reg, run.record.id)
-    assert loaded.provenance["source"]["pin"] == reg.generation("v2").pin
+    assert loaded.provenance.source.pin == reg.generation("v2").pin
     assert np.array_equal(
         loaded.adapter.transform(pairs.source[:3]), run.adapter.transform(pairs.source[:3])
     )

@@ -142,13 +142,13 @@ def test_the_record_keeps_every_candidate_and_a_rerun_finds_it(reg):
     (run,) = train_adapter(reg, "v2", "v1", pairs, options=opts, config=FAST)
     rec = run.record
     assert rec.id == "v2-to-v1.auto" and rec.family in ("procrustes", "affine", "lowrank")
-    sel = rec.provenance["selection"]
-    assert rec.provenance["requested_family"] == "auto"
-    labels = [c["label"] for c in sel["candidates"]]  # no identity: 24 → 16
+    sel = rec.provenance.selection
+    assert sel is not None and rec.provenance.requested_family == "auto"
+    labels = [c.label for c in sel.candidates]  # no identity: 24 → 16
     assert labels == ["procrustes", "procrustes center=true", "affine", "lowrank"]
-    assert all(0 <= c["validation"]["cmc@1"] <= 1 for c in sel["candidates"])
-    assert sel["chosen"] in labels and sel["folds"] == 5
-    assert sel["fit_pairs"] == 384 and sel["validation_pairs"] == 480
+    assert all(0 <= c.validation.cmc_at_1 <= 1 for c in sel.candidates)
+    assert sel.chosen in labels and sel.folds == 5
+    assert sel.fit_pairs == 384 and sel.validation_pairs == 480
     again = train_adapter(reg, "v2", "v1", pairs, options=opts, config=FAST)
     assert again[0].training is None and again[0].record == rec
     with pytest.raises(ValidationError, match="unknown option 'rank' for adapter family 'auto'"):
@@ -173,8 +173,9 @@ def test_the_adapter_card_carries_the_candidates(reg):
     assert (
         "## How the family was chosen" in card and "selection" not in card.split("## Provenance")[1]
     )
-    for cand in run.record.provenance["selection"]["candidates"]:
-        figure = f"{cand['validation']['cmc@1']:.4f}"
-        assert f"| {cand['label']} | {figure} |" in card
+    assert run.record.provenance.selection is not None
+    for cand in run.record.provenance.selection.candidates:
+        figure = f"{cand.validation.cmc_at_1:.4f}"
+        assert f"| {cand.label} | {figure} |" in card
     assert card.count("| chosen |") == 1
     assert "fitted each candidate 5 times" in card and "(320 queries pooled; cmc@1" in card

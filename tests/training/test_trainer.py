@@ -124,8 +124,8 @@ def test_joint_forward_and_contrastive_terms(data, with_labels):
     assert "gallery_weight" in adapter.tensors()
     heldout = data if with_labels else replace(data, labels=None)
     figs = measure(adapter, heldout, device="cpu")
-    assert 0 <= figs["gallery.recall@1"] <= 1
-    assert ("gallery.cmc@1" in figs) == with_labels
+    assert 0 <= figs.gallery.recall_at_1 <= 1
+    assert (figs.gallery.cmc_at_1 is not None) == with_labels
     plain = train(data, labels=labels, epochs=4)
     assert not np.array_equal(plain.adapter.affine().W, adapter.affine().W)
 

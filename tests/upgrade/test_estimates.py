@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from embedreg.registry import AdapterRecord
+from embedreg.registry import AdapterRecord, Figures
 from embedreg.upgrade.calibrate import fit_calibration
 from embedreg.upgrade.quality import Estimate, partial_quality, reembed_quality, wilson
 from embedreg.upgrade.selection import select
@@ -19,7 +19,7 @@ def record(source: str, target: str, **figures: float) -> AdapterRecord:
         family="affine",
         location="x",
         sha256="0" * 64,
-        figures={"heldout": 400, **figures},
+        figures=Figures.from_dict({"heldout": 400, **figures}),  # as registry.json stores them
     )
 
 

@@ -36,7 +36,7 @@ def test_plan_lists_the_four_strategies_and_what_is_missing(planted: dict[str, o
     assert not fused.available and "not in the local Hugging Face cache" in fused.needs[0]
     assert not cascade.available and "no texts" in cascade.needs[0]
     assert adapt.available and adapt.seconds == 0 and adapt.query_us and adapt.query_us > 0
-    assert adapt.quality.value == pytest.approx(reg.adapter("v2-to-v1.affine").figures["retention"])  # type: ignore[attr-defined]
+    assert adapt.quality.value == pytest.approx(reg.adapter("v2-to-v1.affine").figures.retention)  # type: ignore[attr-defined]
     assert (
         adapt.quality.low is not None
         and adapt.quality.low <= adapt.quality.value <= adapt.quality.high
@@ -174,7 +174,7 @@ def test_require_compatible_refuses_a_path_that_fails_the_criterion(
 
     reg, folder = planted["reg"], planted["folder"]
     back = next(a for a in reg.adapters() if a.source == "v2" and a.target == "v1")  # type: ignore[attr-defined]
-    reg.add_adapter(replace(back, figures={**back.figures, "criterion": False}), replace=True)  # type: ignore[attr-defined]
+    reg.add_adapter(replace(back, figures=replace(back.figures, criterion=False)), replace=True)  # type: ignore[attr-defined]
     lenient = plan(reg, folder, "v2", sample=0)  # type: ignore[arg-type]
     assert lenient.row("adapt-queries").available
     strict = plan(reg, folder, "v2", sample=0, policy=RoutingPolicy(require_compatible=True))  # type: ignore[arg-type]
