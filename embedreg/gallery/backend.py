@@ -42,9 +42,19 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from .database import DatabaseGallery
+
     FloatArray = npt.NDArray[np.float32]
 
-__all__ = ["BINDING_KEY", "GalleryBackend", "Item", "backend_for", "binding", "scheme"]
+__all__ = [
+    "BINDING_KEY",
+    "CollectionIndex",
+    "GalleryBackend",
+    "Item",
+    "backend_for",
+    "binding",
+    "scheme",
+]
 
 #: The key under which a collection's metadata holds its generation binding.
 BINDING_KEY = "embedreg"
@@ -181,6 +191,33 @@ class GalleryBackend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027
         """Release the connection."""
+
+
+class CollectionIndex:
+    """A database gallery's collection seen as FAISS sees an index: ``ntotal`` and ``search``.
+
+    Search hits get keys the gallery remembers while it is open
+    (:meth:`~.database.DatabaseGallery.remember`), so a database's segments
+    merge through the same search code as a folder's FAISS indexes.
+    """
+
+    def __init__(self, gallery: DatabaseGallery, segment: str) -> None:
+        self.gallery, self.segment = gallery, segment
+        self.ntotal = gallery.count(segment)
+
+    def search(self, queries: FloatArray, k: int) -> tuple[Any, Any]:
+        import numpy as np
+
+        g = self.gallery
+        ids, scores = g.backend.search(g.collection(self.segment), queries, k, g.metric)
+        keys = np.full((len(ids), k), -1, dtype=np.int64)
+        out = np.full((len(ids), k), -np.inf, dtype=np.float32)
+        for row, (row_ids, row_scores) in enumerate(zip(ids, scores, strict=True)):
+            for col, (item_id, score) in enumerate(zip(row_ids, row_scores, strict=True)):
+                keys[row, col] = g.remember(item_id, self.segment)
+                # search_segments negates l2 scores (FAISS gives distances): give it distances
+                out[row, col] = score if g.metric == "ip" else -score
+        return out, keys
 
 
 _SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://")

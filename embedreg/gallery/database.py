@@ -53,7 +53,7 @@ from ..errors import (
 )
 from ..registry import Generation
 from ..util.clock import utc_now
-from .backend import GalleryBackend, Item, backend_for
+from .backend import CollectionIndex, GalleryBackend, Item, backend_for
 from .calibration import Calibrations, calibrations_to_dict, parse_calibrations
 from .index import METRICS, IndexSpec
 from .search import RoutedIndexes, Searching
@@ -96,28 +96,6 @@ class _NoPretransform(RoutedIndexes):
 
     def get(self, segment: str, index: Any, path: QueryPath) -> FaissIndex | None:
         return None
-
-
-class _CollectionIndex:
-    """A collection seen as FAISS sees an index: ``ntotal`` and ``search``, keys per search."""
-
-    def __init__(self, gallery: DatabaseGallery, segment: str) -> None:
-        self.gallery, self.segment = gallery, segment
-        self.ntotal = gallery.count(segment)
-
-    def search(self, queries: FloatArray, k: int) -> tuple[Any, Any]:
-        import numpy as np
-
-        g = self.gallery
-        ids, scores = g.backend.search(g.collection(self.segment), queries, k, g.metric)
-        keys = np.full((len(ids), k), -1, dtype=np.int64)
-        out = np.full((len(ids), k), -np.inf, dtype=np.float32)
-        for row, (row_ids, row_scores) in enumerate(zip(ids, scores, strict=True)):
-            for col, (item_id, score) in enumerate(zip(row_ids, row_scores, strict=True)):
-                keys[row, col] = g.remember(item_id, self.segment)
-                # search_segments negates l2 scores (FAISS gives distances): give it distances
-                out[row, col] = score if g.metric == "ip" else -score
-        return out, keys
 
 
 class DatabaseGallery(Searching):
@@ -258,7 +236,7 @@ class DatabaseGallery(Searching):
 
     def search_index(self, segment: str) -> Any:
         """The collection of ``segment`` behind FAISS's ``ntotal``/``search``."""
-        return _CollectionIndex(self, segment)
+        return CollectionIndex(self, segment)
 
     def remember(self, item_id: str, segment: str) -> int:
         """The key a search hit gets (kept while this gallery is open)."""
