@@ -215,3 +215,36 @@ def test_a_kill_between_the_switch_and_the_alias_move_is_finished_by_the_next_co
     finally:
         raw.close()
     assert manifest is not None and "alias_move" not in manifest["state"]
+
+
+def test_a_reembed_promotes_the_alias_and_the_record_and_rollback_puts_them_back(
+    world: dict[str, Any], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from embedreg.errors import ValidationError
+    from embedreg.gallery import build_gallery
+    from embedreg.upgrade import JobOptions, PartialChoice, database
+
+    reg = world["reg"]
+    url = _url("pgvector", tmp_path, request)
+    name, alias = f"g{uuid.uuid4().hex[:8]}", f"prod-{uuid.uuid4().hex[:6]}"
+    build_gallery(reg, "v1", world["docs"], url, device="cpu", name=name)
+    reg.set_alias(alias, "v1")
+    with pytest.raises(ValidationError, match="partial upgrade"):
+        database.apply(reg, url, "v2", "partial", promote=alias)
+    done = database.apply(
+        reg,
+        url,
+        "v2",
+        "reembed",
+        partial=PartialChoice(),
+        job=JobOptions(device="cpu"),
+        promote=alias,
+    )
+    assert done["segments"] == {"v2": 80}
+    assert reg.aliases()[alias] == "v2"
+    assert reg.document().galleries[name].generation == "v2"
+    back = database.rollback(url, reg)
+    assert back["action"] == "switched back to the previous collections"
+    assert reg.aliases()[alias] == "v1"
+    assert reg.document().galleries[name].generation == "v1"
+    reg.remove_alias(alias)
