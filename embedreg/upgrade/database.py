@@ -45,7 +45,7 @@ from ..routing import Resolver
 from ..util.clock import utc_now
 from .calibrate import fit_calibration
 from .options import JobOptions, PartialChoice
-from .selection import ORDERS, select
+from .selection import round_trip, select
 
 __all__ = ["DB_STRATEGIES", "apply", "finalize", "resume", "rollback", "status"]
 
@@ -102,11 +102,6 @@ def apply(
             "which a partial upgrade does not make it",
             "promote after a reembed upgrade, or move it with 'embedreg alias set'",
         )
-    if partial.order == "worst":
-        raise ValidationError(
-            "order 'worst' is not available for a database gallery",
-            f"use one of {', '.join(o for o in ORDERS if o != 'worst')}",
-        )
     target = registry.generation(to)
     with DatabaseGallery.open(url, write=True) as g:
         known = _job(g)
@@ -126,7 +121,8 @@ def apply(
             if strategy == "reembed"
             else max(1, round(partial.fraction * len(candidates)))
         )
-        todo = sorted(select(candidates, count, partial.order, seed=partial.seed))
+        scores = _round_trips(registry, g, old, target.name) if partial.order == "worst" else None
+        todo = sorted(select(candidates, count, partial.order, seed=partial.seed, scores=scores))
         texts = {i: t for s in old for i, t in g.texts(s).items()}
         untexted = [i for i in todo if not texts.get(i)]
         if untexted:
@@ -159,6 +155,26 @@ def apply(
         }
         g.save()  # the commit point of the plan: a kill from here on is resumed
         return _run(registry, g, target, options, progress)
+
+
+def _round_trips(
+    registry: Registry, g: DatabaseGallery, old: list[str], target: str
+) -> dict[str, float]:
+    """Each old item's round-trip score (the ``worst`` order, :func:`.selection.round_trip`).
+
+    Raises:
+        NoCompatiblePath: a segment has no forward path to ``target`` (or none back).
+    """
+    resolver = Resolver(registry)
+    scores: dict[str, float] = {}
+    for seg in old:
+        forward, back = resolver.resolve(seg, target), resolver.resolve(target, seg)
+        ids = g.ids(seg)
+        for start in range(0, len(ids), 1024):
+            chunk = ids[start : start + 1024]
+            values = round_trip(g.vectors(chunk), forward, back)
+            scores.update(zip(chunk, values.tolist(), strict=True))
+    return scores
 
 
 def _options(job: JobOptions | None) -> JobOptions:

@@ -40,6 +40,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, small_chain) -> dict[str, An
     return {
         "tmp": tmp,
         "reg": reg,
+        "pairs": pairs,
         "docs": docs,
         "env": {"EMBEDREG_REGISTRY": str(tmp / "registry")},
     }
@@ -248,3 +249,40 @@ def test_a_reembed_promotes_the_alias_and_the_record_and_rollback_puts_them_back
     assert reg.aliases()[alias] == "v1"
     assert reg.document().galleries[name].generation == "v1"
     reg.remove_alias(alias)
+
+
+def test_the_worst_order_re_embeds_the_items_the_round_trip_serves_worst(
+    world: dict[str, Any], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import shutil
+
+    from embedreg import Registry
+    from embedreg.gallery import build_gallery
+    from embedreg.gallery.database import DatabaseGallery
+    from embedreg.routing import Resolver
+    from embedreg.training import train_adapter
+    from embedreg.upgrade import JobOptions, PartialChoice, database
+    from embedreg.upgrade.selection import round_trip
+
+    reg = Registry.open(shutil.copytree(world["tmp"] / "registry", tmp_path / "registry"))
+    train_adapter(reg, "v2", "v1", world["pairs"], family="affine", direction="forward")
+    url = _url("pgvector", tmp_path, request)
+    build_gallery(reg, "v1", world["docs"], url, device="cpu", register=False)
+    with DatabaseGallery.open(url) as g:
+        ids = g.ids("v1")
+        resolver = Resolver(reg)
+        scores = round_trip(
+            g.vectors(ids), resolver.resolve("v1", "v2"), resolver.resolve("v2", "v1")
+        )
+    worst = {ids[i] for i in np.argsort(scores, kind="stable")[:20].tolist()}
+    done = database.apply(
+        reg,
+        url,
+        "v2",
+        "partial",
+        partial=PartialChoice(fraction=0.25, order="worst"),
+        job=JobOptions(device="cpu"),
+    )
+    assert done["segments"] == {"v1": 60, "v2": 20}
+    with DatabaseGallery.open(url) as g:
+        assert set(g.ids("v2")) == worst
