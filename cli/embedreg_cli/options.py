@@ -141,7 +141,7 @@ def column_options(
     def say(text: str) -> str:
         return when + text if when else text[0].upper() + text[1:]
 
-    fields = ("text_field", "id_field", "label_field", "image_field")
+    fields = ("text_field", "id_field") + ("label_field",) * labels + ("image_field",) * images
 
     def decorate(fn: F) -> F:
         fn = gathered("columns", _columns, fields)(fn)
