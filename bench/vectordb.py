@@ -165,7 +165,14 @@ def bench_upgrade(n: int, root: Path, pg: str) -> list[dict]:
                 job=JobOptions(device="cpu"),
             )
         else:
-            database.apply(reg, url, "v2", "partial", fraction=0.5, device="cpu")
+            database.apply(
+                reg,
+                url,
+                "v2",
+                "partial",
+                partial=PartialChoice(fraction=0.5),
+                job=JobOptions(device="cpu"),
+            )
         rows.append(
             {"backend": backend, "n": min(n, len(news.ids)), "upgrade_s": time.perf_counter() - t}
         )

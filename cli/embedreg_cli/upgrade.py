@@ -209,8 +209,6 @@ def apply(
     as_json: bool,
 ) -> None:
     """Upgrade the gallery in FOLDER (a folder or database URL) to --to by --strategy, as a resumable job."""
-    from dataclasses import asdict
-
     from embedreg.upgrade import apply as run_apply
     from embedreg.upgrade import database
 
@@ -223,9 +221,8 @@ def apply(
             folder,
             to,
             strategy,
-            **asdict(partial),  # fraction, order and seed
-            device=job.device,
-            batch_size=job.batch_size,
+            partial=partial,
+            job=job,
             progress=update,
         ),
         in_folder=lambda update: run_apply(
@@ -292,6 +289,8 @@ def _report_db(result: dict[str, Any], as_json: bool) -> None:
         "The previous collections are kept: 'embedreg upgrade rollback URL' returns to them, "
         "'embedreg upgrade finalize URL' drops them."
     )
+    for note in result.get("registry") or []:
+        say(f"  {note}")
 
 
 def _report(result: UpgradeResult, as_json: bool) -> None:
@@ -338,7 +337,7 @@ def resume(
         f"Re-embedding for {folder}",
         as_json,
         in_database=lambda update: database.resume(
-            state.registry(), folder, device=job.device, progress=update
+            state.registry(), folder, job=job, progress=update
         ),
         in_folder=lambda update: run_resume(
             state.registry(),
@@ -390,7 +389,7 @@ def _database_status(url: str, found: dict[str, Any]) -> str:
 
 
 def _database_rollback(url: str, back: dict[str, Any]) -> str:
-    return f"Rolled back {url}: {back['action']}"
+    return "\n".join([f"Rolled back {url}: {back['action']}", *back.get("registry", [])])
 
 
 def _database_finalize(url: str, done: dict[str, Any]) -> str:

@@ -28,12 +28,13 @@ from __future__ import annotations
 import abc
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..constants import GALLERIES_GROUP
-from ..errors import BrokenPlugin, EmbedRegError, GalleryError
+from ..errors import BrokenPlugin, EmbedRegError, GalleryError, LockTimeout
 from ..plugins import load
 from .storage import Segment
 
@@ -41,9 +42,19 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from .database import DatabaseGallery
+
     FloatArray = npt.NDArray[np.float32]
 
-__all__ = ["BINDING_KEY", "GalleryBackend", "Item", "backend_for", "binding", "scheme"]
+__all__ = [
+    "BINDING_KEY",
+    "CollectionIndex",
+    "GalleryBackend",
+    "Item",
+    "backend_for",
+    "binding",
+    "scheme",
+]
 
 #: The key under which a collection's metadata holds its generation binding.
 BINDING_KEY = "embedreg"
@@ -155,11 +166,58 @@ class GalleryBackend(abc.ABC):
     ) -> tuple[list[list[str]], list[list[float]]]:
         """Exact top-``k`` ids and scores (higher is better) for each query."""
 
+    def lock_writer(self, timeout: float) -> bool:
+        """Take the gallery's writer lock, held until :meth:`close`; False after ``timeout`` s.
+
+        The default holds nothing more than the connection: the embedded
+        modes (Qdrant's local mode, Milvus Lite) hold an exclusive lock on
+        their folder or file for as long as a client is open, so a second
+        process cannot open the gallery at all (:func:`backend_for` waits
+        for it).  A backend speaking to a shared server overrides this with
+        a lock of the database's own (PostgreSQL: an advisory lock).
+        """
+        return True
+
+    def unlock_writer(self) -> None:  # noqa: B027
+        """Release the writer lock before :meth:`close` (the default holds none to release)."""
+
+    @classmethod
+    def busy(cls, error: BaseException) -> bool:
+        """True when opening failed because another process holds the database (it may be retried)."""
+        return False
+
     def set_alias(self, alias: str, collection: str) -> None:  # noqa: B027
         """Point ``alias`` at ``collection`` atomically (backends without aliases skip it)."""
 
     def close(self) -> None:  # noqa: B027
         """Release the connection."""
+
+
+class CollectionIndex:
+    """A database gallery's collection seen as FAISS sees an index: ``ntotal`` and ``search``.
+
+    Search hits get keys the gallery remembers while it is open
+    (:meth:`~.database.DatabaseGallery.remember`), so a database's segments
+    merge through the same search code as a folder's FAISS indexes.
+    """
+
+    def __init__(self, gallery: DatabaseGallery, segment: str) -> None:
+        self.gallery, self.segment = gallery, segment
+        self.ntotal = gallery.count(segment)
+
+    def search(self, queries: FloatArray, k: int) -> tuple[Any, Any]:
+        import numpy as np
+
+        g = self.gallery
+        ids, scores = g.backend.search(g.collection(self.segment), queries, k, g.metric)
+        keys = np.full((len(ids), k), -1, dtype=np.int64)
+        out = np.full((len(ids), k), -np.inf, dtype=np.float32)
+        for row, (row_ids, row_scores) in enumerate(zip(ids, scores, strict=True)):
+            for col, (item_id, score) in enumerate(zip(row_ids, row_scores, strict=True)):
+                keys[row, col] = g.remember(item_id, self.segment)
+                # search_segments negates l2 scores (FAISS gives distances): give it distances
+                out[row, col] = score if g.metric == "ip" else -score
+        return out, keys
 
 
 _SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://")
@@ -171,12 +229,16 @@ def scheme(location: str | os.PathLike[str]) -> str:
     return m.group(1) if m else "file"
 
 
-def backend_for(url: str) -> GalleryBackend:
+def backend_for(url: str, *, timeout: float = 0.0) -> GalleryBackend:
     """The backend registered for the URL's scheme, connected to it.
+
+    An embedded database that another process holds open (:meth:`GalleryBackend.busy`)
+    is retried for up to ``timeout`` seconds.
 
     Raises:
         PluginError: no installed package serves that scheme.
         ExtraUnavailable: the backend's database client is not installed.
+        LockTimeout: another process still held the database after ``timeout`` seconds.
     """
     name = scheme(url)
     cls = load(GALLERIES_GROUP, name, kind="gallery backend")
@@ -184,13 +246,25 @@ def backend_for(url: str) -> GalleryBackend:
         raise BrokenPlugin(
             "gallery backend", name, GALLERIES_GROUP, "it is not a GalleryBackend subclass"
         )
-    try:
-        return cls(url)
-    except EmbedRegError:
-        raise
-    except Exception as exc:  # the database's own error (unreachable, locked, refused)
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GalleryError(
-            f"cannot open gallery {url} ({detail})",
-            "check that the database is running and that no other process holds it",
-        ) from None
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            return cls(url)
+        except EmbedRegError:
+            raise
+        except Exception as exc:  # the database's own error (unreachable, locked, refused)
+            if not cls.busy(exc):
+                _cannot_open(url, exc)
+            if time.monotonic() >= deadline:
+                raise LockTimeout(url, timeout, "gallery") from None
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def _cannot_open(url: str, exc: Exception) -> NoReturn:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    raise GalleryError(
+        f"cannot open gallery {url} ({detail})",
+        "check that the database is running and that no other process holds it",
+    ) from None

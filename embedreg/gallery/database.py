@@ -14,6 +14,21 @@ item is written (a rerun drops the half-built collections and builds again);
 an ``add`` records the source it is adding under ``pending`` first, so a
 rerun after a kill rewrites the same items (upserts by id) and finishes.
 
+**Journaled alias moves.** A switch (an upgrade's, a rollback's) records
+the alias's new target in the same manifest write that changes the
+segments, then moves the alias, then clears the record: a command killed in
+between leaves the record, and the next command that opens the gallery
+(any of them, ``upgrade status`` too) moves the alias for every other client.
+
+**One writer at a time.** A writer opens the gallery with ``write=True``
+(:meth:`DatabaseGallery.edit`, builds, adds, upgrades): it takes the
+backend's writer lock before it reads the manifest, and a second writer
+waits.  PostgreSQL holds a session advisory lock (released when the writer's
+connection ends, also on a kill); Qdrant's local mode and Milvus Lite lock
+their folder or file for any open client, so a second process waits to
+open it at all.  A Qdrant or Milvus *server* offers no lock embedreg can
+take atomically: there, run one embedreg writer per gallery at a time.
+
 Example:
     >>> g = DatabaseGallery.open("qdrant:///tmp/vectors?collection=news")  # doctest: +SKIP
     >>> g.search(["rates rise"], k=5, generation="v3", registry=reg).ids[0]  # doctest: +SKIP
@@ -28,12 +43,19 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
-from ..errors import DuplicateName, GalleryError, GenerationMismatch, NotFound, ValidationError
+from ..errors import (
+    DuplicateName,
+    GalleryError,
+    GenerationMismatch,
+    LockTimeout,
+    NotFound,
+    ValidationError,
+)
 from ..registry import Generation
 from ..util.clock import utc_now
-from .backend import GalleryBackend, Item, backend_for
+from .backend import CollectionIndex, GalleryBackend, Item, backend_for
 from .calibration import Calibrations, calibrations_to_dict, parse_calibrations
-from .index import METRICS, IndexSpec, as_matrix
+from .index import METRICS, IndexSpec
 from .search import RoutedIndexes, Searching
 from .storage import Segment
 
@@ -50,8 +72,23 @@ __all__ = ["DB_GALLERY_FORMAT", "DatabaseGallery"]
 #: The ``format`` of a database gallery's manifest.
 DB_GALLERY_FORMAT = "embedreg.gallery.db"
 
+#: How long a writer waits for another writer of the same gallery (seconds).
+LOCK_TIMEOUT = 60.0
+
+#: The manifest's ``state`` key of an alias move the switch recorded and has not made yet.
+ALIAS_MOVE = "alias_move"
+
 #: Items written per request.
 BATCH = 1024
+
+
+def _connect(url: str, *, write: bool, timeout: float) -> GalleryBackend:
+    """The backend at ``url``, with its writer lock when ``write``."""
+    backend = backend_for(url, timeout=timeout)
+    if write and not backend.lock_writer(timeout):
+        backend.close()
+        raise LockTimeout(url, timeout, "gallery writer")
+    return backend
 
 
 class _NoPretransform(RoutedIndexes):
@@ -59,28 +96,6 @@ class _NoPretransform(RoutedIndexes):
 
     def get(self, segment: str, index: Any, path: QueryPath) -> FaissIndex | None:
         return None
-
-
-class _CollectionIndex:
-    """A collection seen as FAISS sees an index: ``ntotal`` and ``search``, keys per search."""
-
-    def __init__(self, gallery: DatabaseGallery, segment: str) -> None:
-        self.gallery, self.segment = gallery, segment
-        self.ntotal = gallery.count(segment)
-
-    def search(self, queries: FloatArray, k: int) -> tuple[Any, Any]:
-        import numpy as np
-
-        g = self.gallery
-        ids, scores = g.backend.search(g.collection(self.segment), queries, k, g.metric)
-        keys = np.full((len(ids), k), -1, dtype=np.int64)
-        out = np.full((len(ids), k), -np.inf, dtype=np.float32)
-        for row, (row_ids, row_scores) in enumerate(zip(ids, scores, strict=True)):
-            for col, (item_id, score) in enumerate(zip(row_ids, row_scores, strict=True)):
-                keys[row, col] = g.remember(item_id, self.segment)
-                # search_segments negates l2 scores (FAISS gives distances): give it distances
-                out[row, col] = score if g.metric == "ip" else -score
-        return out, keys
 
 
 class DatabaseGallery(Searching):
@@ -118,14 +133,21 @@ class DatabaseGallery(Searching):
     # --- opening -------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str) -> DatabaseGallery:
+    def open(
+        cls, url: str, *, write: bool = False, timeout: float = LOCK_TIMEOUT
+    ) -> DatabaseGallery:
         """Open the gallery at ``url`` (see :mod:`.locate` for the URL forms).
+
+        ``write`` takes the gallery's writer lock (held until :meth:`close`)
+        before the manifest is read, so two writers never interleave: the
+        second waits up to ``timeout`` seconds.
 
         Raises:
             NotFound: the database holds no gallery there.
             GalleryError: the manifest is not an embedreg gallery's.
+            LockTimeout: another writer held the gallery for ``timeout`` seconds.
         """
-        backend = backend_for(url)
+        backend = _connect(url, write=write, timeout=timeout)
         manifest = backend.read_manifest()
         if manifest is None:
             backend.close()
@@ -135,18 +157,51 @@ class DatabaseGallery(Searching):
         if manifest.get("format") != DB_GALLERY_FORMAT:
             backend.close()
             raise GalleryError(f"{url} holds no embedreg gallery (its manifest is foreign)")
-        return cls(backend, manifest)
+        try:
+            return cls._finish_interrupted_switch(cls(backend, manifest), write)
+        except BaseException:
+            backend.close()
+            raise
+
+    @classmethod
+    def _finish_interrupted_switch(cls, gallery: DatabaseGallery, write: bool) -> DatabaseGallery:
+        """Complete the alias move a killed command left (a reader: when no writer is active)."""
+        if ALIAS_MOVE not in gallery.state:
+            return gallery
+        if write:
+            gallery.finish_alias()
+            return gallery
+        backend = gallery.backend
+        if not backend.lock_writer(0):
+            return gallery  # a writer is at work: it finishes the move itself
+        try:
+            fresh = backend.read_manifest()  # as the last writer left it
+            if fresh is None or fresh.get("format") != DB_GALLERY_FORMAT:
+                return gallery
+            gallery = cls(backend, fresh)
+            gallery.finish_alias()
+            return gallery
+        finally:
+            backend.unlock_writer()
 
     @classmethod
     def create(
-        cls, url: str, generation: Generation, *, metric: str = "ip", name: str | None = None
+        cls,
+        url: str,
+        generation: Generation,
+        *,
+        metric: str = "ip",
+        name: str | None = None,
+        timeout: float = LOCK_TIMEOUT,
     ) -> DatabaseGallery:
         """A new, empty gallery at ``url`` with one segment for ``generation`` (marked building).
+
+        The gallery is open for writing (its writer lock held until :meth:`close`).
 
         Raises:
             DuplicateName: the database holds a gallery there already.
         """
-        backend = backend_for(url)
+        backend = _connect(url, write=True, timeout=timeout)
         if backend.read_manifest() is not None:
             backend.close()
             raise DuplicateName("gallery", url, "an existing gallery; choose another URL")
@@ -181,7 +236,7 @@ class DatabaseGallery(Searching):
 
     def search_index(self, segment: str) -> Any:
         """The collection of ``segment`` behind FAISS's ``ntotal``/``search``."""
-        return _CollectionIndex(self, segment)
+        return CollectionIndex(self, segment)
 
     def remember(self, item_id: str, segment: str) -> int:
         """The key a search hit gets (kept while this gallery is open)."""
@@ -253,17 +308,11 @@ class DatabaseGallery(Searching):
         return dict(self.backend.items(self.collection(segment)))
 
     def segment_for(self, generation: Generation) -> Segment:
-        """The segment embedded by ``generation``; refuses another generation."""
-        seg = self._segments.get(generation.name)
-        if seg is None:
-            raise GenerationMismatch(
-                self.where(),
-                " and ".join(repr(g) for g in self.generations),
-                repr(generation.name),
-                f"embed with {' or '.join(self.generations)}, or search with a query generation "
-                "and let embedreg route it",
-            )
-        seg.check(generation, self.where())
+        """The segment embedded by ``generation``; refuses another generation.
+
+        Beyond the manifest, the collection's own binding must agree.
+        """
+        seg = super().segment_for(generation)
         bound = self.backend.collection_binding(self.collection(seg.generation))
         if bound is None or (bound.get("pin"), bound.get("recipe_hash")) != (
             seg.pin,
@@ -299,12 +348,26 @@ class DatabaseGallery(Searching):
         self._segments, self._collections = dict(segments), dict(collections)
         self.updated = utc_now()
 
-    def point_alias(self, collection: str) -> None:
-        """Point the gallery's alias (its name in the database) at ``collection``, and record it."""
-        self.backend.set_alias(self.backend.gallery_name, collection)
-        if self.alias != collection:
-            self.alias = collection
-            self.save()
+    def journal_alias(self, collection: str) -> None:
+        """Record that the gallery's alias is to point at ``collection`` (written by the next save).
+
+        The switch that changes the segments saves this with them, in one
+        manifest write; :meth:`finish_alias` then moves the alias and clears
+        the record.  A command killed in between leaves the record, and the
+        next one that opens the gallery moves the alias (:meth:`open`).
+        """
+        self.alias = collection
+        self.state = {**self.state, ALIAS_MOVE: collection}
+
+    def finish_alias(self) -> bool:
+        """Move the alias the manifest records as pending, then clear the record; False: none."""
+        target = self.state.get(ALIAS_MOVE)
+        if not isinstance(target, str):
+            return False
+        self.backend.set_alias(self.backend.gallery_name, target)
+        self.state = {k: v for k, v in self.state.items() if k != ALIAS_MOVE}
+        self.save()
+        return True
 
     def _new_collection_name(self, generation: str) -> str:
         base = f"{self.backend.gallery_name}__{re.sub(r'[^a-z0-9_]', '_', generation)}"
@@ -326,34 +389,13 @@ class DatabaseGallery(Searching):
     ) -> int:
         """Write items embedded by ``generation`` to its segment; returns the number written.
 
-        Everything is checked before the first write: the segment's
-        generation (manifest and collection binding), the dimension, values
-        and ids (new to the gallery unless ``replace_existing``, as a rerun
-        of a journaled write does).
-
-        Raises:
-            GenerationMismatch: the gallery has no segment of that generation.
-            DimensionMismatch: the vectors do not have the generation's dimension.
-            DuplicateName: an id is already in the gallery (or repeated).
-            ValidationError: NaN or infinite values, or lengths that disagree.
+        Everything is checked before the first write, as a folder's
+        :meth:`~embedreg.gallery.Gallery.add` checks it
+        (:meth:`~.search.Searching.checked_items`), the collection's binding
+        too; ids must be new to the gallery unless ``replace_existing`` (as a
+        rerun of a journaled write has them).
         """
-        import numpy as np
-
-        seg = self.segment_for(generation)
-        x = as_matrix(
-            vectors,
-            seg.dimension,
-            f"vectors for segment {seg.generation!r}",
-            f"these vectors were not made by generation {seg.generation!r}",
-        )
-        if texts is not None and len(texts) != len(ids):
-            raise ValidationError(f"{len(ids)} ids but {len(texts)} texts")
-        if x.shape[0] != len(ids):
-            raise ValidationError(f"{x.shape[0]} vectors but {len(ids)} ids")
-        if len(set(ids)) != len(ids):
-            raise DuplicateName("item id", next(i for i in ids if list(ids).count(i) > 1), "ids")
-        if not np.isfinite(x).all():
-            raise ValidationError("vectors contain NaN or infinite values")
+        seg, x = self.checked_items(vectors, ids, texts, generation, ())
         if not replace_existing:
             for s in self._segments:
                 found = self.backend.fetch(self.collection(s), list(ids))
@@ -429,9 +471,9 @@ class DatabaseGallery(Searching):
 
     @classmethod
     @contextlib.contextmanager
-    def edit(cls, url: str) -> Iterator[DatabaseGallery]:
-        """Open, change and save a gallery (the manifest is written when the block ends)."""
-        gallery = cls.open(url)
+    def edit(cls, url: str, *, timeout: float = LOCK_TIMEOUT) -> Iterator[DatabaseGallery]:
+        """Open, change and save a gallery under its writer lock (saved when the block ends)."""
+        gallery = cls.open(url, write=True, timeout=timeout)
         try:
             yield gallery
             gallery.save()

@@ -89,7 +89,7 @@ def build(
     origin = source_record(src, options.text_field, options.id_field)
     existing: DatabaseGallery | None
     try:
-        existing = DatabaseGallery.open(url)
+        existing = DatabaseGallery.open(url, write=True)
     except NotFound:  # no gallery there: the usual case
         existing = None
     if existing is not None:
@@ -155,7 +155,7 @@ def add(
     generation without a segment gets a new collection.
     """
     src = Path(source)
-    with DatabaseGallery.open(url) as g:
+    with DatabaseGallery.open(url, write=True) as g:
         if generation is None:
             if len(g.generations) != 1:
                 raise ValidationError(

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..constants import GALLERY_FORMAT, GALLERY_FORMAT_VERSION, GALLERY_MANIFEST
-from ..errors import DuplicateName, GalleryError, GenerationMismatch, NotFound, ValidationError
+from ..errors import DuplicateName, GalleryError, NotFound, ValidationError
 from ..registry import Generation
 from ..routing import FaissIndex
 from ..routing.policy import PathKind
@@ -48,8 +48,6 @@ from .calibration import Calibrations, calibrations_to_dict
 from .index import (
     METRICS,
     IndexSpec,
-    as_matrix,
-    check_items,
     is_ivf,
     new_index,
     read_index,
@@ -230,20 +228,6 @@ class Gallery(Searching):
         """Item ids (of one segment, or all), in the order they were added."""
         return [i for fid, (i, seg, _) in sorted(self._items.items()) if segment in (None, seg)]
 
-    def segment_for(self, generation: Generation) -> Segment:
-        """The segment embedded by ``generation``; refuses another generation."""
-        seg = self._segments.get(generation.name)
-        if seg is None:
-            raise GenerationMismatch(
-                self.where(),
-                " and ".join(repr(g) for g in self.generations),
-                repr(generation.name),
-                f"embed with {' or '.join(self.generations)}, or search with a query generation "
-                "and let embedreg route it",
-            )
-        seg.check(generation, self.where())
-        return seg
-
     # --- changing items -------------------------------------------------------------
 
     def add(
@@ -264,14 +248,7 @@ class Gallery(Searching):
         """
         import numpy as np
 
-        seg = self.segment_for(generation)
-        x = as_matrix(
-            vectors,
-            seg.dimension,
-            f"vectors for segment {seg.generation!r}",
-            f"these vectors were not made by generation {seg.generation!r}",
-        )
-        check_items(x, ids, texts, self._by_id)
+        seg, x = self.checked_items(vectors, ids, texts, generation, self._by_id)
         if len(ids) == 0:
             return 0
         index = self._index(seg.generation)

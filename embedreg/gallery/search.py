@@ -25,7 +25,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from ..models import Encoder
 from ..registry import Generation, Registry
 from ..routing import FaissIndex, QueryPath, Resolver
 from .calibration import MERGES, Calibration, Calibrations
-from .index import as_matrix
+from .index import as_matrix, check_items
 from .storage import Segment
 
 if TYPE_CHECKING:
@@ -314,6 +314,47 @@ class Searching:
     def where(self) -> str:
         """The gallery, as error messages name it."""
         raise NotImplementedError
+
+    def segment_for(self, generation: Generation) -> Segment:
+        """The segment embedded by ``generation``; refuses another generation."""
+        seg = self.segment_table().get(generation.name)
+        if seg is None:
+            names = sorted(self.segment_table())
+            raise GenerationMismatch(
+                self.where(),
+                " and ".join(repr(g) for g in names),
+                repr(generation.name),
+                f"embed with {' or '.join(names)}, or search with a query generation "
+                "and let embedreg route it",
+            )
+        seg.check(generation, self.where())
+        return seg
+
+    def checked_items(
+        self,
+        vectors: FloatArray | Any,
+        ids: Sequence[str],
+        texts: Sequence[str | None] | None,
+        generation: Generation,
+        taken: Container[str],
+    ) -> tuple[Segment, FloatArray]:
+        """The segment and the matrix of items to add, everything checked before any write.
+
+        Raises:
+            GenerationMismatch: the gallery has no segment of that generation.
+            DimensionMismatch: the vectors do not have the generation's dimension.
+            DuplicateName: an id is in ``taken`` (or repeated).
+            ValidationError: NaN or infinite values, or lengths that disagree.
+        """
+        seg = self.segment_for(generation)
+        x = as_matrix(
+            vectors,
+            seg.dimension,
+            f"vectors for segment {seg.generation!r}",
+            f"these vectors were not made by generation {seg.generation!r}",
+        )
+        check_items(x, ids, texts, taken)
+        return seg, x
 
     def search(
         self,

@@ -36,7 +36,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
@@ -82,6 +81,15 @@ class Kind:
     encode: Callable[[Any], Any]
 
 
+def _copy(value: Any) -> Any:
+    """A copy of a JSON value (objects and lists copied, scalars shared)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy(v) for v in value]
+    return value
+
+
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -99,17 +107,17 @@ BOOL = _scalar("bool", lambda v: isinstance(v, bool))
 #: A string.
 STR = _scalar("str", lambda v: isinstance(v, str))
 #: Any JSON value, copied.
-ANY = Kind("any", lambda v: (True, copy.deepcopy(v)), copy.deepcopy)
+ANY = Kind("any", lambda v: (True, _copy(v)), _copy)
 
 
 def _decode_mapping(v: Any) -> tuple[bool, Any]:
     if isinstance(v, dict) and all(isinstance(k, str) for k in v):
-        return True, copy.deepcopy(v)
+        return True, _copy(v)
     return False, None
 
 
 #: A JSON object kept as a mapping (family settings, hyperparameters).
-MAPPING = Kind("mapping", _decode_mapping, lambda v: copy.deepcopy(dict(v)))
+MAPPING = Kind("mapping", _decode_mapping, lambda v: _copy(dict(v)))
 
 
 def _decode_span(v: Any) -> tuple[bool, Any]:
@@ -183,8 +191,8 @@ def prefixed(
     ``cls`` may be a function giving the class, for a record that nests itself.
     """
     meta = {_PREFIX: prefix + ".", _KIND: nested(cls)}
-    if empty and isinstance(cls, type):
-        return field(default_factory=cls, metadata=meta)
+    if empty and isinstance(cls, type):  # one shared empty record: it is frozen
+        return field(default=cls(), metadata=meta)
     return field(default=None, metadata=meta)
 
 
@@ -211,6 +219,8 @@ class StoredRecord:
     _layout: ClassVar[dict[type, tuple[dict[str, Field[Any]], dict[str, Field[Any]]]]] = {}
 
     def __post_init__(self) -> None:
+        if not self.extra and not self.nulls:
+            return
         keys, prefixes = self._fields()
         # a declared key stays in extra only as stored with a value of the wrong type, or empty
         clash = [
@@ -257,15 +267,15 @@ class StoredRecord:
                 if prefix is not None:
                     grouped.setdefault(prefix, {})[key[len(prefix) :]] = value
                 else:
-                    extra[key] = copy.deepcopy(value)
+                    extra[key] = _copy(value)
             elif value is None:
                 nulls.add(key)
             else:
                 ok, parsed = f.metadata[_KIND].decode(value)
-                if ok and not _unset(parsed):
+                if ok and not (isinstance(value, (dict, list)) and not value):
                     values[f.name] = parsed
-                else:  # the wrong type, or empty: kept as it was stored
-                    extra[key] = copy.deepcopy(value)
+                else:  # the wrong type, or empty ({} or []): kept as it was stored
+                    extra[key] = _copy(value)
         for prefix, sub in grouped.items():
             values[prefixes[prefix].name] = prefixes[prefix].metadata[_KIND].decode(sub)[1]
         return cls(**values, extra=extra, nulls=frozenset(nulls))
@@ -276,15 +286,16 @@ class StoredRecord:
         out: dict[str, Any] = {}
         for key, f in keys.items():
             value = getattr(self, f.name)
-            if not _unset(value):
-                out[key] = f.metadata[_KIND].encode(value)
+            stored = f.metadata[_KIND].encode(value) if value is not None else None
+            if stored is not None and stored != {} and stored != []:  # empty: not written
+                out[key] = stored
             elif key in self.nulls:
                 out[key] = None
         for prefix, f in prefixes.items():
             value = getattr(self, f.name)
-            if not _unset(value):
+            if value is not None:
                 out.update((prefix + k, v) for k, v in value.to_dict().items())
-        out.update(copy.deepcopy(dict(self.extra)))
+        out.update(_copy(dict(self.extra)))
         return out
 
     @classmethod
@@ -319,4 +330,7 @@ class StoredRecord:
             >>> StoredRecord().is_empty(), StoredRecord(extra={"a": 1}).is_empty()
             (True, False)
         """
-        return not self.to_dict()
+        if self.extra or self.nulls:
+            return False
+        keys, prefixes = self._fields()
+        return all(_unset(getattr(self, f.name)) for f in (*keys.values(), *prefixes.values()))

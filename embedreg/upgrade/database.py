@@ -15,10 +15,12 @@ The previous collections stay until :func:`finalize`; :func:`rollback`
 switches back to them (or discards an unfinished job).
 
 Strategies: ``partial`` (a fraction re-embedded, the rest searched through
-its path) and ``reembed`` (every item).
+its path) and ``reembed`` (every item).  Each step copies or embeds
+``JobOptions.chunk_size`` items as upserts by id: a rerun redoes no more.
 
 Example:
-    >>> r = apply(reg, "qdrant:///srv/vectors?collection=news", "v3", "partial")  # doctest: +SKIP
+    >>> url = "qdrant:///srv/vectors?collection=news"
+    >>> r = apply(reg, url, "v3", "partial", partial=PartialChoice(0.25))  # doctest: +SKIP
     >>> r["segments"]  # doctest: +SKIP
     {'v2': 300, 'v3': 300}
 """
@@ -41,15 +43,13 @@ from ..registry import Generation, Registry
 from ..routing import Resolver
 from ..util.clock import utc_now
 from .calibrate import fit_calibration
+from .options import JobOptions, PartialChoice
 from .selection import ORDERS, select
 
 __all__ = ["DB_STRATEGIES", "apply", "finalize", "resume", "rollback", "status"]
 
 #: Strategies a database gallery's upgrade carries out.
 DB_STRATEGIES: tuple[str, ...] = ("partial", "reembed")
-
-#: Items copied or embedded per step (each step is upserts by id: a rerun redoes no more).
-STEP = 256
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -69,35 +69,38 @@ def apply(
     to: str,
     strategy: str,
     *,
-    fraction: float = 0.5,
-    order: str = "random",
-    seed: int = 0,
-    device: str = "auto",
-    batch_size: int = 32,
+    partial: PartialChoice | None = None,
+    job: JobOptions | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Upgrade the gallery at ``url`` to generation ``to`` (see the module); the result as a dict.
+
+    ``partial`` chooses the items a ``partial`` upgrade re-embeds, ``job``
+    how it runs (its ``chunk_size`` is the items per resumable step), as for
+    a folder's :func:`~embedreg.upgrade.apply`.
 
     Raises:
         ConflictError: the gallery has an upgrade job already (resume, roll back or finalize it).
         ValidationError: an unknown strategy or order, nothing to upgrade, items without texts.
     """
+    partial = partial if partial is not None else PartialChoice()
+    options = _options(job)
     if strategy not in DB_STRATEGIES:
         raise ValidationError(
             f"a database gallery's upgrade is one of {', '.join(DB_STRATEGIES)}, not {strategy!r}",
             "use --strategy partial or reembed",
         )
-    if order not in ORDERS or order == "worst":
+    if partial.order == "worst":
         raise ValidationError(
-            f"order {order!r} is not available for a database gallery",
+            "order 'worst' is not available for a database gallery",
             f"use one of {', '.join(o for o in ORDERS if o != 'worst')}",
         )
     target = registry.generation(to)
-    with DatabaseGallery.open(url) as g:
-        job = _job(g)
-        if job is not None:
+    with DatabaseGallery.open(url, write=True) as g:
+        known = _job(g)
+        if known is not None:
             raise ConflictError(
-                f"gallery {url} has an upgrade job {job['id']} ({job['phase']})",
+                f"gallery {url} has an upgrade job {known['id']} ({known['phase']})",
                 "resume it ('embedreg upgrade resume'), roll it back, or finalize it",
             )
         old = [s for s in g.generations if s != target.name]
@@ -107,9 +110,11 @@ def apply(
                 f"every item of {url} is already embedded by {target.name}", "no upgrade is needed"
             )
         count = (
-            len(candidates) if strategy == "reembed" else max(1, round(fraction * len(candidates)))
+            len(candidates)
+            if strategy == "reembed"
+            else max(1, round(partial.fraction * len(candidates)))
         )
-        todo = sorted(select(candidates, count, order, seed=seed))
+        todo = sorted(select(candidates, count, partial.order, seed=partial.seed))
         texts = {i: t for s in old for i, t in g.texts(s).items()}
         untexted = [i for i in todo if not texts.get(i)]
         if untexted:
@@ -139,36 +144,46 @@ def apply(
             },
         }
         g.save()  # the commit point of the plan: a kill from here on is resumed
-        return _run(registry, g, target, device, batch_size, progress)
+        return _run(registry, g, target, options, progress)
+
+
+def _options(job: JobOptions | None) -> JobOptions:
+    options = job if job is not None else JobOptions()
+    if options.num_processes != 1:
+        raise ValidationError(
+            "a database gallery's upgrade re-embeds in one process",
+            "drop --num-processes (or set it to 1)",
+        )
+    return options
 
 
 def resume(
     registry: Registry,
     url: str,
     *,
-    device: str = "auto",
-    batch_size: int = 32,
+    job: JobOptions | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Continue the interrupted upgrade of the gallery at ``url`` from what its collections hold."""
-    with DatabaseGallery.open(url) as g:
-        job = _job(g)
-        if job is None or job["phase"] != "running":
+    options = _options(job)
+    with DatabaseGallery.open(url, write=True) as g:
+        state = _job(g)
+        if state is None or state["phase"] != "running":
             raise NotFound(f"no interrupted upgrade job in {url}", "start one with 'upgrade apply'")
-        return _run(registry, g, registry.generation(job["to"]), device, batch_size, progress)
+        return _run(registry, g, registry.generation(state["to"]), options, progress)
 
 
 def _run(
     registry: Registry,
     g: DatabaseGallery,
     target: Generation,
-    device: str,
-    batch_size: int,
+    options: JobOptions,
     progress: Progress | None,
 ) -> dict[str, Any]:
     import numpy as np
 
     started = time.perf_counter()
+    step = options.chunk_size
     job = _job(g)
     assert job is not None
     todo = set(job["todo"])
@@ -187,8 +202,8 @@ def _run(
     for seg_name, old_coll in prev["collections"].items():
         ids = [i for i, _ in backend.items(old_coll) if i not in todo]
         dest = new[seg_name]
-        for start in range(0, len(ids), STEP):
-            chunk = ids[start : start + STEP]
+        for start in range(0, len(ids), step):
+            chunk = ids[start : start + step]
             there = backend.fetch(dest, chunk)
             missing = [i for i in chunk if i not in there]
             if missing:
@@ -206,14 +221,14 @@ def _run(
         if seg_name != target.name:
             for item_id, (text, _) in backend.fetch(old_coll, ordered).items():
                 texts[item_id] = text
-    encoder = Encoder(target, device=device, batch_size=batch_size)
+    encoder = Encoder(target, device=options.device, batch_size=options.batch_size)
     dest = new[target.name]
     done = 0
     if progress:
         progress(0, len(ordered))
     embedded = 0
-    for start in range(0, len(ordered), STEP):
-        chunk = ordered[start : start + STEP]
+    for start in range(0, len(ordered), step):
+        chunk = ordered[start : start + step]
         there = backend.fetch(dest, chunk)
         missing = [i for i in chunk if i not in there]
         if missing:
@@ -283,8 +298,9 @@ def _switch(
         }
     )
     g.state = {**g.state, "upgrade": {**job, "phase": "switched", "todo": []}}
+    g.journal_alias(new[target.name])
     g.save()  # the switch: readers see the old collections or the new ones
-    g.point_alias(new[target.name])
+    g.finish_alias()  # a kill before this is finished by the next command that opens it
     return {
         "gallery": g.url,
         "target": target.name,
@@ -315,7 +331,7 @@ def status(url: str) -> dict[str, Any]:
 
 def rollback(url: str) -> dict[str, Any]:
     """Switch the gallery at ``url`` back to its collections before the upgrade, or discard a job."""
-    with DatabaseGallery.open(url) as g:
+    with DatabaseGallery.open(url, write=True) as g:
         job = _job(g)
         if job is None:
             raise NotFound(f"no upgrade of {url} to roll back", "nothing to do")
@@ -328,9 +344,10 @@ def rollback(url: str) -> dict[str, Any]:
             g.calibration = parse_calibrations(prev.get("calibration") or {})
             action = "switched back to the previous collections"
         g.state = {k: v for k, v in g.state.items() if k != "upgrade"}
-        g.save()  # the switch back (or the job forgotten)
         if prev.get("alias"):
-            g.point_alias(prev["alias"])
+            g.journal_alias(prev["alias"])
+        g.save()  # the switch back (or the job forgotten)
+        g.finish_alias()
         for coll in job["new"].values():
             if coll not in prev["collections"].values():
                 g.backend.drop_collection(coll)
@@ -339,7 +356,7 @@ def rollback(url: str) -> dict[str, Any]:
 
 def finalize(url: str) -> dict[str, Any]:
     """Drop the collections the last upgrade of ``url`` replaced (no rollback after this)."""
-    with DatabaseGallery.open(url) as g:
+    with DatabaseGallery.open(url, write=True) as g:
         job = _job(g)
         if job is None or job["phase"] != "switched":
             raise NotFound(f"no finished upgrade of {url} to finalize", "nothing to do")

@@ -139,3 +139,79 @@ def test_partial_upgrade_killed_and_resumed_ends_as_an_unkilled_one_and_rolls_ba
     assert final.returncode == 0, final.stderr
     assert json.loads(final.stdout)["dropped"]
     _same(_snapshot(killed), unkilled)
+
+
+# A process that sends itself SIGKILL the moment the switch is written, before the alias moves.
+_KILLED_AT_ALIAS = (
+    "import os, runpy, signal, sys\n"
+    "from embedreg.gallery.database import DatabaseGallery\n"
+    "DatabaseGallery.finish_alias = lambda self: os.kill(os.getpid(), signal.SIGKILL)\n"
+    "sys.argv = ['embedreg', *sys.argv[1:]]\n"
+    "runpy.run_module('embedreg_cli', run_name='__main__')\n"
+)
+
+
+def _alias_target(backend: str, url: str, request: pytest.FixtureRequest) -> str | None:
+    """Where the gallery's alias points, as a plain client (no embedreg) sees it."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    if backend == "qdrant":
+        from qdrant_client import QdrantClient
+
+        name = parse_qs(parts.query)["collection"][0]
+        client = QdrantClient(path=parts.path)
+        try:
+            found = [
+                a.collection_name for a in client.get_aliases().aliases if a.alias_name == name
+            ]
+        finally:
+            client.close()
+        return found[0] if found else None
+    import psycopg
+
+    name = parse_qs(parts.query)["table"][0]
+    with psycopg.connect(request.getfixturevalue("pg_uri")) as conn:
+        row = conn.execute(
+            "SELECT definition FROM pg_views WHERE viewname = %s", (name,)
+        ).fetchone()
+    if row is None:
+        return None
+    return str(row[0]).split("FROM", 1)[1].strip().rstrip(";").strip().strip('"')
+
+
+@pytest.mark.parametrize("backend", ["qdrant", "pgvector"])
+def test_a_kill_between_the_switch_and_the_alias_move_is_finished_by_the_next_command(
+    backend: str, world: dict[str, Any], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from embedreg.gallery import build_gallery
+    from embedreg.gallery.backend import backend_for
+
+    reg, env = world["reg"], world["env"]
+    url = _url(backend, tmp_path, request)
+    build_gallery(reg, "v1", world["docs"], url, device="cpu", register=False)
+    before = _alias_target(backend, url, request)
+    assert before is not None
+    apply = ["upgrade", "apply", "--to", "v2", "--strategy", "partial", "--fraction", "0.5"]
+    killed = _run([sys.executable, "-c", _KILLED_AT_ALIAS, *apply, url, "--device", "cpu"], env)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    raw = backend_for(url)
+    try:
+        manifest = raw.read_manifest()
+    finally:
+        raw.close()
+    assert manifest is not None and manifest["state"]["upgrade"]["phase"] == "switched"
+    moved_to = manifest["state"]["alias_move"]
+    assert manifest["alias"] == moved_to != before
+    assert _alias_target(backend, url, request) == before  # stale for every other client
+
+    state = _run(_cli("upgrade", "status", url, "--json", env=env), env)
+    assert state.returncode == 0, state.stderr
+    assert json.loads(state.stdout)["state"] == "switched"
+    assert _alias_target(backend, url, request) == moved_to  # the next command moved it
+    raw = backend_for(url)
+    try:
+        manifest = raw.read_manifest()
+    finally:
+        raw.close()
+    assert manifest is not None and "alias_move" not in manifest["state"]

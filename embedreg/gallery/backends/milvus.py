@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -76,9 +77,21 @@ class MilvusBackend(GalleryBackend):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             stem = os.path.splitext(os.path.basename(path))[0].lower()
             self._name = (query.get("collection") or [stem.replace("-", "_").replace(".", "_")])[0]
-            self.client = MilvusClient(path)
+            # Milvus Lite locks its file for one process; a second one is retried
+            # (GalleryBackend.busy): keep its start-up traceback out of the output
+            log = logging.getLogger("milvus_lite")
+            was, log.disabled = log.disabled, True
+            try:
+                self.client = MilvusClient(path)
+            finally:
+                log.disabled = was
 
         self._loaded: set[str] = set()
+
+    @classmethod
+    def busy(cls, error: BaseException) -> bool:
+        """The Milvus Lite file is open in another process (Milvus Lite locks it)."""
+        return "Open local milvus failed" in str(error)
 
     @property
     def gallery_name(self) -> str:

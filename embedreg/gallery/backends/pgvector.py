@@ -11,6 +11,8 @@ generation binding is a row of the side table ``embedreg_bindings`` and its
 ``COMMENT`` (so ``psql``'s ``\\d+`` shows it); the view ``NAME`` selects the
 newest segment's table.  Search is exact: a sequential scan ordered by
 ``<#>`` (negative inner product) for ``ip`` or ``<->`` for ``l2``.
+A writer holds a session advisory lock keyed on the gallery's name
+(:meth:`PgvectorBackend.lock_writer`).
 
 Example:
     >>> PgvectorBackend("postgresql://me@db/vectors?table=news").gallery_name  # doctest: +SKIP
@@ -20,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -86,6 +89,32 @@ class PgvectorBackend(GalleryBackend):
         from psycopg import sql
 
         return sql.Identifier(name)
+
+    def lock_writer(self, timeout: float) -> bool:
+        """A session advisory lock keyed on the gallery's name (released when the connection closes).
+
+        PostgreSQL releases it when the session ends, also when the writer
+        is killed, so a crashed writer never leaves the gallery locked.
+        """
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        key = f"embedreg.gallery:{self._name}"
+        while True:
+            row = self.conn.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)
+            ).fetchone()
+            if row and row[0]:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def unlock_writer(self) -> None:
+        self.conn.execute(
+            "SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
+            (f"embedreg.gallery:{self._name}",),
+        )
 
     def read_manifest(self) -> dict[str, Any] | None:
         row = self.conn.execute(

@@ -11,7 +11,11 @@ The gallery ``NAME`` keeps its manifest in the metadata of the collection
 ``NAME__embedreg`` and each segment's vectors in ``NAME__GEN``, whose
 collection metadata holds the generation binding under ``"embedreg"``;
 the alias ``NAME`` points at the collection of the gallery's newest
-segment.  Item ids become UUIDs (uuid5 of the id) with the id in the
+segment.  In the local mode one process at a time opens the folder: it holds
+``PATH/.embedreg.lock`` (and Qdrant's own lock) while open, so a writer
+excludes every other embedreg process, which waits for it
+(:func:`~embedreg.gallery.backend.backend_for`).  A Qdrant server has no
+lock embedreg can take atomically: run one embedreg writer per gallery there.  Item ids become UUIDs (uuid5 of the id) with the id in the
 payload; the vectors use the ``Dot`` distance for ``ip`` (FAISS's inner
 product, no normalising) and ``Euclid`` for ``l2``.
 
@@ -35,6 +39,7 @@ from ..storage import Segment
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+    from filelock import BaseFileLock
 
     FloatArray = npt.NDArray[np.float32]
 
@@ -49,6 +54,28 @@ def point_id(item_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, item_id))
 
 
+class _FolderBusy(RuntimeError):
+    """Another process holds the local mode's folder (retried by ``backend_for``)."""
+
+
+def _folder_lock(path: str) -> BaseFileLock:
+    """Hold ``PATH/.embedreg.lock`` before the local client reads the folder.
+
+    Qdrant's local client reads the folder's ``meta.json`` *before* it takes
+    its own lock, so a second process could load a state that the first
+    changes afterwards (and later write it back).  This lock, taken first,
+    keeps a second embedreg process out until the first one closes.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(os.path.join(path, ".embedreg.lock"), is_singleton=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise _FolderBusy(f"Qdrant folder {path} is open in another process") from None
+    return lock
+
+
 class QdrantBackend(GalleryBackend):
     """A gallery in Qdrant (local mode for ``qdrant:///PATH``, a server for ``qdrant://HOST``)."""
 
@@ -56,6 +83,7 @@ class QdrantBackend(GalleryBackend):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
+        self._lock: BaseFileLock | None = None
         try:
             from qdrant_client import QdrantClient
         except ImportError:
@@ -77,8 +105,20 @@ class QdrantBackend(GalleryBackend):
             default = os.path.basename(path.rstrip("/")).lower().replace(".", "_")
             self._name = (query.get("collection") or [default])[0]
             os.makedirs(path, exist_ok=True)
-            self.client = QdrantClient(path=path)
+            self._lock = _folder_lock(path)
+            try:
+                self.client = QdrantClient(path=path)
+            except BaseException:
+                self._lock.release()
+                raise
         self.local = not parts.netloc
+
+    @classmethod
+    def busy(cls, error: BaseException) -> bool:
+        """The local mode's folder is open in another process (embedreg's or Qdrant's lock)."""
+        return isinstance(error, _FolderBusy) or "already accessed by another instance" in str(
+            error
+        )
 
     @property
     def gallery_name(self) -> str:
@@ -237,4 +277,8 @@ class QdrantBackend(GalleryBackend):
         self.client.update_collection_aliases(change_aliases_operations=ops)
 
     def close(self) -> None:
-        self.client.close()
+        try:
+            self.client.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
