@@ -66,8 +66,8 @@ def train_options(fn: F) -> F:
             "family_options",
             multiple=True,
             metavar="KEY=VALUE",
-            help="A family option, e.g. -o lam=12 or -o rank=16 (repeatable; "
-            "'embedreg adapter families' lists them).",
+            help="A family option (repeatable; 'embedreg adapter families' lists each "
+            "family's options, their defaults and meaning).",
         ),
         device_option,
         click.option(
