@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .models import Encoder, pin_model, register_model
     from .registry import (
         AdapterRecord,
+        Figures,
         Fingerprint,
         GalleryRecord,
         Generation,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         HubStore,
         LocalSource,
         LocalStore,
+        Provenance,
         Recipe,
         Registry,
         RegistryDocument,
@@ -68,7 +70,9 @@ if TYPE_CHECKING:
 #: Public name → the subpackage that defines it (imported on first access).
 _WHERE = {
     "AdapterRecord": "registry",
+    "Figures": "registry",
     "Fingerprint": "registry",
+    "Provenance": "registry",
     "GalleryRecord": "registry",
     "Generation": "registry",
     "HubSource": "registry",
@@ -105,6 +109,7 @@ __all__ = [
     "EmbedRegError",
     "Encoder",
     "EvalSet",
+    "Figures",
     "Fingerprint",
     "Gallery",
     "GalleryRecord",
@@ -114,6 +119,7 @@ __all__ = [
     "LocalSource",
     "LocalStore",
     "PathKind",
+    "Provenance",
     "QueryPath",
     "Recipe",
     "Registry",

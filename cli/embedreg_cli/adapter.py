@@ -99,12 +99,11 @@ def train(
     one (its galleries exist). The default backward adapter maps NEW vectors
     into OLD's space. A fifth of the pairs (--heldout) is kept out of training;
     the figures measured on it are stored with the adapter and in the
-    registry. The default --family auto fits the candidates of every family
-    (closed forms, λ-orth variants, low-rank, MLP) on part of the
-    training pairs, keeps the best on the rest and refits it; 'adapter show'
-    lists the candidates' figures. Family options go in -o KEY=VALUE
-    (lambda-orth: -o lam=12 is an absolute λ, -o lam_per_dim=0.375 per
-    dimension; auto: -o families=procrustes,affine, -o folds=5).
+    registry. The default --family auto fits the candidates every installed
+    family puts in its grid on part of the training pairs, keeps the best on
+    the rest and refits it; 'adapter show' lists the candidates' figures.
+    Family options go in -o KEY=VALUE ('embedreg adapter families' lists each
+    family's; auto takes -o families=NAME,NAME and -o folds=5).
 
     Two two-tower (text+image) generations: the map is fitted on the text
     pairs alone (--texts), and --images (labelled) measures it on held-out

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_DATA_KEYS = ("pairs", "texts", "role", "text_field", "id_field", "label_field", "no_cache")
+_DATA_KEYS = ("pairs", "texts", "role", "columns", "no_cache")
 _SCHEDULE_KEYS = ("device", "epochs", "batch_size", "lr", "seed")
 
 
@@ -66,8 +66,8 @@ def train_options(fn: F) -> F:
             "family_options",
             multiple=True,
             metavar="KEY=VALUE",
-            help="A family option, e.g. -o lam=12 or -o rank=16 (repeatable; "
-            "'embedreg adapter families' lists them).",
+            help="A family option (repeatable; 'embedreg adapter families' lists each "
+            "family's options, their defaults and meaning).",
         ),
         device_option,
         click.option(
@@ -147,9 +147,9 @@ def load_data(
             direction=direction,
             role=data["role"],
             device=device,
-            text_field=data["text_field"],
-            id_field=data["id_field"],
-            label_field=data["label_field"],
+            text_field=data["columns"].text,
+            id_field=data["columns"].id,
+            label_field=data["columns"].label,
             use_cache=not data["no_cache"],
             progress=update,
             on_cached=cached,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from .context import State, pass_state, registry_option
-from .options import device_option, json_option
+from .options import device_option, image_column_option, json_option
 from .output import emit_json, say, show, table
 from .progress import embedding_progress
 
@@ -40,11 +40,7 @@ def image_options(fn: F) -> F:
                 help="Two-tower generations: labelled images (a folder or a .jsonl/.csv list) "
                 "embedded by both image towers, for the text→image and image→image figures.",
             ),
-            click.option(
-                "--image-column",
-                "image_field",
-                help="With --images: the list's column naming image files (default: 'image').",
-            ),
+            image_column_option("With --images: "),
             click.option(
                 "--queries",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -163,7 +159,7 @@ def text_only_note(figures: Figures) -> str | None:
     type=click.Path(exists=True, path_type=Path),
     help="Labelled images (a folder or a .jsonl/.csv list) embedded by both image towers.",
 )
-@click.option("--image-column", "image_field", help="The list's column naming image files.")
+@image_column_option()
 @click.option(
     "--queries",
     required=True,

@@ -21,6 +21,7 @@ from .output import emit_json, say
 from .progress import progress_bar
 
 if TYPE_CHECKING:
+    from embedreg.data import InputColumns
     from embedreg.registry import Generation
 
 
@@ -77,10 +78,7 @@ def embed(
     batch_size: int,
     device: str,
     precision: str,
-    text_field: str,
-    id_field: str | None,
-    label_field: str | None,
-    image_field: str | None,
+    columns: InputColumns,
     skip_bad: bool,
     max_pixels: int,
     shard_rows: int,
@@ -105,7 +103,7 @@ def embed(
     from embedreg.models import embed_inputs
 
     gen = state.registry().generation(generation)
-    if is_image_input(input_path, image_field):
+    if is_image_input(input_path, columns.image):
         _embed_images(
             gen,
             input_path,
@@ -114,9 +112,9 @@ def embed(
             batch_size=batch_size,
             device=device,
             precision=precision,
-            image_field=image_field,
-            id_field=id_field,
-            label_field=label_field,
+            image_field=columns.image,
+            id_field=columns.id,
+            label_field=columns.label,
             shard_rows=shard_rows,
             overwrite=force,
             skip_bad=skip_bad,
@@ -135,9 +133,9 @@ def embed(
             batch_size=batch_size,
             device=device,
             precision=precision,
-            text_field=text_field,
-            id_field=id_field,
-            label_field=label_field,
+            text_field=columns.text,
+            id_field=columns.id,
+            label_field=columns.label,
             shard_rows=shard_rows,
             progress=update,
             overwrite=force,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_DATA_KEYS = ("texts", "text_field", "id_field", "label_field", "qrels", "queries", "corpus")
+_DATA_KEYS = ("texts", "columns", "qrels", "queries", "corpus")
 
 
 def data_options(fn: F) -> F:
@@ -74,8 +74,9 @@ def eval_set(settings: dict[str, Any], *, required: bool = True) -> EvalSet | No
         if required:
             raise click.UsageError("give --texts INPUT or --qrels TSV --queries FILE --corpus FILE")
         return None
+    columns = d["columns"]
     return EvalSet.from_texts(
-        d["texts"], text_field=d["text_field"], id_field=d["id_field"], label_field=d["label_field"]
+        d["texts"], text_field=columns.text, id_field=columns.id, label_field=columns.label
     )
 
 

@@ -22,6 +22,7 @@ from .output import emit_json, say, show, table
 from .progress import progress_bar
 
 if TYPE_CHECKING:
+    from embedreg.data import InputColumns
     from embedreg.routing import RoutingPolicy
 
 INDEX_KINDS = ("flat", "hnsw", "ivfpq")
@@ -29,6 +30,8 @@ INDEX_KINDS = ("flat", "hnsw", "ivfpq")
 
 #: Options of the commands that read items from a file (``--text-field`` and
 #: ``--id-field`` stay as hidden, deprecated spellings of ``--column``/``--id-column``).
+#: No ``--label-column``: a gallery keeps each item's id and text, never a label
+#: (labels serve measuring, ``eval`` and ``adapter train``; a gallery is searched).
 source_options = stack(column_options(labels=False, aliases=True), batch_size_option, device_option)
 
 
@@ -70,8 +73,7 @@ def build(
     index_kind: str,
     metric: str,
     name: str | None,
-    text_field: str,
-    id_field: str | None,
+    columns: InputColumns,
     batch_size: int,
     device: str,
 ) -> None:
@@ -95,7 +97,7 @@ def build(
                 index=index_kind,
                 metric=metric,
                 name=name,
-                id_field=id_field,
+                id_field=columns.id,
                 device=device,
                 batch_size=batch_size,
                 progress=update,
@@ -114,8 +116,8 @@ def build(
             index=index_kind,
             metric=metric,
             name=name,
-            text_field=text_field,
-            id_field=id_field,
+            text_field=columns.text,
+            id_field=columns.id,
             device=device,
             batch_size=batch_size,
             progress=update,
@@ -176,8 +178,7 @@ def add(
     folder: str,
     source: Path,
     generation: str | None,
-    text_field: str,
-    id_field: str | None,
+    columns: InputColumns,
     batch_size: int,
     device: str,
 ) -> None:
@@ -190,8 +191,8 @@ def add(
             folder,
             source,
             generation=generation,
-            text_field=text_field,
-            id_field=id_field,
+            text_field=columns.text,
+            id_field=columns.id,
             device=device,
             batch_size=batch_size,
             progress=update,

@@ -1,9 +1,12 @@
 """The options commands share, each declared once, and the one way to stack them.
 
-``--device``, ``--batch-size``, ``--num-processes``, ``--chunk-size``, the input columns (``--column``,
-``--id-column``, ``--label-column``), ``--json`` and the routing options
+``--device``, ``--batch-size``, ``--num-processes``, ``--chunk-size``,
+``--json``; the input columns (``--column``, ``--id-column``,
+``--label-column``, ``--image-column``, passed on as one
+:class:`~embedreg.data.InputColumns`) and the routing options
 (``--max-hops``, ``--min-quality``, ``--require-compatible``, passed on as one
-:class:`~embedreg.routing.RoutingPolicy`); :func:`stack` groups decorators.
+:class:`~embedreg.routing.RoutingPolicy`).  :func:`stack` groups decorators;
+:func:`gathered` passes a group of options on as one value.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from embedreg.constants import DEFAULT_MAX_HOPS, DEFAULT_MIN_QUALITY
 from embedreg.devices import DEVICE_HELP
 
 if TYPE_CHECKING:
+    from embedreg.data import InputColumns
     from embedreg.routing import RoutingPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -98,32 +102,53 @@ def _legacy_columns(fn: F) -> F:
     return cast(F, decorated)
 
 
+def _columns(
+    text_field: str = "text",
+    id_field: str | None = None,
+    label_field: str | None = None,
+    image_field: str | None = None,
+) -> InputColumns:
+    from embedreg.data import InputColumns
+
+    return InputColumns(text=text_field, id=id_field, label=label_field, image=image_field)
+
+
+def image_column_option(when: str = "") -> Callable[[F], F]:
+    """``--image-column``: the field or column of an image list naming image files.
+
+    ``when`` prefixes the help (e.g. ``"With --images: "``).
+    """
+    text = "field or column naming image files, relative to the list's folder (default: 'image')."
+    return click.option(
+        "--image-column", "image_field", help=when + text if when else text[0].upper() + text[1:]
+    )
+
+
 def column_options(
     when: str = "", *, images: bool = False, labels: bool = True, aliases: bool = False
 ) -> Callable[[F], F]:
-    """``--column``, ``--id-column`` and ``--label-column``: where an input's fields are.
+    """``--column``, ``--id-column`` and ``--label-column``: one ``columns`` argument.
 
-    ``when`` prefixes the help (e.g. ``"With --texts: "``); ``images`` adds
-    ``--image-column`` (the field or column naming image files); ``labels``
-    ``--label-column``; ``aliases`` the old spellings ``--text-field`` and
-    ``--id-field`` (hidden, with a deprecation note on stderr).
+    The command receives them as one :class:`~embedreg.data.InputColumns`
+    named ``columns``.  ``when`` prefixes the help (e.g. ``"With --texts: "``);
+    ``images`` adds ``--image-column`` (the field or column naming image
+    files); ``labels`` ``--label-column`` (off for a command whose inputs
+    carry no labels it keeps); ``aliases`` the old spellings
+    ``--text-field`` and ``--id-field`` (hidden, with a deprecation note on
+    stderr).
     """
 
     def say(text: str) -> str:
         return when + text if when else text[0].upper() + text[1:]
 
+    fields = ("text_field", "id_field") + ("label_field",) * labels + ("image_field",) * images
+
     def decorate(fn: F) -> F:
+        fn = gathered("columns", _columns, fields)(fn)
         if aliases:
             fn = _legacy_columns(fn)
         if images:
-            fn = click.option(
-                "--image-column",
-                "image_field",
-                help=say(
-                    "field or column naming image files, relative to the list's folder "
-                    "(default: 'image' when the rows have no 'text')."
-                ),
-            )(fn)
+            fn = image_column_option(when)(fn)
         if labels:
             fn = click.option(
                 "--label-column",

@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from .base import Adapter, AffineMap, families, family_class
+from .base import Adapter, AffineMap, affine_families, families, family_class
 from .config import FamilyConfig, OptionInfo
 from .linear import defect
 from .persistence import LoadedAdapter, load_adapter, save_adapter
@@ -39,6 +39,7 @@ __all__ = [
     "OptionInfo",
     "TrainableAdapter",
     "adapter_id",
+    "affine_families",
     "artifact_key",
     "defect",
     "families",

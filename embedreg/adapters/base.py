@@ -118,6 +118,11 @@ class Adapter(ABC):
     #: keeps the snippet only if it reproduces :meth:`transform`.
     numpy_map: ClassVar[str | None] = None
 
+    #: True when every adapter of the family is one affine map (:meth:`affine`
+    #: never returns ``None``): paths through it compile into one matrix
+    #: multiply and export as a ``Dense`` layer.
+    affine_maps: ClassVar[bool] = False
+
     @classmethod
     def summary(cls) -> str:
         """The first line of the family's docstring, without reST markup (for listings)."""
@@ -235,6 +240,16 @@ def families() -> list[str]:
     """
     classes = [family_class(name) for name in available(ADAPTERS_GROUP)]
     return [c.family for c in sorted(classes, key=lambda c: (c.order, c.family))]
+
+
+def affine_families() -> list[str]:
+    """Names of the installed families whose adapters are affine maps, in listing order.
+
+    Example:
+        >>> affine_families()[:3]
+        ['identity', 'procrustes', 'affine']
+    """
+    return [name for name in families() if family_class(name).affine_maps]
 
 
 def family_class(name: str) -> type[Adapter]:

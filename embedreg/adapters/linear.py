@@ -181,6 +181,7 @@ class LinearAdapter(Adapter):
     """
 
     numpy_map: ClassVar[str | None] = 'y = x @ t["weight"].T + t["bias"]'
+    affine_maps: ClassVar[bool] = True
 
     def __init__(self, weight: FloatArray, bias: FloatArray, **settings: Any) -> None:
         w = as_float32(weight, "weight")

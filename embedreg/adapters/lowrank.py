@@ -49,6 +49,7 @@ class LowRankAdapter(BaseShaped, TrainableAdapter):
     family = "lowrank"
     order = 40
     numpy_map = 'y = x @ (t["base"] + t["u"] @ t["v"].T).T + t["bias"]'
+    affine_maps = True
     config_class = LowRankConfig
 
     @classmethod

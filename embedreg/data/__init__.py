@@ -20,7 +20,7 @@ from .embeddings import (
     read_meta,
     save_embeddings,
 )
-from .inputs import INPUT_SUFFIXES, InputItem, count_lines, read_inputs
+from .inputs import INPUT_SUFFIXES, InputColumns, InputItem, count_lines, read_inputs
 from .labels import label_codes
 from .pairs import MIN_HELDOUT, PairedEmbeddings, load_pairs, minimum_pairs, pair_embeddings
 
@@ -30,6 +30,7 @@ __all__ = [
     "Embeddings",
     "EmbeddingsMeta",
     "EmbeddingsWriter",
+    "InputColumns",
     "InputItem",
     "PairedEmbeddings",
     "count_lines",

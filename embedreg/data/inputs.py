@@ -43,6 +43,7 @@ from ..errors import InputError
 
 __all__ = [
     "INPUT_SUFFIXES",
+    "InputColumns",
     "InputItem",
     "check_regular_file",
     "count_lines",
@@ -52,6 +53,32 @@ __all__ = [
 
 #: File suffixes :func:`read_inputs` understands.
 INPUT_SUFFIXES: tuple[str, ...] = (".txt", ".jsonl", ".csv")
+
+
+@dataclass(frozen=True)
+class InputColumns:
+    """Where an input's fields are: the JSONL field or CSV column of each.
+
+    Args:
+        text: the text (``.txt`` files have only this, one item a line).
+        id: the ids (``None``: ``id`` when present, else the line number).
+        label: the labels (``None``: ``label`` when present).
+        image: the image file names of an image list (``None``: ``image``).
+
+    The readers take them as ``text_field``, ``id_field``, ``label_field``
+    and ``image_field``; every CLI command that reads inputs passes one
+    ``InputColumns`` (``--column``, ``--id-column``, ``--label-column``,
+    ``--image-column``).
+
+    Example:
+        >>> InputColumns(text="body", id="doc_id").label is None
+        True
+    """
+
+    text: str = "text"
+    id: str | None = None
+    label: str | None = None
+    image: str | None = None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..adapters import AffineMap, load_registered_adapter
+from ..adapters import AffineMap, affine_families, load_registered_adapter
 from ..constants import ROLES
 from ..errors import ExportRefused, UnknownAdapter, ValidationError
 from ..registry import AdapterRecord, Generation, Registry
@@ -211,6 +211,6 @@ def _check_exportable(plan: ExportPlan) -> None:
         raise ExportRefused(
             f"path {plan.label} goes through family {stage.family}, which is not an affine "
             "map, and sentence-transformers has no standard module that applies it",
-            "export an affine adapter (identity, procrustes, affine, lambda-orth, lowrank) "
+            f"export an affine adapter ({', '.join(affine_families())}) "
             "or a path through affine adapters only",
         )

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
-from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 from ..errors import ValidationError
@@ -197,12 +196,8 @@ def prefixed(
     return field(default=None, metadata=meta)
 
 
-#: The extra keys of a record that has none (shared: a record's mappings are read-only).
-_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
-
-
 def _default_extra() -> Mapping[str, Any]:
-    return _NO_EXTRA
+    return {}
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

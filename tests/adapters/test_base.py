@@ -25,3 +25,12 @@ def test_affine_dimension_checks() -> None:
         a.apply(np.zeros((1, 4), dtype=np.float32))
     with pytest.raises(DimensionMismatch):
         a.then(AffineMap(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32)))
+
+
+def test_affine_families_are_asked_of_the_families() -> None:
+    from embedreg.adapters import affine_families, families, family_class
+
+    names = affine_families()
+    assert names == [f for f in families() if family_class(f).affine_maps]
+    assert {"identity", "procrustes", "affine", "lambda-orth", "lowrank"} <= set(names)
+    assert "mlp" in families() and "mlp" not in names  # a residual MLP is not one matrix

@@ -106,3 +106,12 @@ def test_the_stored_form_is_a_copy():
     assert out == {"opts": {"a": [1]}, "unknown": {"b": [2]}}
     out["opts"]["a"].append(5)
     assert rec.opts == {"a": [1]}
+
+
+def test_records_pickle_and_share_no_state():
+    import pickle
+
+    rec = Outer.from_dict({"x": 1.0, "side.n": 2, "rows": [{"n": 1}], "other": [1]})
+    assert pickle.loads(pickle.dumps(rec)) == rec
+    a, b = Outer(), Outer()
+    assert a.side == b.side == Inner() and a.extra == {} and a.extra is not b.extra
