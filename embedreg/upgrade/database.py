@@ -225,7 +225,6 @@ def _run(
     options: JobOptions,
     progress: Progress | None,
 ) -> dict[str, Any]:
-
     started = time.perf_counter()
     step = options.chunk_size
     job = _job(g)
@@ -253,7 +252,7 @@ def _run(
     ordered = sorted(todo)
     texts: dict[str, str | None] = {}
     for seg_name, old_coll in prev["collections"].items():
-        if seg_name != target.name:
+        if seg_name != target.name and ordered:
             for item_id, (text, _) in backend.fetch(old_coll, ordered).items():
                 texts[item_id] = text
     encoder = (
