@@ -180,7 +180,9 @@ class LinearAdapter(Adapter):
     """An adapter ``y = x @ W.T + b`` (the storage every affine family shares).
 
     ``config`` is the family's :class:`FamilyConfig` (its ``config_class``;
-    ``None``: the defaults), kept as :attr:`config` after fitting and after
+    ``None``: the defaults; keyword ``settings`` instead build it, as a
+    plugin family written against the older ``LinearAdapter(w, b,
+    **settings)`` does), kept as :attr:`config` after fitting and after
     loading.  A family records it in its file by :meth:`stored_settings` and
     reads it back by :meth:`config_from_stored`.
     """
@@ -189,7 +191,11 @@ class LinearAdapter(Adapter):
     affine_maps: ClassVar[bool] = True
 
     def __init__(
-        self, weight: FloatArray, bias: FloatArray, config: FamilyConfig | None = None
+        self,
+        weight: FloatArray,
+        bias: FloatArray,
+        config: FamilyConfig | None = None,
+        **settings: Any,
     ) -> None:
         w = as_float32(weight, "weight")
         b = np.ascontiguousarray(np.asarray(bias, dtype=np.float32))
@@ -197,7 +203,9 @@ class LinearAdapter(Adapter):
             raise DimensionMismatch(w.shape[0], int(b.shape[-1]) if b.ndim else 0, "adapter bias")
         self.weight = w
         self.bias = b
-        self.config: FamilyConfig = self.make_config(config)
+        if config is not None and settings:
+            raise ValidationError("give a family config or keyword settings, not both")
+        self.config: FamilyConfig = self.make_config(config if config is not None else settings)
 
     @property
     def input_dim(self) -> int:
@@ -220,6 +228,11 @@ class LinearAdapter(Adapter):
             "output_dim": self.output_dim,
             **self.stored_settings(),
         }
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The config's settings as the file records them (:meth:`stored_settings`)."""
+        return self.stored_settings()
 
     def stored_settings(self) -> dict[str, Any]:
         """The config as the adapter's file records it (every field, by default)."""
