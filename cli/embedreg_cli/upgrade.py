@@ -223,6 +223,7 @@ def apply(
             strategy,
             partial=partial,
             job=job,
+            promote=promote,
             progress=update,
         ),
         in_folder=lambda update: run_apply(
@@ -370,7 +371,11 @@ def _or_in_database(
                 return fn(*args, **kwargs)
             from embedreg.upgrade import database
 
-            found: dict[str, Any] = getattr(database, ask)(folder)
+            if ask == "rollback":  # puts the registry's record and promoted alias back too
+                state = click.get_current_context().ensure_object(State)
+                found: dict[str, Any] = database.rollback(folder, state.registry())
+            else:
+                found = getattr(database, ask)(folder)
             if as_json:
                 emit_json(found)
             else:

@@ -31,6 +31,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ..errors import ConflictError, NoCompatiblePath, NotFound, ValidationError
@@ -39,12 +40,12 @@ from ..gallery.calibration import calibrations_to_dict, parse_calibrations
 from ..gallery.database import DatabaseGallery
 from ..gallery.storage import Segment
 from ..models import Encoder
-from ..registry import Generation, Registry
+from ..registry import GalleryRecord, Generation, Registry
 from ..routing import Resolver
 from ..util.clock import utc_now
 from .calibrate import fit_calibration
 from .options import JobOptions, PartialChoice
-from .selection import ORDERS, select
+from .selection import round_trip, select
 
 __all__ = ["DB_STRATEGIES", "apply", "finalize", "resume", "rollback", "status"]
 
@@ -71,9 +72,14 @@ def apply(
     *,
     partial: PartialChoice | None = None,
     job: JobOptions | None = None,
+    promote: str | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Upgrade the gallery at ``url`` to generation ``to`` (see the module); the result as a dict.
+
+    ``promote`` names a registry alias moved to ``to`` once the gallery is
+    wholly ``to`` (a ``reembed``); the registry's record of the gallery then
+    says ``to`` too.  :func:`rollback` puts both back.
 
     ``partial`` chooses the items a ``partial`` upgrade re-embeds, ``job``
     how it runs (its ``chunk_size`` is the items per resumable step), as for
@@ -90,10 +96,11 @@ def apply(
             f"a database gallery's upgrade is one of {', '.join(DB_STRATEGIES)}, not {strategy!r}",
             "use --strategy partial or reembed",
         )
-    if partial.order == "worst":
+    if promote is not None and strategy == "partial":
         raise ValidationError(
-            "order 'worst' is not available for a database gallery",
-            f"use one of {', '.join(o for o in ORDERS if o != 'worst')}",
+            f"--promote {promote} moves the alias once the gallery is wholly {to}, "
+            "which a partial upgrade does not make it",
+            "promote after a reembed upgrade, or move it with 'embedreg alias set'",
         )
     target = registry.generation(to)
     with DatabaseGallery.open(url, write=True) as g:
@@ -114,7 +121,8 @@ def apply(
             if strategy == "reembed"
             else max(1, round(partial.fraction * len(candidates)))
         )
-        todo = sorted(select(candidates, count, partial.order, seed=partial.seed))
+        scores = _round_trips(registry, g, old, target.name) if partial.order == "worst" else None
+        todo = sorted(select(candidates, count, partial.order, seed=partial.seed, scores=scores))
         texts = {i: t for s in old for i, t in g.texts(s).items()}
         untexted = [i for i in todo if not texts.get(i)]
         if untexted:
@@ -130,6 +138,7 @@ def apply(
                 "id": job_id,
                 "to": target.name,
                 "strategy": strategy,
+                "promote": promote,
                 "phase": "running",
                 "created": utc_now(),
                 "todo": todo,
@@ -140,11 +149,32 @@ def apply(
                     "sources": g.sources,
                     "alias": g.alias,
                     "calibration": calibrations_to_dict(g.calibration),
+                    "registry": _registry_before(registry, url, promote),
                 },
             },
         }
         g.save()  # the commit point of the plan: a kill from here on is resumed
         return _run(registry, g, target, options, progress)
+
+
+def _round_trips(
+    registry: Registry, g: DatabaseGallery, old: list[str], target: str
+) -> dict[str, float]:
+    """Each old item's round-trip score (the ``worst`` order, :func:`.selection.round_trip`).
+
+    Raises:
+        NoCompatiblePath: a segment has no forward path to ``target`` (or none back).
+    """
+    resolver = Resolver(registry)
+    scores: dict[str, float] = {}
+    for seg in old:
+        forward, back = resolver.resolve(seg, target), resolver.resolve(target, seg)
+        ids = g.ids(seg)
+        for start in range(0, len(ids), 1024):
+            chunk = ids[start : start + 1024]
+            values = round_trip(g.vectors(chunk), forward, back)
+            scores.update(zip(chunk, values.tolist(), strict=True))
+    return scores
 
 
 def _options(job: JobOptions | None) -> JobOptions:
@@ -168,6 +198,12 @@ def resume(
     options = _options(job)
     with DatabaseGallery.open(url, write=True) as g:
         state = _job(g)
+        if (
+            state is not None
+            and state["phase"] == "switched"
+            and state.get("registry") == "pending"
+        ):
+            return _after_switch(registry, g, state, {"embedded": 0, "seconds": 0.0})
         if state is None or state["phase"] != "running":
             raise NotFound(f"no interrupted upgrade job in {url}", "start one with 'upgrade apply'")
         return _run(registry, g, registry.generation(state["to"]), options, progress)
@@ -239,7 +275,10 @@ def _run(
         if progress:
             progress(done, len(ordered))
     g.calibration = _calibrate(registry, g, target, job)
-    return _switch(g, target, job, embedded, time.perf_counter() - started)
+    switched = _switch(g, target, job)
+    return _after_switch(
+        registry, g, switched, {"embedded": embedded, "seconds": time.perf_counter() - started}
+    )
 
 
 def _calibrate(
@@ -275,9 +314,8 @@ def _calibrate(
     return out
 
 
-def _switch(
-    g: DatabaseGallery, target: Generation, job: dict[str, Any], embedded: int, seconds: float
-) -> dict[str, Any]:
+def _switch(g: DatabaseGallery, target: Generation, job: dict[str, Any]) -> dict[str, Any]:
+    """The one manifest write that puts the new collections in place; the job as switched."""
     backend = g.backend
     new: dict[str, str] = job["new"]
     counts = {s: backend.count(c) for s, c in new.items()}
@@ -297,20 +335,79 @@ def _switch(
             "at": utc_now(),
         }
     )
-    g.state = {**g.state, "upgrade": {**job, "phase": "switched", "todo": []}}
+    switched = {**job, "phase": "switched", "todo": [], "registry": "pending"}
+    g.state = {**g.state, "upgrade": switched}
     g.journal_alias(new[target.name])
     g.save()  # the switch: readers see the old collections or the new ones
     g.finish_alias()  # a kill before this is finished by the next command that opens it
+    return switched
+
+
+def _registry_before(registry: Registry, url: str, promote: str | None) -> dict[str, Any]:
+    """What :func:`rollback` restores in the registry: the gallery's record, the promoted alias."""
+    rec = _record(registry, url)
+    alias = {promote: registry.aliases().get(promote)} if promote else {}
+    return {"record": rec.to_dict() if rec is not None else None, "alias": alias}
+
+
+def _record(registry: Registry, url: str) -> GalleryRecord | None:
+    return next((r for r in registry.galleries() if r.location == url), None)
+
+
+def _after_switch(
+    registry: Registry, g: DatabaseGallery, job: dict[str, Any], run: dict[str, Any]
+) -> dict[str, Any]:
+    """Bring the registry in line with the switched gallery (idempotent), then mark it done.
+
+    A kill before the mark leaves ``registry: pending``; ``upgrade resume`` does this again.
+    """
+    said: list[str] = []
+    target = job["to"]
+    wholly = g.generations == [target]
+    rec = _record(registry, g.url)
+    if rec is not None and wholly and rec.generation != target:
+        registry.add_gallery(replace(rec, generation=target), replace=True)
+        said.append(f"gallery record {rec.name!r} now says {target}")
+    if job.get("promote"):
+        if wholly:
+            registry.set_alias(job["promote"], target)
+            said.append(f"alias {job['promote']!r} → {target}")
+        else:
+            said.append(f"alias {job['promote']!r} not moved: the gallery is not wholly {target}")
+    g.state = {**g.state, "upgrade": {**job, "registry": "done"}}
+    g.save()
     return {
         "gallery": g.url,
-        "target": target.name,
+        "target": target,
         "strategy": job["strategy"],
         "job": job["id"],
-        "segments": {s: counts[s] for s in segments},
-        "embedded": embedded,
-        "seconds": seconds,
+        "segments": {s: g.count(s) for s in g.generations},
+        "embedded": run["embedded"],
+        "seconds": run["seconds"],
+        "registry": said,
         "state": "done",
     }
+
+
+def _restore_registry(registry: Registry, url: str, job: dict[str, Any]) -> list[str]:
+    """Put the gallery's record and the promoted alias back as they were before the upgrade."""
+    notes: list[str] = []
+    before = job["previous"].get("registry") or {}
+    rec, old = _record(registry, url), before.get("record")
+    if rec is not None and old and rec.generation == job["to"] != old["generation"]:
+        registry.add_gallery(GalleryRecord.from_dict(old), replace=True)
+        notes.append(f"gallery record {rec.name!r} says {old['generation']} again")
+    for alias, was in (before.get("alias") or {}).items():
+        now = registry.aliases().get(alias)
+        if now == was or (now is not None and now != job["to"]):
+            continue  # as it was, or moved by someone since
+        if was:
+            registry.set_alias(alias, was)
+            notes.append(f"alias {alias!r} → {was} again")
+        else:
+            registry.remove_alias(alias)
+            notes.append(f"alias {alias!r} removed (it did not exist before)")
+    return notes
 
 
 def status(url: str) -> dict[str, Any]:
@@ -329,8 +426,11 @@ def status(url: str) -> dict[str, Any]:
         return out
 
 
-def rollback(url: str) -> dict[str, Any]:
-    """Switch the gallery at ``url`` back to its collections before the upgrade, or discard a job."""
+def rollback(url: str, registry: Registry | None = None) -> dict[str, Any]:
+    """Switch the gallery at ``url`` back to its collections before the upgrade, or discard a job.
+
+    With ``registry``, the gallery's record and a promoted alias are put back too.
+    """
     with DatabaseGallery.open(url, write=True) as g:
         job = _job(g)
         if job is None:
@@ -351,7 +451,12 @@ def rollback(url: str) -> dict[str, Any]:
         for coll in job["new"].values():
             if coll not in prev["collections"].values():
                 g.backend.drop_collection(coll)
-        return {"gallery": url, "action": action, "job": job["id"]}
+        notes = (
+            _restore_registry(registry, url, job)
+            if registry is not None and job["phase"] == "switched"
+            else []
+        )
+        return {"gallery": url, "action": action, "job": job["id"], "registry": notes}
 
 
 def finalize(url: str) -> dict[str, Any]:

@@ -40,6 +40,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, small_chain) -> dict[str, An
     return {
         "tmp": tmp,
         "reg": reg,
+        "pairs": pairs,
         "docs": docs,
         "env": {"EMBEDREG_REGISTRY": str(tmp / "registry")},
     }
@@ -215,3 +216,73 @@ def test_a_kill_between_the_switch_and_the_alias_move_is_finished_by_the_next_co
     finally:
         raw.close()
     assert manifest is not None and "alias_move" not in manifest["state"]
+
+
+def test_a_reembed_promotes_the_alias_and_the_record_and_rollback_puts_them_back(
+    world: dict[str, Any], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from embedreg.errors import ValidationError
+    from embedreg.gallery import build_gallery
+    from embedreg.upgrade import JobOptions, PartialChoice, database
+
+    reg = world["reg"]
+    url = _url("pgvector", tmp_path, request)
+    name, alias = f"g{uuid.uuid4().hex[:8]}", f"prod-{uuid.uuid4().hex[:6]}"
+    build_gallery(reg, "v1", world["docs"], url, device="cpu", name=name)
+    reg.set_alias(alias, "v1")
+    with pytest.raises(ValidationError, match="partial upgrade"):
+        database.apply(reg, url, "v2", "partial", promote=alias)
+    done = database.apply(
+        reg,
+        url,
+        "v2",
+        "reembed",
+        partial=PartialChoice(),
+        job=JobOptions(device="cpu"),
+        promote=alias,
+    )
+    assert done["segments"] == {"v2": 80}
+    assert reg.aliases()[alias] == "v2"
+    assert reg.document().galleries[name].generation == "v2"
+    back = database.rollback(url, reg)
+    assert back["action"] == "switched back to the previous collections"
+    assert reg.aliases()[alias] == "v1"
+    assert reg.document().galleries[name].generation == "v1"
+    reg.remove_alias(alias)
+
+
+def test_the_worst_order_re_embeds_the_items_the_round_trip_serves_worst(
+    world: dict[str, Any], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import shutil
+
+    from embedreg import Registry
+    from embedreg.gallery import build_gallery
+    from embedreg.gallery.database import DatabaseGallery
+    from embedreg.routing import Resolver
+    from embedreg.training import train_adapter
+    from embedreg.upgrade import JobOptions, PartialChoice, database
+    from embedreg.upgrade.selection import round_trip
+
+    reg = Registry.open(shutil.copytree(world["tmp"] / "registry", tmp_path / "registry"))
+    train_adapter(reg, "v2", "v1", world["pairs"], family="affine", direction="forward")
+    url = _url("pgvector", tmp_path, request)
+    build_gallery(reg, "v1", world["docs"], url, device="cpu", register=False)
+    with DatabaseGallery.open(url) as g:
+        ids = g.ids("v1")
+        resolver = Resolver(reg)
+        scores = round_trip(
+            g.vectors(ids), resolver.resolve("v1", "v2"), resolver.resolve("v2", "v1")
+        )
+    worst = {ids[i] for i in np.argsort(scores, kind="stable")[:20].tolist()}
+    done = database.apply(
+        reg,
+        url,
+        "v2",
+        "partial",
+        partial=PartialChoice(fraction=0.25, order="worst"),
+        job=JobOptions(device="cpu"),
+    )
+    assert done["segments"] == {"v1": 60, "v2": 20}
+    with DatabaseGallery.open(url) as g:
+        assert set(g.ids("v2")) == worst

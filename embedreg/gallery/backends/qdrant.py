@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,7 @@ class QdrantBackend(GalleryBackend):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self._lock: BaseFileLock | None = None
+        self._tuned: dict[str, sqlite3.Connection] = {}
         try:
             from qdrant_client import QdrantClient
         except ImportError:
@@ -142,6 +144,7 @@ class QdrantBackend(GalleryBackend):
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
         from qdrant_client import models
 
+        self._sync_points()  # the points reach the disk before the manifest that names them
         coll = self._manifest_collection()
         if not self.client.collection_exists(coll):
             self.client.create_collection(
@@ -185,6 +188,7 @@ class QdrantBackend(GalleryBackend):
     ) -> None:
         from qdrant_client import models
 
+        self._batched_commits(collection)
         self.client.upsert(
             collection,
             points=models.Batch(
@@ -194,6 +198,40 @@ class QdrantBackend(GalleryBackend):
             ),
             wait=True,
         )
+
+    def _points_db(self, collection: str) -> sqlite3.Connection | None:
+        """The SQLite connection Qdrant's local mode keeps a collection's points in (or None)."""
+        local = getattr(self.client, "_client", None)
+        found = getattr(local, "collections", {}).get(collection) if self.local else None
+        conn = getattr(getattr(found, "storage", None), "storage", None)
+        return conn if isinstance(conn, sqlite3.Connection) else None
+
+    def _batched_commits(self, collection: str) -> None:
+        """Let the local mode's per-point commits skip their fsync (WAL, synchronous=NORMAL).
+
+        Qdrant's local mode writes each point in its own SQLite transaction;
+        with SQLite's default journal each commit waits for the disk (about
+        50 points/s here).  In WAL mode with ``synchronous=NORMAL`` a commit
+        is atomic and survives a killed process, and reaches the disk at the
+        next checkpoint: :meth:`write_manifest` checkpoints first
+        (:meth:`_sync_points`), so a manifest never names points that a power
+        loss could take back.  Nothing changes where the client keeps no
+        SQLite connection (a server, another client version).
+        """
+        conn = self._points_db(collection)
+        if conn is not None and self._tuned.get(collection) is not conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._tuned[collection] = conn
+
+    def _sync_points(self) -> None:
+        """Checkpoint the WAL of every collection written through :meth:`_batched_commits`."""
+        for collection, tuned in list(self._tuned.items()):
+            conn = self._points_db(collection)
+            if conn is tuned:
+                conn.execute("PRAGMA wal_checkpoint(FULL)")
+            else:
+                del self._tuned[collection]  # dropped since (its connection closed)
 
     def delete(self, collection: str, ids: Sequence[str]) -> None:
         from qdrant_client import models
