@@ -192,9 +192,10 @@ class Adapter(ABC):
         adapter is described, whatever the family, built-in or plugin.
 
         Example:
-            >>> from embedreg.adapters.lambda_orth import LambdaOrthAdapter
+            >>> from embedreg.adapters.lambda_orth import LambdaOrthAdapter, LambdaOrthConfig
             >>> import numpy as np
-            >>> LambdaOrthAdapter(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32), lam=3.0).card_facts()
+            >>> eye, zero = np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32)
+            >>> LambdaOrthAdapter(eye, zero, config=LambdaOrthConfig(lam=3.0)).card_facts()
             {'lambda': 3.0}
         """
         return {}
