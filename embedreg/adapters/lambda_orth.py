@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -143,6 +143,7 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
     fitting = "gradient"
     order = 30
     config_class = LambdaOrthConfig
+    fact_labels: ClassVar[Mapping[str, str]] = {"lambda": "λ"}
 
     @classmethod
     def auto_candidates(
