@@ -31,8 +31,8 @@ import _hard
 from embedreg.training import TrainConfig
 from embedreg.training.selection import (
     AutoConfig,
-    Candidate,
     CandidateResult,
+    FamilyCandidate,
     choose,
     select_adapter,
 )
@@ -57,7 +57,7 @@ def select(name: str, new: str, old: str, folds: int) -> dict[str, Any]:
 def _results(entry: dict[str, Any]) -> list[CandidateResult]:
     out = []
     for label, figures, hits in entry["results"]:
-        res = CandidateResult(Candidate("-", AutoConfig(), label))
+        res = CandidateResult(FamilyCandidate("-", AutoConfig(), label))
         if hits is None:
             res.error = "not fit"
         else:

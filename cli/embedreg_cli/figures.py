@@ -29,7 +29,7 @@ FIGURE_ROWS: tuple[tuple[str, str, Callable[[Figures], Any]], ...] = (
     ("flips.positive", "flips +", lambda f: f.flips_positive),
     ("flips.negative", "flips −", lambda f: f.flips_negative),
     ("defect", "D", lambda f: f.defect),
-    ("lambda", "λ", lambda f: f.setting("lambda")),
+    # here: the families' labelled settings (figure_rows)
     ("retention", "retention", lambda f: f.retention),
     ("retention.interval", "retention 95% CI", lambda f: f.retention_interval),
     ("retention.basis", "retention basis", lambda f: f.retention_basis),
@@ -110,6 +110,23 @@ def _short(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def figure_rows() -> list[tuple[str, str, Callable[[Figures], Any]]]:
+    """:data:`FIGURE_ROWS` with a row per family setting a family labels, after ``D``.
+
+    The families say which of their :meth:`~embedreg.adapters.Adapter.card_facts`
+    settings a table shows, and how it is labelled (``fact_labels``).
+    """
+    from embedreg.adapters import fact_labels
+
+    def setting(key: str) -> Callable[[Figures], Any]:
+        return lambda f: f.setting(key)
+
+    rows = list(FIGURE_ROWS)
+    at = next(i for i, row in enumerate(rows) if row[0] == "defect") + 1
+    rows[at:at] = [(key, label, setting(key)) for key, label in fact_labels().items()]
+    return rows
+
+
 def figures_table(
     records: Sequence[tuple[str, Figures]],
     *,
@@ -119,7 +136,7 @@ def figures_table(
     """One column per adapter or family, one row per figure any of them has (plus ``extra`` rows)."""
     out = table("FIGURE", *(name for name, _ in records), title=title, labelled=True)
     out.caption = LEGEND
-    for key, label, read in FIGURE_ROWS:
+    for key, label, read in figure_rows():
         shown = [figs.shown(key, read(figs)) for _, figs in records]
         if any(recorded for recorded, _ in shown):
             out.add_row(label, *(format_figure(key, value) for _, value in shown))

@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from .base import Adapter, AffineMap, affine_families, families, family_class
+from .base import Adapter, AffineMap, affine_families, fact_labels, families, family_class
 from .config import FamilyConfig, OptionInfo
 from .linear import defect
 from .persistence import LoadedAdapter, load_adapter, save_adapter
@@ -42,6 +42,7 @@ __all__ = [
     "affine_families",
     "artifact_key",
     "defect",
+    "fact_labels",
     "families",
     "family_class",
     "load_adapter",

@@ -64,4 +64,4 @@ class AffineAdapter(LinearAdapter):
         assert isinstance(cfg, AffineConfig)  # make_config returns a config_class instance
         m = moments(source, target, device)
         w, b = ridge_from_moments(m, cfg.ridge)
-        return cls(w.astype(np.float32), b.astype(np.float32), ridge=cfg.ridge)
+        return cls(w.astype(np.float32), b.astype(np.float32), cfg)

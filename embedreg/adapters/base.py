@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..constants import ADAPTERS_GROUP
-from ..errors import BrokenPlugin, DimensionMismatch, ValidationError
+from ..errors import BrokenPlugin, DimensionMismatch, EmbedRegError, ValidationError
 from ..plugins import available, load
 from .config import FamilyConfig
 
@@ -123,6 +123,11 @@ class Adapter(ABC):
     #: multiply and export as a ``Dense`` layer.
     affine_maps: ClassVar[bool] = False
 
+    #: Labels of :meth:`card_facts` settings for figure tables (e.g.
+    #: ``{"lambda": "λ"}``): a labelled setting gets a row in ``adapter show``
+    #: and ``adapter compare`` tables.
+    fact_labels: ClassVar[Mapping[str, str]] = {}
+
     @classmethod
     def summary(cls) -> str:
         """The first line of the family's docstring, without reST markup (for listings)."""
@@ -192,9 +197,10 @@ class Adapter(ABC):
         adapter is described, whatever the family, built-in or plugin.
 
         Example:
-            >>> from embedreg.adapters.lambda_orth import LambdaOrthAdapter
+            >>> from embedreg.adapters.lambda_orth import LambdaOrthAdapter, LambdaOrthConfig
             >>> import numpy as np
-            >>> LambdaOrthAdapter(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32), lam=3.0).card_facts()
+            >>> eye, zero = np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32)
+            >>> LambdaOrthAdapter(eye, zero, config=LambdaOrthConfig(lam=3.0)).card_facts()
             {'lambda': 3.0}
         """
         return {}
@@ -250,6 +256,26 @@ def affine_families() -> list[str]:
         ['identity', 'procrustes', 'affine']
     """
     return [name for name in families() if family_class(name).affine_maps]
+
+
+def fact_labels() -> dict[str, str]:
+    """Every installed family's labelled settings (:attr:`Adapter.fact_labels`), key → label.
+
+    A family that cannot be loaded is passed over (tables still show the others').
+
+    Example:
+        >>> fact_labels()["lambda"]
+        'λ'
+    """
+    labels: dict[str, str] = {}
+    for name in available(ADAPTERS_GROUP):
+        try:
+            cls = family_class(name)
+        except EmbedRegError:
+            continue
+        for key, label in cls.fact_labels.items():
+            labels.setdefault(key, label)
+    return labels
 
 
 def family_class(name: str) -> type[Adapter]:

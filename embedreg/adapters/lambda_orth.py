@@ -29,7 +29,7 @@ passed through it are searched by ``B(new)`` queries (the paper's
 
 Example:
     >>> import numpy as np
-    >>> a = LambdaOrthAdapter(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32), lam=1.0)
+    >>> a = LambdaOrthAdapter(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32), config=LambdaOrthConfig(lam=1.0))
     >>> a.transform(np.array([[1.0, 2.0]], dtype=np.float32)).tolist()
     [[1.0, 2.0]]
     >>> resolve_lambda(None, None, 1024, 1024)
@@ -39,8 +39,9 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -142,6 +143,7 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
     fitting = "gradient"
     order = 30
     config_class = LambdaOrthConfig
+    fact_labels: ClassVar[Mapping[str, str]] = {"lambda": "λ"}
 
     @classmethod
     def auto_candidates(
@@ -160,9 +162,9 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
         weight: FloatArray,
         bias: FloatArray,
         gallery: AffineMap | None = None,
-        **settings: Any,
+        config: FamilyConfig | None = None,
     ) -> None:
-        super().__init__(weight, bias, **settings)
+        super().__init__(weight, bias, config)
         if gallery is not None and (
             gallery.input_dim != self.output_dim or gallery.output_dim != self.output_dim
         ):
@@ -174,9 +176,8 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
 
     @property
     def lam(self) -> float:
-        """The absolute λ it was trained with (∞ when unset)."""
-        value = self.settings.get("lam")
-        return math.inf if value is None else float(value)
+        """The absolute λ it was trained with (∞ for ``lam=inf``, an unconstrained map)."""
+        return _own(self.config).absolute_lambda(self.input_dim, self.output_dim)
 
     def card_facts(self) -> dict[str, float | int | str | bool]:
         """``{"lambda": λ}``, the absolute λ it was trained with (nothing when unset)."""
@@ -213,7 +214,7 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
             if has_gallery
             else None
         )
-        adapter = cls(tensors["weight"], tensors["bias"], gallery, **settings)
+        adapter = cls(tensors["weight"], tensors["bias"], gallery, cls.config_from_stored(settings))
         check_shapes(adapter, config)
         return adapter
 
@@ -285,25 +286,46 @@ class LambdaOrthAdapter(LinearAdapter, TrainableAdapter):
         cfg = _own(config)
         trained = expect(module, AffineModule)
         weight = to_numpy(trained.weight)
-        lam = cfg.absolute_lambda(weight.shape[1], weight.shape[0])
         companion = extra.get("companion")
         gallery = None
         if companion is not None:
             forward = expect(companion, AffineModule)
             gallery = AffineMap(to_numpy(forward.weight), to_numpy(forward.bias))
+        return cls(weight, to_numpy(trained.bias), gallery, cfg)
+
+    def stored_settings(self) -> dict[str, Any]:
+        """The config as the file records it: λ absolute and per dimension, the loss weights.
+
+        ``lam`` is the absolute λ trained with (``None``: unconstrained);
+        ``lam_per_dim`` the per-dimension value it came from (``None`` when λ
+        was given absolutely); ``w_forward`` is 0 without a joint forward map.
+        """
+        cfg = _own(self.config)
+        lam = self.lam
         settings: dict[str, Any] = {
             "lam": None if math.isinf(lam) else lam,
             "lam_per_dim": cfg.per_dim() if cfg.lam is None else None,
             "alpha": cfg.alpha,
             "w_backward": cfg.w_backward,
-            "w_forward": cfg.w_forward if gallery is not None else 0.0,
+            "w_forward": cfg.w_forward if self.gallery is not None else 0.0,
             "w_contrastive": cfg.w_contrastive,
             "temperature": cfg.temperature,
-            "joint_forward": gallery is not None,
+            "joint_forward": self.gallery is not None,
         }
         if cfg.center:
             settings["center"] = True
-        return cls(weight, to_numpy(trained.bias), gallery, **settings)
+        return settings
+
+    @classmethod
+    def config_from_stored(cls, settings: Mapping[str, Any]) -> FamilyConfig:
+        """The config back from :meth:`stored_settings`: λ per dimension when recorded, else absolute."""
+        values = dict(settings)
+        lam, per_dim = values.pop("lam", None), values.pop("lam_per_dim", None)
+        if per_dim is None and lam is None:
+            lam = math.inf  # recorded unconstrained
+        elif per_dim is not None:
+            lam = None  # the absolute λ follows from the dimensions again
+        return cls.make_config({**values, "lam": lam, "lam_per_dim": per_dim})
 
 
 def _own(config: FamilyConfig) -> LambdaOrthConfig:

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from ..errors import DimensionMismatch, ValidationError
 from .base import Adapter, AffineMap
+from .config import FamilyConfig
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -177,20 +179,33 @@ def ridge_from_moments(
 class LinearAdapter(Adapter):
     """An adapter ``y = x @ W.T + b`` (the storage every affine family shares).
 
-    ``settings`` are the family's hyperparameters, kept in its config.
+    ``config`` is the family's :class:`FamilyConfig` (its ``config_class``;
+    ``None``: the defaults; keyword ``settings`` instead build it, as a
+    plugin family written against the older ``LinearAdapter(w, b,
+    **settings)`` does), kept as :attr:`config` after fitting and after
+    loading.  A family records it in its file by :meth:`stored_settings` and
+    reads it back by :meth:`config_from_stored`.
     """
 
     numpy_map: ClassVar[str | None] = 'y = x @ t["weight"].T + t["bias"]'
     affine_maps: ClassVar[bool] = True
 
-    def __init__(self, weight: FloatArray, bias: FloatArray, **settings: Any) -> None:
+    def __init__(
+        self,
+        weight: FloatArray,
+        bias: FloatArray,
+        config: FamilyConfig | None = None,
+        **settings: Any,
+    ) -> None:
         w = as_float32(weight, "weight")
         b = np.ascontiguousarray(np.asarray(bias, dtype=np.float32))
         if b.shape != (w.shape[0],):
             raise DimensionMismatch(w.shape[0], int(b.shape[-1]) if b.ndim else 0, "adapter bias")
         self.weight = w
         self.bias = b
-        self.settings: dict[str, Any] = dict(settings)
+        if config is not None and settings:
+            raise ValidationError("give a family config or keyword settings, not both")
+        self.config: FamilyConfig = self.make_config(config if config is not None else settings)
 
     @property
     def input_dim(self) -> int:
@@ -211,8 +226,26 @@ class LinearAdapter(Adapter):
             "family": self.family,
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
-            **self.settings,
+            **self.stored_settings(),
         }
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The config's settings as the file records them (:meth:`stored_settings`)."""
+        return self.stored_settings()
+
+    def stored_settings(self) -> dict[str, Any]:
+        """The config as the adapter's file records it (every field, by default)."""
+        return self.config.to_dict()
+
+    @classmethod
+    def config_from_stored(cls, settings: Mapping[str, Any]) -> FamilyConfig:
+        """The config from the settings a file records (the inverse of :meth:`stored_settings`).
+
+        Raises:
+            ValidationError: a setting the family does not know, or a bad value.
+        """
+        return cls.make_config(settings)
 
     def tensors(self) -> dict[str, FloatArray]:
         return {"weight": self.weight, "bias": self.bias}
@@ -223,7 +256,7 @@ class LinearAdapter(Adapter):
         settings = {
             k: v for k, v in config.items() if k not in ("family", "input_dim", "output_dim")
         }
-        adapter = cls(tensors["weight"], tensors["bias"], **settings)
+        adapter = cls(tensors["weight"], tensors["bias"], cls.config_from_stored(settings))
         check_shapes(adapter, config)
         return adapter
 

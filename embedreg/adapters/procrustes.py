@@ -74,8 +74,12 @@ class ProcrustesAdapter(LinearAdapter):
         m = moments(source, target, device)
         weight = procrustes_from_moments(m, center=center)
         bias = m.mean_y - weight @ m.mean_x if center else np.zeros(weight.shape[0])
-        settings = {"center": True} if center else {}
-        return cls(weight.astype(np.float32), bias.astype(np.float32), **settings)
+        return cls(weight.astype(np.float32), bias.astype(np.float32), cfg)
+
+    def stored_settings(self) -> dict[str, Any]:
+        """``{"center": True}`` for a centred map; nothing for the plain rotation."""
+        centred = isinstance(self.config, ProcrustesConfig) and self.config.center
+        return {"center": True} if centred else {}
 
     def defect(self) -> float:
         """``‖WWᵀ − I‖_F`` (or ``‖WᵀW − I‖_F`` when expanding); 0 for Procrustes."""

@@ -52,6 +52,7 @@ from ..data.inputs import count_lines, read_inputs
 from ..data.pairs import PairedEmbeddings, pair_embeddings
 from ..errors import InputError, ValidationError
 from ..registry import Generation, LocalStore, Registry, Tower
+from ..util.callbacks import NamedProgress
 from ..util.hashing import canonical_json_sha256, file_sha256
 from .encoder import Encoder, ProgressCallback
 from .images import embed_images
@@ -72,7 +73,7 @@ __all__ = [
 CACHE_KEY_VERSION = 1
 
 #: ``progress(generation, done, total)`` while a generation embeds the input.
-PairProgress = Callable[[str, int, "int | None"], None]
+PairProgress = NamedProgress
 #: ``on_cached(generation, path)`` when a generation's vectors come from the cache.
 CachedFn = Callable[[str, Path], None]
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from ..constants import PRECISIONS, ROLES
 from ..devices import select_device
 from ..errors import DimensionMismatch, ModelLoadError, ValidationError
 from ..registry import Generation, Tower
+from ..util.callbacks import Progress
 from .folders import model_folder
 from .towers import image_features, load_image_processor, text_features
 
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["PRECISIONS", "Encoder", "ProgressCallback"]
 
 #: ``progress(done, total)``: items finished so far, and the total when known.
-ProgressCallback = Callable[[int, "int | None"], None]
+ProgressCallback = Progress
 
 #: Weights that a checkpoint may lack without changing the token states we pool.
 _UNUSED_WEIGHT_PREFIXES = ("pooler.",)

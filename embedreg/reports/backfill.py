@@ -43,7 +43,8 @@ from ..evaluation.ranking import Judge
 from ..models import EncodeOptions
 from ..registry import Registry
 from ..routing import Resolver, RoutingPolicy
-from .evalset import EvalSet, Progress
+from ..util.callbacks import NamedProgress
+from .evalset import EvalSet
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -180,7 +181,7 @@ def backfill(
     probe: float = DEFAULT_PROBE,
     policy: RoutingPolicy | None = None,
     encode: EncodeOptions | None = None,
-    progress: Progress | None = None,
+    progress: NamedProgress | None = None,
     step: StepFn | None = None,
 ) -> BackfillResult:
     """Backfill curves of re-embedding a ``gallery_gen`` gallery with ``new_gen`` on ``data``.

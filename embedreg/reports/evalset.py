@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,7 @@ from ..models import EncodeOptions, Encoder
 from ..models.embed import cache_key, embeddings_cache_dir
 from ..registry import Generation, Registry
 from ..training.overlap import overlaps
+from ..util.callbacks import NamedProgress
 from ..util.hashing import canonical_json_sha256, file_sha256
 
 if TYPE_CHECKING:
@@ -54,10 +55,8 @@ if TYPE_CHECKING:
 
     FloatArray = npt.NDArray[np.float32]
 
-__all__ = ["EvalSet", "EvalVectors", "Progress"]
+__all__ = ["EvalSet", "EvalVectors"]
 
-#: ``progress(generation, done, total)`` while a generation embeds.
-Progress = Callable[[str, int, "int | None"], None]
 _CACHE_VERSION = 1
 
 
@@ -190,7 +189,7 @@ class EvalSet:
         generation: str,
         *,
         encode: EncodeOptions | None = None,
-        progress: Progress | None = None,
+        progress: NamedProgress | None = None,
     ) -> EvalVectors:
         """The queries and items embedded by ``generation`` (cached per pin, recipe, role, texts)."""
         gen = registry.generation(generation)
@@ -246,7 +245,7 @@ def _cached(
     registry: Registry,
     gen: Generation,
     encode: EncodeOptions,
-    progress: Progress | None,
+    progress: NamedProgress | None,
     ids: list[str],
     texts: list[str],
     labels: list[str] | None,

@@ -39,8 +39,9 @@ from ..models import EncodeOptions
 from ..registry import Registry
 from ..routing import RoutingPolicy
 from ..routing.kinds import resolve_kind
+from ..util.callbacks import NamedProgress
 from .cells import CellVectors, cell_scores
-from .evalset import EvalSet, EvalVectors, Progress
+from .evalset import EvalSet, EvalVectors
 
 __all__ = ["CompatibilityMatrix", "compatibility_matrix"]
 
@@ -121,7 +122,7 @@ def compatibility_matrix(
     metric: str | None = None,
     policy: RoutingPolicy | None = None,
     encode: EncodeOptions | None = None,
-    progress: Progress | None = None,
+    progress: NamedProgress | None = None,
     step: StepFn | None = None,
 ) -> CompatibilityMatrix:
     """Measure the compatibility matrix of ``generations`` (oldest first) on ``data``.

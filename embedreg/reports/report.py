@@ -49,9 +49,10 @@ from ..models import EncodeOptions
 from ..registry import AdapterRecord, Figures, Registry
 from ..training.overlap import training_overlap
 from ..util.atomic import atomic_write_bytes
+from ..util.callbacks import NamedProgress
 from ..util.clock import utc_now
 from .backfill import BackfillResult, backfill_vectors
-from .evalset import EvalSet, EvalVectors, Progress
+from .evalset import EvalSet, EvalVectors
 from .matrix import CompatibilityMatrix, compatibility_matrix
 from .plots import curve_plot, heatmap_plot, plots_available
 from .render import render_html, render_markdown
@@ -141,7 +142,7 @@ def write_report(
     chain: Sequence[str] = (),
     overwrite: bool = False,
     encode: EncodeOptions | None = None,
-    progress: Progress | None = None,
+    progress: NamedProgress | None = None,
     step: Callable[[str, int, int], None] | None = None,
 ) -> Report:
     """Measure ``adapter_id`` on ``data`` (or ``pairs``) and write the report into ``out``.

@@ -54,7 +54,7 @@ from ..evaluation.paths import (
 from ..registry.figures import Figures, GridPoint, Scores
 from ..registry.provenance import PathCost, PathsRecord, PathVariant
 from .config import TrainConfig
-from .selection import AutoConfig, Candidate, CandidateResult, Selection, choose, fold_rows
+from .selection import AutoConfig, CandidateResult, FamilyCandidate, Selection, choose, fold_rows
 from .trainer import AdapterTrainer
 
 __all__ = [
@@ -98,7 +98,7 @@ def _fuse(
 def _result(label: str, hits: list[Any], aps: list[Any]) -> CandidateResult:
     h = np.concatenate(hits)
     ap = np.concatenate(aps)
-    res = CandidateResult(Candidate("fused", FamilyConfig(), label))
+    res = CandidateResult(FamilyCandidate("fused", FamilyConfig(), label))
     res.hits = h
     res.figures = {"cmc@1": float(h.mean()), "map": float(ap.mean())}
     res.figure = res.figures["cmc@1"]

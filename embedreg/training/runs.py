@@ -36,7 +36,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -67,6 +67,7 @@ from ..registry.provenance import (
     TrainingData,
     TrainingRun,
 )
+from ..util.callbacks import StageFn
 from ..util.clock import utc_now
 from ..util.hashing import canonical_json_sha256
 from .callbacks import TrainerCallback, TrainResult
@@ -88,9 +89,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("embedreg.training")
-
-#: ``on_stage(text)``: a short description as each stage of a run starts.
-StageFn = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -88,8 +88,8 @@ from .trainer import AdapterTrainer
 __all__ = [
     "AUTO",
     "AutoConfig",
-    "Candidate",
     "CandidateResult",
+    "FamilyCandidate",
     "Selection",
     "candidate_grid",
     "select_adapter",
@@ -164,7 +164,7 @@ class AutoConfig(FamilyConfig):
 
 
 @dataclass(frozen=True)
-class Candidate:
+class FamilyCandidate:
     """One family with one config, as the grid lists it (simplest first)."""
 
     family: str
@@ -183,7 +183,7 @@ def candidate_grid(
     *,
     labels: bool,
     families: Sequence[str] | None = None,
-) -> list[Candidate]:
+) -> list[FamilyCandidate]:
     """The candidates for ``n_train`` training pairs of ``input_dim → output_dim``, simplest first.
 
     Each family gives its own (:meth:`~embedreg.adapters.Adapter.auto_candidates`),
@@ -196,7 +196,9 @@ def candidate_grid(
             n_train=n_train, input_dim=input_dim, output_dim=output_dim, labels=labels
         ):
             settings = " ".join(f"{k}={_text(v)}" for k, v in options.items())
-            out.append(Candidate(name, cls.make_config(options), f"{name} {settings}".strip()))
+            out.append(
+                FamilyCandidate(name, cls.make_config(options), f"{name} {settings}".strip())
+            )
     return out
 
 
@@ -211,7 +213,7 @@ def _text(value: Any) -> str:
 class CandidateResult:
     """How one candidate did on the validation part."""
 
-    candidate: Candidate
+    candidate: FamilyCandidate
     figure: float | None = None
     figures: dict[str, float] = field(default_factory=dict)
     interval: tuple[float, float] | None = None

@@ -47,12 +47,13 @@ from ..models.sharded import (
 from ..registry import Generation, Registry
 from ..routing import Resolver, RoutingPolicy
 from ..util.atomic import atomic_write_bytes
+from ..util.callbacks import StageFn
 from ..util.clock import utc_now
 from ..util.hashing import file_sha256
 from .job import Job, items_path, job_dir, job_lock, read_job, work_dir, write_job
 from .options import JobOptions, PartialChoice
 from .selection import round_trip, select
-from .switch import StageFn, after_switch, switch
+from .switch import after_switch, switch
 
 __all__ = ["APPLY_STRATEGIES", "UpgradeResult", "apply", "resume"]
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from ..models import Encoder
 from ..models.sharded import read_chunks
 from ..registry import Generation, Registry
 from ..routing import Resolver
+from ..util.callbacks import StageFn
 from ..util.clock import utc_now
 from .calibrate import fit_calibration
 from .job import Job, items_path, remove_work, work_dir, write_job
@@ -46,9 +46,6 @@ if TYPE_CHECKING:
     FloatArray = npt.NDArray[np.float32]
 
 __all__ = ["after_switch", "registered_record", "switch", "switched"]
-
-#: ``on_stage(text)``: what the job is doing now.
-StageFn = Callable[[str], None]
 
 
 def switched(manifest: dict[str, Any], job_id: str) -> bool:

@@ -1,1 +1,1 @@
-"""Small helpers every subpackage may use: crash-safe writes, hashes, field checks, timestamps."""
+"""Small helpers every subpackage may use: crash-safe writes, hashes, field checks, timestamps, callback types."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
-from embedreg.adapters import Adapter, families, family_class
+from embedreg.adapters import Adapter, AffineMap, families, family_class
 from embedreg.adapters.lambda_orth import LambdaOrthConfig
 from embedreg.adapters.linear import defect
 from embedreg.adapters.mlp import MLPConfig
@@ -155,3 +155,46 @@ def test_wrong_input_dimension_is_refused():
         a = fit(family, data.pairs.source, data.pairs.target, rank=2, hidden=8, epochs=1)
         with pytest.raises(DimensionMismatch):
             a.transform(np.zeros((2, 7), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("family", "config"),
+    [
+        ("affine", {"ridge": 0.5}),
+        ("procrustes", {"center": True}),
+        ("lambda-orth", LambdaOrthConfig(lam=2.0, joint_forward=True, w_forward=0.5)),
+        ("lambda-orth", LambdaOrthConfig(lam_per_dim=0.25, center=True)),
+        ("lambda-orth", LambdaOrthConfig(lam=float("inf"))),
+    ],
+)
+def test_linear_adapters_keep_their_typed_config_after_loading(
+    tmp_path: object, family: str, config: object
+) -> None:
+    from pathlib import Path
+
+    from embedreg.adapters import load_adapter, save_adapter
+    from embedreg.adapters.linear import LinearAdapter
+
+    cls = family_class(family)
+    assert issubclass(cls, LinearAdapter)
+    cfg = cls.make_config(config)  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    w, b = rng.standard_normal((3, 4)).astype(np.float32), np.zeros(3, np.float32)
+    if family == "lambda-orth":
+        gallery = AffineMap(np.eye(3, dtype=np.float32), np.zeros(3, np.float32))
+        joint = getattr(cfg, "joint_forward", False)
+        adapter: LinearAdapter = cls(w, b, gallery if joint else None, cfg)  # type: ignore[call-arg]
+    else:
+        adapter = cls(w, b, cfg)
+    assert adapter.config == cfg
+    folder = Path(str(tmp_path)) / family
+    save_adapter(adapter, folder)
+    loaded = load_adapter(folder).adapter
+    assert isinstance(loaded, cls)
+    assert isinstance(loaded.config, cls.config_class)
+    assert loaded.config_dict() == adapter.config_dict()  # the file says the same again
+    expected = cfg
+    if isinstance(cfg, LambdaOrthConfig) and not cfg.joint_forward:
+        expected = replace(cfg, w_forward=0.0)  # unused without F̃: recorded as 0
+    assert loaded.config == expected  # λ as given: absolutely, or per dimension
+    assert loaded.card_facts() == adapter.card_facts()

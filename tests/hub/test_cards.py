@@ -12,7 +12,7 @@ import pytest
 from embedreg.adapters import Adapter
 from embedreg.adapters.affine import AffineAdapter
 from embedreg.adapters.identity import IdentityAdapter
-from embedreg.adapters.lambda_orth import LambdaOrthAdapter
+from embedreg.adapters.lambda_orth import LambdaOrthAdapter, LambdaOrthConfig
 from embedreg.adapters.lowrank import LowRankAdapter
 from embedreg.adapters.mlp import ResidualMLPAdapter
 from embedreg.adapters.persistence import adapter_files
@@ -54,7 +54,7 @@ def _adapters(rng: np.random.Generator) -> list[Adapter]:
 
     return [
         AffineAdapter(m(6, 8), m(6)),
-        LambdaOrthAdapter(m(6, 8), m(6), lam=0.5),
+        LambdaOrthAdapter(m(6, 8), m(6), config=LambdaOrthConfig(lam=0.5)),
         LowRankAdapter(m(6, 8), m(6, 2), m(8, 2), m(6)),
         ResidualMLPAdapter(m(6, 8), m(6), m(5, 8), m(5), m(6, 5)),
     ]

@@ -11,8 +11,8 @@ from embedreg.training import AdapterTrainer, TrainConfig
 from embedreg.training.racing import Tally, clearly_behind
 from embedreg.training.selection import (
     AutoConfig,
-    Candidate,
     CandidateResult,
+    FamilyCandidate,
     _race,
     choose,
     select_adapter,
@@ -39,7 +39,7 @@ def test_clearly_behind_needs_the_interval_above_zero():
 
 def test_the_race_stops_the_clearly_behind_and_the_dominated_only():
     names = ["procrustes", "lambda-orth", "lowrank", "mlp"]
-    results = [CandidateResult(Candidate("x", AutoConfig(), n)) for n in names]
+    results = [CandidateResult(FamilyCandidate("x", AutoConfig(), n)) for n in names]
     top = _hits(0.8)
     tallies = [
         _tally(top, 0.6),  # a closed form: the leader
@@ -62,8 +62,8 @@ def test_of_tied_candidates_one_passing_the_criterion_on_validation_goes_first()
     near = best.copy()
     near[np.flatnonzero(best)[:20]] = False  # 0.002 behind, inside the interval: tied
     near[np.flatnonzero(~best)[:16]] = True
-    simple = CandidateResult(Candidate("x", AutoConfig(), "simple"), hits=near)
-    top = CandidateResult(Candidate("x", AutoConfig(), "top"), hits=best)
+    simple = CandidateResult(FamilyCandidate("x", AutoConfig(), "simple"), hits=near)
+    top = CandidateResult(FamilyCandidate("x", AutoConfig(), "top"), hits=best)
     for r in (simple, top):
         assert r.hits is not None
         r.figure = float(r.hits.mean())

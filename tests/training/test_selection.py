@@ -14,8 +14,8 @@ from embedreg.evaluation.metrics import cmc_hits
 from embedreg.training import AdapterTrainer, TrainConfig, train_adapter
 from embedreg.training.selection import (
     AutoConfig,
-    Candidate,
     CandidateResult,
+    FamilyCandidate,
     candidate_grid,
     choose,
     fold_rows,
@@ -38,7 +38,7 @@ def test_every_family_puts_its_candidates_in_the_grid_simplest_first():
 
 
 def _result(label: str, hits: list[int]) -> CandidateResult:
-    cand = Candidate("affine", AutoConfig(), label)
+    cand = FamilyCandidate("affine", AutoConfig(), label)
     arr = np.array(hits, dtype=bool)
     return CandidateResult(cand, float(arr.mean()), {"cmc@1": float(arr.mean())}, hits=arr)
 
@@ -58,7 +58,7 @@ def test_a_simpler_candidate_within_the_tolerance_and_tied_is_chosen():
     assert simple.interval is not None and simple.interval[0] > 0  # clearly behind
     index, reason = choose([simple, mid, top], 0.001, 0)  # a tighter tolerance: the best
     assert index == 2 and reason.startswith("best validation cmc@1")
-    failed = CandidateResult(Candidate("mlp", AutoConfig(), "mlp"), error="too few pairs")
+    failed = CandidateResult(FamilyCandidate("mlp", AutoConfig(), "mlp"), error="too few pairs")
     with pytest.raises(TrainingDataError, match=r"no candidate could be fit .*mlp: too few pairs"):
         choose([failed], 0.0025, 0)
 
