@@ -155,24 +155,8 @@ def bench_upgrade(n: int, root: Path, pg: str) -> list[dict]:
         if backend != "faiss":
             build_gallery(reg, "v1", docs, url, device="cpu", register=False)
         t = time.perf_counter()
-        if backend == "faiss":
-            folder_apply(
-                reg,
-                emb_folder,
-                "v2",
-                "partial",
-                partial=PartialChoice(fraction=0.5),
-                job=JobOptions(device="cpu"),
-            )
-        else:
-            database.apply(
-                reg,
-                url,
-                "v2",
-                "partial",
-                partial=PartialChoice(fraction=0.5),
-                job=JobOptions(device="cpu"),
-            )
+        run, where = (folder_apply, emb_folder) if backend == "faiss" else (database.apply, url)
+        run(reg, where, "v2", "partial", partial=PartialChoice(0.5), job=JobOptions(device="cpu"))
         rows.append(
             {"backend": backend, "n": min(n, len(news.ids)), "upgrade_s": time.perf_counter() - t}
         )

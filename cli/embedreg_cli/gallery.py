@@ -302,8 +302,8 @@ def search(
     refuses it.  With --image FILE the queries are images; a path through an
     adapter measured on text only is flagged when it serves image queries or
     a gallery of images, until 'adapter measure-images' records image figures.
-    Text queries on a gallery folder may take a fused path or a cascade
-    (--paths, default any); the path kind is named on stderr and in --json.
+    Text queries may take a fused path or a cascade (--paths, default any;
+    a database gallery's too); the path kind is named on stderr and in --json.
     """
     from embedreg.gallery.database import DatabaseGallery
     from embedreg.gallery.locate import open_gallery
@@ -347,7 +347,7 @@ def _search(
     policy: Any = None,
     write_back: int = 0,
 ) -> None:
-    from embedreg.gallery import Gallery, search_gallery
+    from embedreg.gallery import search_gallery
     from embedreg.gallery.crossmodal import gallery_towers, search_images, tower_warnings
     from embedreg.gallery.kinded import route_kinds, search_routed
     from embedreg.registry import Tower
@@ -360,7 +360,7 @@ def _search(
         "merge": merge,
     }
     routes: dict[str, Any] = {}
-    if not images and policy is not None and not only_maps(policy) and isinstance(g, Gallery):
+    if not images and policy is not None and not only_maps(policy):
         routes = route_kinds(g, reg.generation(generation), reg, policy)
     if images:
         hits = search_images(reg, g, list(images), **options)

@@ -44,13 +44,12 @@ def resolve(
     adapter trained with labels offers a fused path and cascades (--paths):
     the best by held-out quality within --max-query-cost is chosen, and why.
     """
-    from embedreg.gallery.locate import is_url
     from embedreg.routing import Resolver
 
     if (gallery_generation is None) == (gallery_dir is None):
         raise click.UsageError("give either GALLERY_GENERATION or --gallery DIR")
     reg = state.registry()
-    if not only_maps(policy) and (gallery_dir is None or not is_url(gallery_dir)):
+    if not only_maps(policy):
         _resolve_kinds(reg, query_generation, gallery_generation, gallery_dir, policy, as_json)
         return
     resolver = Resolver(reg, policy)
@@ -105,13 +104,17 @@ def _resolve_kinds(
             gallery_generation: resolve_kind(reg, query_generation, gallery_generation, policy)
         }
     else:
-        from embedreg.gallery import Gallery
+        from embedreg.gallery.database import DatabaseGallery
         from embedreg.gallery.kinded import route_kinds
+        from embedreg.gallery.locate import open_gallery
 
         assert gallery_dir is not None
-        routes = dict(
-            route_kinds(Gallery.load(gallery_dir), reg.generation(query_generation), reg, policy)
-        )
+        g = open_gallery(gallery_dir)
+        try:
+            routes = dict(route_kinds(g, reg.generation(query_generation), reg, policy))
+        finally:
+            if isinstance(g, DatabaseGallery):
+                g.close()
     for route in routes.values():
         if route is None:
             continue

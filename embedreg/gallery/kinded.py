@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from .database import DatabaseGallery
     from .gallery import Gallery
 
     FloatArray = npt.NDArray[np.float32]
@@ -131,13 +132,31 @@ def _encoder(generation: Generation, device: str) -> Any:
     return _ENCODERS[key]
 
 
-def _has_texts(gallery: Gallery, segment: str) -> bool:
-    rows = [text for _, seg, text in gallery._items.values() if seg == segment]
+def _has_texts(gallery: Gallery | DatabaseGallery, segment: str) -> bool:
+    from .database import DatabaseGallery
+
+    if isinstance(gallery, DatabaseGallery):
+        rows = list(gallery.texts(segment).values())
+    else:
+        rows = [text for _, seg, text in gallery._items.values() if seg == segment]
     return bool(rows) and all(t is not None for t in rows)
 
 
+def _candidates(
+    gallery: Gallery | DatabaseGallery, segment: str, keys: Sequence[int]
+) -> list[tuple[str, str | None]]:
+    """``(id, text)`` of a segment's search hits (a database's texts in one request)."""
+    from .database import DatabaseGallery
+
+    if not isinstance(gallery, DatabaseGallery):
+        return [(gallery._items[k][0], gallery._items[k][2]) for k in keys]
+    ids = [gallery.hit(k)[0] for k in keys]
+    found = gallery.backend.fetch(gallery.collection(segment), ids)
+    return [(i, found[i][0] if i in found else None) for i in ids]
+
+
 def route_kinds(
-    gallery: Gallery,
+    gallery: Gallery | DatabaseGallery,
     generation: Generation,
     registry: Registry,
     policy: RoutingPolicy,
@@ -150,7 +169,7 @@ def route_kinds(
         if seg.matches(generation):
             out[name] = None
             continue
-        seg.check(registry.generation(seg.generation), str(gallery.path or gallery.name))
+        seg.check(registry.generation(seg.generation), gallery.where())
         out[name] = resolve_kind(
             registry,
             generation.name,
@@ -181,7 +200,7 @@ def _first_stage(
 
 
 def search_routed(
-    gallery: Gallery,
+    gallery: Gallery | DatabaseGallery,
     queries: Sequence[str] | str,
     k: int,
     routes: Mapping[str, RoutedPath | None],
@@ -206,6 +225,12 @@ def search_routed(
         raise ValidationError(f"k must be at least 1, got {k}")
     if write_back < 0:
         raise ValidationError(f"write_back must be ≥ 0, got {write_back}")
+    folder = getattr(gallery, "path", None)
+    if write_back and folder is None:
+        raise ValidationError(
+            f"write-back needs a gallery folder; {gallery.where()} is not one",
+            "search without --write-back (upgrade a database gallery with 'embedreg upgrade')",
+        )
     if generation is None:
         query_names = {r.query for r in routes.values() if r is not None}
         if len(query_names) != 1:
@@ -219,7 +244,7 @@ def search_routed(
         s: c[generation.name] for s, c in gallery.calibration.items() if generation.name in c
     }
     for name, route in routes.items():
-        index = gallery._index(name)
+        index = gallery.search_index(name)
         if index.ntotal == 0:
             continue
         vecs = own if route is None else _first_stage(route, texts, own, registry, device)
@@ -230,16 +255,15 @@ def search_routed(
             scores = -scores
         if route is not None and route.kind is PathKind.CASCADE:
             for row in range(len(texts)):
-                cand = [int(f) for f in fids[row] if f >= 0]
-                items = [gallery._items[f] for f in cand]
+                items = _candidates(gallery, name, [int(f) for f in fids[row] if f >= 0])
                 docs = _encoder(generation, device).encode(
-                    [str(t) for _, _, t in items], role="document"
+                    [str(t) for _, t in items], role="document"
                 )
                 sims = docs @ own_n[row]
-                for (item_id, _, _), s in zip(items, sims, strict=True):
+                for (item_id, _), s in zip(items, sims, strict=True):
                     per_query[row].append((float(s), item_id, name))
                 for pos in np.argsort(-sims)[:write_back]:
-                    item_id, _, text = items[int(pos)]
+                    item_id, text = items[int(pos)]
                     written.setdefault(item_id, (docs[int(pos)], str(text)))
             continue
         if route is not None and name in calibration:
@@ -247,7 +271,7 @@ def search_routed(
         for row in range(len(texts)):
             for s, f in zip(scores[row], fids[row], strict=True):
                 if f >= 0:
-                    item_id, seg, _ = gallery._items[int(f)]
+                    item_id, seg = gallery.hit(int(f))
                     per_query[row].append((float(s), item_id, seg))
     ids, out_scores, segs = [], [], []
     for hits in per_query:
@@ -264,8 +288,8 @@ def search_routed(
     paths = {s: r.map_path for s, r in routes.items() if r is not None}
     hits_out = Hits(ids, out_scores, segs, paths)
     hits_out.kinds = {s: r for s, r in routes.items() if r is not None}
-    if written and gallery.path is not None:
-        hits_out.written = write_back_items(type(gallery), gallery.path, generation, written)
+    if written and folder is not None:
+        hits_out.written = write_back_items(type(gallery), folder, generation, written)
     return hits_out
 
 

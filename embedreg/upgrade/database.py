@@ -15,7 +15,9 @@ The previous collections stay until :func:`finalize`; :func:`rollback`
 switches back to them (or discards an unfinished job).
 
 Strategies: ``partial`` (a fraction re-embedded, the rest searched through
-its path) and ``reembed`` (every item).  Each step copies or embeds
+its path), ``reembed`` (every item) and ``forward`` (every stored vector
+mapped into the target's space by the forward path, no model run, no text
+needed).  Each step copies or embeds
 ``JobOptions.chunk_size`` items as upserts by id: a rerun redoes no more.
 
 Example:
@@ -31,26 +33,27 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from ..errors import ConflictError, NoCompatiblePath, NotFound, ValidationError
 from ..gallery import Calibration
+from ..gallery.backend import GalleryBackend
 from ..gallery.calibration import calibrations_to_dict, parse_calibrations
 from ..gallery.database import DatabaseGallery
 from ..gallery.storage import Segment
 from ..models import Encoder
-from ..registry import GalleryRecord, Generation, Registry
-from ..routing import Resolver
+from ..registry import Generation, Registry
+from ..routing import QueryPath, Resolver
 from ..util.clock import utc_now
 from .calibrate import fit_calibration
+from .dbregistry import after_switch, registry_before, restore_registry
 from .options import JobOptions, PartialChoice
 from .selection import round_trip, select
 
 __all__ = ["DB_STRATEGIES", "apply", "finalize", "resume", "rollback", "status"]
 
 #: Strategies a database gallery's upgrade carries out.
-DB_STRATEGIES: tuple[str, ...] = ("partial", "reembed")
+DB_STRATEGIES: tuple[str, ...] = ("partial", "reembed", "forward")
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -94,13 +97,13 @@ def apply(
     if strategy not in DB_STRATEGIES:
         raise ValidationError(
             f"a database gallery's upgrade is one of {', '.join(DB_STRATEGIES)}, not {strategy!r}",
-            "use --strategy partial or reembed",
+            "use --strategy partial, reembed or forward",
         )
     if promote is not None and strategy == "partial":
         raise ValidationError(
             f"--promote {promote} moves the alias once the gallery is wholly {to}, "
             "which a partial upgrade does not make it",
-            "promote after a reembed upgrade, or move it with 'embedreg alias set'",
+            "promote after a reembed or forward upgrade, or move it with 'embedreg alias set'",
         )
     target = registry.generation(to)
     with DatabaseGallery.open(url, write=True) as g:
@@ -116,13 +119,18 @@ def apply(
             raise ValidationError(
                 f"every item of {url} is already embedded by {target.name}", "no upgrade is needed"
             )
-        count = (
-            len(candidates)
-            if strategy == "reembed"
-            else max(1, round(partial.fraction * len(candidates)))
-        )
-        scores = _round_trips(registry, g, old, target.name) if partial.order == "worst" else None
+        count = {
+            "reembed": len(candidates),
+            "forward": 0,  # nothing re-embedded: every stored vector mapped by the forward path
+        }.get(strategy, max(1, round(partial.fraction * len(candidates))))
+        worst = strategy == "partial" and partial.order == "worst"
+        scores = _round_trips(registry, g, old, target.name) if worst else None
         todo = sorted(select(candidates, count, partial.order, seed=partial.seed, scores=scores))
+        forward = (
+            {s: Resolver(registry).resolve(s, target.name).adapter_ids for s in old}
+            if strategy == "forward"
+            else {}
+        )
         texts = {i: t for s in old for i, t in g.texts(s).items()}
         untexted = [i for i in todo if not texts.get(i)]
         if untexted:
@@ -131,7 +139,7 @@ def apply(
                 f"rebuild it from the original inputs: embedreg gallery build {target.name} INPUT -o URL",
             )
         job_id = uuid.uuid4().hex[:8]
-        segs = [*old, target.name]
+        segs = [target.name] if strategy == "forward" else [*old, target.name]
         g.state = {
             **g.state,
             "upgrade": {
@@ -142,6 +150,7 @@ def apply(
                 "phase": "running",
                 "created": utc_now(),
                 "todo": todo,
+                "forward": forward,
                 "new": {s: _collection_name(g, s, job_id) for s in segs},
                 "previous": {
                     "segments": {n: s.to_dict() for n, s in g.segment_table().items()},
@@ -149,7 +158,7 @@ def apply(
                     "sources": g.sources,
                     "alias": g.alias,
                     "calibration": calibrations_to_dict(g.calibration),
-                    "registry": _registry_before(registry, url, promote),
+                    "registry": registry_before(registry, url, promote),
                 },
             },
         }
@@ -203,7 +212,7 @@ def resume(
             and state["phase"] == "switched"
             and state.get("registry") == "pending"
         ):
-            return _after_switch(registry, g, state, {"embedded": 0, "seconds": 0.0})
+            return after_switch(registry, g, state, {"embedded": 0, "seconds": 0.0})
         if state is None or state["phase"] != "running":
             raise NotFound(f"no interrupted upgrade job in {url}", "start one with 'upgrade apply'")
         return _run(registry, g, registry.generation(state["to"]), options, progress)
@@ -216,8 +225,6 @@ def _run(
     options: JobOptions,
     progress: Progress | None,
 ) -> dict[str, Any]:
-    import numpy as np
-
     started = time.perf_counter()
     step = options.chunk_size
     job = _job(g)
@@ -234,30 +241,23 @@ def _run(
                 else Segment.of(target)
             )
             backend.create_collection(coll, seg, g.metric)
-    # the items that stay, copied to their segment's new collection
+    # the items that stay, copied to their segment's new collection (forward: mapped into
+    # the target's); every step writes only the items the destination lacks
+    paths = _forward_paths(registry, job)
     for seg_name, old_coll in prev["collections"].items():
+        path = paths.get(seg_name)
         ids = [i for i, _ in backend.items(old_coll) if i not in todo]
-        dest = new[seg_name]
-        for start in range(0, len(ids), step):
-            chunk = ids[start : start + step]
-            there = backend.fetch(dest, chunk)
-            missing = [i for i in chunk if i not in there]
-            if missing:
-                rows = backend.fetch(old_coll, missing)
-                backend.upsert(
-                    dest,
-                    missing,
-                    np.vstack([rows[i][1] for i in missing]),
-                    [rows[i][0] for i in missing],
-                )
+        _copy(backend, old_coll, new[target.name if path else seg_name], ids, step, path)
     # the items re-embedded by the target generation
     ordered = sorted(todo)
     texts: dict[str, str | None] = {}
     for seg_name, old_coll in prev["collections"].items():
-        if seg_name != target.name:
+        if seg_name != target.name and ordered:
             for item_id, (text, _) in backend.fetch(old_coll, ordered).items():
                 texts[item_id] = text
-    encoder = Encoder(target, device=options.device, batch_size=options.batch_size)
+    encoder = (
+        Encoder(target, device=options.device, batch_size=options.batch_size) if ordered else None
+    )
     dest = new[target.name]
     done = 0
     if progress:
@@ -267,7 +267,7 @@ def _run(
         chunk = ordered[start : start + step]
         there = backend.fetch(dest, chunk)
         missing = [i for i in chunk if i not in there]
-        if missing:
+        if missing and encoder is not None:
             vectors = encoder.encode([texts[i] or "" for i in missing], role="document")
             backend.upsert(dest, missing, vectors, [texts[i] for i in missing])
             embedded += len(missing)
@@ -276,9 +276,52 @@ def _run(
             progress(done, len(ordered))
     g.calibration = _calibrate(registry, g, target, job)
     switched = _switch(g, target, job)
-    return _after_switch(
+    return after_switch(
         registry, g, switched, {"embedded": embedded, "seconds": time.perf_counter() - started}
     )
+
+
+def _forward_paths(registry: Registry, job: dict[str, Any]) -> dict[str, QueryPath]:
+    """A ``forward`` job's path per old segment, as the job recorded it.
+
+    Raises:
+        ConflictError: the registry now routes a segment through other adapters.
+    """
+    paths: dict[str, QueryPath] = {}
+    resolver = Resolver(registry)
+    for seg, adapters in (job.get("forward") or {}).items():
+        path = resolver.resolve(seg, job["to"])
+        if list(path.adapter_ids) != list(adapters):
+            raise ConflictError(
+                f"the forward path {seg} → {job['to']} is {' + '.join(path.adapter_ids)} now, "
+                f"not {' + '.join(adapters)} as when the upgrade started",
+                "roll the upgrade back ('embedreg upgrade rollback') and apply it again",
+            )
+        paths[seg] = path
+    return paths
+
+
+def _copy(
+    backend: GalleryBackend,
+    source: str,
+    dest: str,
+    ids: list[str],
+    step: int,
+    path: QueryPath | None,
+) -> None:
+    """Copy items ``dest`` lacks from ``source`` (their vectors mapped by ``path``, if any)."""
+    import numpy as np
+
+    for start in range(0, len(ids), step):
+        chunk = ids[start : start + step]
+        there = backend.fetch(dest, chunk)
+        missing = [i for i in chunk if i not in there]
+        if missing:
+            rows = backend.fetch(source, missing)
+            vectors = np.vstack([rows[i][1] for i in missing]).astype(np.float32)
+            if path is not None:
+                vectors = np.asarray(path.apply(vectors), dtype=np.float32)
+            backend.upsert(dest, missing, vectors, [rows[i][0] for i in missing])
 
 
 def _calibrate(
@@ -343,73 +386,6 @@ def _switch(g: DatabaseGallery, target: Generation, job: dict[str, Any]) -> dict
     return switched
 
 
-def _registry_before(registry: Registry, url: str, promote: str | None) -> dict[str, Any]:
-    """What :func:`rollback` restores in the registry: the gallery's record, the promoted alias."""
-    rec = _record(registry, url)
-    alias = {promote: registry.aliases().get(promote)} if promote else {}
-    return {"record": rec.to_dict() if rec is not None else None, "alias": alias}
-
-
-def _record(registry: Registry, url: str) -> GalleryRecord | None:
-    return next((r for r in registry.galleries() if r.location == url), None)
-
-
-def _after_switch(
-    registry: Registry, g: DatabaseGallery, job: dict[str, Any], run: dict[str, Any]
-) -> dict[str, Any]:
-    """Bring the registry in line with the switched gallery (idempotent), then mark it done.
-
-    A kill before the mark leaves ``registry: pending``; ``upgrade resume`` does this again.
-    """
-    said: list[str] = []
-    target = job["to"]
-    wholly = g.generations == [target]
-    rec = _record(registry, g.url)
-    if rec is not None and wholly and rec.generation != target:
-        registry.add_gallery(replace(rec, generation=target), replace=True)
-        said.append(f"gallery record {rec.name!r} now says {target}")
-    if job.get("promote"):
-        if wholly:
-            registry.set_alias(job["promote"], target)
-            said.append(f"alias {job['promote']!r} → {target}")
-        else:
-            said.append(f"alias {job['promote']!r} not moved: the gallery is not wholly {target}")
-    g.state = {**g.state, "upgrade": {**job, "registry": "done"}}
-    g.save()
-    return {
-        "gallery": g.url,
-        "target": target,
-        "strategy": job["strategy"],
-        "job": job["id"],
-        "segments": {s: g.count(s) for s in g.generations},
-        "embedded": run["embedded"],
-        "seconds": run["seconds"],
-        "registry": said,
-        "state": "done",
-    }
-
-
-def _restore_registry(registry: Registry, url: str, job: dict[str, Any]) -> list[str]:
-    """Put the gallery's record and the promoted alias back as they were before the upgrade."""
-    notes: list[str] = []
-    before = job["previous"].get("registry") or {}
-    rec, old = _record(registry, url), before.get("record")
-    if rec is not None and old and rec.generation == job["to"] != old["generation"]:
-        registry.add_gallery(GalleryRecord.from_dict(old), replace=True)
-        notes.append(f"gallery record {rec.name!r} says {old['generation']} again")
-    for alias, was in (before.get("alias") or {}).items():
-        now = registry.aliases().get(alias)
-        if now == was or (now is not None and now != job["to"]):
-            continue  # as it was, or moved by someone since
-        if was:
-            registry.set_alias(alias, was)
-            notes.append(f"alias {alias!r} → {was} again")
-        else:
-            registry.remove_alias(alias)
-            notes.append(f"alias {alias!r} removed (it did not exist before)")
-    return notes
-
-
 def status(url: str) -> dict[str, Any]:
     """The upgrade job of the gallery at ``url``: ``none``, ``running`` (interrupted) or ``switched``."""
     with DatabaseGallery.open(url) as g:
@@ -452,7 +428,7 @@ def rollback(url: str, registry: Registry | None = None) -> dict[str, Any]:
             if coll not in prev["collections"].values():
                 g.backend.drop_collection(coll)
         notes = (
-            _restore_registry(registry, url, job)
+            restore_registry(registry, url, job)
             if registry is not None and job["phase"] == "switched"
             else []
         )

@@ -232,3 +232,51 @@ def test_cli_resolve_and_search_name_the_path_kind(world: dict[str, Any], tmp_pa
     assert refused.returncode == 1
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and "no-such-model" in lines[0]
+
+
+def test_fused_and_cascade_paths_on_a_database_gallery_match_the_folder(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    """The same items in Qdrant's local mode: fused and cascade searches return the folder's ids."""
+    from embedreg.errors import ValidationError
+    from embedreg.gallery.database import DatabaseGallery
+
+    from conftest import run_cli
+
+    pytest.importorskip("qdrant_client")
+    reg = world["reg"]
+    folder = Gallery.load(world["folder"])
+    v1, v2 = reg.generation("v1"), reg.generation("v2")
+    ids = folder.ids("v1")
+    url = f"qdrant://{tmp_path / 'qdrant'}?collection=news"
+    with DatabaseGallery.create(url, v1) as db:
+        db.add(folder.vectors(ids), ids, generation=v1, texts=[folder.item(i).text for i in ids])
+        db.state = {}
+        db.save()
+    for kind in (PathKind.FUSED, PathKind.CASCADE):
+        policy = RoutingPolicy(kinds=frozenset({kind}))
+        want = search_routed(
+            folder, QUERIES, 5, route_kinds(folder, v2, reg, policy), generation=v2,
+            registry=reg, device="cpu",
+        )  # fmt: skip
+        with DatabaseGallery.open(url) as db:
+            routes = route_kinds(db, v2, reg, policy)
+            assert routes["v1"] is not None and routes["v1"].kind is kind
+            got = search_routed(db, QUERIES, 5, routes, generation=v2, registry=reg, device="cpu")
+            assert got.ids == want.ids and np.allclose(got.scores, want.scores, atol=1e-4)
+            with pytest.raises(ValidationError, match="write-back needs a gallery folder"):
+                search_routed(
+                    db, QUERIES, 5, routes, generation=v2, registry=reg, device="cpu", write_back=1
+                )
+    found = run_cli(
+        "--registry", str(world["reg_dir"]), "gallery", "search", url, "--gen", "v2",
+        "--paths", "cascade", "-k", "3", "--json", QUERIES[0],
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["kinds"]["v1"]["kind"] == "cascade"
+    resolved = run_cli(
+        "--registry", str(world["reg_dir"]), "resolve", "v2", "--gallery", url,
+        "--paths", "fused", "--json",
+    )  # fmt: skip
+    assert resolved.returncode == 0, resolved.stderr
+    assert json.loads(resolved.stdout)["segments"]["v1"]["kind"] == "fused"

@@ -251,7 +251,7 @@ def test_a_reembed_promotes_the_alias_and_the_record_and_rollback_puts_them_back
     reg.remove_alias(alias)
 
 
-def test_the_worst_order_re_embeds_the_items_the_round_trip_serves_worst(
+def test_the_worst_order_and_the_forward_strategy_use_the_forward_path(
     world: dict[str, Any], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     import shutil
@@ -274,6 +274,7 @@ def test_the_worst_order_re_embeds_the_items_the_round_trip_serves_worst(
         scores = round_trip(
             g.vectors(ids), resolver.resolve("v1", "v2"), resolver.resolve("v2", "v1")
         )
+        stored = g.vectors(ids[:1])
     worst = {ids[i] for i in np.argsort(scores, kind="stable")[:20].tolist()}
     done = database.apply(
         reg,
@@ -286,3 +287,13 @@ def test_the_worst_order_re_embeds_the_items_the_round_trip_serves_worst(
     assert done["segments"] == {"v1": 60, "v2": 20}
     with DatabaseGallery.open(url) as g:
         assert set(g.ids("v2")) == worst
+    database.rollback(url, reg)
+    # forward: every stored vector mapped by the forward path, no model run, one segment left
+    alias = f"fwd-{uuid.uuid4().hex[:6]}"
+    done = database.apply(reg, url, "v2", "forward", promote=alias)
+    assert done["segments"] == {"v2": 80} and done["embedded"] == 0
+    assert reg.aliases()[alias] == "v2"
+    with DatabaseGallery.open(url) as g:
+        assert g.generations == ["v2"] and len(g) == 80
+        want = resolver.resolve("v1", "v2").apply(stored)
+        assert np.allclose(g.vectors(ids[:1]), want, atol=1e-5)
