@@ -142,14 +142,21 @@ def test_partial_upgrade_killed_and_resumed_ends_as_an_unkilled_one_and_rolls_ba
     _same(_snapshot(killed), unkilled)
 
 
-# A process that sends itself SIGKILL the moment the switch is written, before the alias moves.
-_KILLED_AT_ALIAS = (
-    "import os, runpy, signal, sys\n"
-    "from embedreg.gallery.database import DatabaseGallery\n"
-    "DatabaseGallery.finish_alias = lambda self: os.kill(os.getpid(), signal.SIGKILL)\n"
-    "sys.argv = ['embedreg', *sys.argv[1:]]\n"
-    "runpy.run_module('embedreg_cli', run_name='__main__')\n"
-)
+def _killed_at(module: str, name: str) -> str:
+    """A CLI process that sends itself SIGKILL when ``module.name`` is called (and never runs it)."""
+    owner, _, attr = name.rpartition(".")
+    return (
+        "import importlib, os, runpy, signal, sys\n"
+        f"target = importlib.import_module({module!r})\n"
+        + (f"target = target.{owner}\n" if owner else "")
+        + f"setattr(target, {attr!r}, lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL))\n"
+        "sys.argv = ['embedreg', *sys.argv[1:]]\n"
+        "runpy.run_module('embedreg_cli', run_name='__main__')\n"
+    )
+
+
+# the switch is written, the alias not moved yet
+_KILLED_AT_ALIAS = _killed_at("embedreg.gallery.database", "DatabaseGallery.finish_alias")
 
 
 def _alias_target(backend: str, url: str, request: pytest.FixtureRequest) -> str | None:
@@ -297,3 +304,33 @@ def test_the_worst_order_and_the_forward_strategy_use_the_forward_path(
         assert g.generations == ["v2"] and len(g) == 80
         want = resolver.resolve("v1", "v2").apply(stored)
         assert np.allclose(g.vectors(ids[:1]), want, atol=1e-5)
+
+
+def test_a_kill_before_the_registry_update_is_finished_by_resume(
+    world: dict[str, Any], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import shutil
+
+    from embedreg import Registry
+    from embedreg.gallery import build_gallery
+
+    reg_dir = shutil.copytree(world["tmp"] / "registry", tmp_path / "registry")
+    reg, env = Registry.open(reg_dir), {"EMBEDREG_REGISTRY": str(reg_dir)}
+    url = _url("pgvector", tmp_path, request)
+    build_gallery(reg, "v1", world["docs"], url, device="cpu", name="killed-news")
+    killer = _killed_at("embedreg.upgrade.database", "after_switch")  # before the registry
+    apply = ["upgrade", "apply", "--to", "v2", "--strategy", "reembed", "--promote", "prod"]
+    killed = _run([sys.executable, "-c", killer, *apply, url, "--device", "cpu"], env)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert "prod" not in Registry.open(reg_dir).aliases()  # switched, the registry not yet
+    assert Registry.open(reg_dir).document().galleries["killed-news"].generation == "v1"
+    done = _run(_cli("upgrade", "resume", url, "--json", env=env), env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["registry"]
+    after = Registry.open(reg_dir)
+    assert after.aliases()["prod"] == "v2"
+    assert after.document().galleries["killed-news"].generation == "v2"
+    assert (
+        json.loads(_run(_cli("upgrade", "status", url, "--json", env=env), env).stdout)["state"]
+        == "switched"
+    )
