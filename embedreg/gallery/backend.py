@@ -154,6 +154,18 @@ class GalleryBackend(abc.ABC):
     def items(self, collection: str) -> Iterator[tuple[str, str | None]]:
         """Every item's ``(id, text)``."""
 
+    def all_texts(self, collection: str) -> bool:
+        """True when the collection holds items and every one keeps its text (a cascade's need).
+
+        The default reads every item; a backend with a cheaper question overrides it.
+        """
+        found = False
+        for _, text in self.items(collection):
+            if text is None:
+                return False
+            found = True
+        return found
+
     @abc.abstractmethod
     def fetch(
         self, collection: str, ids: Sequence[str]

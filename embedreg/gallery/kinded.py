@@ -136,9 +136,8 @@ def _has_texts(gallery: Gallery | DatabaseGallery, segment: str) -> bool:
     from .database import DatabaseGallery
 
     if isinstance(gallery, DatabaseGallery):
-        rows = list(gallery.texts(segment).values())
-    else:
-        rows = [text for _, seg, text in gallery._items.values() if seg == segment]
+        return gallery.backend.all_texts(gallery.collection(segment))
+    rows = [text for _, seg, text in gallery._items.values() if seg == segment]
     return bool(rows) and all(t is not None for t in rows)
 
 

@@ -225,6 +225,16 @@ class PgvectorBackend(GalleryBackend):
         for item_id, text in rows:
             yield str(item_id), text
 
+    def all_texts(self, collection: str) -> bool:
+        from psycopg import sql
+
+        row = self.conn.execute(
+            sql.SQL(
+                "SELECT EXISTS (SELECT 1 FROM {0}), NOT EXISTS (SELECT 1 FROM {0} WHERE text IS NULL)"
+            ).format(self._ident(collection))
+        ).fetchone()
+        return bool(row and row[0] and row[1])
+
     def fetch(
         self, collection: str, ids: Sequence[str]
     ) -> dict[str, tuple[str | None, FloatArray]]:
