@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "WRITE_BACK_SOURCE",
     "GalleryPath",
+    "has_texts",
     "resolve_path",
     "route_kinds",
     "search_routed",
@@ -132,7 +133,8 @@ def _encoder(generation: Generation, device: str) -> Any:
     return _ENCODERS[key]
 
 
-def _has_texts(gallery: Gallery | DatabaseGallery, segment: str) -> bool:
+def has_texts(gallery: Gallery | DatabaseGallery, segment: str) -> bool:
+    """Whether every item of ``segment`` keeps its text (a cascade embeds them again)."""
     from .database import DatabaseGallery
 
     if isinstance(gallery, DatabaseGallery):
@@ -174,7 +176,7 @@ def route_kinds(
             generation.name,
             name,
             policy,
-            texts=_has_texts(gallery, name),
+            texts=has_texts(gallery, name),
             model_status=model_status,
         )
     return out

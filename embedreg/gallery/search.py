@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import GenerationMismatch, ValidationError
 from ..models import Encoder
 from ..registry import Generation, Registry
 from ..routing import FaissIndex, QueryPath, Resolver
+from ..routing.policy import PathKind, RoutingPolicy
 from .calibration import MERGES, Calibration, Calibrations
 from .index import as_matrix, check_items
 from .storage import Segment
@@ -366,6 +367,8 @@ class Searching:
         resolver: Resolver | None = None,
         device: str = "auto",
         merge: str = "auto",
+        policy: RoutingPolicy | None = None,
+        write_back: int = 0,
     ) -> Hits:
         """Search with texts or vectors of ``generation``, routed to each segment.
 
@@ -375,11 +378,21 @@ class Searching:
         ``merge`` is how the segments' results combine
         (:data:`~embedreg.gallery.calibration.MERGES`, see the module).
 
+        ``policy`` is which paths are accepted (default: the resolver's
+        policy, else :class:`~embedreg.routing.RoutingPolicy`'s defaults,
+        which allow every kind, as ``embedreg gallery search`` does).  With
+        query texts, a segment may then take a fused path or a cascade
+        (:mod:`.kinded`; ``hits.kinds`` names each segment's path, and
+        ``write_back=N`` moves up to N of each query's cascade candidates into
+        the query's segment of a gallery folder).  Vectors take maps only (a
+        fused path or a cascade embeds the query texts again).
+        ``policy=RoutingPolicy(kinds=frozenset({PathKind.MAP}))`` is map routing alone.
+
         Example::
 
             g = Gallery.load("galleries/news")
             hits = g.search(["interest rates rise"], k=5, generation="v3", registry=reg)
-            hits.ids[0], hits.scores[0], hits.paths
+            hits.ids[0], hits.scores[0], hits.paths, hits.kinds
         """
         reg = registry if registry is not None else (resolver.registry if resolver else None)
         if isinstance(generation, str):
@@ -390,10 +403,33 @@ class Searching:
             generation = reg.generation(generation)
         if k < 1:
             raise ValidationError(f"k must be at least 1, got {k}")
+        if policy is None:
+            policy = resolver.policy if resolver is not None else RoutingPolicy()
+        if resolver is None and reg is not None:
+            resolver = Resolver(reg, policy)
+        texts = [queries] if isinstance(queries, str) else queries
+        kinds: dict[str, Any] = {}
+        if (
+            reg is not None
+            and policy.kinds != {PathKind.MAP}
+            and isinstance(texts, (list, tuple))
+            and all(isinstance(q, str) for q in texts)
+        ):
+            from .kinded import route_kinds, search_routed
+
+            routes = route_kinds(cast(Any, self), generation, reg, policy)
+            if any(r is not None and r.kind is not PathKind.MAP for r in routes.values()):
+                return search_routed(
+                    cast(Any, self), list(texts), k, routes, generation=generation,
+                    registry=reg, device=device, write_back=write_back,
+                )  # fmt: skip
+            kinds = {s: r for s, r in routes.items() if r is not None}
         paths = self.routes(generation, registry=reg, resolver=resolver)  # before any model loads
         merge_mode(merge, paths, self._calibration_for(generation), generation.name)
         vectors = query_vectors(queries, generation, device=device)
-        return self._search(vectors, k, generation, paths, merge)
+        hits = self._search(vectors, k, generation, paths, merge)
+        hits.kinds = kinds
+        return hits
 
     def search_vectors(
         self,
