@@ -144,6 +144,15 @@ class Gallery(Searching):
         """The gallery, as error messages name it."""
         return f"gallery {self.path or self.name or ''}".rstrip()
 
+    def keeps_texts(self, segment: str) -> bool:
+        """Whether every item of ``segment`` keeps its text (a cascade embeds them again)."""
+        rows = [text for _, seg, text in self._items.values() if seg == segment]
+        return bool(rows) and all(t is not None for t in rows)
+
+    def hit_texts(self, segment: str, keys: Sequence[int]) -> list[tuple[str, str | None]]:
+        """``(item id, text)`` of ``segment``'s search hits, by key."""
+        return [(self._items[k][0], self._items[k][2]) for k in keys]
+
     def segment_table(self) -> dict[str, Segment]:
         """Segments by generation name, as stored (counts as of the last save)."""
         return self._segments

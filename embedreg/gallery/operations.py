@@ -40,10 +40,10 @@ from . import dbops
 from .claims import check_empty, claim, discard_interrupted_build
 from .database import DatabaseGallery
 from .gallery import Gallery
+from .hits import Hits
 from .index import IndexSpec
-from .kinded import GalleryPath, has_texts, resolve_path
+from .kinded import GalleryPath, resolve_path
 from .locate import folder_of, is_url, open_gallery
-from .search import Hits
 from .sources import Progress, check_source, is_embeddings_source, source_items, source_record
 
 if TYPE_CHECKING:
@@ -440,7 +440,7 @@ def _keeps_texts(gallery: Gallery | DatabaseGallery, generations: Sequence[str])
     """Whether a one-segment gallery keeps its items' texts (a cascade needs them)."""
     if len(generations) != 1:
         return None
-    return has_texts(gallery, generations[0])
+    return gallery.keeps_texts(generations[0])
 
 
 def register_gallery(

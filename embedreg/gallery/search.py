@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import GenerationMismatch, ValidationError
@@ -35,6 +34,7 @@ from ..registry import Generation, Registry
 from ..routing import FaissIndex, QueryPath, Resolver
 from ..routing.policy import PathKind, RoutingPolicy
 from .calibration import MERGES, Calibration, Calibrations
+from .hits import Hits
 from .index import as_matrix, check_items
 from .storage import Segment
 
@@ -57,62 +57,6 @@ __all__ = [
 
 #: The rank offset of reciprocal-rank fusion (Cormack et al.'s 60).
 RRF_K = 60
-
-
-@dataclass
-class Hits:
-    """Search results: per query, the ``k`` best item ids with their scores.
-
-    Attributes:
-        ids: ``ids[q]`` lists item ids, best first (shorter than ``k`` when the
-            gallery holds fewer items).
-        scores: ``scores[q]`` the matching scores, higher is better (inner
-            product for ``ip``; minus the squared distance for ``l2``).
-        segments: ``segments[q]`` the segment (generation) each hit came from.
-        paths: the query path used for each segment (a fused path's or a
-            cascade's map, for those).
-        kinds: segment → the chosen path of some kind (:mod:`.kinded`), when
-            the search chose among kinds.
-        written: items a ``write_back`` search moved into the query's segment.
-    """
-
-    ids: list[list[str]]
-    scores: list[list[float]]
-    segments: list[list[str]]
-    paths: dict[str, QueryPath] = field(default_factory=dict)
-    kinds: dict[str, Any] = field(default_factory=dict)
-    written: int = 0
-
-    def warnings(self) -> list[str]:
-        """One line per segment whose path failed the compatibility criterion."""
-        out = []
-        for seg, path in self.paths.items():
-            route = self.kinds.get(seg)
-            if route is None:
-                warning = path.warning()
-            elif route.criterion == "fail":
-                warning = f"{route.note()} failed the compatibility criterion on held-out data"
-            else:
-                warning = None
-            if warning is not None:
-                out.append(warning)
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (each path carries its ``criterion``; ``warnings`` flags failures)."""
-        return {
-            "warnings": self.warnings(),
-            "results": [
-                [
-                    {"id": i, "score": s, "segment": g}
-                    for i, s, g in zip(ids, scores, segs, strict=False)
-                ]
-                for ids, scores, segs in zip(self.ids, self.scores, self.segments, strict=False)
-            ],
-            "paths": {seg: path.to_dict() for seg, path in self.paths.items()},
-            "kinds": {seg: route.to_dict() for seg, route in self.kinds.items()},
-            "written": self.written,
-        }
 
 
 class RoutedIndexes:
@@ -314,6 +258,14 @@ class Searching:
 
     def where(self) -> str:
         """The gallery, as error messages name it."""
+        raise NotImplementedError
+
+    def keeps_texts(self, segment: str) -> bool:
+        """Whether every item of ``segment`` keeps its text (a cascade embeds them again)."""
+        raise NotImplementedError
+
+    def hit_texts(self, segment: str, keys: Sequence[int]) -> list[tuple[str, str | None]]:
+        """``(item id, text)`` of ``segment``'s search hits, by key."""
         raise NotImplementedError
 
     def segment_for(self, generation: Generation) -> Segment:
