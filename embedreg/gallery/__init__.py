@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from .calibration import MERGES, Calibration
 from .gallery import Gallery
+from .hits import Hits
 from .index import INDEX_KINDS, METRICS, IndexSpec
 from .operations import (
     add_to_gallery,
@@ -28,7 +29,6 @@ from .operations import (
     resolve,
     search_gallery,
 )
-from .search import Hits
 from .storage import Segment
 
 __all__ = [
