@@ -262,10 +262,15 @@ def backfill_(
         emit_json(result.to_dict())
     else:
         via = " → ".join(result.via) or "no mapping"
+        rest = (
+            f"searched through the map {via}"
+            if result.rest == "path"
+            else f"moved by the forward map {via}"
+        )
         tbl = table(
             "β",
             *result.curves,
-            title=f"{result.metric} of {result.new} queries; the rest {result.rest} ({via})",
+            title=f"{result.metric} of {result.new} queries; the rest {rest}",
             labelled=True,
         )
         for i, beta in enumerate(result.betas):

@@ -150,12 +150,18 @@ def info(folder: str, as_json: bool) -> None:
         tbl.add_row(name, seg["pin"], str(seg["dimension"]), str(seg["count"]))
     show(tbl)
     say(f"index {data['index']['kind']}, metric {data['metric']}, {data['count']} items")
-    say(f"content hash {data['content_hash']}")
+    if data.get("content_hash"):  # a database gallery keeps none
+        say(f"content hash {data['content_hash']}")
     say(f"created {data['created']}, updated {data['updated']}")
     for src in data["sources"]:
         if src.get("kind") == "upgrade":
             say(
                 f"upgrade: to {src.get('to')} ({src.get('strategy')}, job {src.get('job')}, {src.get('at')})"
+            )
+        elif src.get("kind") == "write-back":
+            say(
+                f"source: write-back, {src.get('items')} item(s) moved into segment "
+                f"{src.get('generation')} by searches"
             )
         else:
             say(f"source: {src['kind']} {src.get('path')}")

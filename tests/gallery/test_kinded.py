@@ -221,6 +221,10 @@ def test_write_back_under_concurrent_writers_and_kills(
     assert moved and sum(int(line.split()[1]) for line in out.splitlines()) <= len(moved)
     info = run_cli("--registry", reg_path, "gallery", "info", str(folder), "--json")
     assert json.loads(info.stdout)["segments"]["v2"]["count"] == len(moved)
+    plain = run_cli("--registry", reg_path, "gallery", "info", str(folder)).stderr
+    assert (
+        f"write-back, {len(moved)} item(s) moved into segment v2" in plain and "None" not in plain
+    )
     status = run_cli("--registry", reg_path, "upgrade", "status", str(folder), "--json")
     (progress,) = json.loads(status.stdout)["write_back"]
     assert progress["generation"] == "v2" and progress["segment"] == len(moved)
