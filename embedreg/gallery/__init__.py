@@ -3,8 +3,10 @@
 - :mod:`.gallery`: :class:`Gallery`, segments of items per generation;
 - :mod:`.index`: :class:`IndexSpec` and the FAISS calls (flat, HNSW, IVF-PQ);
 - :mod:`.storage`: the folder on disk (manifest, versioned files, lock);
-- :mod:`.search`: routing each segment's queries and merging the results;
+- :mod:`.search`: routing each segment's queries and merging the results (:mod:`.hits`);
+- :mod:`.kinded`: fused paths and cascades, chosen per segment within the routing policy;
 - :mod:`.calibration`: score calibrations that merge segments on one scale;
+- :mod:`.database`, :mod:`.dbitems`, :mod:`.backends`: galleries in vector databases;
 - :mod:`.operations`: build, add, remove and search from files; :func:`resolve`.
 
 Example:
