@@ -126,6 +126,9 @@ def matrix(
             m.generations,
             title=f"compatibility matrix ({m.metric})",
             metric=m.metric,
+            optimistic=[
+                [m.optimistic(t, j) for j in range(len(r))] for t, r in enumerate(m.values)
+            ],
         )
     if as_json:
         emit_json(m.to_dict())
@@ -254,7 +257,8 @@ def backfill_(
             plot,
             result.betas,
             {f"{o} (area {a:.3f})": result.curves[o] for o, a in result.areas.items()},
-            title=f"backfill {result.gallery} → {result.new} ({result.metric})",
+            title=f"backfill {result.gallery} → {result.new} ({result.metric})"
+            + (", on training data: optimistic" if result.overlaps else ""),
             xlabel="fraction re-embedded β",
             ylabel=result.metric,
         )
