@@ -127,7 +127,8 @@ def one_case(
     return rows
 
 
-def _keep(figs: dict[str, Any]) -> dict[str, Any]:
+def _keep(figures: Any) -> dict[str, Any]:
+    figs = figures.to_dict()  # a typed Figures record, as registry.json stores it
     return {k: figs.get(k) for k in ("cmc@1", "map", "target.cmc@1", "criterion", "defect")}
 
 

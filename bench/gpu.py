@@ -256,8 +256,14 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=480.0, help="seconds for all the steps")
     args = ap.parse_args()
     tiny = os.environ.get(ON_CPU) == "1"
-    import torch
-
+    try:
+        import torch
+    except ImportError:
+        print(
+            f"bench/gpu.sh needs torch with a CUDA device ({sys.executable} has no torch; "
+            "set PYTHON= to the environment embedreg is installed in); nothing was run."
+        )
+        return 0
     if not tiny and not torch.cuda.is_available():
         print("bench/gpu.sh needs a CUDA device (none found); nothing was run.")
         return 0

@@ -4,4 +4,6 @@
 # On a machine without CUDA it prints one line saying so and exits 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-python}" bench/gpu.py "$@"
+# PYTHON: the interpreter embedreg is installed in (default: python, else python3 on the PATH)
+PYTHON=${PYTHON:-$(command -v python || command -v python3)}
+exec "$PYTHON" bench/gpu.py "$@"

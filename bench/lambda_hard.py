@@ -63,7 +63,8 @@ def main() -> None:
             for label, family, options, sched in VARIANTS:
                 config = TrainConfig(device="cpu", seed=args.seed, **sched)  # type: ignore[arg-type]
                 t0 = time.perf_counter()
-                result, figs = fit_and_measure(family, train, test, config, options)
+                result, measured = fit_and_measure(family, train, test, config, options)
+                figs = measured.to_dict()  # the stored form: 'cmc@1', 'target.cmc@1', …
                 secs = time.perf_counter() - t0
                 d = figs.get("defect")
                 print(

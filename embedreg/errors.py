@@ -12,10 +12,13 @@ Example:
     True
     >>> print(err)
     unknown generation 'v9' (known: v1, v2); run 'embedreg gen list' to see the registered generations
+    >>> UnknownGeneration("v2-shrot", known=["v2", "v2-short"]).hint  # a close name is offered
+    "did you mean 'v2-short'? (or run 'embedreg gen list' to see the registered generations)"
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 
@@ -26,6 +29,17 @@ def _known(names: Iterable[str]) -> str:
     shown = ", ".join(names[:10])
     more = f", … {len(names) - 10} more" if len(names) > 10 else ""
     return f" (known: {shown}{more})"
+
+
+def did_you_mean(name: str, known: Iterable[str], then: str) -> str:
+    """``then``, after ``did you mean 'x'?`` when a known name is close to ``name`` (see above)."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? (or {then})" if close else then
+
+
+def _unknown(kind: str, name: str, known: Iterable[str], then: str) -> tuple[str, str]:
+    names = list(known)
+    return f"unknown {kind} {name!r}{_known(names)}", did_you_mean(name, names, then)
 
 
 class EmbedRegError(Exception):
@@ -147,10 +161,8 @@ class UnknownGeneration(NotFound):
 
     def __init__(self, name: str, known: Iterable[str] = ()) -> None:
         self.name = name
-        super().__init__(
-            f"unknown generation {name!r}{_known(known)}",
-            "run 'embedreg gen list' to see the registered generations",
-        )
+        see = "run 'embedreg gen list' to see the registered generations"
+        super().__init__(*_unknown("generation", name, known, see))
 
 
 class UnknownAlias(NotFound):
@@ -158,7 +170,7 @@ class UnknownAlias(NotFound):
 
     def __init__(self, name: str, known: Iterable[str] = ()) -> None:
         self.name = name
-        super().__init__(f"unknown alias {name!r}{_known(known)}", "run 'embedreg alias list'")
+        super().__init__(*_unknown("alias", name, known, "run 'embedreg alias list'"))
 
 
 class UnknownAdapter(NotFound):
@@ -166,9 +178,7 @@ class UnknownAdapter(NotFound):
 
     def __init__(self, adapter_id: str, known: Iterable[str] = ()) -> None:
         self.adapter_id = adapter_id
-        super().__init__(
-            f"unknown adapter {adapter_id!r}{_known(known)}", "run 'embedreg adapter list'"
-        )
+        super().__init__(*_unknown("adapter", adapter_id, known, "run 'embedreg adapter list'"))
 
 
 class UnknownGallery(NotFound):
@@ -176,7 +186,7 @@ class UnknownGallery(NotFound):
 
     def __init__(self, name: str, known: Iterable[str] = ()) -> None:
         self.name = name
-        super().__init__(f"unknown gallery {name!r}{_known(known)}", "run 'embedreg gallery list'")
+        super().__init__(*_unknown("gallery", name, known, "run 'embedreg gallery list'"))
 
 
 # --- models, vectors and paths ------------------------------------------------------
@@ -215,17 +225,11 @@ class PluginError(EmbedRegError, LookupError):
     """A store scheme or adapter family is not provided by any installed plugin."""
 
     def __init__(self, kind: str, name: str, known: Iterable[str], group: str) -> None:
-        import difflib
-
-        self.kind = kind
-        self.name = name
+        self.kind, self.name = kind, name
         names = list(known)
-        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        install = f"install a package that provides it in the '{group}' entry-point group"
         super().__init__(
-            f"no {kind} plugin named {name!r}{_known(names)}",
-            f"did you mean {close[0]!r}?"
-            if close
-            else f"install a package that provides it in the '{group}' entry-point group",
+            f"no {kind} plugin named {name!r}{_known(names)}", did_you_mean(name, names, install)
         )
 
 

@@ -32,3 +32,25 @@ def test_gpu_script_without_cuda_says_so_and_runs_nothing(tmp_path: Path) -> Non
     ]
     assert done.stderr == ""
     assert not out.exists()
+
+
+def test_gpu_script_with_a_python_without_torch_says_so(tmp_path: Path) -> None:
+    """A Python without torch (the system's, not the venv's): one line, exit 0, no traceback."""
+    import venv
+
+    venv.EnvBuilder(with_pip=False).create(tmp_path / "bare")
+    bare = tmp_path / "bare" / "bin" / "python"
+    out = tmp_path / "gpu-results.md"
+    done = subprocess.run(
+        ["bash", str(ROOT / "bench" / "gpu.sh"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": str(bare)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.splitlines()
+    assert line.startswith("bench/gpu.sh needs torch with a CUDA device (")
+    assert "nothing was run" in line
+    assert done.stderr == ""
+    assert not out.exists()

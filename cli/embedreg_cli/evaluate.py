@@ -126,6 +126,9 @@ def matrix(
             m.generations,
             title=f"compatibility matrix ({m.metric})",
             metric=m.metric,
+            optimistic=[
+                [m.optimistic(t, j) for j in range(len(r))] for t, r in enumerate(m.values)
+            ],
         )
     if as_json:
         emit_json(m.to_dict())
@@ -254,7 +257,8 @@ def backfill_(
             plot,
             result.betas,
             {f"{o} (area {a:.3f})": result.curves[o] for o, a in result.areas.items()},
-            title=f"backfill {result.gallery} → {result.new} ({result.metric})",
+            title=f"backfill {result.gallery} → {result.new} ({result.metric})"
+            + (", on training data: optimistic" if result.overlaps else ""),
             xlabel="fraction re-embedded β",
             ylabel=result.metric,
         )
@@ -262,10 +266,15 @@ def backfill_(
         emit_json(result.to_dict())
     else:
         via = " → ".join(result.via) or "no mapping"
+        rest = (
+            f"searched through the map {via}"
+            if result.rest == "path"
+            else f"moved by the forward map {via}"
+        )
         tbl = table(
             "β",
             *result.curves,
-            title=f"{result.metric} of {result.new} queries; the rest {result.rest} ({via})",
+            title=f"{result.metric} of {result.new} queries; the rest {rest}",
             labelled=True,
         )
         for i, beta in enumerate(result.betas):

@@ -9,7 +9,7 @@ import click
 from embedreg.constants import MergeMode
 
 from .context import State, pass_state, registry_option
-from .kinds import only_maps, path_kind_options
+from .kinds import path_kind_options
 from .options import (
     batch_size_option,
     column_options,
@@ -150,12 +150,18 @@ def info(folder: str, as_json: bool) -> None:
         tbl.add_row(name, seg["pin"], str(seg["dimension"]), str(seg["count"]))
     show(tbl)
     say(f"index {data['index']['kind']}, metric {data['metric']}, {data['count']} items")
-    say(f"content hash {data['content_hash']}")
+    if data.get("content_hash"):  # a database gallery keeps none
+        say(f"content hash {data['content_hash']}")
     say(f"created {data['created']}, updated {data['updated']}")
     for src in data["sources"]:
         if src.get("kind") == "upgrade":
             say(
                 f"upgrade: to {src.get('to')} ({src.get('strategy')}, job {src.get('job')}, {src.get('at')})"
+            )
+        elif src.get("kind") == "write-back":
+            say(
+                f"source: write-back, {src.get('items')} item(s) moved into segment "
+                f"{src.get('generation')} by searches"
             )
         else:
             say(f"source: {src['kind']} {src.get('path')}")
@@ -349,7 +355,6 @@ def _search(
 ) -> None:
     from embedreg.gallery import search_gallery
     from embedreg.gallery.crossmodal import gallery_towers, search_images, tower_warnings
-    from embedreg.gallery.kinded import route_kinds, search_routed
     from embedreg.registry import Tower
 
     options: dict[str, Any] = {
@@ -359,27 +364,20 @@ def _search(
         "device": device,
         "merge": merge,
     }
-    routes: dict[str, Any] = {}
-    if not images and policy is not None and not only_maps(policy):
-        routes = route_kinds(g, reg.generation(generation), reg, policy)
     if images:
         hits = search_images(reg, g, list(images), **options)
         queries = tuple(str(p) for p in images)
-    elif any(r is not None and r.kind.value != "map" for r in routes.values()):
-        hits = search_routed(
-            g, list(queries), k, routes, generation=reg.generation(generation), registry=reg,
-            device=device, write_back=write_back,
-        )  # fmt: skip
     else:
-        hits = search_gallery(reg, g, list(queries), **options)
-        hits.kinds = {s: r for s, r in routes.items() if r is not None}
+        hits = search_gallery(
+            reg, g, list(queries), **options, policy=policy, write_back=write_back
+        )
+    routes = hits.kinds
     for route in routes.values():
-        note = route.unavailable_note() if route is not None else None
+        note = route.unavailable_note()
         if note:
             say(f"Note: {note}")
     for segment, route in routes.items():
-        if route is not None:
-            say(f"segment {segment}: {route.note()}")
+        say(f"segment {segment}: {route.note()}")
     if hits.written:
         say(f"wrote back {hits.written} item(s) into segment {generation}")
     query_tower = Tower.IMAGE if images else Tower.TEXT

@@ -166,7 +166,8 @@ def _show_blocks(t: Table) -> None:
     for row in t.rows:
         con.print(f"[bold]{escape(row[0])}[/]")
         for header, cell in zip(t.columns[1:], row[1:], strict=False):
-            con.print(f"  {escape(header):<{pad}}  {escape(cell)}")
+            value = escape(cell) if cell.strip() else "—"  # an empty cell, not trailing spaces
+            con.print(f"  {escape(header):<{pad}}  {value}")
     if t.caption:
         con.print(t.caption)
 

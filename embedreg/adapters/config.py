@@ -18,7 +18,7 @@ Example:
     >>> RankConfig.from_options({"rnak": "4"}, family="demo")
     Traceback (most recent call last):
     ...
-    embedreg.errors.ValidationError: unknown option 'rnak' for adapter family 'demo' (known: rank); list every family's options with 'embedreg adapter families'
+    embedreg.errors.ValidationError: unknown option 'rnak' for adapter family 'demo' (known: rank); did you mean 'rank'? (or list every family's options with 'embedreg adapter families')
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
-from ..errors import ValidationError
+from ..errors import ValidationError, did_you_mean
 
 __all__ = [
     "FamilyConfig",
@@ -105,7 +105,9 @@ class FamilyConfig:
                 names = ", ".join(known) if known else "none"
                 raise ValidationError(
                     f"unknown option {key!r} for adapter family {family!r} (known: {names})",
-                    "list every family's options with 'embedreg adapter families'",
+                    did_you_mean(
+                        key, known, "list every family's options with 'embedreg adapter families'"
+                    ),
                 )
             values[key] = (
                 _parse(value, hints[key], key, family) if isinstance(value, str) else value

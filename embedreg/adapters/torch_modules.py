@@ -80,11 +80,44 @@ class ResidualMLPModule(nn.Module):
         return out
 
 
+class _Defect(torch.autograd.Function):
+    """``D(W) = ‖WWᵀ − I‖_F`` (``W`` the wide side) with its gradient in closed form.
+
+    ``∂D/∂W = 2 (WWᵀ − I) W / D``: one more matrix product in the backward
+    pass, where autograd through ``W @ W.T`` takes two (λ-orth's penalty is
+    most of a step's arithmetic on a CPU; bench/RESULTS.md, stop 31).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, weight: torch.Tensor) -> torch.Tensor:
+        tall = weight.shape[0] > weight.shape[1]
+        wide = weight.T if tall else weight
+        gram = wide @ wide.T
+        gram.diagonal().sub_(1.0)
+        d = torch.sqrt((gram * gram).sum() + 1e-12)
+        ctx.save_for_backward(wide, gram, d)
+        ctx.tall = tall
+        return d
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        wide, gram, d = ctx.saved_tensors
+        g: torch.Tensor = (gram @ wide) * (2.0 * grad / d)
+        return g.T if ctx.tall else g
+
+
 def defect_torch(weight: torch.Tensor) -> torch.Tensor:
-    """Differentiable ``D(W) = ‖G − I‖_F`` on the smaller Gram matrix (ε keeps it smooth at 0)."""
-    gram = weight @ weight.T if weight.shape[0] <= weight.shape[1] else weight.T @ weight
-    eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
-    return torch.sqrt(((gram - eye) ** 2).sum() + 1e-12)
+    """Differentiable ``D(W) = ‖G − I‖_F`` on the smaller Gram matrix (ε keeps it smooth at 0).
+
+    Example:
+        >>> w = torch.eye(3, dtype=torch.float64, requires_grad=True)
+        >>> round(float(defect_torch(2 * w)), 6)  # ‖4I − I‖_F = 3√3
+        5.196152
+        >>> torch.autograd.gradcheck(defect_torch, (torch.randn(3, 5, dtype=torch.float64, requires_grad=True),))
+        True
+    """
+    out: torch.Tensor = _Defect.apply(weight)  # type: ignore[no-untyped-call]
+    return out
 
 
 def lambda_penalty(

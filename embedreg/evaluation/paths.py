@@ -42,10 +42,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CASCADE_OFFSET",
     "cascade_scores",
+    "leave_out",
     "normalize_rows",
     "rank_figures",
     "slerp",
     "slerp_weights",
+    "top_columns",
 ]
 
 #: Added to the re-scored candidates of a cascade so that they rank above every other item.
@@ -92,7 +94,7 @@ def slerp(a: Any, b: Any, t: float) -> FloatArray:
 
 
 def cascade_scores(
-    first: FloatArray, query_space: FloatArray, k: int
+    first: FloatArray, query_space: FloatArray, k: int, *, own: Any = None
 ) -> tuple[FloatArray, npt.NDArray[np.intp]]:
     """A first stage's scores with its top ``k`` per row re-scored in the query's own space.
 
@@ -100,21 +102,54 @@ def cascade_scores(
     ``query_space`` the same shape, the query generation's own scores.  The
     top ``k`` of ``first`` get ``CASCADE_OFFSET + query_space`` (so they rank
     first, in the query space's order); the rest keep the first stage's order.
+    ``own`` (leave-one-out, as :mod:`.figures` measures): row ``i``'s own
+    item, column ``own[i]``, is left out (``-inf``); it is never a candidate,
+    so its query-space score never counts.  Neither input is changed.
     Returns the scores and the candidates' columns.
+
+    This is the one cascade measurement: the matrix cells of
+    :mod:`embedreg.reports.cells` (ranked by :func:`top_columns`) and the
+    adapter's fitted and held-out variants of :mod:`embedreg.training.paths`
+    (read by :func:`rank_figures`) both rank through it.
+
+    Example:
+        >>> first = np.array([[0.9, 0.8, 0.1]], np.float32)
+        >>> mine = np.array([[0.0, 0.5, 0.9]], np.float32)
+        >>> scores, _ = cascade_scores(first, mine, 2, own=[0])  # item 0 left out
+        >>> top_columns(scores, 2).tolist()  # candidates 1 and 2, in the query's own order
+        [[2, 1]]
+        >>> top_columns(cascade_scores(first, mine, 1)[0], 3).tolist()  # 0 re-scored, then 1, 2
+        [[0, 1, 2]]
     """
-    n_items = first.shape[1]
+    out = first.copy()
+    if own is not None:
+        leave_out(out, own)
+    n_items = out.shape[1]
     kk = max(1, min(k, n_items))
     top = (
-        np.argpartition(-first, kk - 1, axis=1)[:, :kk]
+        np.argpartition(-out, kk - 1, axis=1)[:, :kk]
         if kk < n_items
-        else (np.tile(np.arange(n_items), (first.shape[0], 1)))
+        else (np.tile(np.arange(n_items), (out.shape[0], 1)))
     )
-    out = first.copy()
-    rows = np.arange(first.shape[0])[:, None]
+    rows = np.arange(out.shape[0])[:, None]
     fresh = np.take_along_axis(query_space, top, axis=1)
-    valid = np.isfinite(np.take_along_axis(first, top, axis=1))
+    valid = np.isfinite(np.take_along_axis(out, top, axis=1))
     out[rows, top] = np.where(valid, CASCADE_OFFSET + fresh, -np.inf)
     return out, top
+
+
+def top_columns(scores: FloatArray, depth: int) -> npt.NDArray[np.intp]:
+    """Per row, the columns of the ``depth`` highest scores, best first (ties in column order
+    as :func:`numpy.argpartition` leaves them, then a stable sort).
+
+    Example:
+        >>> top_columns(np.array([[0.1, 0.7, 0.3]], np.float32), 2).tolist()
+        [[1, 2]]
+    """
+    top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    ranked: npt.NDArray[np.intp] = np.take_along_axis(top, order, axis=1)
+    return ranked
 
 
 def rank_figures(

@@ -17,12 +17,11 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 from typing import TYPE_CHECKING, Any
 
 from ..constants import CARD_FILENAME, HUB_ST_TAGS, ST_EXPORT_FORMAT, ST_LIBRARY_NAME
-from ..hub.adapter_card import EVAL_FIGURES, EndFacts
+from ..hub.adapter_card import EVAL_FIGURES, EndFacts, card_value
 from ..hub.cards import render_card
 from .target import ExportPlan
 from .verify import Verification
@@ -38,13 +37,7 @@ def _value(value: Any, key: str = "") -> str:
         if key == "criterion":
             return "pass" if value else "fail"
         return "true" if value else "false"
-    if isinstance(value, float):
-        return "—" if not math.isfinite(value) else f"{value:.4f}"
-    if value is None:
-        return "—"
-    if isinstance(value, (dict, list)):
-        return "`" + json.dumps(value, sort_keys=True) + "`"
-    return str(value)
+    return card_value(value)
 
 
 def fmt(values: dict[str, Any]) -> dict[str, str]:

@@ -3,8 +3,10 @@
 - :mod:`.gallery`: :class:`Gallery`, segments of items per generation;
 - :mod:`.index`: :class:`IndexSpec` and the FAISS calls (flat, HNSW, IVF-PQ);
 - :mod:`.storage`: the folder on disk (manifest, versioned files, lock);
-- :mod:`.search`: routing each segment's queries and merging the results;
+- :mod:`.search`: routing each segment's queries and merging the results (:mod:`.hits`);
+- :mod:`.kinded`: fused paths and cascades, chosen per segment within the routing policy;
 - :mod:`.calibration`: score calibrations that merge segments on one scale;
+- :mod:`.database`, :mod:`.dbitems`, :mod:`.backends`: galleries in vector databases;
 - :mod:`.operations`: build, add, remove and search from files; :func:`resolve`.
 
 Example:
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from .calibration import MERGES, Calibration
 from .gallery import Gallery
+from .hits import Hits
 from .index import INDEX_KINDS, METRICS, IndexSpec
 from .operations import (
     add_to_gallery,
@@ -28,7 +31,6 @@ from .operations import (
     resolve,
     search_gallery,
 )
-from .search import Hits
 from .storage import Segment
 
 __all__ = [

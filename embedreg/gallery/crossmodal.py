@@ -33,8 +33,8 @@ from ..routing import Resolver
 from ..routing.towers import tower_warning
 from .database import DatabaseGallery
 from .gallery import Gallery
+from .hits import Hits
 from .operations import build_gallery
-from .search import Hits
 
 __all__ = ["build_image_gallery", "gallery_towers", "search_images", "tower_warnings"]
 

@@ -39,24 +39,23 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..errors import (
     DuplicateName,
     GalleryError,
-    GenerationMismatch,
     LockTimeout,
     NotFound,
     ValidationError,
 )
 from ..registry import Generation
 from ..util.clock import utc_now
-from .backend import CollectionIndex, GalleryBackend, Item, backend_for
+from .backend import CollectionIndex, GalleryBackend, backend_for
 from .calibration import Calibrations, calibrations_to_dict, parse_calibrations
+from .dbitems import DatabaseItems
 from .index import METRICS, IndexSpec
-from .search import RoutedIndexes, Searching
+from .search import RoutedIndexes
 from .storage import Segment
 
 if TYPE_CHECKING:
@@ -78,9 +77,6 @@ LOCK_TIMEOUT = 60.0
 #: The manifest's ``state`` key of an alias move the switch recorded and has not made yet.
 ALIAS_MOVE = "alias_move"
 
-#: Items written per request.
-BATCH = 1024
-
 
 def _connect(url: str, *, write: bool, timeout: float) -> GalleryBackend:
     """The backend at ``url``, with its writer lock when ``write``."""
@@ -98,7 +94,7 @@ class _NoPretransform(RoutedIndexes):
         return None
 
 
-class DatabaseGallery(Searching):
+class DatabaseGallery(DatabaseItems):
     """A gallery whose segments are collections of a vector database (see the module).
 
     Open one with :meth:`open`, start one with :meth:`create`; :meth:`add`,
@@ -251,81 +247,17 @@ class DatabaseGallery(Searching):
         """``(item id, segment)`` of a search hit's key."""
         return self._keys[key]
 
-    # --- segments and items ----------------------------------------------------------
+    def keeps_texts(self, segment: str) -> bool:
+        """Whether every item of ``segment`` keeps its text (one request)."""
+        return self.backend.all_texts(self.collection(segment))
 
-    def collection(self, segment: str) -> str:
-        """The collection (or table) that holds ``segment``'s vectors."""
-        return self._collections[segment]
+    def hit_texts(self, segment: str, keys: Sequence[int]) -> list[tuple[str, str | None]]:
+        """``(item id, text)`` of ``segment``'s search hits, in one request."""
+        ids = [self.hit(k)[0] for k in keys]
+        found = self.backend.fetch(self.collection(segment), ids)
+        return [(i, found[i][0] if i in found else None) for i in ids]
 
-    @property
-    def collections(self) -> dict[str, str]:
-        """Collections by segment."""
-        return dict(self._collections)
-
-    @property
-    def generations(self) -> list[str]:
-        """Names of the generations that embedded the gallery's items."""
-        return sorted(self._segments)
-
-    @property
-    def segments(self) -> dict[str, Segment]:
-        """Segments by generation name, with live counts."""
-        return {n: replace(s, count=self.count(n)) for n, s in self._segments.items()}
-
-    def count(self, segment: str) -> int:
-        """Items of one segment, as the database counts them (as of closing, once closed)."""
-        if self._closed is not None:
-            return self._closed[segment]
-        return self.backend.count(self.collection(segment))
-
-    def __len__(self) -> int:
-        return sum(self.count(s) for s in self._segments)
-
-    def __contains__(self, item_id: object) -> bool:
-        return isinstance(item_id, str) and self._find(item_id) is not None
-
-    def _find(self, item_id: str) -> Item | None:
-        for seg in self._segments:
-            found = self.backend.fetch(self.collection(seg), [item_id])
-            if item_id in found:
-                return Item(item_id, seg, found[item_id][0])
-        return None
-
-    def item(self, item_id: str) -> Item:
-        """An item's record: id, segment, text."""
-        found = self._find(item_id)
-        if found is None:
-            raise NotFound(f"no item {item_id!r} in the gallery", "check the id")
-        return found
-
-    def ids(self, segment: str | None = None) -> list[str]:
-        """Item ids (of one segment, or all), sorted."""
-        segs = [segment] if segment is not None else list(self._segments)
-        return sorted(i for s in segs for i, _ in self.backend.items(self.collection(s)))
-
-    def texts(self, segment: str) -> dict[str, str | None]:
-        """``id → text`` of one segment's items."""
-        return dict(self.backend.items(self.collection(segment)))
-
-    def segment_for(self, generation: Generation) -> Segment:
-        """The segment embedded by ``generation``; refuses another generation.
-
-        Beyond the manifest, the collection's own binding must agree.
-        """
-        seg = super().segment_for(generation)
-        bound = self.backend.collection_binding(self.collection(seg.generation))
-        if bound is None or (bound.get("pin"), bound.get("recipe_hash")) != (
-            seg.pin,
-            seg.recipe_hash,
-        ):
-            raise GenerationMismatch(
-                f"collection {self.collection(seg.generation)} of {self.where()}",
-                repr((bound or {}).get("generation", "unknown")),
-                repr(generation.name),
-                "the collection's own binding disagrees with the gallery's manifest; "
-                "rebuild the gallery",
-            )
-        return seg
+    # --- segments, switches and the alias ---------------------------------------------
 
     def add_segment(self, generation: Generation, *, collection: str | None = None) -> Segment:
         """Start an empty segment (collection) for ``generation``."""
@@ -377,71 +309,6 @@ class DatabaseGallery(Searching):
             n += 1
             name = f"{base}_{n}"
         return name
-
-    def add(
-        self,
-        vectors: FloatArray,
-        ids: Sequence[str],
-        *,
-        generation: Generation,
-        texts: Sequence[str | None] | None = None,
-        replace_existing: bool = False,
-    ) -> int:
-        """Write items embedded by ``generation`` to its segment; returns the number written.
-
-        Everything is checked before the first write, as a folder's
-        :meth:`~embedreg.gallery.Gallery.add` checks it
-        (:meth:`~.search.Searching.checked_items`), the collection's binding
-        too; ids must be new to the gallery unless ``replace_existing`` (as a
-        rerun of a journaled write has them).
-        """
-        seg, x = self.checked_items(vectors, ids, texts, generation, ())
-        if not replace_existing:
-            for s in self._segments:
-                found = self.backend.fetch(self.collection(s), list(ids))
-                if found:
-                    first = next(iter(found))
-                    raise DuplicateName("item id", first, f"an item of {self.where()}")
-        coll = self.collection(seg.generation)
-        text_list = list(texts) if texts is not None else [None] * len(ids)
-        for start in range(0, len(ids), BATCH):
-            end = start + BATCH
-            self.backend.upsert(coll, list(ids[start:end]), x[start:end], text_list[start:end])
-        self.updated = utc_now()
-        return len(ids)
-
-    def remove(self, ids: Sequence[str]) -> int:
-        """Remove items by id; returns how many were removed. Unknown ids are an error."""
-        wanted = list(dict.fromkeys(ids))
-        by_segment: dict[str, list[str]] = {}
-        for s in self._segments:
-            for item_id in self.backend.fetch(self.collection(s), wanted):
-                by_segment.setdefault(s, []).append(item_id)
-        found = {i for found in by_segment.values() for i in found}
-        missing = [i for i in wanted if i not in found]
-        if missing:
-            raise NotFound(
-                f"{len(missing)} id(s) not in the gallery: {', '.join(map(repr, missing[:5]))}",
-                "check the ids (embedreg gallery info shows the count)",
-            )
-        for s, seg_ids in by_segment.items():
-            self.backend.delete(self.collection(s), seg_ids)
-        self.updated = utc_now()
-        self.save()
-        return len(found)
-
-    def vectors(self, ids: Sequence[str]) -> FloatArray:
-        """The stored vectors of items (all from one segment)."""
-        import numpy as np
-
-        if not ids:
-            return np.zeros((0, 0), dtype=np.float32)
-        segs = {self.item(ids[0]).segment}
-        found = self.backend.fetch(self.collection(segs.pop()), list(ids))
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise ValidationError("vectors() takes ids of one segment at a time")
-        return np.vstack([found[i][1] for i in ids]).astype(np.float32)
 
     # --- the manifest ----------------------------------------------------------------
 

@@ -10,8 +10,9 @@ saves stay atomic are :mod:`.storage`.
 **Bound to generations.** Vectors are added for a named generation and must
 have its dimension; adding vectors of a generation that has no segment is
 refused unless a segment is created for it explicitly.  Searching routes
-each segment through its own :class:`~embedreg.routing.QueryPath`
-(:mod:`.search`).
+each segment through its own :class:`~embedreg.routing.QueryPath`, or, for
+query texts, a fused path or a cascade when the policy allows one and it is
+better (:mod:`.search`, :mod:`.kinded`).
 
 Example:
     >>> import numpy as np
@@ -39,7 +40,6 @@ from ..constants import GALLERY_FORMAT, GALLERY_FORMAT_VERSION, GALLERY_MANIFEST
 from ..errors import DuplicateName, GalleryError, NotFound, ValidationError
 from ..registry import Generation
 from ..routing import FaissIndex
-from ..routing.policy import PathKind
 from ..util.atomic import remove_stale_temps
 from ..util.clock import utc_now
 from . import storage
@@ -130,45 +130,6 @@ class Gallery(Searching):
         gallery.add_segment(generation)
         return gallery
 
-    def search(
-        self,
-        queries: Sequence[str] | Any,
-        k: int = 10,
-        *,
-        generation: Generation | str,
-        registry: Any = None,
-        resolver: Any = None,
-        device: str = "auto",
-        merge: str = "auto",
-        policy: Any = None,
-        write_back: int = 0,
-    ) -> Any:
-        """:meth:`Searching.search <.search.Searching.search>`; with a ``policy`` allowing more
-        than the map and query texts, each segment may take a fused path or a cascade
-        (:mod:`.kinded`; ``write_back``: cascade candidates moved into the query's segment).
-
-        Example::
-
-            hits = g.search(["rates rise"], 5, generation="v3", registry=reg,
-                            policy=RoutingPolicy())   # hits.kinds: segment → path of some kind
-        """
-        texts = [queries] if isinstance(queries, str) else queries
-        kinded = policy is not None and policy.kinds != {PathKind.MAP}
-        if kinded and isinstance(texts, (list, tuple)) and registry is not None:
-            from .kinded import route_kinds, search_routed
-
-            gen = registry.generation(generation) if isinstance(generation, str) else generation
-            routes = route_kinds(self, gen, registry, policy)
-            if any(r is not None and r.kind is not PathKind.MAP for r in routes.values()):
-                return search_routed(
-                    self, list(texts), k, routes, generation=gen, registry=registry,
-                    device=device, write_back=write_back,
-                )  # fmt: skip
-        return super().search(
-            queries, k, generation=generation, registry=registry, resolver=resolver,
-            device=device, merge=merge,
-        )  # fmt: skip
-
     def add_segment(self, generation: Generation) -> Segment:
         """Start an empty segment for ``generation`` (a partial upgrade adds one)."""
         if generation.name in self._segments:
@@ -182,6 +143,15 @@ class Gallery(Searching):
     def where(self) -> str:
         """The gallery, as error messages name it."""
         return f"gallery {self.path or self.name or ''}".rstrip()
+
+    def keeps_texts(self, segment: str) -> bool:
+        """Whether every item of ``segment`` keeps its text (a cascade embeds them again)."""
+        rows = [text for _, seg, text in self._items.values() if seg == segment]
+        return bool(rows) and all(t is not None for t in rows)
+
+    def hit_texts(self, segment: str, keys: Sequence[int]) -> list[tuple[str, str | None]]:
+        """``(item id, text)`` of ``segment``'s search hits, by key."""
+        return [(self._items[k][0], self._items[k][2]) for k in keys]
 
     def segment_table(self) -> dict[str, Segment]:
         """Segments by generation name, as stored (counts as of the last save)."""

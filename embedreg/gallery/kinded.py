@@ -39,7 +39,7 @@ from ..errors import ValidationError
 from ..registry import Generation, Registry
 from ..routing.kinds import RoutedPath, gallery_model_status, resolve_kind
 from ..routing.policy import PathKind, RoutingPolicy
-from .search import Hits
+from .hits import Hits
 
 if TYPE_CHECKING:
     import numpy as np
@@ -132,28 +132,6 @@ def _encoder(generation: Generation, device: str) -> Any:
     return _ENCODERS[key]
 
 
-def _has_texts(gallery: Gallery | DatabaseGallery, segment: str) -> bool:
-    from .database import DatabaseGallery
-
-    if isinstance(gallery, DatabaseGallery):
-        return gallery.backend.all_texts(gallery.collection(segment))
-    rows = [text for _, seg, text in gallery._items.values() if seg == segment]
-    return bool(rows) and all(t is not None for t in rows)
-
-
-def _candidates(
-    gallery: Gallery | DatabaseGallery, segment: str, keys: Sequence[int]
-) -> list[tuple[str, str | None]]:
-    """``(id, text)`` of a segment's search hits (a database's texts in one request)."""
-    from .database import DatabaseGallery
-
-    if not isinstance(gallery, DatabaseGallery):
-        return [(gallery._items[k][0], gallery._items[k][2]) for k in keys]
-    ids = [gallery.hit(k)[0] for k in keys]
-    found = gallery.backend.fetch(gallery.collection(segment), ids)
-    return [(i, found[i][0] if i in found else None) for i in ids]
-
-
 def route_kinds(
     gallery: Gallery | DatabaseGallery,
     generation: Generation,
@@ -174,7 +152,7 @@ def route_kinds(
             generation.name,
             name,
             policy,
-            texts=_has_texts(gallery, name),
+            texts=gallery.keeps_texts(name),
             model_status=model_status,
         )
     return out
@@ -254,7 +232,7 @@ def search_routed(
             scores = -scores
         if route is not None and route.kind is PathKind.CASCADE:
             for row in range(len(texts)):
-                items = _candidates(gallery, name, [int(f) for f in fids[row] if f >= 0])
+                items = gallery.hit_texts(name, [int(f) for f in fids[row] if f >= 0])
                 docs = _encoder(generation, device).encode(
                     [str(t) for _, t in items], role="document"
                 )

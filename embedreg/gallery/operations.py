@@ -35,14 +35,15 @@ from ..errors import (
     ValidationError,
 )
 from ..registry import GalleryRecord, Generation, Registry, validate_name
-from ..routing import QueryPath, Resolver, RoutingPolicy
+from ..routing import Resolver, RoutingPolicy
 from . import dbops
 from .claims import check_empty, claim, discard_interrupted_build
 from .database import DatabaseGallery
 from .gallery import Gallery
+from .hits import Hits
 from .index import IndexSpec
+from .kinded import GalleryPath, resolve_path
 from .locate import folder_of, is_url, open_gallery
-from .search import Hits
 from .sources import Progress, check_source, is_embeddings_source, source_items, source_record
 
 if TYPE_CHECKING:
@@ -312,34 +313,46 @@ def search_gallery(
     resolver: Resolver | None = None,
     device: str = "auto",
     merge: str = "auto",
+    policy: RoutingPolicy | None = None,
+    write_back: int = 0,
 ) -> Hits:
     """Search a gallery with texts or vectors of ``generation``, routed per segment.
 
     Texts are embedded with the generation's recipe (query role); vectors
     must already be that generation's.  ``merge`` is how the segments'
     results combine (``auto``, ``score``, ``calibrated``, ``rrf``).
+
+    ``policy`` is which paths are accepted, as ``embedreg gallery search``'s
+    routing options and ``--paths``: by default the resolver's policy, else
+    :class:`~embedreg.routing.RoutingPolicy`'s defaults, which allow every
+    kind (``--paths any``).  So query texts may take a fused path or a
+    cascade where one is measured better (``hits.kinds`` names each
+    segment's path); ``kinds=frozenset({PathKind.MAP})`` keeps the compiled
+    maps alone.  ``write_back=N`` moves up to N of each query's cascade
+    candidates into the query's segment (a gallery folder; ``--write-back``).
+
+    Example:
+        >>> hits = search_gallery(reg, "galleries/news", ["rate rise"], generation="v3")  # doctest: +SKIP
+        >>> {s: r.kind.value for s, r in hits.kinds.items()}  # doctest: +SKIP
+        {'v2': 'cascade'}
+        >>> maps = RoutingPolicy(kinds=frozenset({PathKind.MAP}))  # doctest: +SKIP
+        >>> search_gallery(reg, "galleries/news", ["rate rise"], generation="v3", policy=maps).kinds  # doctest: +SKIP
+        {}
     """
+    options: dict[str, Any] = {
+        "generation": generation,
+        "registry": registry,
+        "resolver": resolver,
+        "device": device,
+        "merge": merge,
+        "policy": policy,
+        "write_back": write_back,
+    }
     if isinstance(gallery, (Gallery, DatabaseGallery)):
-        return gallery.search(
-            queries,
-            k,
-            generation=generation,
-            registry=registry,
-            resolver=resolver,
-            device=device,
-            merge=merge,
-        )
+        return gallery.search(queries, k, **options)
     g = open_gallery(gallery)
     try:
-        return g.search(
-            queries,
-            k,
-            generation=generation,
-            registry=registry,
-            resolver=resolver,
-            device=device,
-            merge=merge,
-        )
+        return g.search(queries, k, **options)
     finally:
         if isinstance(g, DatabaseGallery):
             g.close()
@@ -351,54 +364,83 @@ def resolve(
     *,
     registry: Registry | None = None,
     policy: RoutingPolicy | None = None,
-) -> QueryPath:
+) -> GalleryPath:
     """The best path for queries of generation ``query`` to reach ``gallery``.
 
     ``gallery`` is a generation name or alias, a gallery registered in the
-    registry (by name), a gallery folder, or a loaded :class:`Gallery`.  A
-    gallery whose items come from several generations (after a partial
-    upgrade) has one path per segment: use :meth:`Gallery.routes` for it.
-    ``policy`` is which paths are accepted (:class:`~embedreg.routing.RoutingPolicy`;
-    with ``require_compatible`` paths through adapters that failed, or were
-    not judged by, the compatibility criterion are refused).
+    registry (by name), a gallery folder or database URL, or a loaded
+    :class:`Gallery`.  ``policy`` is which paths are accepted
+    (:class:`~embedreg.routing.RoutingPolicy`, as ``embedreg resolve``'s
+    options; with ``require_compatible`` paths through adapters that failed,
+    or were not judged by, the compatibility criterion are refused).  Its
+    default allows every kind, as ``embedreg resolve`` (``--paths any``)
+    does: the chosen path is a compiled map, a fused path or a cascade
+    (``.kind``), whichever is best on held-out quality, then cost
+    (:mod:`embedreg.routing.kinds`); ``.map_path`` is the
+    :class:`~embedreg.routing.QueryPath` it applies (a fused path's or a
+    cascade's first stage), ``.explain()`` says why, ``.search(gallery,
+    texts, k, registry=reg)`` searches with it.
+    ``policy=RoutingPolicy(kinds=frozenset({PathKind.MAP}))`` gives a map.
+
+    A gallery whose items come from several generations (after a partial
+    upgrade) has one path per segment: use
+    :func:`~embedreg.gallery.kinded.route_kinds` (every kind) or
+    :meth:`Gallery.routes` (maps) for it.
 
     Example:
         >>> import embedreg
-        >>> path = embedreg.resolve("v3", "news", registry=embedreg.Registry.open())  # doctest: +SKIP
-        >>> path.adapter_ids, round(path.quality, 3)  # doctest: +SKIP
-        (['v3-to-v2.lambda-orth'], 0.981)
+        >>> reg = embedreg.Registry.open()  # doctest: +SKIP
+        >>> path = embedreg.resolve("v3", "news", registry=reg)  # doctest: +SKIP
+        >>> path.kind.value, path.map_path.adapter_ids, round(path.quality, 3)  # doctest: +SKIP
+        ('cascade', ['v3-to-v2.lambda-orth'], 0.995)
+        >>> maps = embedreg.RoutingPolicy(kinds=frozenset({embedreg.PathKind.MAP}))  # doctest: +SKIP
+        >>> embedreg.resolve("v3", "news", registry=reg, policy=maps).kind.value  # doctest: +SKIP
+        'map'
 
     Raises:
         UnknownGeneration / UnknownGallery: a name the registry does not know.
-        NoCompatiblePath: no measured path, or none good enough.
+        NoCompatiblePath: no measured path, or none the policy allows.
     """
     reg = registry if registry is not None else Registry.open()
-    resolver = Resolver(reg, policy)
+    policy = policy if policy is not None else RoutingPolicy()
+    texts: bool | None = None
     if isinstance(gallery, (Gallery, DatabaseGallery)):
         generations = gallery.generations
+        texts = _keeps_texts(gallery, generations)
     else:
         target = os.fspath(gallery)
         doc = reg.document()
         if target in doc.generations or target in doc.aliases:
-            return resolver.resolve(query, target)
+            return resolve_path(reg, query, target, policy)
         if target in doc.galleries:
             target = doc.galleries[target].location
         if is_url(target):
             with DatabaseGallery.open(target) as d:
                 generations = d.generations
+                texts = _keeps_texts(d, generations)
         elif not (Path(target) / GALLERY_MANIFEST).exists():
             known = list(doc.galleries)
             if os.sep in target or Path(target).exists():
                 raise UnknownGallery(target, known)
             raise UnknownGeneration(target, [*doc.generations, *doc.aliases, *known])
         else:
-            generations = Gallery.load(target, verify=False).generations
+            loaded = Gallery.load(target, verify=False)
+            generations = loaded.generations
+            texts = _keeps_texts(loaded, generations)
     if len(generations) != 1:
         raise ValidationError(
             f"the gallery holds items of several generations ({', '.join(generations)})",
-            "use Gallery.routes(generation, registry=...) for one path per segment",
+            "use embedreg.gallery.kinded.route_kinds(gallery, generation, registry, policy) "
+            "for one path per segment",
         )
-    return resolver.resolve(query, generations[0])
+    return resolve_path(reg, query, generations[0], policy, texts=texts)
+
+
+def _keeps_texts(gallery: Gallery | DatabaseGallery, generations: Sequence[str]) -> bool | None:
+    """Whether a one-segment gallery keeps its items' texts (a cascade needs them)."""
+    if len(generations) != 1:
+        return None
+    return gallery.keeps_texts(generations[0])
 
 
 def register_gallery(

@@ -26,14 +26,15 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import GenerationMismatch, ValidationError
 from ..models import Encoder
 from ..registry import Generation, Registry
 from ..routing import FaissIndex, QueryPath, Resolver
+from ..routing.policy import PathKind, RoutingPolicy
 from .calibration import MERGES, Calibration, Calibrations
+from .hits import Hits
 from .index import as_matrix, check_items
 from .storage import Segment
 
@@ -56,62 +57,6 @@ __all__ = [
 
 #: The rank offset of reciprocal-rank fusion (Cormack et al.'s 60).
 RRF_K = 60
-
-
-@dataclass
-class Hits:
-    """Search results: per query, the ``k`` best item ids with their scores.
-
-    Attributes:
-        ids: ``ids[q]`` lists item ids, best first (shorter than ``k`` when the
-            gallery holds fewer items).
-        scores: ``scores[q]`` the matching scores, higher is better (inner
-            product for ``ip``; minus the squared distance for ``l2``).
-        segments: ``segments[q]`` the segment (generation) each hit came from.
-        paths: the query path used for each segment (a fused path's or a
-            cascade's map, for those).
-        kinds: segment → the chosen path of some kind (:mod:`.kinded`), when
-            the search chose among kinds.
-        written: items a ``write_back`` search moved into the query's segment.
-    """
-
-    ids: list[list[str]]
-    scores: list[list[float]]
-    segments: list[list[str]]
-    paths: dict[str, QueryPath] = field(default_factory=dict)
-    kinds: dict[str, Any] = field(default_factory=dict)
-    written: int = 0
-
-    def warnings(self) -> list[str]:
-        """One line per segment whose path failed the compatibility criterion."""
-        out = []
-        for seg, path in self.paths.items():
-            route = self.kinds.get(seg)
-            if route is None:
-                warning = path.warning()
-            elif route.criterion == "fail":
-                warning = f"{route.note()} failed the compatibility criterion on held-out data"
-            else:
-                warning = None
-            if warning is not None:
-                out.append(warning)
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (each path carries its ``criterion``; ``warnings`` flags failures)."""
-        return {
-            "warnings": self.warnings(),
-            "results": [
-                [
-                    {"id": i, "score": s, "segment": g}
-                    for i, s, g in zip(ids, scores, segs, strict=False)
-                ]
-                for ids, scores, segs in zip(self.ids, self.scores, self.segments, strict=False)
-            ],
-            "paths": {seg: path.to_dict() for seg, path in self.paths.items()},
-            "kinds": {seg: route.to_dict() for seg, route in self.kinds.items()},
-            "written": self.written,
-        }
 
 
 class RoutedIndexes:
@@ -315,6 +260,14 @@ class Searching:
         """The gallery, as error messages name it."""
         raise NotImplementedError
 
+    def keeps_texts(self, segment: str) -> bool:
+        """Whether every item of ``segment`` keeps its text (a cascade embeds them again)."""
+        raise NotImplementedError
+
+    def hit_texts(self, segment: str, keys: Sequence[int]) -> list[tuple[str, str | None]]:
+        """``(item id, text)`` of ``segment``'s search hits, by key."""
+        raise NotImplementedError
+
     def segment_for(self, generation: Generation) -> Segment:
         """The segment embedded by ``generation``; refuses another generation."""
         seg = self.segment_table().get(generation.name)
@@ -366,6 +319,8 @@ class Searching:
         resolver: Resolver | None = None,
         device: str = "auto",
         merge: str = "auto",
+        policy: RoutingPolicy | None = None,
+        write_back: int = 0,
     ) -> Hits:
         """Search with texts or vectors of ``generation``, routed to each segment.
 
@@ -375,11 +330,21 @@ class Searching:
         ``merge`` is how the segments' results combine
         (:data:`~embedreg.gallery.calibration.MERGES`, see the module).
 
+        ``policy`` is which paths are accepted (default: the resolver's
+        policy, else :class:`~embedreg.routing.RoutingPolicy`'s defaults,
+        which allow every kind, as ``embedreg gallery search`` does).  With
+        query texts, a segment may then take a fused path or a cascade
+        (:mod:`.kinded`; ``hits.kinds`` names each segment's path, and
+        ``write_back=N`` moves up to N of each query's cascade candidates into
+        the query's segment of a gallery folder).  Vectors take maps only (a
+        fused path or a cascade embeds the query texts again).
+        ``policy=RoutingPolicy(kinds=frozenset({PathKind.MAP}))`` is map routing alone.
+
         Example::
 
             g = Gallery.load("galleries/news")
             hits = g.search(["interest rates rise"], k=5, generation="v3", registry=reg)
-            hits.ids[0], hits.scores[0], hits.paths
+            hits.ids[0], hits.scores[0], hits.paths, hits.kinds
         """
         reg = registry if registry is not None else (resolver.registry if resolver else None)
         if isinstance(generation, str):
@@ -390,10 +355,33 @@ class Searching:
             generation = reg.generation(generation)
         if k < 1:
             raise ValidationError(f"k must be at least 1, got {k}")
+        if policy is None:
+            policy = resolver.policy if resolver is not None else RoutingPolicy()
+        if resolver is None and reg is not None:
+            resolver = Resolver(reg, policy)
+        texts = [queries] if isinstance(queries, str) else queries
+        kinds: dict[str, Any] = {}
+        if (
+            reg is not None
+            and policy.kinds != {PathKind.MAP}
+            and isinstance(texts, (list, tuple))
+            and all(isinstance(q, str) for q in texts)
+        ):
+            from .kinded import route_kinds, search_routed
+
+            routes = route_kinds(cast(Any, self), generation, reg, policy)
+            if any(r is not None and r.kind is not PathKind.MAP for r in routes.values()):
+                return search_routed(
+                    cast(Any, self), list(texts), k, routes, generation=generation,
+                    registry=reg, device=device, write_back=write_back,
+                )  # fmt: skip
+            kinds = {s: r for s, r in routes.items() if r is not None}
         paths = self.routes(generation, registry=reg, resolver=resolver)  # before any model loads
         merge_mode(merge, paths, self._calibration_for(generation), generation.name)
         vectors = query_vectors(queries, generation, device=device)
-        return self._search(vectors, k, generation, paths, merge)
+        hits = self._search(vectors, k, generation, paths, merge)
+        hits.kinds = kinds
+        return hits
 
     def search_vectors(
         self,

@@ -39,7 +39,15 @@ if TYPE_CHECKING:
 
     from ..adapters import Adapter, LoadedAdapter
 
-__all__ = ["CARD_FORMAT", "AdapterFacts", "EndFacts", "adapter_card", "numpy_snippet", "read_facts"]
+__all__ = [
+    "CARD_FORMAT",
+    "AdapterFacts",
+    "EndFacts",
+    "adapter_card",
+    "card_value",
+    "numpy_snippet",
+    "read_facts",
+]
 
 #: ``format`` of the ``embedreg`` section of an adapter card.
 CARD_FORMAT = "embedreg.adapter-card/1"
@@ -279,7 +287,13 @@ def _reproduces(code: str, adapter: Adapter, facts: AdapterFacts, weights: bytes
 # --- the card ------------------------------------------------------------------------------
 
 
-def _value(value: Any) -> str:
+def card_value(value: Any) -> str:
+    """A value as a card's table shows it: 4 decimals, ``—`` for none or NaN, JSON in code.
+
+    Example:
+        >>> card_value(0.91234), card_value(None), card_value({"b": 1})
+        ('0.9123', '—', '`{"b": 1}`')
+    """
     if isinstance(value, float):
         return "—" if not math.isfinite(value) else f"{value:.4f}"
     if value is None:
@@ -335,8 +349,9 @@ def selection_rows(selection: SelectionRecord | None) -> dict[str, Any] | None:
                 "label": str(cand.label),
                 "figure": "not fit"
                 if cand.error
-                else _value(figure) + (f" ({cand.folds} folds, stopped)" if cand.stopped else ""),
-                "recall": _value(figs.recall_at_1),
+                else card_value(figure)
+                + (f" ({cand.folds} folds, stopped)" if cand.stopped else ""),
+                "recall": card_value(figs.recall_at_1),
                 "seconds": f"{float(cand.seconds or 0):.1f}",
                 "chosen": cand.label == selection.chosen,
             }
@@ -377,7 +392,7 @@ def adapter_card(
             f"# config.json holds its shapes, model.safetensors its tensors"
         )
     provenance = {  # the card lists the stored form, as registry.json holds it
-        k: _value(v)
+        k: card_value(v)
         for k, v in sorted(loaded.provenance.to_dict().items())
         if k not in ("source", "target", "selection", "paths")
     }
@@ -387,14 +402,14 @@ def adapter_card(
         adapter_id=facts.adapter_id,
         direction=facts.direction,
         family=facts.family,
-        settings=[(k, _value(v)) for k, v in facts.settings.items()],
+        settings=[(k, card_value(v)) for k, v in facts.settings.items()],
         source=facts.source.to_dict(),
         target=facts.target.to_dict(),
-        training={k: _value(v) for k, v in facts.training.items()},
+        training={k: card_value(v) for k, v in facts.training.items()},
         numpy_snippet=snippet,
         repo_id=repo_id,
         files=facts.files,
-        figures=[(k, _value(v)) for k, v in sorted(figures.to_dict().items())],
+        figures=[(k, card_value(v)) for k, v in sorted(figures.to_dict().items())],
         selection=selection_rows(loaded.provenance.selection),
         paths=path_rows(loaded.provenance.paths),
         paths_info=loaded.provenance.paths,

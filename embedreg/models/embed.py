@@ -14,7 +14,9 @@ an ordinary embeddings file named by a key over everything that decides them:
 the generation's pin and recipe hash, the role, the sha256 of the input
 file's bytes and the fields read from it.  Any change to one of those is
 another key, so a stale file is never used; a cached file is still read with
-its generation checked (name, pin, recipe).  The cache lives in the registry
+its generation checked (name, pin, recipe).  A recipe whose query and document
+prefixes are equal embeds both roles alike, so either role's file serves the
+other (a forward adapter reuses a backward one's vectors).  The cache lives in the registry
 directory (``<registry>/cache/embeddings/``) for a local registry, else in
 ``$EMBEDREG_CACHE/embeddings`` (default ``~/.cache/embedreg/embeddings``).  Deleting it is
 always safe.
@@ -330,8 +332,10 @@ def embed_pairs(
         field = text_field if tower == Tower.TEXT else f"image:{text_field}"
         if tower == Tower.IMAGE:
             digest = _images_digest(source, text_field, id_field, label_field)
-        key = cache_key(gen, digest, role, (field, id_field, label_field))
-        path = cache / f"{gen.name}-{key[:32]}.safetensors"
+        fields = (field, id_field, label_field)
+        path = cache / f"{gen.name}-{cache_key(gen, digest, role, fields)[:32]}.safetensors"
+        if use_cache and not path.exists():
+            path = _same_vectors_cached(cache, gen, digest, role, fields) or path
         if not (use_cache and path.exists()):
             cache.mkdir(parents=True, exist_ok=True)
 
@@ -371,6 +375,24 @@ def embed_pairs(
         old_generation=gens[1].name,
         what=(f"{gens[0].name} vectors", f"{gens[1].name} vectors"),
     )
+
+
+def _same_vectors_cached(
+    cache: Path, gen: Generation, digest: str, role: str, fields: tuple[str, str | None, str | None]
+) -> Path | None:
+    """The other role's cached vectors when ``gen``'s two prefixes are equal (the same vectors).
+
+    A forward adapter embeds as documents and a backward one as queries; a
+    recipe with equal prefixes gives both the same vectors, so either serves.
+    """
+    if gen.recipe.query_prefix != gen.recipe.document_prefix:
+        return None
+    for other in ROLES:
+        if other != role:
+            path = cache / f"{gen.name}-{cache_key(gen, digest, other, fields)[:32]}.safetensors"
+            if path.exists():
+                return path
+    return None
 
 
 def _embed_images(

@@ -11,7 +11,8 @@ kind of path can be measured on it exactly as serving would take it:
 - **cascade**: the first stage (the map or the fused path) picks the top
   ``K`` items, which are scored again with the query generation's own
   vectors of the queries and the items
-  (:func:`~embedreg.evaluation.paths.cascade_scores`).
+  (:func:`~embedreg.evaluation.paths.cascade_scores`, the same cascade
+  measurement as an adapter's held-out cascade figures).
 
 Leave-one-out (label sets) leaves a query's own item out of both stages.
 
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..evaluation.paths import cascade_scores, leave_out, normalize_rows, slerp
+from ..evaluation.paths import cascade_scores, normalize_rows, slerp, top_columns
 from ..routing.policy import PathKind
 
 if TYPE_CHECKING:
@@ -98,11 +99,8 @@ def _cascade_top(judge: Judge, first: Any, vectors: CellVectors, k: int) -> npt.
         part = rows[start : start + CASCADE_CHUNK]
         stage1 = (first[part] @ items.T).astype(np.float32)
         stage2 = (query[part] @ query_items.T).astype(np.float32)
-        if judge.exclude_self:  # queries are the items: their own is not a candidate
-            leave_out(stage1, part)
-            leave_out(stage2, part)
-        scores, _ = cascade_scores(stage1, stage2, k)
-        top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
-        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        parts.append(np.take_along_axis(top, order, axis=1))
+        # with label sets the queries are the items: a query's own item is no candidate
+        own = part if judge.exclude_self else None
+        scores, _ = cascade_scores(stage1, stage2, k, own=own)
+        parts.append(top_columns(scores, depth))
     return np.concatenate(parts).astype(np.int64)

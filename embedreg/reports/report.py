@@ -374,7 +374,10 @@ def _plots(report: Report) -> None:
         report.plots_note = PlotsUnavailable().hint
         return
     metric, ks, series = report.curve
-    curve_plot(report.folder / "cmc.png", ks, series, title=metric, xlabel="k", ylabel=metric)
+    flag = ", on training data: optimistic" if report.overlap else ""
+    curve_plot(
+        report.folder / "cmc.png", ks, series, title=metric + flag, xlabel="k", ylabel=metric
+    )
     report.images.append("cmc.png")
     if report.backfill is not None:
         b = report.backfill
@@ -382,7 +385,7 @@ def _plots(report: Report) -> None:
             report.folder / "backfill.png",
             b.betas,
             {f"{o} (area {b.areas[o]:.3f})": v for o, v in b.curves.items()},
-            title=f"backfill {b.gallery} → {b.new} ({b.metric})",
+            title=f"backfill {b.gallery} → {b.new} ({b.metric}){flag}",
             xlabel="fraction re-embedded β",
             ylabel=b.metric,
         )
@@ -395,5 +398,8 @@ def _plots(report: Report) -> None:
             m.generations,
             title=f"compatibility matrix (AC {m.ac:.2f}, AM {m.am:.3f})",
             metric=m.metric,
+            optimistic=[
+                [m.optimistic(t, j) for j in range(len(row))] for t, row in enumerate(m.values)
+            ],
         )
         report.images.append("matrix.png")

@@ -216,7 +216,7 @@ class QueryPath:
 
         Example::
 
-            path = embedreg.resolve("v3", "v2", registry=reg)
+            path = Resolver(reg).resolve("v3", "v2")   # or embedreg.resolve(...).map_path
             old_space = path.apply(v3_queries)   # (N, 384), unit rows
         """
         if type(x).__module__.startswith("torch"):

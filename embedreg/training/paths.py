@@ -78,13 +78,15 @@ Rows = np.ndarray[Any, np.dtype[np.intp]]
 def _fold_scores(
     train: PairedEmbeddings, val: Rows, mapped: np.ndarray[Any, Any]
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """(α-side scores, β-side scores, query-space scores, fusion weights' inputs) of one fold."""
+    """(α-side scores, β-side scores, query-space scores, fusion weights' inputs) of one fold.
+
+    The query-space scores keep each query's own item: :func:`cascade_scores` leaves it out.
+    """
     old = normalize_rows(train.target)
     new = normalize_rows(train.source)
     a = old[val]
     b = normalize_rows(mapped)
-    query_space = leave_out(new[val] @ new.T, val)
-    return a @ old.T, b @ old.T, query_space, np.stack([a, b])
+    return a @ old.T, b @ old.T, new[val] @ new.T, np.stack([a, b])
 
 
 def _fuse(
@@ -138,7 +140,7 @@ def _choose_t(
         for k in CASCADE_KS:
             ch, ca = [], []
             for val, sa, sb, sq, ab in cached:
-                scores, _ = cascade_scores(_fuse(sa, sb, ab, t, val), sq, k)
+                scores, _ = cascade_scores(_fuse(sa, sb, ab, t, val), sq, k, own=val)
                 h, ap = rank_figures(scores, codes[val], codes)
                 ch.append(h)
                 ca.append(ap)
@@ -174,7 +176,7 @@ def path_variants(
     for k in CASCADE_KS:
         for first, scores, base in (("map", sb, 0.0), ("fused", fused, out["fused"][1])):
             t0 = time.perf_counter()
-            rescored, _ = cascade_scores(scores, sq, k)
+            rescored, _ = cascade_scores(scores, sq, k, own=own)
             per_query = (time.perf_counter() - t0) / max(n, 1) * 1e6
             out[f"cascade:{first}:{k}"] = (rescored, base + per_query)
     return out

@@ -414,10 +414,15 @@ def select_adapter(
         f"while they can still win; up to about {duration(guess)} on one CPU core"
         + (" (a GPU is faster)" if device != "cpu" else "")
     )
-    for i in closed:  # 1. closed forms on every fold: they cost next to nothing
+    quiet = AdapterTrainer(config)  # 1. closed forms on every fold: they cost next to nothing
+    for i in closed:  # (one line each, not one per fold: they have no epochs to report)
         for fold in parts:
             if results[i].error is None:
-                fit_fold(trainer, results[i], tallies[i], fold, device)
+                fit_fold(quiet, results[i], tallies[i], fold, device)
+    if closed:
+        labels = ", ".join(results[i].candidate.label for i in closed)
+        seconds = sum(tallies[i].seconds for i in closed)
+        say(f"closed forms on each of the {k_folds} fold(s): {labels} ({seconds:.1f}s)")
     alive = list(gradient)  # 2. gradient candidates fold by fold, raced
     threads = min(cfg.threads(), len(alive)) if alive else 1
     hooks = list(callbacks) if threads == 1 else [Serial(cb) for cb in callbacks]
@@ -433,13 +438,18 @@ def select_adapter(
                     if epochs > 0
                     else AdapterTrainer(config, callbacks=hooks)
                 )
-                say(f"fold {k + 1}/{k_folds}: {results[i].candidate.label} ({len(fold.fit)} pairs)")
-                jobs.append((shared, results[i], tallies[i], fold, device))
-            if pool is None:
-                for job in jobs:
+                stage = (
+                    f"fold {k + 1}/{k_folds}: {results[i].candidate.label} ({len(fold.fit)} pairs)"
+                )
+                jobs.append((stage, (shared, results[i], tallies[i], fold, device)))
+            if pool is None:  # each stage line just before its fit, so its epochs follow it
+                for stage, job in jobs:
+                    say(stage)
                     fit_fold(*job)
             else:  # each fit on its own result and tally; the same figures as one by one
-                for done in [pool.submit(fit_fold, *job) for job in jobs]:
+                for stage, _ in jobs:
+                    say(stage)
+                for done in [pool.submit(fit_fold, *job) for _, job in jobs]:
                     done.result()
             alive = [i for i in alive if results[i].error is None]
             if alive and k + 1 < k_folds:

@@ -29,6 +29,7 @@ from ..gallery import retention, storage
 from ..models.sharded import chunk_path, completed, load_spec
 from ..registry import GalleryRecord, Registry
 from ..util.atomic import remove_stale_temps
+from .costs import human_bytes
 from .job import Job, job_dir, job_lock, lock_holder, read_job, remove_job, work_dir, write_job
 from .switch import registered_record, switched
 
@@ -412,5 +413,5 @@ def finalize(folder: str | os.PathLike[str]) -> RollbackResult:
         "finalized",
         int(current.get("version", 0)),
         current.get("content_hash"),
-        [f"version {job.base_version} deleted ({freed} bytes freed)"],
+        [f"version {job.base_version} deleted ({human_bytes(freed)} freed)"],
     )

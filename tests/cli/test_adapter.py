@@ -226,7 +226,9 @@ def test_errors_are_one_line(cli: Cli, files, registry_dir: Path) -> None:
     )
     assert "failed verification" in tampered
     unknown = one_line_error(cli("adapter", "show", "nope"))
-    assert "unknown adapter 'nope'" in unknown
+    assert "unknown adapter 'nope'" in unknown and "did you mean" not in unknown
+    typo = one_line_error(cli("adapter", "show", "v2-to-v1.procrustse"))
+    assert "did you mean 'v2-to-v1.procrustes'?" in typo
     pairs = ["--pairs", str(new), str(old), "--family", "lambda-orth"]
     auto_option = one_line_error(
         cli("adapter", "train", "v2", "v1", "--pairs", str(new), str(old), "-o", "lam=1")
@@ -240,6 +242,10 @@ def test_errors_are_one_line(cli: Cli, files, registry_dir: Path) -> None:
         cli("adapter", "train", "v2", "v1", *pairs[:3], "--family", "affine", "-o", "rank=4")
     )
     assert "unknown option 'rank' for adapter family 'affine' (known: ridge)" in unknown_option
+    typo_option = one_line_error(
+        cli("adapter", "train", "v2", "v1", *pairs[:3], "--family", "affine", "-o", "rigde=1")
+    )
+    assert "did you mean 'ridge'?" in typo_option
     bad_value = one_line_error(cli("adapter", "train", "v2", "v1", *pairs, "-o", "lam=big"))
     assert "lam='big'" in bad_value and "not a number" in bad_value
     unknown_family = one_line_error(

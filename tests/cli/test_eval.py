@@ -151,6 +151,8 @@ def test_backfill(cli: Any, world: dict[str, Any]) -> None:
         data["areas"]["worst-first"] - data["areas"]["random"]
     )
     assert plot.read_bytes().startswith(PNG)
+    table = cli("eval", "backfill", "v1", "v2", "--texts", world["inputs"], "--steps", "2").stderr
+    assert "queries; the rest searched through the map v2-to-v1.affine" in table
     line = one_line_error(
         cli("eval", "backfill", "v1", "v2", "--texts", world["inputs"], "--rest", "forward")
     )

@@ -137,6 +137,8 @@ def test_user_errors_are_one_line(cli: Cli, registry_dir: Path) -> None:
     cli("init")
     cli("gen", "add", "v2", model_dir())
     assert "unknown generation 'v9'" in one_line_error(cli("gen", "show", "v9"))
+    typo = one_line_error(cli("gen", "show", "v22"))  # a close name is offered
+    assert "unknown generation 'v22'" in typo and "did you mean 'v2'?" in typo
     assert "already taken" in one_line_error(cli("gen", "add", "v2", model_dir()))
     assert "invalid generation name 'V2'" in one_line_error(cli("gen", "add", "V2", model_dir()))
     assert "does not exist" in one_line_error(cli("gen", "add", "v3", "./no/such/folder"))

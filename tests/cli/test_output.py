@@ -41,9 +41,12 @@ def test_wide_records_become_blocks_without_cutting(screen: io.StringIO) -> None
         "FAIL",
         "100.00",
     )
+    tbl.add_row("v3-to-v2.affine", "v3 → v2", "backward", "affine", "", "", "99.00")
     output.show(tbl)
     out = lines(screen)
     assert out[0] == "v2-short-to-v2.lambda-orth"
+    assert any(line.split() == ["CRITERION", "—"] for line in out)  # an empty cell says so
+    assert all(line == line.rstrip() for line in out)
     assert any(line.split() == ["DIRECTION", "backward"] for line in out)
     assert any(line.split() == ["RETENTION", "0.976"] for line in out)
     assert "…" not in screen.getvalue() and all(len(line) <= 80 for line in out)

@@ -117,6 +117,11 @@ def test_reading_as_another_generation_is_refused(tmp_path: Path) -> None:
     with pytest.raises(GenerationMismatch, match="different recipe"):
         load_embeddings(path, generation=make_gen("v3", commit="c", query_prefix="q: "))
     assert load_embeddings(path, generation=make_gen("v3", commit="c")).meta.generation == "v3"
+    # another name on the same weights: the two pins read alike, so the message says what differs
+    with pytest.raises(GenerationMismatch, match=r"\[the same weights, another recipe\]"):
+        load_embeddings(path, generation=make_gen("v3-short", commit="c", max_tokens=32))
+    with pytest.raises(GenerationMismatch, match="the same weights and recipe, registered under"):
+        load_embeddings(path, generation=make_gen("v3-copy", commit="c"))
 
 
 def test_bad_vectors_are_refused_and_nothing_is_written(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from embedreg.errors import ExportMismatch
 from embedreg.export import export_plan, export_sentence_transformers
 from embedreg.export.verify import expected_vectors
 from embedreg.gallery.operations import search_gallery
+from embedreg.routing import PathKind, RoutingPolicy
 from huggingface_hub import ModelCard
 
 from conftest import run_cli  # type: ignore[import-not-found]
@@ -185,7 +186,10 @@ def test_its_vectors_find_what_the_routed_search_finds(
 ) -> None:
     reg = Registry.open(world["registry"])
     gallery, queries = world["pair"].gallery, list(world["pair"].queries)
-    routed = search_gallery(reg, gallery, queries, generation="v2-short", k=5, device="cpu")
+    maps = RoutingPolicy(kinds=frozenset({PathKind.MAP}))  # what the exported model reproduces
+    routed = search_gallery(
+        reg, gallery, queries, generation="v2-short", k=5, device="cpu", policy=maps
+    )
     direct = search_gallery(reg, gallery, loaded["folder"], generation="v2", k=5, device="cpu")
     assert direct.ids == routed.ids
     np.testing.assert_allclose(direct.scores, routed.scores, atol=1e-4)

@@ -156,6 +156,8 @@ def test_the_cli_speaks_urls_and_refuses_another_generations_vectors(
     info = run_cli("gallery", "info", url, "--json", env=env)
     assert info.returncode == 0, info.stderr
     assert json.loads(info.stdout)["count"] == 150
+    plain = run_cli("gallery", "info", url, env=env)
+    assert "150 items" in plain.stderr and "None" not in plain.stderr  # no content hash to show
     search = run_cli(
         "gallery", "search", url, *world["queries"][:3], "--gen", "v2", "--json",
         "--paths", "map", env=env,

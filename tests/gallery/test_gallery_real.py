@@ -13,6 +13,7 @@ import pytest
 from embedreg import Registry
 from embedreg.data.pairs import PairedEmbeddings
 from embedreg.gallery import Gallery
+from embedreg.routing import PathKind, RoutingPolicy
 from embedreg.training import train_adapter, training_pairs
 
 pytestmark = pytest.mark.slow
@@ -72,7 +73,11 @@ def test_v3_queries_find_same_topic_items_in_a_v2_gallery(tmp_path: Path, v3_cha
     assert top1 >= 0.85
 
     # texts: Gallery.search embeds them with v3's recipe and takes the same route
-    by_text = gallery.search(texts[N_TRAIN:], k=10, generation="v3", registry=reg, device="cpu")
+    # by the map, as the vectors (fused paths and cascades: tests/gallery/test_kinded.py)
+    maps = RoutingPolicy(kinds=frozenset({PathKind.MAP}))
+    by_text = gallery.search(
+        texts[N_TRAIN:], k=10, generation="v3", registry=reg, device="cpu", policy=maps
+    )
     assert by_text.paths["v2"].adapter_ids == ["v3-to-v2.lambda-orth"]
     same_top1 = np.mean([a[0] == b[0] for a, b in zip(by_text.ids, routed.ids, strict=True)])
     assert same_top1 >= 0.98  # the same vectors up to batch-composition rounding

@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import embedreg
 import numpy as np
 import pytest
 from embedreg import Registry
 from embedreg.errors import NoCompatiblePath
 from embedreg.evaluation.paths import slerp
-from embedreg.gallery import Gallery
+from embedreg.gallery import Gallery, search_gallery
 from embedreg.gallery.kinded import route_kinds, search_routed
 from embedreg.models import Encoder
 from embedreg.routing.kinds import resolve_kind
@@ -100,8 +101,39 @@ def test_fused_search_is_slerp_of_both_queries(world: dict[str, Any]) -> None:
     # the Python API: Gallery.search with a policy takes the same path
     api = g.search(QUERIES, 5, generation="v2", registry=reg, policy=policy, device="cpu")
     assert api.ids == hits.ids and api.kinds["v1"].kind is PathKind.FUSED
-    maps = g.search(QUERIES, 5, generation="v2", registry=reg, device="cpu")
+    only_maps = RoutingPolicy(kinds=frozenset({PathKind.MAP}))
+    maps = g.search(QUERIES, 5, generation="v2", registry=reg, device="cpu", policy=only_maps)
     assert maps.kinds == {} and set(maps.paths) == {"v1"}
+
+
+def test_library_routes_by_kind_as_the_cli(world: dict[str, Any], cli: Any) -> None:
+    """search_gallery and embedreg.resolve take the CLI's default (--paths any); a policy of
+    maps alone gives the compiled map."""
+    reg, folder = world["reg"], world["folder"]
+    shown = cli(
+        "gallery", "search", str(folder), *QUERIES, "--gen", "v2", "-k", "5", "--device", "cpu",
+        "--json", env={"EMBEDREG_REGISTRY": str(world["reg_dir"])},
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    kind = data["kinds"]["v1"]["kind"]
+    assert kind in {"fused", "cascade"}  # measured better than the map on held-out pairs
+    hits = search_gallery(reg, folder, QUERIES, generation="v2", k=5, device="cpu")
+    assert hits.kinds["v1"].kind.value == kind
+    assert hits.kinds["v1"].chosen.label() == data["kinds"]["v1"]["path"]["label"]
+    assert hits.ids == [[row["id"] for row in rows] for rows in data["results"]]
+    for target in (folder, "v1", Gallery.load(folder)):
+        assert embedreg.resolve("v2", target, registry=reg).kind.value == kind
+    maps = RoutingPolicy(kinds=frozenset({PathKind.MAP}))
+    only = search_gallery(reg, folder, QUERIES, generation="v2", k=5, device="cpu", policy=maps)
+    assert only.kinds == {} and only.paths["v1"].adapter_ids == ["v2-to-v1.procrustes"]
+    mapped = embedreg.resolve("v2", folder, registry=reg, policy=maps)
+    assert mapped.kind is PathKind.MAP
+    assert mapped.map_path.adapter_ids == ["v2-to-v1.procrustes"]
+    own = Encoder(reg.generation("v2"), device="cpu").encode(QUERIES, role="query")
+    g = Gallery.load(folder)
+    by_map = g.search_vectors(own, 5, generation=reg.generation("v2"), registry=reg)
+    assert only.ids == by_map.ids
 
 
 def test_cascade_write_back_moves_each_item_once(world: dict[str, Any], tmp_path: Path) -> None:
@@ -189,6 +221,10 @@ def test_write_back_under_concurrent_writers_and_kills(
     assert moved and sum(int(line.split()[1]) for line in out.splitlines()) <= len(moved)
     info = run_cli("--registry", reg_path, "gallery", "info", str(folder), "--json")
     assert json.loads(info.stdout)["segments"]["v2"]["count"] == len(moved)
+    plain = run_cli("--registry", reg_path, "gallery", "info", str(folder)).stderr
+    assert (
+        f"write-back, {len(moved)} item(s) moved into segment v2" in plain and "None" not in plain
+    )
     status = run_cli("--registry", reg_path, "upgrade", "status", str(folder), "--json")
     (progress,) = json.loads(status.stdout)["write_back"]
     assert progress["generation"] == "v2" and progress["segment"] == len(moved)

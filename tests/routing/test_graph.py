@@ -13,7 +13,7 @@ from embedreg import Generation, HubSource, Recipe, Registry
 from embedreg.data.pairs import PairedEmbeddings
 from embedreg.errors import DimensionMismatch, EmbedRegError, NoCompatiblePath, UnknownGeneration
 from embedreg.registry import Figures
-from embedreg.routing import Resolver, RoutingPolicy
+from embedreg.routing import PathKind, Resolver, RoutingPolicy
 from embedreg.training import train_adapter
 
 DIMS = {"v1": 12, "v2": 16, "v3": 24, "v4": 20}
@@ -212,7 +212,8 @@ def test_programmatic_lookup(tmp_path: Path, vecs: dict[str, np.ndarray]) -> Non
     train(reg, vecs, "v3", "v2")
     train(reg, vecs, "v2", "v1")
     path = embedreg.resolve("v3", "v1", registry=reg, policy=RoutingPolicy(min_quality=0.0))
-    assert path.adapter_ids == ["v3-to-v2.affine", "v2-to-v1.affine"]
+    assert path.kind is PathKind.MAP  # no fused or cascade figures: the map is the only kind
+    assert path.map_path.adapter_ids == ["v3-to-v2.affine", "v2-to-v1.affine"]
     reachable = [
         (p.gallery, p.is_identity)
         for p in embedreg.reachable("v3", registry=reg, policy=RoutingPolicy(min_quality=0.0))

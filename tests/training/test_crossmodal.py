@@ -19,6 +19,7 @@ from embedreg.gallery.crossmodal import (
 )
 from embedreg.models import Encoder, embed_images
 from embedreg.registry import Tower
+from embedreg.routing import PathKind, RoutingPolicy
 from embedreg.training import (
     TrainConfig,
     image_pairs,
@@ -98,8 +99,9 @@ def test_a_text_only_adapter_is_flagged_until_image_figures_are_recorded(
             hits = search_images(reg, gallery, probe, generation="new", k=3, device="cpu")
         else:
             hits = search_gallery(
-                reg, gallery, ["the digit 3"], generation="new", k=3, device="cpu"
-            )
+                reg, gallery, ["the digit 3"], generation="new", k=3, device="cpu",
+                policy=RoutingPolicy(kinds=frozenset({PathKind.MAP})),
+            )  # fmt: skip
         assert hits.paths["old"].adapter_ids == [run.record.id]
         return tower_warnings(hits, query=query, gallery=gallery_towers(gallery))
 

@@ -62,6 +62,43 @@ def test_texts_are_embedded_once_then_served_from_the_cache(chain) -> None:
     }
     assert np.array_equal(first.source, again.source) and np.array_equal(first.target, again.target)
     assert not np.allclose(first.source, first.target, atol=1e-3)  # two real models, two spaces
+    # neither recipe has prefixes: the document role (a forward adapter's) gets the same vectors
+    cached.clear()
+    docs = embed_pairs(
+        reg,
+        "v2",
+        "v1",
+        inputs,
+        role="document",
+        device="cpu",
+        on_cached=lambda g, p: cached.append(g),
+    )
+    assert cached == ["v2", "v1"]
+    assert np.array_equal(first.source, docs.source) and np.array_equal(first.target, docs.target)
+
+
+def test_a_role_with_its_own_prefix_is_embedded_again(chain, v2_dir: Path) -> None:
+    reg, inputs = chain
+    if "v2q" not in [g.name for g in reg.generations()]:
+        reg.add_generation(
+            pin_model("v2q", v2_dir, max_tokens=128, query_prefix="query: ", fingerprint=False)
+        )
+    few = inputs.parent / "few.jsonl"
+    few.write_text("".join(inputs.read_text(encoding="utf-8").splitlines(True)[:4]), "utf-8")
+    cached: list[str] = []
+    queries = embed_pairs(reg, "v2q", "v1", few, role="query", device="cpu")
+    docs = embed_pairs(
+        reg,
+        "v2q",
+        "v1",
+        few,
+        role="document",
+        device="cpu",
+        on_cached=lambda g, p: cached.append(g),
+    )
+    assert cached == ["v1"]  # v1 has no prefixes; v2q's document role has none, its query role has
+    assert np.array_equal(queries.target, docs.target)
+    assert not np.allclose(queries.source, docs.source, atol=1e-4)
 
 
 def test_lambda_orth_adapter_on_the_real_pair(chain) -> None:

@@ -11,7 +11,13 @@ from embedreg.adapters import Adapter
 from embedreg.data.synthetic import planted_pairs
 from embedreg.errors import PluginError, TrainingDataError, ValidationError
 from embedreg.evaluation.metrics import cmc_hits
-from embedreg.training import AdapterTrainer, TrainConfig, train_adapter
+from embedreg.training import (
+    AdapterTrainer,
+    TrainConfig,
+    TrainerCallback,
+    TrainStart,
+    train_adapter,
+)
 from embedreg.training.selection import (
     AutoConfig,
     CandidateResult,
@@ -134,6 +140,26 @@ def test_auto_finds_the_planted_family_and_refits_it():
         AutoConfig(folds=0)
     with pytest.raises(PluginError, match="'nope'"):
         select_adapter(data, FAST, {"families": "nope"})
+
+
+def test_the_stages_name_each_candidate_once_per_fit_and_closed_forms_once():
+    data = planted_pairs(400, 16, 16, kind="affine", noise=0.1, n_classes=4, seed=2).pairs
+    stages: list[str] = []
+    begun: list[str] = []
+
+    class Begin(TrainerCallback):
+        def on_train_begin(self, start: TrainStart) -> None:
+            begun.append(start.fitting)
+
+    cfg = {"families": "procrustes,affine,lambda-orth", "folds": 3}
+    select_adapter(data, FAST, cfg, callbacks=[Begin()], on_stage=stages.append)
+    closed = [s for s in stages if s.startswith("closed forms")]
+    assert len(closed) == 1 and "procrustes, procrustes center=true, affine" in closed[0]
+    assert "each of the 3 fold(s)" in closed[0]
+    fits = [s for s in stages if s.startswith("fold ")]
+    assert fits and all("lambda-orth" in s for s in fits)
+    # the callbacks see the gradient fits (and the refit), not the closed forms' fold fits
+    assert "closed-form" not in begun[:-1] and len(begun) == len(fits) + 1
 
 
 def test_the_record_keeps_every_candidate_and_a_rerun_finds_it(reg):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,8 @@ def test_finalize_deletes_the_previous_version(planted: dict[str, object]) -> No
     assert old_files <= {p.name for p in folder.iterdir()}  # type: ignore[attr-defined]
     done = finalize(folder)  # type: ignore[arg-type]
     assert done.action == "finalized"
+    # the space it freed, in the units the plan uses ("1.5 MB"), not a raw byte count
+    assert re.fullmatch(r"version \d+ deleted \(\d+(\.\d)? (B|kB|MB|GB|TB) freed\)", done.notes[0])
     assert not old_files & {p.name for p in folder.iterdir()}  # type: ignore[attr-defined]
     with pytest.raises(NotFound):
         rollback(reg, folder)  # type: ignore[arg-type]

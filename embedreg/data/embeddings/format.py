@@ -177,6 +177,12 @@ def check_generation(meta: EmbeddingsMeta, generation: Generation, what: str) ->
         if meta.generation == generation.name:
             differs = "pin" if meta.pin != generation.pin else "recipe"
             made_by += f" [a different {differs} under the same name]"
+        elif meta.pin == generation.pin:  # the pins read alike: say what differs
+            made_by += (
+                " [the same weights, another recipe]"
+                if meta.recipe_hash != generation.recipe.hash
+                else " [the same weights and recipe, registered under another name]"
+            )
         raise GenerationMismatch(what, made_by, wanted)
     if meta.dimension != generation.dimension:
         raise DimensionMismatch(generation.dimension, meta.dimension, what)

@@ -26,11 +26,10 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
-from ...errors import ExtraUnavailable, ValidationError
 from ..backend import BINDING_KEY, GalleryBackend, binding
 from ..storage import Segment
+from .common import import_client, locate, manifest_collection
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,6 +44,12 @@ _MANIFEST_PROPERTY = "embedreg.manifest"
 ID_LENGTH, TEXT_LENGTH = 512, 65535
 
 
+def _file_name(path: str) -> str:
+    """A Milvus Lite gallery's default name: its file's stem."""
+    stem = os.path.splitext(os.path.basename(path))[0].lower()
+    return stem.replace("-", "_").replace(".", "_")
+
+
 def _literal(values: Sequence[str]) -> str:
     return json.dumps(list(values))  # a Milvus filter list literal of strings
 
@@ -56,36 +61,29 @@ class MilvusBackend(GalleryBackend):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        try:
-            from pymilvus import MilvusClient
-        except ImportError:
-            raise ExtraUnavailable("a Milvus gallery", "pymilvus", "milvus") from None
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        if parts.netloc:
-            name = parts.path.strip("/") or (query.get("collection") or [""])[0]
-            if not name:
-                raise ValidationError(f"{url} names no collection", "write milvus://HOST:PORT/NAME")
-            self._name = name
-            self.client = MilvusClient(uri=f"http://{parts.hostname}:{parts.port or 19530}")
+        pymilvus = import_client("pymilvus", "a Milvus gallery", "pymilvus", "milvus")
+        where = locate(
+            url,
+            port=19530,
+            form="milvus://HOST:PORT/NAME",
+            local_form="milvus:///PATH/FILE.db",
+            local_what="Milvus Lite file",
+            default_name=_file_name,
+            local_ok=lambda path: path.endswith(".db"),
+        )
+        self._name = where.name
+        if where.path is None:
+            self.client = pymilvus.MilvusClient(uri=f"http://{where.host}:{where.port}")
         else:
-            if not parts.path.endswith(".db"):
-                raise ValidationError(
-                    f"{url} names no Milvus Lite file", "write milvus:///PATH/FILE.db"
-                )
-            path = os.path.abspath(parts.path)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            stem = os.path.splitext(os.path.basename(path))[0].lower()
-            self._name = (query.get("collection") or [stem.replace("-", "_").replace(".", "_")])[0]
+            os.makedirs(os.path.dirname(where.path), exist_ok=True)
             # Milvus Lite locks its file for one process; a second one is retried
             # (GalleryBackend.busy): keep its start-up traceback out of the output
             log = logging.getLogger("milvus_lite")
             was, log.disabled = log.disabled, True
             try:
-                self.client = MilvusClient(path)
+                self.client = pymilvus.MilvusClient(where.path)
             finally:
                 log.disabled = was
-
         self._loaded: set[str] = set()
 
     @classmethod
@@ -105,7 +103,7 @@ class MilvusBackend(GalleryBackend):
         return collection
 
     def _manifest_collection(self) -> str:
-        return f"{self._name}__embedreg"
+        return manifest_collection(self._name)
 
     def _properties(self, collection: str) -> dict[str, Any] | None:
         if not self.client.has_collection(collection):

@@ -27,9 +27,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ...errors import ExtraUnavailable, GalleryError
+from ...errors import GalleryError
 from ..backend import GalleryBackend, binding
 from ..storage import Segment
+from .common import import_client
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,10 +62,7 @@ class PgvectorBackend(GalleryBackend):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        try:
-            import psycopg
-        except ImportError:
-            raise ExtraUnavailable("a pgvector gallery", "psycopg", "pgvector") from None
+        psycopg = import_client("psycopg", "a pgvector gallery", "psycopg", "pgvector")
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
         self._name = dict(query).get("table", "gallery")

@@ -31,11 +31,10 @@ import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
-from ...errors import ExtraUnavailable, ValidationError
 from ..backend import BINDING_KEY, GalleryBackend, binding
 from ..storage import Segment
+from .common import import_client, locate, manifest_collection
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,6 +56,11 @@ def point_id(item_id: str) -> str:
 
 class _FolderBusy(RuntimeError):
     """Another process holds the local mode's folder (retried by ``backend_for``)."""
+
+
+def _folder_name(path: str) -> str:
+    """A local-mode gallery's default name: its folder's."""
+    return os.path.basename(path.rstrip("/")).lower().replace(".", "_")
 
 
 def _folder_lock(path: str) -> BaseFileLock:
@@ -86,34 +90,29 @@ class QdrantBackend(GalleryBackend):
         super().__init__(url)
         self._lock: BaseFileLock | None = None
         self._tuned: dict[str, sqlite3.Connection] = {}
-        try:
-            from qdrant_client import QdrantClient
-        except ImportError:
-            raise ExtraUnavailable("a Qdrant gallery", "qdrant-client", "qdrant") from None
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        if parts.netloc:
-            name = parts.path.strip("/") or (query.get("collection") or [""])[0]
-            if not name:
-                raise ValidationError(
-                    f"{url} names no collection", "write qdrant://HOST:PORT/COLLECTION"
-                )
-            self._name = name
-            self.client = QdrantClient(host=parts.hostname, port=parts.port or 6333)
+        qdrant_client = import_client(
+            "qdrant_client", "a Qdrant gallery", "qdrant-client", "qdrant"
+        )
+        where = locate(
+            url,
+            port=6333,
+            form="qdrant://HOST:PORT/COLLECTION",
+            local_form="qdrant:///PATH",
+            local_what="folder",
+            default_name=_folder_name,
+        )
+        self._name = where.name
+        if where.path is None:
+            self.client = qdrant_client.QdrantClient(host=where.host, port=where.port)
         else:
-            if not parts.path:
-                raise ValidationError(f"{url} names no folder", "write qdrant:///PATH")
-            path = os.path.abspath(parts.path)
-            default = os.path.basename(path.rstrip("/")).lower().replace(".", "_")
-            self._name = (query.get("collection") or [default])[0]
-            os.makedirs(path, exist_ok=True)
-            self._lock = _folder_lock(path)
+            os.makedirs(where.path, exist_ok=True)
+            self._lock = _folder_lock(where.path)
             try:
-                self.client = QdrantClient(path=path)
+                self.client = qdrant_client.QdrantClient(path=where.path)
             except BaseException:
                 self._lock.release()
                 raise
-        self.local = not parts.netloc
+        self.local = where.local
 
     @classmethod
     def busy(cls, error: BaseException) -> bool:
@@ -127,7 +126,7 @@ class QdrantBackend(GalleryBackend):
         return self._name
 
     def _manifest_collection(self) -> str:
-        return f"{self._name}__embedreg"
+        return manifest_collection(self._name)
 
     def _metadata(self, collection: str) -> dict[str, Any] | None:
         if not self.client.collection_exists(collection):
