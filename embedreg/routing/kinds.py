@@ -205,7 +205,7 @@ def stored_options(stored: PathsRecord | None, path: QueryPath | None = None) ->
                 k=v.k,
                 first=v.first,
                 map_path=path,
-                interval=Interval.from_value(figs.retention_interval),
+                interval=Interval.from_value(figs.retention_interval, int(stored.heldout or 0)),
                 figures=figs,
                 arith_us=float(cost.arith_us_per_query or 0.0),
             )
