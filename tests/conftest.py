@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,8 +153,38 @@ def no_token_in_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     the embedreg cache holds a token."""
     yield
     roots = [HUB_HOME, tmp_path_factory.getbasetemp()]
+    if os.environ.get("PYTEST_XDIST_WORKER") is not None:  # the worlds of built_once
+        roots += sorted(tmp_path_factory.getbasetemp().parent.glob("shared-*"))
     leaked = [p for root in roots if root.exists() for p in _leaks(root)]
     assert not leaked, f"a token was written to {leaked[:5]}"
+
+
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], dict[str, Any]]
+) -> tuple[Path, dict[str, Any]]:
+    """``(root, build(root))``: a session fixture's world built once per test run.
+
+    Under pytest-xdist every worker has its own session, and would build the same
+    world again: here the first worker to ask builds it in the run's shared
+    temporary folder (under a file lock) and the others wait for it and read it.
+    ``build`` returns what it made as JSON-able values; the world is a template
+    that tests copy or only read (never change).
+    """
+    import json
+
+    from filelock import FileLock
+
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        root = tmp_path_factory.mktemp(name)
+        return root, build(root)
+    shared = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    done = shared / ".built.json"
+    with FileLock(f"{shared}.lock"):
+        if not done.is_file():
+            shutil.rmtree(shared, ignore_errors=True)  # a worker that failed half-way
+            shared.mkdir()
+            done.write_text(json.dumps(build(shared)), encoding="utf-8")
+    return shared, json.loads(done.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -183,6 +213,16 @@ def small_chain(
     v2-cls is all-MiniLM-L6-v2 read with CLS pooling: another space of the
     same weights (the label-free case of issue 18).  All three read 128 tokens.
     """
+
+    def build(root: Path) -> dict[str, Any]:
+        _small_chain(root, v1_dir, v2_dir, bbc_news)
+        return {}
+
+    root, _ = built_once(tmp_path_factory, "small-chain", build)
+    return SmallChain(root / "registry", root / "bbc.jsonl", root / "bbc-unlabelled.jsonl")
+
+
+def _small_chain(root: Path, v1_dir: Path, v2_dir: Path, bbc_news: object) -> None:
     import json
 
     import numpy as np
@@ -192,7 +232,6 @@ def small_chain(
 
     import testbed
 
-    root = tmp_path_factory.mktemp("small-chain")
     news: Any = bbc_news
     picks = np.random.default_rng(0).permutation(len(news.ids))[:500]
     inputs, unlabelled = root / "bbc.jsonl", root / "bbc-unlabelled.jsonl"
@@ -213,7 +252,59 @@ def small_chain(
     data = EvalSet.from_texts(inputs)
     for gen in ("v1", "v2", "v2-cls"):
         data.embed(reg, gen, encode=EncodeOptions(device="cpu"))
-    return SmallChain(root / "registry", inputs, unlabelled)
+
+
+@dataclass(frozen=True)
+class V3Chain:
+    """The small chain's registry with v3 (all-mpnet-base-v2, 768-d, 128 tokens, child of v2) and
+    1100 labelled BBC News documents (160 characters) embedded by v1, v2 and v3 in its cache
+    (by ``training_pairs``, v2 → v1 and v3 → v2, in the query role, which evaluation reuses).
+
+    v3 encodes slowly (its 1100 documents take minutes of one core): the tests that need
+    it on many texts copy this template (``copy(dest)``) and read the cached vectors.
+    """
+
+    template: Path
+    inputs: Path
+
+    def copy(self, dest: Path) -> Path:
+        shutil.copytree(self.template, dest)
+        return dest
+
+
+@pytest.fixture(scope="session")
+def v3_chain(
+    tmp_path_factory: pytest.TempPathFactory, small_chain: SmallChain, v3_dir: Path, bbc_news: Any
+) -> V3Chain:
+    """The 768-d generation on 1100 documents, embedded once per run (see :class:`V3Chain`)."""
+
+    def build(root: Path) -> dict[str, Any]:
+        import json
+
+        import numpy as np
+        from embedreg import Registry
+        from embedreg.models import pin_model
+        from embedreg.training import training_pairs
+
+        inputs = root / "bbc-1100.jsonl"
+        picks = np.random.default_rng(1).permutation(len(bbc_news.ids))[:1100]
+        rows = [
+            {
+                "id": bbc_news.ids[i],
+                "text": " ".join(bbc_news.texts[i].split())[:160],
+                "label": bbc_news.labels[i],
+            }
+            for i in picks
+        ]
+        inputs.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        reg = Registry.open(small_chain.copy(root / "registry"))
+        reg.add_generation(pin_model("v3", v3_dir, max_tokens=128, parent="v2", fingerprint=False))
+        for new, old in (("v2", "v1"), ("v3", "v2")):  # as adapter training embeds them
+            training_pairs(reg, new, old, texts=inputs, device="cpu")
+        return {}
+
+    root, _ = built_once(tmp_path_factory, "v3-chain", build)
+    return V3Chain(root / "registry", root / "bbc-1100.jsonl")
 
 
 # --- two-tower (image + text) test bed (tests/testbed_images.py) ------------------------
@@ -286,6 +377,17 @@ def two_tower_chain(
     digits_dir: Path,
 ) -> TwoTowerChain:
     """Both two-tower generations registered (no model loaded) and every input embedded once."""
+
+    def build(root: Path) -> dict[str, Any]:
+        _two_tower_chain(root, vlm_old_dir, vlm_new_dir, digits_dir)
+        return {}
+
+    root, _ = built_once(tmp_path_factory, "two-tower", build)
+    texts, queries = digits_dir / "texts.jsonl", digits_dir / "queries.jsonl"
+    return TwoTowerChain(root / "registry", texts, root / "images.jsonl", queries)
+
+
+def _two_tower_chain(root: Path, vlm_old_dir: Path, vlm_new_dir: Path, digits_dir: Path) -> None:
     import json
 
     from embedreg import Registry
@@ -294,7 +396,6 @@ def two_tower_chain(
 
     import testbed_images
 
-    root = tmp_path_factory.mktemp("two-tower")
     rows = testbed_images.read_rows(digits_dir / "heldout.jsonl")[:200]
     images = root / "images.jsonl"
     images.write_text(
@@ -310,13 +411,27 @@ def two_tower_chain(
     embed_pairs(reg, "new", "old", texts, role="query", device="cpu")
     embed_pairs(reg, "new", "old", queries, role="query", device="cpu")
     image_pairs(reg, "new", "old", images, device="cpu")
-    return TwoTowerChain(root / "registry", texts, images, queries)
 
 
 @pytest.fixture(scope="session")
 def short_pair(tmp_path_factory: pytest.TempPathFactory, v2_dir: Path, bbc_news: Any) -> ShortPair:
     """500 BBC News texts (200 characters) embedded by v2 and v2-short, their adapter
     (``affine``, closed form), and a gallery of 100 other texts embedded by v2."""
+
+    def build(root: Path) -> dict[str, Any]:
+        return {"adapter": _short_pair(root, v2_dir, bbc_news)}
+
+    root, built = built_once(tmp_path_factory, "short-pair", build)
+    queries = (
+        "interest rates rise",
+        "the election campaign",
+        "a new mobile phone",
+        "the cup final",
+    )
+    return ShortPair(root / "registry", root / "news", built["adapter"], queries)
+
+
+def _short_pair(root: Path, v2_dir: Path, bbc_news: Any) -> str:
     import json
 
     from embedreg import Registry
@@ -324,7 +439,6 @@ def short_pair(tmp_path_factory: pytest.TempPathFactory, v2_dir: Path, bbc_news:
     from embedreg.models import pin_model
     from embedreg.training import train_adapter, training_pairs
 
-    root = tmp_path_factory.mktemp("short-pair")
     reg = Registry.open(root / "registry")
     reg.init()
     reg.add_generation(pin_model("v2", v2_dir, fingerprint=False))
@@ -343,13 +457,7 @@ def short_pair(tmp_path_factory: pytest.TempPathFactory, v2_dir: Path, bbc_news:
     pairs = training_pairs(reg, "v2-short", "v2", texts=train, device="cpu")
     (run,) = train_adapter(reg, "v2-short", "v2", pairs, family="affine")
     build_gallery(reg, "v2", docs, root / "news", device="cpu")
-    queries = (
-        "interest rates rise",
-        "the election campaign",
-        "a new mobile phone",
-        "the cup final",
-    )
-    return ShortPair(root / "registry", root / "news", run.record.id, queries)
+    return run.record.id
 
 
 # --- a PostgreSQL server with pgvector for database galleries (issue 24) -----------------

@@ -9,14 +9,29 @@ itself SIGKILL right after the k-th such event: the real process dies at a
 real instant, with no chance to clean up, exactly as ``kill -9`` would leave
 it.  With ``EMBEDREG_KILL_COUNT=FILE`` it writes how many events a whole run
 had, so a test can kill at each of them in turn.
+
+A whole run of ``embedreg`` spends about two seconds importing torch and the
+rest before its first file event, and a crash test runs the command twice per
+event.  So :func:`run` asks a zygote (``tests/crashzygote.py``), a Python
+process that imported the CLI and its heavy libraries once, to ``fork`` a
+child per run: the child takes the run's environment, installs the same hook,
+runs ``embedreg_cli.main`` with the run's arguments and SIGKILLs itself at the
+k-th event, a real process killed as ``kill -9`` would.  :func:`events`
+counts the events of the real console script (a fresh interpreter with the
+hook on ``PYTHONPATH``) and of a zygote child from two copies of the same
+state, and requires the counts equal: the forked runs see every file event a
+fresh process does.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 SITECUSTOMIZE = """
@@ -74,15 +89,9 @@ def hook_dir(tmp: Path) -> Path:
     return folder
 
 
-def run(
-    args: Sequence[str],
-    *,
-    hook: Path,
-    roots: Sequence[Path],
-    kill_at: int = 0,
-    count: Path | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``embedreg ARGS`` with the hook: killed after event ``kill_at`` (0: never)."""
+def _environment(
+    hook: Path, roots: Sequence[Path], kill_at: int, count: Path | None
+) -> dict[str, str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
@@ -92,16 +101,110 @@ def run(
     env.pop("EMBEDREG_KILL_COUNT", None)
     if count is not None:
         env["EMBEDREG_KILL_COUNT"] = str(count)
+    return env
+
+
+def run_script(
+    args: Sequence[str],
+    *,
+    hook: Path,
+    roots: Sequence[Path],
+    kill_at: int = 0,
+    count: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``embedreg`` script (a fresh interpreter) with the hook."""
+    env = _environment(hook, roots, kill_at, count)
     exe = Path(sys.executable).with_name("embedreg")
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, timeout=300)
 
 
-def events(args: Sequence[str], *, hook: Path, roots: Sequence[Path], tmp: Path) -> int:
-    """How many file events a whole (successful) run of ``embedreg ARGS`` has under ``roots``."""
-    count = tmp / "events.count"
-    done = run(args, hook=hook, roots=roots, count=count)
-    assert done.returncode == 0, done.stderr
-    return int(count.read_text())
+class _Zygote:
+    """``tests/crashzygote.py`` in the background: one request in, one forked child's status out."""
+
+    def __init__(self) -> None:
+        hook = Path(tempfile.mkdtemp(prefix="embedreg-crashkit-")) / "hook.py"
+        hook.write_text(SITECUSTOMIZE, encoding="utf-8")
+        self.hook = hook
+        script = Path(__file__).with_name("crashzygote.py")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EMBEDREG_KILL_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script), str(hook)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        atexit.register(self.stop)
+
+    def run(self, args: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        with tempfile.TemporaryDirectory(prefix="crashkit-") as tmp:
+            out, err = Path(tmp) / "out", Path(tmp) / "err"
+            request = {"args": list(args), "env": env, "out": str(out), "err": str(err)}
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+            assert line, "the crash zygote died"
+            return subprocess.CompletedProcess(
+                ["embedreg", *args],
+                int(json.loads(line)["returncode"]),
+                out.read_text(encoding="utf-8", errors="replace"),
+                err.read_text(encoding="utf-8", errors="replace"),
+            )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.hook.unlink(missing_ok=True)
+        self.hook.parent.rmdir()
+
+
+_zygote: list[_Zygote] = []
+
+
+def run(
+    args: Sequence[str],
+    *,
+    hook: Path,
+    roots: Sequence[Path],
+    kill_at: int = 0,
+    count: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``embedreg ARGS`` with the hook in a forked child of the zygote: killed after
+    event ``kill_at`` (0: never), when its return code is ``-9``."""
+    if not _zygote:
+        _zygote.append(_Zygote())
+    return _zygote[0].run(args, _environment(hook, roots, kill_at, count))
+
+
+def events(
+    args: Callable[[Path], Sequence[str]],
+    prepare: Callable[[Path], object],
+    *,
+    hook: Path,
+    tmp: Path,
+) -> int:
+    """How many file events a whole (successful) run of ``embedreg ARGS(root)`` has under
+    ``root``, a state made by ``prepare(root)``.
+
+    Counted twice, each from its own fresh state: by the real console script and by a
+    zygote child; the counts must agree.
+    """
+    counts = []
+    for name, runner in (("script", run_script), ("forked", run)):
+        root, count = tmp / f"counting-{name}", tmp / f"events-{name}.count"
+        prepare(root)
+        done = runner(args(root), hook=hook, roots=[root], count=count)
+        assert done.returncode == 0, (name, done.stderr)
+        counts.append(int(count.read_text()))
+    assert counts[0] == counts[1], counts  # the forked runs see every event a fresh one does
+    return counts[0]
 
 
 def stale_temps(*folders: Path) -> list[Path]:

@@ -65,9 +65,7 @@ def kill_everywhere(
     hook = crashkit.hook_dir(tmp_path)
     pristine = tmp_path / "pristine"
     prepare(pristine)
-    counting = tmp_path / "counting"
-    shutil.copytree(pristine, counting)
-    n = crashkit.events(args(counting), hook=hook, roots=[counting], tmp=tmp_path)
+    n = crashkit.events(args, lambda root: shutil.copytree(pristine, root), hook=hook, tmp=tmp_path)
     assert n >= 3
     for k in range(1, n + 1):
         work = tmp_path / f"kill-{k}"

@@ -52,9 +52,7 @@ def _kill_everywhere(
     def args(root: Path) -> list[str]:
         return ["--registry", str(root / "reg"), "upgrade", command, str(root / "gallery")]
 
-    counting = tmp_path / "counting"
-    _prepared(counting)
-    n = crashkit.events(args(counting), hook=hook, roots=[counting], tmp=tmp_path)
+    n = crashkit.events(args, _prepared, hook=hook, tmp=tmp_path)
     assert n >= 3
     for k in range(1, n + 1):
         work = tmp_path / f"kill-{k}"

@@ -118,9 +118,29 @@ def test_build_search_add_rm_info_register_in_a_database(
         assert len(g) == 149 and "new-1" in g and world["ids"][0] not in g
 
 
+@pytest.fixture(scope="module")
+def faiss_cli(world: dict[str, Any]) -> list[list[str]]:
+    """The reference: the same v1 vectors in a FAISS folder, built and searched (the first three
+    queries as v2, ``--paths map``) through the CLI once; the top-10 ids of each query."""
+    from conftest import run_cli  # type: ignore[import-not-found]
+
+    env, folder = world["env"], world["tmp"] / "faiss-cli"
+    built = run_cli(
+        "gallery", "build", "v1", str(world["emb"]), "-o", str(folder), "--name", "f-cli", env=env
+    )
+    assert built.returncode == 0, built.stderr
+    same = run_cli(
+        "gallery", "search", str(folder), *world["queries"][:3], "--gen", "v2", "--json",
+        "--paths", "map", env=env,
+    )  # fmt: skip
+    # (the folder holds no texts: compare the map with the map)
+    assert same.returncode == 0, same.stderr
+    return [[hit["id"] for hit in row] for row in json.loads(same.stdout)["results"]]
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_cli_speaks_urls_and_refuses_another_generations_vectors(
-    backend: str, world: dict[str, Any], tmp_path: Path, url_for: Any
+    backend: str, world: dict[str, Any], tmp_path: Path, url_for: Any, faiss_cli: list[list[str]]
 ) -> None:
     from embedreg.data.embeddings import save_embeddings
     from embedreg.gallery.database import DatabaseGallery
@@ -145,34 +165,8 @@ def test_the_cli_speaks_urls_and_refuses_another_generations_vectors(
     assert search.returncode == 0, search.stderr
     found = json.loads(search.stdout)
     assert len(found["results"]) == 3 and len(found["results"][0]) == 10
-    folder = tmp_path / "faiss"
-    faiss = run_cli(
-        "gallery",
-        "build",
-        "v1",
-        str(world["emb"]),
-        "-o",
-        str(folder),
-        "--name",
-        f"f-{backend}",
-        env=env,
-    )
-    assert faiss.returncode == 0, faiss.stderr
-    same = run_cli(
-        "gallery",
-        "search",
-        str(folder),
-        *world["queries"][:3],
-        "--gen",
-        "v2",
-        "--json",
-        "--paths",
-        "map",
-        env=env,
-    )  # fmt: skip  (the folder holds no texts: compare the map with the map)
-    assert same.returncode == 0, same.stderr
     ids = [[hit["id"] for hit in row] for row in found["results"]]
-    assert ids == [[hit["id"] for hit in row] for row in json.loads(same.stdout)["results"]]
+    assert ids == faiss_cli  # the same top-10 as the FAISS folder's, through the CLI both
     resolved = run_cli("resolve", "v2", "--gallery", url, "--json", env=env)
     assert resolved.returncode == 0, resolved.stderr
     assert json.loads(resolved.stdout)["segments"]["v1"]["adapters"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,12 @@ import pytest
 from embedreg import Registry
 from embedreg.data.pairs import PairedEmbeddings
 from embedreg.gallery import Gallery
-from embedreg.models import Encoder, pin_model
 from embedreg.routing import PathKind, RoutingPolicy
-from embedreg.training import train_adapter
+from embedreg.training import train_adapter, training_pairs
 
 pytestmark = pytest.mark.slow
 
-N_TRAIN, N_QUERIES, CHARS, TOKENS = 1000, 100, 160, 64
+N_TRAIN, N_QUERIES = 1000, 100
 
 
 def majority_topic_rate(ids: list[list[str]], topic: dict[str, str], truth: list[str]) -> float:
@@ -32,20 +32,19 @@ def majority_topic_rate(ids: list[list[str]], topic: dict[str, str], truth: list
     )
 
 
-def test_v3_queries_find_same_topic_items_in_a_v2_gallery(
-    tmp_path: Path, v2_dir: Path, v3_dir: Path, bbc_news: Any
-) -> None:
-    reg = Registry.open(tmp_path / "reg")
-    reg.init()
-    recipe = {"max_tokens": TOKENS, "fingerprint": False}
-    v2 = reg.add_generation(pin_model("v2", v2_dir, **recipe))
-    v3 = reg.add_generation(pin_model("v3", v3_dir, parent="v2", **recipe))
-    order = np.random.default_rng(0).permutation(len(bbc_news.texts))[: N_TRAIN + N_QUERIES]
-    texts = [" ".join(bbc_news.texts[i].split())[:CHARS] for i in order]
-    labels = [bbc_news.labels[i] for i in order]
-    ids = [f"bbc-{i}" for i in order]
-    e2 = Encoder(v2, device="cpu", batch_size=64).encode(texts, role="document")
-    e3 = Encoder(v3, device="cpu", batch_size=64).encode(texts, role="document")
+def test_v3_queries_find_same_topic_items_in_a_v2_gallery(tmp_path: Path, v3_chain: Any) -> None:
+    """1100 BBC News documents (160 characters) embedded by v2 and v3 once per run (``v3_chain``):
+    1000 make the gallery and train the adapter, 100 are the queries."""
+    reg = Registry.open(v3_chain.copy(tmp_path / "reg"))
+    v2, v3 = reg.generation("v2"), reg.generation("v3")
+    cached = training_pairs(reg, "v3", "v2", texts=v3_chain.inputs)
+    assert cached.labels is not None and len(cached.ids) == N_TRAIN + N_QUERIES
+    rows = [json.loads(line) for line in v3_chain.inputs.read_text().splitlines()]
+    text_of = {r["id"]: r["text"] for r in rows}
+    ids, labels = cached.ids, cached.labels
+    texts = [text_of[i] for i in ids]
+    e3, e2 = cached.source, cached.target
+    assert e3.shape == (N_TRAIN + N_QUERIES, 768) and e2.shape == (N_TRAIN + N_QUERIES, 384)
 
     # the adapter learns v3 → v2 from the gallery's own items (as a team would), and is measured
     (run,) = train_adapter(
