@@ -27,6 +27,7 @@ Update = Callable[[int, "int | None"], None]
 
 def _rate_column() -> ProgressColumn:
     from rich.progress import ProgressColumn
+    from rich.table import Column
     from rich.text import Text
 
     class RateColumn(ProgressColumn):
@@ -39,10 +40,14 @@ def _rate_column() -> ProgressColumn:
             unit = task.fields.get("unit", "items")
             return Text(f"… {unit}/s" if speed is None else f"{speed:,.0f} {unit}/s", style="cyan")
 
-    return RateColumn()
+    return RateColumn(table_column=Column(no_wrap=True))
 
 
 def _progress(*extra: ProgressColumn | str) -> Progress:
+    """Bars whose figures are never cut: on a narrow terminal the description is
+    shortened (``…``) and the bar itself shrinks, while the counts, rates and
+    times keep their width (at 80 columns a database URL squeezed them to ``300…``).
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -51,15 +56,23 @@ def _progress(*extra: ProgressColumn | str) -> Progress:
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.table import Column
 
+    con = console()
+    whole = Column(no_wrap=True)
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn(
+            "{task.description}",
+            table_column=Column(
+                no_wrap=True, overflow="ellipsis", max_width=max(12, con.width // 3)
+            ),
+        ),
         BarColumn(bar_width=24),
-        MofNCompleteColumn(),
+        MofNCompleteColumn(table_column=whole),
         *extra,
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console(),
+        TimeElapsedColumn(table_column=Column(no_wrap=True)),
+        TimeRemainingColumn(table_column=Column(no_wrap=True)),
+        console=con,
         transient=False,
     )
 
@@ -155,7 +168,10 @@ def training_progress() -> Iterator[tuple[TrainerCallback, Callable[[str], None]
     from rich.progress import TextColumn
 
     terminal = console().is_terminal
-    progress = _progress(TextColumn("{task.fields[stats]}")) if terminal else None
+    from rich.table import Column
+
+    stats_column = TextColumn("{task.fields[stats]}", table_column=Column(no_wrap=True))
+    progress = _progress(stats_column) if terminal else None
 
     class Bar(TrainerCallback):
         task: Any = None
@@ -172,9 +188,11 @@ def training_progress() -> Iterator[tuple[TrainerCallback, Callable[[str], None]
         def on_epoch_end(self, stats: EpochStats) -> bool | None:
             if progress is not None and self.task is not None:
                 d = "—" if stats.defect is None else f"{stats.defect:.3f}"
-                text = f"loss {stats.loss:.4f} D {d} R@1 {100 * stats.val_recall:.1f}%"
+                text = f"loss {stats.loss:.4f} D {d}"  # with labels CMC@1, else own-pair R@1
                 if stats.val_cmc is not None:
                     text += f" CMC@1 {100 * stats.val_cmc:.1f}%"
+                else:
+                    text += f" R@1 {100 * stats.val_recall:.1f}%"
                 progress.update(self.task, completed=stats.epoch, stats=text)
             return None
 

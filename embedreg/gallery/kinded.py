@@ -63,9 +63,6 @@ __all__ = [
 #: The ``kind`` of the gallery's source entry counting the items searches wrote back.
 WRITE_BACK_SOURCE = "write-back"
 
-#: Encoders kept by (generation, pin, recipe, device): a loop of searches loads each once.
-_ENCODERS: dict[tuple[str, str, str, str], Any] = {}
-
 
 class GalleryPath(RoutedPath):
     """A chosen path of some kind that can search a gallery of its gallery generation.
@@ -124,12 +121,9 @@ def resolve_path(
 
 
 def _encoder(generation: Generation, device: str) -> Any:
-    from ..models import Encoder
+    from ..models.shared import shared_encoder
 
-    key = (generation.name, generation.pin, generation.recipe.hash, device)
-    if key not in _ENCODERS:
-        _ENCODERS[key] = Encoder(generation, device=device)
-    return _ENCODERS[key]
+    return shared_encoder(generation, device)  # a loop of searches loads each model once
 
 
 def route_kinds(

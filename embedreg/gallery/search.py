@@ -29,7 +29,6 @@ from collections.abc import Callable, Container, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import GenerationMismatch, ValidationError
-from ..models import Encoder
 from ..registry import Generation, Registry
 from ..routing import FaissIndex, QueryPath, Resolver
 from ..routing.policy import PathKind, RoutingPolicy
@@ -159,7 +158,9 @@ def query_vectors(queries: Any, generation: Generation, *, device: str = "auto")
     if isinstance(queries, (list, tuple)):
         if not queries or not all(isinstance(q, str) and q.strip() for q in queries):
             raise ValidationError("queries must be non-empty texts (or a 2-D array of vectors)")
-        return Encoder(generation, device=device).encode(list(queries), role="query")
+        from ..models.shared import shared_encoder
+
+        return shared_encoder(generation, device).encode(list(queries), role="query")
     if hasattr(queries, "detach"):  # a torch tensor
         return queries.detach().float().cpu().numpy()
     return queries

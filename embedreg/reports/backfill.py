@@ -146,6 +146,8 @@ def backfill_vectors(
     areas: dict[str, float] = {}
     betas: list[float] = []
     total = len(chosen) * (steps + 1)
+    if step is not None:
+        step(0, total)  # the start: a count from the first point on would miss it
     for k, name in enumerate(chosen):
 
         def point(done: int, _total: int, base: int = k * (steps + 1)) -> None:

@@ -152,6 +152,8 @@ def compatibility_matrix(
     reasons: list[list[str | None]] = [[None] * m for _ in range(m)]
     kinds: list[list[str | None]] = [[None] * m for _ in range(m)]
     cells = [(t, j) for t in range(m) for j in range(t + 1)]
+    if step is not None:
+        step(0, len(cells))  # the start: a count from the first cell on would miss it
     for n, (t, j) in enumerate(cells, 1):
         q, g = names[t], names[j]
         try:  # both generations embedded the set: fused and cascade paths are offered

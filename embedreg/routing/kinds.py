@@ -205,7 +205,7 @@ def stored_options(stored: PathsRecord | None, path: QueryPath | None = None) ->
                 k=v.k,
                 first=v.first,
                 map_path=path,
-                interval=Interval.from_value(figs.retention_interval),
+                interval=Interval.from_value(figs.retention_interval, int(stored.heldout or 0)),
                 figures=figs,
                 arith_us=float(cost.arith_us_per_query or 0.0),
             )
@@ -454,7 +454,20 @@ def choose_option(
     if top.criterion == "fail":
         reason += "; no allowed path passes the criterion"
     marked = [
-        (o, why if why is not None else (None if o is chosen else "lower quality or higher cost"))
+        (o, why if why is not None else (None if o is chosen else _lost(o, chosen)))
         for o, why in judged
     ]
     return chosen, marked, reason
+
+
+def _lost(option: PathOption, chosen: PathOption) -> str:
+    """Why an allowed ``option`` lost to ``chosen`` (the order :func:`choose_option` ranks by)."""
+    if option.criterion == "fail" and chosen.criterion != "fail":
+        return "fails the criterion"
+    if option.quality < chosen.quality - QUALITY_TIE:
+        return f"lower quality ({option.quality:.3f} < {chosen.quality:.3f})"
+    if option.cost > chosen.cost:
+        return f"as good within {QUALITY_TIE:g}, but {option.cost} extra encode(s)"
+    if option.quality < chosen.quality:
+        return f"lower quality ({option.quality:.3f} < {chosen.quality:.3f}) at the same cost"
+    return "as good at the same cost; the chosen one was listed first"

@@ -43,9 +43,16 @@ class Refs(html.parser.HTMLParser):
 
 
 def test_matrix_over_three_generations(world) -> None:
+    steps: list[tuple[int, int]] = []
     m = compatibility_matrix(
-        world["reg"], ["v1", "v2", "v2-cls"], world["data"], encode=EncodeOptions(device="cpu")
+        world["reg"],
+        ["v1", "v2", "v2-cls"],
+        world["data"],
+        encode=EncodeOptions(device="cpu"),
+        step=lambda done, total: steps.append((done, total)),
     )
+    # the progress starts at 0, so a summary counts all six cells (it said five)
+    assert steps[0] == (0, 6) and steps[-1] == (6, 6)
     assert m.metric == "cmc@1" and m.queries == 500
     for t in range(3):
         for j in range(3):
@@ -96,9 +103,17 @@ def test_matrix_through_maps_only_or_any_kind(world) -> None:
 
 
 def test_backfill_curve_from_gallery_to_new_generation(world) -> None:
+    points: list[tuple[int, int]] = []
     result = backfill(
-        world["reg"], "v1", "v2", world["data"], steps=4, encode=EncodeOptions(device="cpu")
+        world["reg"],
+        "v1",
+        "v2",
+        world["data"],
+        steps=4,
+        encode=EncodeOptions(device="cpu"),
+        step=lambda done, total: points.append((done, total)),
     )
+    assert points[0] == (0, 15) and points[-1] == (15, 15)  # three orders of five points
     assert result.betas == [0.0, 0.25, 0.5, 0.75, 1.0] and result.via == ["v2-to-v1.affine"]
     assert set(result.curves) == {"random", "worst-first", "predicted"}
     ends = {round(c[-1], 6) for c in result.curves.values()}

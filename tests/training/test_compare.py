@@ -45,3 +45,20 @@ def test_forward_comparison_fits_old_to_new() -> None:
     assert backward.figures != forward.figures
     with pytest.raises(ValidationError, match="backward or forward"):
         compare_families(pairs, direction="both", families=["affine"], config=FAST)
+
+
+def test_each_rows_seconds_are_its_fit_as_the_trainer_timed_it() -> None:
+    from embedreg.training import TrainerCallback, TrainResult
+
+    pairs = planted_pairs(400, 10, 6, seed=2).pairs
+    fits: dict[str, float] = {}
+
+    class Timed(TrainerCallback):
+        def on_train_end(self, result: TrainResult) -> None:
+            fits[result.family] = result.seconds
+
+    rows = compare_families(
+        pairs, families=["procrustes", "lambda-orth"], config=FAST, callbacks=[Timed()]
+    )
+    # the fit's own time (measuring and first imports excluded), as adapter train reports it
+    assert {r.family: r.seconds for r in rows} == fits and all(s > 0 for s in fits.values())
