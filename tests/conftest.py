@@ -26,6 +26,9 @@ if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))  # so that tests (and bench/) can `import testbed`
 
 from hubenv import FAKE_TOKEN, HUB_HOME, HUB_PORT, OTHER_TOKEN  # noqa: E402  (sets the environment)
+from zygote import Zygote, forkable  # noqa: E402
+
+BASE_ENV = dict(os.environ)  # before any test sets a variable of its own
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -51,16 +54,31 @@ def registry_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     yield path
 
 
+# what CLI runs import, and read no variable of the tests' at import (see zygote.forkable)
+CLI_PRELOAD = ("numpy", "torch", "faiss", "safetensors.numpy", "embedreg_cli.main")
+_cli_zygote: list[Zygote] = []
+
+
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, fresh: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``embedreg`` console script in a subprocess."""
+    """Run ``embedreg ARGS`` in a process of its own, as the installed console script does.
+
+    The process is a child forked by a zygote that imported torch, FAISS and the CLI
+    once (``tests/zygote.py``), unless ``fresh`` or the environment changes a
+    variable read at import (then the console script starts a fresh interpreter).
+    """
     full_env = {**os.environ, **(env or {})}
-    exe = Path(sys.executable).with_name("embedreg")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "embedreg_cli"]
-    result = subprocess.run(
-        [*cmd, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=600
-    )
+    if not _cli_zygote:
+        _cli_zygote.append(Zygote(CLI_PRELOAD, BASE_ENV))
+    if not fresh and forkable(full_env, _cli_zygote[0].env):
+        result = _cli_zygote[0].run(args, full_env, cwd=cwd)
+    else:
+        exe = Path(sys.executable).with_name("embedreg")
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "embedreg_cli"]
+        result = subprocess.run(
+            [*cmd, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=600
+        )
     for secret in (FAKE_TOKEN, OTHER_TOKEN):
         assert secret not in result.stdout + result.stderr, "a token reached the output"
     return result

@@ -12,7 +12,7 @@ had, so a test can kill at each of them in turn.
 
 A whole run of ``embedreg`` spends about two seconds importing torch and the
 rest before its first file event, and a crash test runs the command twice per
-event.  So :func:`run` asks a zygote (``tests/crashzygote.py``), a Python
+event.  So :func:`run` asks a zygote (``tests/zygote.py``), a Python
 process that imported the CLI and its heavy libraries once, to ``fork`` a
 child per run: the child takes the run's environment, installs the same hook,
 runs ``embedreg_cli.main`` with the run's arguments and SIGKILLs itself at the
@@ -26,13 +26,15 @@ fresh process does.
 from __future__ import annotations
 
 import atexit
-import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from zygote import Zygote
 
 SITECUSTOMIZE = """
 import atexit, builtins, io, os, signal
@@ -118,54 +120,18 @@ def run_script(
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, timeout=300)
 
 
-class _Zygote:
-    """``tests/crashzygote.py`` in the background: one request in, one forked child's status out."""
-
-    def __init__(self) -> None:
-        hook = Path(tempfile.mkdtemp(prefix="embedreg-crashkit-")) / "hook.py"
-        hook.write_text(SITECUSTOMIZE, encoding="utf-8")
-        self.hook = hook
-        script = Path(__file__).with_name("crashzygote.py")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EMBEDREG_KILL_")}
-        self.proc = subprocess.Popen(
-            [sys.executable, str(script), str(hook)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        atexit.register(self.stop)
-
-    def run(self, args: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        with tempfile.TemporaryDirectory(prefix="crashkit-") as tmp:
-            out, err = Path(tmp) / "out", Path(tmp) / "err"
-            request = {"args": list(args), "env": env, "out": str(out), "err": str(err)}
-            self.proc.stdin.write(json.dumps(request) + "\n")
-            self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
-            assert line, "the crash zygote died"
-            return subprocess.CompletedProcess(
-                ["embedreg", *args],
-                int(json.loads(line)["returncode"]),
-                out.read_text(encoding="utf-8", errors="replace"),
-                err.read_text(encoding="utf-8", errors="replace"),
-            )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.hook.unlink(missing_ok=True)
-        self.hook.parent.rmdir()
-
-
-_zygote: list[_Zygote] = []
+# what the commands of the crash tests import; they vary no variable a library reads at import
+PRELOAD = (
+    "embedreg_cli.main",
+    "torch",
+    "faiss",
+    "safetensors.numpy",
+    "embedreg.training",
+    "embedreg.gallery",
+    "embedreg.upgrade",
+    "embedreg.adapters",
+)
+_zygote: list[tuple[Zygote, Path]] = []
 
 
 def run(
@@ -179,8 +145,12 @@ def run(
     """Run ``embedreg ARGS`` with the hook in a forked child of the zygote: killed after
     event ``kill_at`` (0: never), when its return code is ``-9``."""
     if not _zygote:
-        _zygote.append(_Zygote())
-    return _zygote[0].run(args, _environment(hook, roots, kill_at, count))
+        source = Path(tempfile.mkdtemp(prefix="embedreg-crashkit-")) / "hook.py"
+        source.write_text(SITECUSTOMIZE, encoding="utf-8")
+        atexit.register(shutil.rmtree, source.parent, True)
+        _zygote.append((Zygote(PRELOAD), source))
+    zygote, source = _zygote[0]
+    return zygote.run(args, _environment(hook, roots, kill_at, count), hook=source)
 
 
 def events(
