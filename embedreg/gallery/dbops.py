@@ -198,7 +198,7 @@ def register(registry: Registry, url: str, *, name: str | None = None) -> Galler
         if len(g.generations) != 1:
             raise ValidationError(
                 f"gallery {url} holds items of several generations ({', '.join(g.generations)})",
-                "only a gallery of one generation can be registered",
+                f"only one generation's gallery is registered: upgrade it to one first ('embedreg upgrade apply {url} --to GEN --strategy reembed')",
             )
         (generation,) = g.generations
         g.segment_for(registry.generation(generation))

@@ -180,14 +180,20 @@ def search_routed(
     registry: Registry,
     device: str = "auto",
     write_back: int = 0,
+    merge: str = "auto",
 ) -> Hits:
     """Search ``gallery`` with query texts through each segment's chosen path (see the module).
 
-    Results from all segments are merged by score: the query's own segment and
-    cascades score in the query generation's space, maps and fused paths in
-    the segment's (calibrated when the gallery holds a calibration).
+    ``merge`` combines the segments' results as :func:`.search.search_segments`
+    does: the query's own segment and cascades score in the query
+    generation's space, maps and fused paths in the segment's, so ``auto``
+    and ``calibrated`` put those on the calibrated scale (``auto``: when every
+    such segment has a calibration), ``score`` takes the scores as they come,
+    and ``rrf`` scores each hit ``1 / (60 + its rank in its segment)``.
     """
     import numpy as np
+
+    from .search import RRF_K, merge_mode
 
     texts = [queries] if isinstance(queries, str) else list(queries)
     if not texts or not all(isinstance(q, str) and q.strip() for q in texts):
@@ -214,6 +220,12 @@ def search_routed(
     calibration = {
         s: c[generation.name] for s, c in gallery.calibration.items() if generation.name in c
     }
+    in_segment_space = {  # the routes whose scores are the segment's (a cascade's are the query's)
+        s: (r.map_path if r.kind is not PathKind.CASCADE else None)
+        for s, r in routes.items()
+        if r is not None
+    }
+    mode = merge_mode(merge, in_segment_space, calibration, generation.name)
     for name, route in routes.items():
         index = gallery.search_index(name)
         if index.ntotal == 0:
@@ -231,13 +243,17 @@ def search_routed(
                     [str(t) for _, t in items], role="document"
                 )
                 sims = docs @ own_n[row]
-                for (item_id, _), s in zip(items, sims, strict=True):
+                ranked = _rrf(sims) if mode == "rrf" else sims
+                for (item_id, _), s in zip(items, ranked, strict=True):
                     per_query[row].append((float(s), item_id, name))
                 for pos in np.argsort(-sims)[:write_back]:
                     item_id, text = items[int(pos)]
                     written.setdefault(item_id, (docs[int(pos)], str(text)))
             continue
-        if route is not None and name in calibration:
+        if mode == "rrf":
+            ranks = np.arange(1, scores.shape[1] + 1, dtype=np.float32)
+            scores = np.where(fids >= 0, 1.0 / (RRF_K + ranks), -np.inf).astype(np.float32)
+        elif mode == "calibrated" and route is not None and name in calibration:
             scores = calibration[name].apply(scores)
         for row in range(len(texts)):
             for s, f in zip(scores[row], fids[row], strict=True):
@@ -262,6 +278,17 @@ def search_routed(
     if written and folder is not None:
         hits_out.written = write_back_items(type(gallery), folder, generation, written)
     return hits_out
+
+
+def _rrf(sims: Any) -> Any:
+    """Reciprocal-rank scores ``1 / (60 + rank)`` of ``sims`` (rank 1: the highest)."""
+    import numpy as np
+
+    from .search import RRF_K
+
+    ranks = np.empty(len(sims), dtype=np.float32)
+    ranks[np.argsort(-sims, kind="stable")] = np.arange(1, len(sims) + 1, dtype=np.float32)
+    return 1.0 / (RRF_K + ranks)
 
 
 def write_back_items(

@@ -470,7 +470,7 @@ def register_gallery(
     if len(gallery.generations) != 1:
         raise ValidationError(
             f"gallery {path} holds items of several generations ({', '.join(gallery.generations)})",
-            "only a gallery of one generation can be registered",
+            f"only one generation's gallery is registered: upgrade it to one first ('embedreg upgrade apply {path} --to GEN --strategy reembed')",
         )
     (generation,) = gallery.generations
     gallery.segments[generation].check(registry.generation(generation), f"gallery {path}")

@@ -374,7 +374,7 @@ class Searching:
             if any(r is not None and r.kind is not PathKind.MAP for r in routes.values()):
                 return search_routed(
                     cast(Any, self), list(texts), k, routes, generation=generation,
-                    registry=reg, device=device, write_back=write_back,
+                    registry=reg, device=device, write_back=write_back, merge=merge,
                 )  # fmt: skip
             kinds = {s: r for s, r in routes.items() if r is not None}
         paths = self.routes(generation, registry=reg, resolver=resolver)  # before any model loads

@@ -166,6 +166,64 @@ def test_cascade_write_back_moves_each_item_once(world: dict[str, Any], tmp_path
     assert set(hits.ids[0]) <= set(world["ids"])
 
 
+def test_merge_modes_on_fused_and_cascade_routes(world: dict[str, Any], tmp_path: Path) -> None:
+    """--merge reaches searches that take a fused path or a cascade (it was ignored there)."""
+    import shutil
+
+    from embedreg.errors import ValidationError
+    from embedreg.gallery.search import RRF_K
+
+    reg = world["reg"]
+    folder = tmp_path / "mixed"
+    shutil.copytree(world["folder"], folder)
+    v2 = reg.generation("v2")
+    cascade = RoutingPolicy(kinds=frozenset({PathKind.CASCADE}), max_query_cost=20)
+    g = Gallery.load(folder)
+    search_routed(
+        g, QUERIES, 5, route_kinds(g, v2, reg, cascade), generation=v2, registry=reg,
+        device="cpu", write_back=5,
+    )  # fmt: skip
+    mixed = Gallery.load(folder)
+    assert set(mixed.generations) == {"v1", "v2"}  # v2's own segment beside the v1 one
+    for policy in (cascade, RoutingPolicy(kinds=frozenset({PathKind.FUSED}))):
+        routes = route_kinds(mixed, v2, reg, policy)
+        by_score = search_routed(
+            mixed, QUERIES, 8, routes, generation=v2, registry=reg, device="cpu", merge="score"
+        )
+        by_rank = search_routed(
+            mixed, QUERIES, 8, routes, generation=v2, registry=reg, device="cpu", merge="rrf"
+        )
+        for row in range(len(QUERIES)):
+            scores = by_rank.scores[row]
+            assert scores == sorted(scores, reverse=True)
+            ranks = [round(1.0 / s - RRF_K) for s in scores]  # 1/(60 + rank in its segment)
+            assert all(
+                abs(1.0 / (RRF_K + r) - s) < 1e-6 for r, s in zip(ranks, scores, strict=True)
+            )
+            for seg in set(by_rank.segments[row]):  # each segment's hits: ranks 1, 2, … in order
+                mine = [r for r, s in zip(ranks, by_rank.segments[row], strict=True) if s == seg]
+                assert mine == list(range(1, len(mine) + 1))
+            assert set(by_rank.segments[row]) == {"v1", "v2"}
+            assert by_score.scores[row] != by_rank.scores[row]
+        if policy is cascade:  # a cascade scores in v2's own space: nothing to calibrate
+            same = search_routed(
+                mixed, QUERIES, 8, routes, generation=v2, registry=reg, device="cpu",
+                merge="calibrated",
+            )  # fmt: skip
+            assert same.ids == by_score.ids and same.scores == by_score.scores
+        else:  # a fused path scores in v1's space, and this gallery holds no calibration
+            with pytest.raises(ValidationError, match="calibration"):
+                search_routed(
+                    mixed, QUERIES, 5, routes, generation=v2, registry=reg, device="cpu",
+                    merge="calibrated",
+                )  # fmt: skip
+    # the library entry passes it on
+    api = mixed.search(
+        QUERIES, 8, generation="v2", registry=reg, policy=cascade, device="cpu", merge="rrf"
+    )
+    assert api.scores[0][0] == pytest.approx(1.0 / (RRF_K + 1))
+
+
 def test_write_back_under_concurrent_writers_and_kills(
     world: dict[str, Any], tmp_path: Path, small_chain: Any
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from embedreg.gallery import add_to_gallery, build_gallery
 from embedreg.models import register_model
 from embedreg.registry import Registry
@@ -78,3 +79,23 @@ def test_builds_are_journaled_rerunnable_and_exclusive(tmp_path: Path) -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_registering_a_mixed_gallery_says_how_to_make_it_one_generation(tmp_path: Path) -> None:
+    from embedreg.errors import ValidationError
+    from embedreg.gallery import Gallery
+    from embedreg.gallery.operations import register_gallery
+
+    import planted  # type: ignore[import-not-found]
+
+    world = planted.planted_world(tmp_path)
+    reg, folder, vecs = world["reg"], world["folder"], world["vecs"]
+    with Gallery.edit(folder) as g:
+        v2 = reg.generation("v2")
+        g.add_segment(v2)
+        g.add(vecs["v2"][:3], ["new-0", "new-1", "new-2"], generation=v2)
+    with pytest.raises(ValidationError) as refused:
+        register_gallery(reg, folder, name="mixed")
+    assert "several generations (v1, v2)" in refused.value.message
+    assert refused.value.hint is not None
+    assert f"'embedreg upgrade apply {Path(folder).resolve()} --to GEN" in refused.value.hint

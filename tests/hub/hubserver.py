@@ -655,7 +655,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     tokens = dict(t.split("=", 1) for t in args.token) or None
-    server = HubServer(args.port, tokens=tokens, verbose=args.verbose)
+    try:
+        server = HubServer(args.port, tokens=tokens, verbose=args.verbose)
+    except OSError as exc:  # one line, as embedreg's own errors: what is wrong, what to do
+        raise SystemExit(
+            f"Error: cannot listen on 127.0.0.1:{args.port} ({exc.strerror}); stop the server "
+            "already there, or pass --port N and set HF_ENDPOINT=http://127.0.0.1:N"
+        ) from None
     print(
         f"Hub-protocol server on {server.url} (set HF_ENDPOINT={server.url}); Ctrl-C stops it",
         flush=True,

@@ -73,3 +73,24 @@ def test_the_clients_typed_errors(hub) -> None:
     api.create_repo(private, private=True)
     with pytest.raises(hf.RepositoryNotFoundError):
         HfApi(token=False).model_info(private)  # anonymous: a private repo is not there
+
+
+def test_a_taken_port_is_one_line_saying_what_to_do() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "tests.hub.hubserver", "--port", str(port)],  # as README
+            cwd=Path(__file__).parents[2],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert run.returncode == 1 and run.stdout == ""
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith(f"Error: cannot listen on 127.0.0.1:{port}") and "--port N" in line
