@@ -26,9 +26,7 @@ if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))  # so that tests (and bench/) can `import testbed`
 
 from hubenv import FAKE_TOKEN, HUB_HOME, HUB_PORT, OTHER_TOKEN  # noqa: E402  (sets the environment)
-from zygote import Zygote, forkable  # noqa: E402
-
-BASE_ENV = dict(os.environ)  # before any test sets a variable of its own
+from zygote import forkable, shared  # noqa: E402  (after hubenv: its variables are the base)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -56,7 +54,6 @@ def registry_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 # what CLI runs import, and read no variable of the tests' at import (see zygote.forkable)
 CLI_PRELOAD = ("numpy", "torch", "faiss", "safetensors.numpy", "embedreg_cli.main")
-_cli_zygote: list[Zygote] = []
 
 
 def run_cli(
@@ -69,10 +66,9 @@ def run_cli(
     variable read at import (then the console script starts a fresh interpreter).
     """
     full_env = {**os.environ, **(env or {})}
-    if not _cli_zygote:
-        _cli_zygote.append(Zygote(CLI_PRELOAD, BASE_ENV))
-    if not fresh and forkable(full_env, _cli_zygote[0].env):
-        result = _cli_zygote[0].run(args, full_env, cwd=cwd)
+    zygote = shared(CLI_PRELOAD)
+    if not fresh and forkable(full_env, zygote.env):
+        result = zygote.run(args, full_env, cwd=cwd)
     else:
         exe = Path(sys.executable).with_name("embedreg")
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "embedreg_cli"]

@@ -34,7 +34,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from zygote import Zygote
+from zygote import shared
 
 SITECUSTOMIZE = """
 import atexit, builtins, io, os, signal
@@ -131,7 +131,7 @@ PRELOAD = (
     "embedreg.upgrade",
     "embedreg.adapters",
 )
-_zygote: list[tuple[Zygote, Path]] = []
+_hook: list[Path] = []
 
 
 def run(
@@ -144,13 +144,13 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``embedreg ARGS`` with the hook in a forked child of the zygote: killed after
     event ``kill_at`` (0: never), when its return code is ``-9``."""
-    if not _zygote:
+    if not _hook:
         source = Path(tempfile.mkdtemp(prefix="embedreg-crashkit-")) / "hook.py"
         source.write_text(SITECUSTOMIZE, encoding="utf-8")
         atexit.register(shutil.rmtree, source.parent, True)
-        _zygote.append((Zygote(PRELOAD), source))
-    zygote, source = _zygote[0]
-    return zygote.run(args, _environment(hook, roots, kill_at, count), hook=source)
+        _hook.append(source)
+    env = _environment(hook, roots, kill_at, count)
+    return shared(PRELOAD).run(args, env, hook=_hook[0])
 
 
 def events(

@@ -14,8 +14,9 @@ handlers run as a fresh process's would.  The zygote waits for the child and
 answers ``{"returncode"}`` a line: negative for a signal (``-9``: SIGKILL).
 
 The preloaded modules read their environment when imported (thread counts,
-Python's own variables): a run whose environment differs there must start a
-fresh interpreter instead (:func:`forkable`).
+Python's own variables): a run whose environment differs there from the
+zygote's must start a fresh interpreter instead (:func:`forkable`).  The
+Hugging Face libraries, whose variables tests do vary, are never preloaded.
 """
 
 from __future__ import annotations
@@ -34,12 +35,18 @@ import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-# variables the interpreter or a preloaded library reads at start or import
+# variables the interpreter or a preloaded library reads at start or import (not torch's
+# TORCHINDUCTOR_*: inductor, imported later if at all, sets and reads them at run time)
 STARTUP_ENV = (
-    "PYTHON", "OMP_", "MKL_", "OPENBLAS", "KMP_", "GOMP", "TORCH", "PYTORCH", "CUDA", "FAISS",
-    "LD_", "LANG", "LC_", "TMP", "TEMP", "HOME", "XDG_", "HF_", "HUGGINGFACE", "TRANSFORMERS",
-    "TOKENIZERS",
+    "PYTHON", "OMP_", "MKL_", "OPENBLAS", "KMP_", "GOMP", "TORCH_", "PYTORCH", "CUDA", "FAISS",
+    "LD_", "LANG", "LC_", "TMP", "TEMP", "HOME", "XDG_",
 )  # fmt: skip
+# libraries that read their variables (HF_*, TRANSFORMERS_*, ...) when imported: a zygote
+# never preloads them, so a child imports them under its own environment, as a fresh process
+NOT_PRELOADED = ("huggingface_hub", "transformers", "tokenizers", "sentence_transformers")
+# the variables of the process that imported this module first (the suite's conftest, before
+# any test set one of its own): what zygotes start with
+BASE_ENV = dict(os.environ)
 
 
 def forkable(env: Mapping[str, str], base: Mapping[str, str]) -> bool:
@@ -51,8 +58,8 @@ def forkable(env: Mapping[str, str], base: Mapping[str, str]) -> bool:
 class Zygote:
     """This file running in the background: one request in, one forked child's status out."""
 
-    def __init__(self, preload: Sequence[str], env: Mapping[str, str] | None = None) -> None:
-        self.env = dict(os.environ if env is None else env)
+    def __init__(self, preload: Sequence[str]) -> None:
+        self.env = dict(BASE_ENV)
         self.proc = subprocess.Popen(
             [sys.executable, __file__, ",".join(preload)],
             stdin=subprocess.PIPE,
@@ -102,6 +109,18 @@ class Zygote:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+_started: dict[tuple[str, ...], Zygote] = {}
+
+
+def shared(preload: Sequence[str]) -> Zygote:
+    """The process's zygote for ``preload``, started on first use (one per process, however
+    many copies of the modules that ask for it pytest imported)."""
+    key = tuple(preload)
+    if key not in _started:
+        _started[key] = Zygote(preload)
+    return _started[key]
 
 
 def _child(request: dict[str, object]) -> None:
@@ -165,6 +184,9 @@ def serve(preload: Sequence[str]) -> None:
     for name in preload:
         with contextlib.suppress(ImportError):  # optional: a child imports what it needs
             importlib.import_module(name)
+    loaded = sorted(m for m in NOT_PRELOADED if m in sys.modules)
+    if loaded:
+        sys.exit(f"zygote: the preload imported {loaded}, which read variables tests vary")
     protocol = sys.stdout
     for line in sys.stdin:
         request = json.loads(line)
