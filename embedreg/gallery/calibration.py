@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,18 @@ from ..constants import MergeMode
 from ..errors import ValidationError
 from ..util.fields import check_fields
 
-__all__ = ["MERGES", "Calibration", "Calibrations", "calibrations_to_dict", "parse_calibrations"]
+__all__ = [
+    "MERGES",
+    "RRF_K",
+    "Calibration",
+    "Calibrations",
+    "calibrations_to_dict",
+    "merge_mode",
+    "parse_calibrations",
+]
+
+#: The rank offset of reciprocal-rank fusion (Cormack et al.'s 60).
+RRF_K = 60
 
 #: How a search merges the segments' results: ``auto`` (calibrated when every
 #: routed segment has a calibration for the query generation, else as scored),
@@ -112,3 +124,29 @@ def calibrations_to_dict(calibrations: Calibrations) -> dict[str, Any]:
         for seg, by_query in sorted(calibrations.items())
         if by_query
     }
+
+
+def merge_mode(
+    merge: str,
+    paths: Mapping[str, object | None],
+    calibration: Mapping[str, Calibration],
+    query: str,
+) -> str:
+    """The merge a search uses: ``auto`` becomes ``calibrated`` or ``score``.
+
+    Raises:
+        ValidationError: an unknown mode, or ``calibrated`` with a routed
+            segment that has no calibration for the query generation.
+    """
+    if merge not in MERGES:
+        raise ValidationError(f"merge must be one of {', '.join(MERGES)}, got {merge!r}")
+    routed = [name for name, path in paths.items() if path is not None]
+    missing = [name for name in routed if name not in calibration]
+    if merge == "calibrated" and missing:
+        raise ValidationError(
+            f"segment(s) {', '.join(missing)} have no score calibration for {query!r} queries",
+            "merge by score or rrf, or calibrate with 'embedreg upgrade apply --strategy partial'",
+        )
+    if merge == "auto":
+        return "calibrated" if routed and not missing else "score"
+    return merge

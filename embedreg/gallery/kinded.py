@@ -193,7 +193,7 @@ def search_routed(
     """
     import numpy as np
 
-    from .search import RRF_K, merge_mode
+    from .calibration import RRF_K, merge_mode
 
     texts = [queries] if isinstance(queries, str) else list(queries)
     if not texts or not all(isinstance(q, str) and q.strip() for q in texts):
@@ -284,7 +284,7 @@ def _rrf(sims: Any) -> Any:
     """Reciprocal-rank scores ``1 / (60 + rank)`` of ``sims`` (rank 1: the highest)."""
     import numpy as np
 
-    from .search import RRF_K
+    from .calibration import RRF_K
 
     ranks = np.empty(len(sims), dtype=np.float32)
     ranks[np.argsort(-sims, kind="stable")] = np.arange(1, len(sims) + 1, dtype=np.float32)

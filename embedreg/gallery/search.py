@@ -32,7 +32,7 @@ from ..errors import GenerationMismatch, ValidationError
 from ..registry import Generation, Registry
 from ..routing import FaissIndex, QueryPath, Resolver
 from ..routing.policy import PathKind, RoutingPolicy
-from .calibration import MERGES, Calibration, Calibrations
+from .calibration import RRF_K, Calibration, Calibrations, merge_mode
 from .hits import Hits
 from .index import as_matrix, check_items
 from .storage import Segment
@@ -53,9 +53,6 @@ __all__ = [
     "route_segments",
     "search_segments",
 ]
-
-#: The rank offset of reciprocal-rank fusion (Cormack et al.'s 60).
-RRF_K = 60
 
 
 class RoutedIndexes:
@@ -123,32 +120,6 @@ def route_segments(
         seg.check(resolver.registry.generation(seg.generation), where)
         out[name] = resolver.resolve(generation.name, name)
     return out
-
-
-def merge_mode(
-    merge: str,
-    paths: Mapping[str, QueryPath | None],
-    calibration: Mapping[str, Calibration],
-    query: str,
-) -> str:
-    """The merge a search uses: ``auto`` becomes ``calibrated`` or ``score``.
-
-    Raises:
-        ValidationError: an unknown mode, or ``calibrated`` with a routed
-            segment that has no calibration for the query generation.
-    """
-    if merge not in MERGES:
-        raise ValidationError(f"merge must be one of {', '.join(MERGES)}, got {merge!r}")
-    routed = [name for name, path in paths.items() if path is not None]
-    missing = [name for name in routed if name not in calibration]
-    if merge == "calibrated" and missing:
-        raise ValidationError(
-            f"segment(s) {', '.join(missing)} have no score calibration for {query!r} queries",
-            "merge by score or rrf, or calibrate with 'embedreg upgrade apply --strategy partial'",
-        )
-    if merge == "auto":
-        return "calibrated" if routed and not missing else "score"
-    return merge
 
 
 def query_vectors(queries: Any, generation: Generation, *, device: str = "auto") -> Any:
