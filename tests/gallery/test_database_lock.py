@@ -116,3 +116,37 @@ def test_two_concurrent_adds_in_real_processes_both_land(
         assert "pending" not in g.state
     again = run_cli("gallery", "info", url, env=world["env"])
     assert again.returncode == 0, again.stderr
+
+
+def test_a_closed_milvus_lite_gallery_is_free_for_another_process(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    """Milvus Lite keeps a file locked for its whole process; embedreg's last close unlocks it."""
+    pytest.importorskip("milvus_lite")
+    from embedreg.gallery.database import DatabaseGallery
+
+    url = f"milvus://{tmp_path / 'lite' / 'g.db'}"
+    gen = world["reg"].generation("old")
+    rng = np.random.default_rng(1)
+    with DatabaseGallery.create(url, gen) as g:  # this process opens and closes the file
+        g.add(
+            rng.standard_normal((5, DIM)).astype(np.float32),
+            [f"i{i}" for i in range(5)],
+            generation=gen,
+        )
+        g.state = {}
+        g.save()
+    code = (
+        "import sys\n"
+        "from embedreg.gallery.database import DatabaseGallery\n"
+        "g = DatabaseGallery.open(sys.argv[1], timeout=5)\n"
+        "print(g.count('old')); g.close()\n"
+    )  # another process, while this one lives on: waits at most 5 s for the lock
+    done = subprocess.run(
+        [sys.executable, "-c", code, url], capture_output=True, text=True, check=False, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "5"
+    # and this process can open it again after the other closed it
+    with DatabaseGallery.open(url, timeout=5) as again:
+        assert again.count("old") == 5

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,10 @@ __all__ = ["MilvusBackend"]
 _MANIFEST_PROPERTY = "embedreg.manifest"
 #: Longest id and text a Milvus collection of a gallery takes.
 ID_LENGTH, TEXT_LENGTH = 512, 65535
+
+#: Milvus Lite files this process has open through embedreg, and how many times.
+_LITE_OPEN: dict[str, int] = {}
+_LITE_LOCK = threading.Lock()
 
 
 def _file_name(path: str) -> str:
@@ -84,6 +89,10 @@ class MilvusBackend(GalleryBackend):
                 self.client = pymilvus.MilvusClient(where.path)
             finally:
                 log.disabled = was
+        self._lite = None if where.path is None else os.path.abspath(where.path)
+        if self._lite is not None:
+            with _LITE_LOCK:
+                _LITE_OPEN[self._lite] = _LITE_OPEN.get(self._lite, 0) + 1
         self._loaded: set[str] = set()
 
     @classmethod
@@ -248,4 +257,27 @@ class MilvusBackend(GalleryBackend):
             self.client.create_alias(collection, alias)
 
     def close(self) -> None:
+        """Close the client; the last close of a Milvus Lite file also unlocks the file.
+
+        Milvus Lite keeps one embedded server per file for the whole process
+        (its lock held until the process exits), so another process would
+        wait for a process that has long finished with the gallery.  When no
+        gallery this process opened through embedreg still uses the file, its
+        server is stopped (a client opened on the same file outside embedreg,
+        in the same process, would lose it too).
+        """
         self.client.close()
+        if self._lite is None:
+            return
+        path, self._lite = self._lite, None  # a second close() does nothing more
+        with _LITE_LOCK:
+            left = _LITE_OPEN.get(path, 1) - 1
+            if left > 0:
+                _LITE_OPEN[path] = left
+                return
+            _LITE_OPEN.pop(path, None)
+        try:
+            from milvus_lite.server_manager import server_manager_instance
+        except ImportError:  # another milvus-lite layout: the lock goes with the process
+            return
+        server_manager_instance.release_server(path)
