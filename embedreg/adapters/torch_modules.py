@@ -110,7 +110,7 @@ def defect_torch(weight: torch.Tensor) -> torch.Tensor:
     """Differentiable ``D(W) = ‖G − I‖_F`` on the smaller Gram matrix (ε keeps it smooth at 0).
 
     Example:
-        >>> w = torch.eye(3, dtype=torch.float64, requires_grad=True)
+        >>> w = torch.eye(3, dtype=torch.float64)
         >>> round(float(defect_torch(2 * w)), 6)  # ‖4I − I‖_F = 3√3
         5.196152
         >>> torch.autograd.gradcheck(defect_torch, (torch.randn(3, 5, dtype=torch.float64, requires_grad=True),))
