@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
+from ..models.shared import shared_encode
 from ..registry import Generation, Registry
 from ..routing.kinds import RoutedPath, gallery_model_status, resolve_kind
 from ..routing.policy import PathKind, RoutingPolicy
@@ -120,12 +121,6 @@ def resolve_path(
     return GalleryPath(routed.query, routed.gallery, routed.chosen, routed.options, routed.reason)
 
 
-def _encoder(generation: Generation, device: str) -> Any:
-    from ..models.shared import shared_encoder
-
-    return shared_encoder(generation, device)  # a loop of searches loads each model once
-
-
 def route_kinds(
     gallery: Gallery | DatabaseGallery,
     generation: Generation,
@@ -166,7 +161,7 @@ def _first_stage(
     if not fused:
         return mapped
     gallery_gen = registry.generation(route.gallery)
-    theirs = _encoder(gallery_gen, device).encode(list(texts), role="query")
+    theirs = shared_encode(gallery_gen, texts, role="query", device=device)
     return slerp(theirs, mapped, float(option.t or 0.0))
 
 
@@ -213,7 +208,7 @@ def search_routed(
         if len(query_names) != 1:
             raise ValidationError("pass generation= (the queries' generation)")
         generation = registry.generation(query_names.pop())
-    own = _encoder(generation, device).encode(texts, role="query")
+    own = shared_encode(generation, texts, role="query", device=device)  # loaded once
     own_n = own / np.maximum(np.linalg.norm(own, axis=1, keepdims=True), 1e-12)
     per_query: list[list[tuple[float, str, str]]] = [[] for _ in texts]
     written: dict[str, tuple[Any, str]] = {}
@@ -239,8 +234,8 @@ def search_routed(
         if route is not None and route.kind is PathKind.CASCADE:
             for row in range(len(texts)):
                 items = gallery.hit_texts(name, [int(f) for f in fids[row] if f >= 0])
-                docs = _encoder(generation, device).encode(
-                    [str(t) for _, t in items], role="document"
+                docs = shared_encode(
+                    generation, [str(t) for _, t in items], role="document", device=device
                 )
                 sims = docs @ own_n[row]
                 ranked = _rrf(sims) if mode == "rrf" else sims

@@ -129,9 +129,9 @@ def query_vectors(queries: Any, generation: Generation, *, device: str = "auto")
     if isinstance(queries, (list, tuple)):
         if not queries or not all(isinstance(q, str) and q.strip() for q in queries):
             raise ValidationError("queries must be non-empty texts (or a 2-D array of vectors)")
-        from ..models.shared import shared_encoder
+        from ..models.shared import shared_encode
 
-        return shared_encoder(generation, device).encode(list(queries), role="query")
+        return shared_encode(generation, queries, role="query", device=device)
     if hasattr(queries, "detach"):  # a torch tensor
         return queries.detach().float().cpu().numpy()
     return queries

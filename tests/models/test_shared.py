@@ -38,3 +38,23 @@ def test_only_the_last_few_stay(v2_dir: Path, monkeypatch: pytest.MonkeyPatch) -
     assert shared_encoder(dataclasses.replace(gen, recipe=recipes[2]), "cpu") is encoders[2]
     assert shared_encoder(dataclasses.replace(gen, recipe=recipes[1]), "cpu") is encoders[1]
     assert shared_encoder(dataclasses.replace(gen, recipe=recipes[0]), "cpu") is not encoders[0]
+
+
+def test_threads_encode_through_one_shared_encoder(v2_dir: Path) -> None:
+    """Eight threads at once get what one caller gets (the encoder's lock serialises them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from embedreg.models.shared import shared_encode
+
+    gen = pin_model("v2", v2_dir, fingerprint=False)
+    texts = [f"headline number {i} about rates and markets" for i in range(8)]
+    want = shared_encode(gen, texts, role="query", device="cpu")
+    with ThreadPoolExecutor(8) as pool:
+        got = list(
+            pool.map(
+                lambda i: shared_encode(gen, texts[i:] + texts[:i], role="query", device="cpu"),
+                range(8),
+            )
+        )
+    for i, vectors in enumerate(got):
+        np.testing.assert_allclose(np.roll(vectors, i, axis=0), want, rtol=1e-5, atol=1e-6)
