@@ -37,6 +37,7 @@ __all__ = [
     "calibrations_to_dict",
     "merge_mode",
     "parse_calibrations",
+    "rrf_scores",
 ]
 
 #: The rank offset of reciprocal-rank fusion (Cormack et al.'s 60).
@@ -150,3 +151,17 @@ def merge_mode(
     if merge == "auto":
         return "calibrated" if routed and not missing else "score"
     return merge
+
+
+def rrf_scores(fids: Any) -> Any:
+    """Reciprocal-rank scores ``1 / (RRF_K + rank)`` of a FAISS result's columns (``-inf``: no hit).
+
+    Example:
+        >>> import numpy as np
+        >>> [round(float(v), 4) for v in rrf_scores(np.array([[7, 3, -1]]))[0]]
+        [0.0164, 0.0161, -inf]
+    """
+    import numpy as np
+
+    ranks = np.arange(1, fids.shape[1] + 1, dtype=np.float32)
+    return np.where(fids >= 0, 1.0 / (RRF_K + ranks), -np.inf).astype(np.float32)

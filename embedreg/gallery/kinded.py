@@ -188,7 +188,7 @@ def search_routed(
     """
     import numpy as np
 
-    from .calibration import RRF_K, merge_mode
+    from .calibration import merge_mode, rrf_scores
 
     texts = [queries] if isinstance(queries, str) else list(queries)
     if not texts or not all(isinstance(q, str) and q.strip() for q in texts):
@@ -246,8 +246,7 @@ def search_routed(
                     written.setdefault(item_id, (docs[int(pos)], str(text)))
             continue
         if mode == "rrf":
-            ranks = np.arange(1, scores.shape[1] + 1, dtype=np.float32)
-            scores = np.where(fids >= 0, 1.0 / (RRF_K + ranks), -np.inf).astype(np.float32)
+            scores = rrf_scores(fids)
         elif mode == "calibrated" and route is not None and name in calibration:
             scores = calibration[name].apply(scores)
         for row in range(len(texts)):

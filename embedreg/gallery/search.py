@@ -32,7 +32,7 @@ from ..errors import GenerationMismatch, ValidationError
 from ..registry import Generation, Registry
 from ..routing import FaissIndex, QueryPath, Resolver
 from ..routing.policy import PathKind, RoutingPolicy
-from .calibration import RRF_K, Calibration, Calibrations, merge_mode
+from .calibration import RRF_K, Calibration, Calibrations, merge_mode, rrf_scores
 from .hits import Hits
 from .index import as_matrix, check_items
 from .storage import Segment
@@ -178,8 +178,7 @@ def search_segments(
             scores, fids = index.search(np.ascontiguousarray(mapped, dtype=np.float32), kk)
         scores = scores if metric == "ip" else -scores
         if mode == "rrf":
-            ranks = np.arange(1, scores.shape[1] + 1, dtype=np.float32)
-            scores = np.where(fids >= 0, 1.0 / (RRF_K + ranks), -np.inf).astype(np.float32)
+            scores = rrf_scores(fids)
         elif mode == "calibrated" and path is not None:
             scores = (calibration or {})[name].apply(scores)
         all_scores.append(scores)
